@@ -1,0 +1,125 @@
+/**
+ * Builds the HTTP application (never listens; see src/server.ts). Order of
+ * processing is upstream's: routing (404/405), schema validation (400),
+ * authentication (401), then the handler.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import { AuthorizationError, HilError, MethodNotAllowedError, NotFoundError, ServerError, ValidationError } from '../core/errors.ts';
+import { ANONYMOUS } from '../core/principal.ts';
+import type { AuthBackend } from '../core/auth/auth-backend.ts';
+import { installBinding, INVALID_ARGS, rewritePortUrl } from './binding.ts';
+import { errorBody, statusOf } from './errors.ts';
+import type { Services } from './services.ts';
+import { projectRoutes } from './routes/projects.routes.ts';
+import { nodeRoutes } from './routes/nodes.routes.ts';
+import { obmRoutes } from './routes/obm.routes.ts';
+import { networkRoutes } from './routes/networks.routes.ts';
+import { switchRoutes } from './routes/switches.routes.ts';
+import { userRoutes } from './routes/users.routes.ts';
+import { miscRoutes } from './routes/misc.routes.ts';
+
+export interface AppOptions {
+  services: Services;
+  auth: AuthBackend;
+  requireAuthentication: boolean;
+  log: Logger;
+  /** Names for GET /v0/active_extensions. */
+  extensions: () => string[];
+  version: string;
+}
+
+const HTTP_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'] as const;
+
+export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: o.log as FastifyBaseLogger,
+    // Our own audit line replaces Fastify's two lines per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    rewriteUrl: (req) => rewritePortUrl(req.method ?? 'GET', req.url ?? '/'),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+    return503OnClosing: true,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'hil',
+        version: o.version,
+        description: 'Hardware Isolation Layer, compatible with the upstream HIL /v0 API. Errors are {"type", "msg"}; authentication is HTTP Basic.',
+      },
+      components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' } } },
+      security: [{ basic: [] }],
+    },
+  });
+
+  installBinding(app);
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  app.addHook('preHandler', async (req) => {
+    if (req.routeOptions.config.public) {
+      req.principal = ANONYMOUS;
+      return;
+    }
+    const principal = await o.auth.authenticate(req.headers.authorization);
+    if (principal) req.principal = principal;
+    else if (o.requireAuthentication) throw new AuthorizationError('Authentication failed. Authentication is required to use this service.');
+    else req.principal = ANONYMOUS;
+  });
+
+  // One audit line per mutating call: who, what, result. Bodies are never logged.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || !req.routeOptions.url) return;
+    req.log.info(
+      { audit: true, user: req.principal?.username ?? null, method: req.method, route: req.routeOptions.url, params: req.params, status: reply.statusCode },
+      'api call',
+    );
+  });
+
+  app.setErrorHandler((err: FastifyError | HilError, req, reply) => {
+    if (err instanceof HilError) {
+      const status = statusOf(err);
+      if (status >= 500) req.log.error({ err }, 'request failed');
+      return reply.code(status).send(errorBody(err));
+    }
+    if ((err as FastifyError).validation) {
+      const detail = (err as FastifyError).message;
+      return reply.code(400).send(errorBody(new ValidationError(`${INVALID_ARGS}: ${detail}`)));
+    }
+    const code = (err as FastifyError).statusCode;
+    if (code && code >= 400 && code < 500) {
+      return reply.code(code).send(errorBody(new ValidationError(err.message)));
+    }
+    req.log.error({ err }, 'unexpected error');
+    return reply.code(500).send(errorBody(new ServerError(`Internal server error (request ${req.id})`)));
+  });
+
+  app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split('?')[0];
+    const other = HTTP_METHODS.filter((m) => m !== req.method && app.findRoute({ method: m, url: path }));
+    if (other.length) {
+      reply.header('allow', other.join(', '));
+      return reply.code(405).send(errorBody(new MethodNotAllowedError(`${req.method} is not allowed on ${path}`)));
+    }
+    return reply.code(404).send(errorBody(new NotFoundError(`No such API route: ${req.method} ${path}`)));
+  });
+
+  app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
+
+  projectRoutes(app, o.services);
+  nodeRoutes(app, o.services);
+  obmRoutes(app, o.services);
+  networkRoutes(app, o.services);
+  switchRoutes(app, o.services);
+  if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
+  miscRoutes(app, o.extensions);
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,72 @@
+/**
+ * Registers one route: schema in, principal resolved, one call into core,
+ * reply out. A handler returns the response body; `undefined` means an
+ * empty 200, `{redirect}` a 307 to obmd, `{status, body}` another status.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { TSchema } from 'typebox';
+import type { Principal } from '../core/principal.ts';
+import { ERROR_RESPONSES } from './schemas.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+  interface FastifyContextConfig {
+    /** Reachable without credentials (e.g. /openapi.json). */
+    public?: boolean;
+  }
+}
+
+export class WithStatus {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(status: number, body: unknown) {
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export interface RouteSpec {
+  method: HTTPMethods;
+  url: string;
+  summary: string;
+  tags: string[];
+  params?: TSchema;
+  body?: TSchema;
+  query?: TSchema;
+  /** The success response: status → schema. Omitted: an empty 200. */
+  response?: Record<number, TSchema>;
+  public?: boolean;
+}
+
+// The typed request is too deep for generic helpers; handlers declare what they read.
+export type Req<P = Record<string, string>, B = Record<string, unknown>> = FastifyRequest & { params: P; body: B; query: B };
+
+export function route(app: FastifyInstance, spec: RouteSpec, handler: (req: Req<any, any>, reply: FastifyReply) => Promise<unknown>): void {
+  app.route({
+    method: spec.method,
+    url: spec.url,
+    config: { public: spec.public ?? false },
+    schema: {
+      summary: spec.summary,
+      tags: spec.tags,
+      ...(spec.params ? { params: spec.params } : {}),
+      ...(spec.body ? { body: spec.body } : {}),
+      ...(spec.query ? { querystring: spec.query } : {}),
+      response: { ...(spec.response ?? { 200: { type: 'null', description: 'Empty body' } }), ...ERROR_RESPONSES },
+    },
+    handler: async (req, reply) => {
+      const result = await handler(req as Req, reply);
+      if (reply.sent) return reply;
+      if (result === undefined) return reply.code(200).send('');
+      if (result instanceof WithStatus) return reply.code(result.status).send(result.body);
+      if (isRedirect(result)) return reply.code(307).header('location', result.redirect).send('');
+      return reply.send(result);
+    },
+  });
+}
+
+function isRedirect(x: unknown): x is { redirect: string } {
+  return typeof x === 'object' && x !== null && typeof (x as { redirect?: unknown }).redirect === 'string' && Object.keys(x).length === 1;
+}

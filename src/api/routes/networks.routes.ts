@@ -1,0 +1,71 @@
+import { Type } from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import { route } from '../route.ts';
+import { Args, NoArgs, Nullable, Path, StringMap } from '../schemas.ts';
+import type { Services } from '../services.ts';
+
+export const NetworkView = Type.Object({
+  name: Type.String(),
+  owner: Type.String({ description: 'a project, or "admin"' }),
+  access: Nullable(Type.Array(Type.String()), ),
+  channels: Type.Array(Type.String()),
+  'connected-nodes': StringMap(Type.Array(Type.String())),
+});
+
+export const NetworkList = StringMap(Type.Object({ network_id: Type.String(), projects: Nullable(Type.Array(Type.String())) }));
+
+export const AttachmentList = StringMap(Type.Object({ nic: Type.String(), channel: Type.String(), project: Type.String() }));
+
+export function networkRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['networks'];
+  const network = Path('network');
+
+  route(
+    app,
+    {
+      method: 'PUT',
+      url: '/v0/network/:network',
+      summary: 'Create a network. owner: a project or "admin"; access: a project, or "" for public; net_id: "" to allocate.',
+      tags,
+      params: network,
+      body: Args({ owner: Type.String(), access: Type.String(), net_id: Type.String() }),
+    },
+    (req) => s.networks.create(req.principal, req.params.network, req.body.owner, req.body.access, req.body.net_id),
+  );
+  route(
+    app,
+    { method: 'DELETE', url: '/v0/network/:network', summary: 'Delete a network no nic is on.', tags, params: network, body: NoArgs },
+    (req) => s.networks.delete(req.principal, req.params.network),
+  );
+  route(app, { method: 'GET', url: '/v0/network/:network', summary: 'Show a network.', tags, params: network, response: { 200: NetworkView } }, (req) =>
+    s.networks.show(req.principal, req.params.network),
+  );
+  route(
+    app,
+    { method: 'GET', url: '/v0/networks', summary: 'All networks for admins; public networks for everyone else.', tags, response: { 200: NetworkList } },
+    (req) => s.networks.list(req.principal),
+  );
+  route(
+    app,
+    {
+      method: 'GET',
+      url: '/v0/network/:network/attachments',
+      summary: 'Nodes on the network, optionally only those of one project.',
+      tags,
+      params: network,
+      query: Args({ project: Type.Optional(Type.String()) }),
+      response: { 200: AttachmentList },
+    },
+    (req) => s.networks.attachments(req.principal, req.params.network, req.query.project as string | undefined),
+  );
+  route(
+    app,
+    { method: 'PUT', url: '/v0/network/:network/access/:project', summary: 'Let a project use the network.', tags, params: Path('network', 'project'), body: NoArgs },
+    (req) => s.networks.grantAccess(req.principal, req.params.network, req.params.project),
+  );
+  route(
+    app,
+    { method: 'DELETE', url: '/v0/network/:network/access/:project', summary: "Revoke a project's access (never the owner's).", tags, params: Path('network', 'project'), body: NoArgs },
+    (req) => s.networks.revokeAccess(req.principal, req.params.network, req.params.project),
+  );
+}

@@ -1,0 +1,64 @@
+import { Readable } from 'node:stream';
+import { Type } from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import { route } from '../route.ts';
+import { Args, NoArgs, Path } from '../schemas.ts';
+import type { Services } from '../services.ts';
+
+export function obmRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['obm'];
+  const node = Path('node');
+  const redirectNote = ' For obmd-managed nodes the answer is a 307 to obmd.';
+
+  route(
+    app,
+    { method: 'PUT', url: '/v0/node/:node/obm', summary: "Enable or disable the node's OBM (disabling cuts the console).", tags, params: node, body: Args({ enabled: Type.Boolean() }) },
+    (req) => s.obm.setEnabled(req.principal, req.params.node, req.body.enabled),
+  );
+  route(
+    app,
+    { method: 'POST', url: '/v0/node/:node/power_cycle', summary: 'Power-cycle the node (force: hard reset).' + redirectNote, tags, params: node, body: Args({ force: Type.Optional(Type.Boolean()) }) },
+    (req) => s.obm.power(req.principal, req.params.node, 'power_cycle', req.body.force ?? false),
+  );
+  route(app, { method: 'POST', url: '/v0/node/:node/power_on', summary: 'Power the node on.' + redirectNote, tags, params: node, body: NoArgs }, (req) =>
+    s.obm.power(req.principal, req.params.node, 'power_on'),
+  );
+  route(app, { method: 'POST', url: '/v0/node/:node/power_off', summary: 'Power the node off.' + redirectNote, tags, params: node, body: NoArgs }, (req) =>
+    s.obm.power(req.principal, req.params.node, 'power_off'),
+  );
+  route(
+    app,
+    { method: 'PUT', url: '/v0/node/:node/boot_device', summary: 'Set the boot device: pxe, disk or none.' + redirectNote, tags, params: node, body: Args({ bootdev: Type.String() }) },
+    (req) => s.obm.setBootDevice(req.principal, req.params.node, req.body.bootdev),
+  );
+  route(
+    app,
+    {
+      method: 'GET',
+      url: '/v0/node/:node/power_status',
+      summary: 'The power state: on, off or unknown.' + redirectNote,
+      tags,
+      params: node,
+      response: { 200: Type.Object({ power_status: Type.String() }) },
+    },
+    (req) => s.obm.powerStatus(req.principal, req.params.node),
+  );
+  route(
+    app,
+    {
+      method: 'GET',
+      url: '/v0/node/:node/console',
+      summary: 'Stream the serial console (one reader at a time; a new one displaces the old).' + redirectNote,
+      tags,
+      params: node,
+      response: { 200: Type.String({ description: 'application/octet-stream, until either side closes' }) },
+    },
+    async (req, reply) => {
+      const gone = new AbortController();
+      reply.raw.once('close', () => gone.abort());
+      const result = await s.obm.console(req.principal, req.params.node, gone.signal);
+      if ('redirect' in result) return result;
+      return reply.type('application/octet-stream').send(Readable.from(result));
+    },
+  );
+}

@@ -1,0 +1,52 @@
+import { Type } from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import { route } from '../route.ts';
+import { Args, Labels, NoArgs, Path } from '../schemas.ts';
+import type { Services } from '../services.ts';
+
+export function projectRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['projects'];
+  const project = Path('project');
+
+  route(app, { method: 'GET', url: '/v0/projects', summary: 'List projects (sorted). Admin only.', tags, response: { 200: Labels } }, (req) =>
+    s.projects.list(req.principal),
+  );
+  route(app, { method: 'PUT', url: '/v0/project/:project', summary: 'Create a project. Admin only.', tags, params: project, body: NoArgs }, (req) =>
+    s.projects.create(req.principal, req.params.project),
+  );
+  route(
+    app,
+    { method: 'DELETE', url: '/v0/project/:project', summary: 'Delete a project with no nodes, networks or network access. Admin only.', tags, params: project, body: NoArgs },
+    (req) => s.projects.delete(req.principal, req.params.project),
+  );
+  route(
+    app,
+    { method: 'POST', url: '/v0/project/:project/connect_node', summary: 'Take a free node into the project.', tags, params: project, body: Args({ node: Type.String() }) },
+    (req) => s.projects.connectNode(req.principal, req.params.project, req.body.node),
+  );
+  route(
+    app,
+    {
+      method: 'POST',
+      url: '/v0/project/:project/detach_node',
+      summary: 'Return a node to the free pool (or the maintenance project). Its OBM must be disabled and its nics off every network.',
+      tags,
+      params: project,
+      body: Args({ node: Type.String() }),
+    },
+    (req) => s.projects.detachNode(req.principal, req.params.project, req.body.node),
+  );
+  route(app, { method: 'GET', url: '/v0/project/:project/nodes', summary: "The project's nodes.", tags, params: project, response: { 200: Labels } }, (req) =>
+    s.projects.nodes(req.principal, req.params.project),
+  );
+  route(
+    app,
+    { method: 'GET', url: '/v0/project/:project/networks', summary: 'Networks the project can access (sorted).', tags, params: project, response: { 200: Labels } },
+    (req) => s.projects.networks(req.principal, req.params.project),
+  );
+  route(
+    app,
+    { method: 'GET', url: '/v0/project/:project/headnodes', summary: "The project's headnodes: always empty (headnodes are not offered).", tags, params: project, response: { 200: Labels } },
+    (req) => s.projects.headnodes(req.principal, req.params.project),
+  );
+}

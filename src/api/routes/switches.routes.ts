@@ -1,0 +1,92 @@
+import { Type } from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import { route } from '../route.ts';
+import { Args, Labels, NoArgs, Path, StatusId, StringMap } from '../schemas.ts';
+import type { Services } from '../services.ts';
+
+export const SwitchView = Type.Object({
+  name: Type.String(),
+  ports: Type.Array(Type.Object({ label: Type.String() })),
+  capabilities: Type.Array(Type.String()),
+});
+
+export const PortView = Type.Object({
+  node: Type.Optional(Type.String()),
+  nic: Type.Optional(Type.String()),
+  networks: Type.Optional(StringMap(Type.String())),
+});
+
+export function switchRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['switches'];
+  const sw = Path('switch');
+  const port = Path('switch', 'port');
+  const portNote = ' The port name may contain "/".';
+
+  route(app, { method: 'GET', url: '/v0/switches', summary: 'List switches (sorted). Admin only.', tags, response: { 200: Labels } }, (req) =>
+    s.switches.list(req.principal),
+  );
+  route(
+    app,
+    {
+      method: 'PUT',
+      url: '/v0/switch/:switch',
+      summary: 'Register a switch: {"type": <driver type URL>, ...driver fields}. Admin only.',
+      tags,
+      params: sw,
+      body: Type.Object({ type: Type.String() }, { additionalProperties: true }),
+    },
+    (req) => {
+      const { type, ...fields } = req.body as { type: string } & Record<string, unknown>;
+      return s.switches.register(req.principal, req.params.switch, type, fields);
+    },
+  );
+  route(app, { method: 'DELETE', url: '/v0/switch/:switch', summary: 'Delete a switch with no ports. Admin only.', tags, params: sw, body: NoArgs }, (req) =>
+    s.switches.delete(req.principal, req.params.switch),
+  );
+  route(app, { method: 'GET', url: '/v0/switch/:switch', summary: 'Show a switch. Admin only.', tags, params: sw, response: { 200: SwitchView } }, (req) =>
+    s.switches.show(req.principal, req.params.switch),
+  );
+  route(app, { method: 'PUT', url: '/v0/switch/:switch/port/:port', summary: 'Register a port.' + portNote, tags, params: port, body: NoArgs }, (req) =>
+    s.switches.registerPort(req.principal, req.params.switch, req.params.port),
+  );
+  route(
+    app,
+    { method: 'DELETE', url: '/v0/switch/:switch/port/:port', summary: 'Delete a port no nic is cabled to.' + portNote, tags, params: port, body: NoArgs },
+    (req) => s.switches.deletePort(req.principal, req.params.switch, req.params.port),
+  );
+  route(
+    app,
+    { method: 'GET', url: '/v0/switch/:switch/port/:port', summary: 'Show what is cabled to a port.' + portNote, tags, params: port, response: { 200: PortView } },
+    (req) => s.switches.showPort(req.principal, req.params.switch, req.params.port),
+  );
+  route(
+    app,
+    {
+      method: 'POST',
+      url: '/v0/switch/:switch/port/:port/connect_nic',
+      summary: 'Record that a nic is cabled to the port.' + portNote,
+      tags,
+      params: port,
+      body: Args({ node: Type.String(), nic: Type.String() }),
+    },
+    (req) => s.switches.connectNic(req.principal, req.params.switch, req.params.port, req.body.node, req.body.nic),
+  );
+  route(
+    app,
+    { method: 'POST', url: '/v0/switch/:switch/port/:port/detach_nic', summary: 'Forget the cabling of a free node\'s nic.' + portNote, tags, params: port, body: NoArgs },
+    (req) => s.switches.detachNic(req.principal, req.params.switch, req.params.port),
+  );
+  route(
+    app,
+    {
+      method: 'POST',
+      url: '/v0/switch/:switch/port/:port/revert',
+      summary: 'Queue removing every network from the port (200, not 202, as upstream).' + portNote,
+      tags,
+      params: port,
+      body: NoArgs,
+      response: { 200: StatusId },
+    },
+    (req) => s.switches.revertPort(req.principal, req.params.switch, req.params.port),
+  );
+}

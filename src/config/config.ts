@@ -1,0 +1,198 @@
+/**
+ * Server configuration: defaults, then the config file (TOML), then the
+ * environment variables of shared/DESIGN.md. Unknown keys are errors, so a
+ * typo never silently falls back to a default.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { parseVlanRanges } from '../network/allocators/vlan-ranges.ts';
+
+const Strict = { additionalProperties: false } as const;
+
+const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        listen: Type.String(),
+        /** Where the embedded SQLite database lives when no database URL is set. */
+        data_dir: Type.String(),
+        /** Run the networking worker inside `serve` (false: run `serve-networks`). */
+        worker: Type.Boolean(),
+      },
+      Strict,
+    ),
+    database: Type.Object({ url: Type.Optional(Type.String()) }, Strict),
+    auth: Type.Object(
+      {
+        backend: Type.Union([Type.Literal('database'), Type.Literal('null')]),
+        require_authentication: Type.Boolean(),
+        /** How long a verified username/password pair is trusted without rehashing. */
+        cache_seconds: Type.Number({ minimum: 0, maximum: 3600 }),
+      },
+      Strict,
+    ),
+    network: Type.Object(
+      {
+        allocator: Type.Union([Type.Literal('vlan_pool'), Type.Literal('null')]),
+        /** e.g. "1001-1040" or "14,35-40,100-900" */
+        vlans: Type.String(),
+      },
+      Strict,
+    ),
+    worker: Type.Object(
+      {
+        /** A switch call that takes longer than this fails the action. */
+        action_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** Tries per action before it ends ERROR (1 = no retry). */
+        max_attempts: Type.Integer({ minimum: 1, maximum: 10 }),
+        /** Delay before the first retry; doubles each time. */
+        retry_backoff_ms: Type.Integer({ minimum: 0, maximum: 600000 }),
+        /** Switches worked on at the same time. */
+        switch_concurrency: Type.Integer({ minimum: 1, maximum: 256 }),
+        /** Safety-net poll for actions queued by another process (SQLite only wakes by file watch). */
+        poll_ms: Type.Integer({ minimum: 10, maximum: 60000 }),
+      },
+      Strict,
+    ),
+    obm: Type.Object(
+      {
+        /** A BMC or obmd call that takes longer than this fails with OBMError. */
+        timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 600 }),
+      },
+      Strict,
+    ),
+    maintenance: Type.Object(
+      {
+        /** Project that receives nodes leaving any other project. */
+        project: Type.Optional(Type.String()),
+        /** Notified by POST {"node": label} when a node enters the maintenance project. */
+        url: Type.Optional(Type.String()),
+      },
+      Strict,
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union([
+          Type.Literal('fatal'),
+          Type.Literal('error'),
+          Type.Literal('warn'),
+          Type.Literal('info'),
+          Type.Literal('debug'),
+          Type.Literal('trace'),
+          Type.Literal('silent'),
+        ]),
+      },
+      Strict,
+    ),
+  },
+  Strict,
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+export function defaultConfig(): Config {
+  return {
+    server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true },
+    database: {},
+    auth: { backend: 'database', require_authentication: true, cache_seconds: 60 },
+    network: { allocator: 'vlan_pool', vlans: '1001-1040' },
+    worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000 },
+    obm: { timeout_seconds: 15 },
+    maintenance: {},
+    log: { level: 'info' },
+  };
+}
+
+export class ConfigError extends Error {}
+
+type Section = Record<string, unknown>;
+
+function mergeSections(base: Config, file: Record<string, unknown>): unknown {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(base)) out[k] = { ...(v as Section) };
+  for (const [k, v] of Object.entries(file)) {
+    out[k] = typeof v === 'object' && v !== null && !Array.isArray(v) && k in out ? { ...(out[k] as Section), ...(v as Section) } : v;
+  }
+  return out;
+}
+
+/** The environment variables of shared/DESIGN.md, applied over the file. */
+function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): void {
+  if (env.HIL_DATABASE_URL) cfg.database.url = env.HIL_DATABASE_URL;
+  if (env.HIL_LISTEN) cfg.server.listen = env.HIL_LISTEN;
+  if (env.HIL_DATA_DIR) cfg.server.data_dir = env.HIL_DATA_DIR;
+  if (env.HIL_AUTH) {
+    if (env.HIL_AUTH !== 'database' && env.HIL_AUTH !== 'null') {
+      throw new ConfigError(`HIL_AUTH must be "database" or "null", not ${JSON.stringify(env.HIL_AUTH)}`);
+    }
+    cfg.auth.backend = env.HIL_AUTH;
+  }
+  if (env.HIL_VLAN_POOL) {
+    cfg.network.allocator = 'vlan_pool';
+    cfg.network.vlans = env.HIL_VLAN_POOL;
+  }
+  if (env.HIL_LOG_LEVEL) cfg.log.level = env.HIL_LOG_LEVEL as Config['log']['level'];
+}
+
+export interface LoadOptions {
+  /** Explicit config file; otherwise $HIL_CONFIG, then ./hil.toml if it exists. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.HIL_CONFIG ?? (existsSync('hil.toml') ? 'hil.toml' : undefined);
+  let merged: unknown = defaultConfig();
+  if (file) {
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = parseToml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    merged = mergeSections(defaultConfig(), parsed);
+  }
+  if (!Value.Check(ConfigSchema, merged)) {
+    const first = Value.Errors(ConfigSchema, merged)[0];
+    const where = first?.instancePath || '/';
+    throw new ConfigError(`invalid configuration at ${where}: ${first?.message ?? 'unknown error'}${file ? ` (in ${file})` : ''}`);
+  }
+  const cfg = merged as Config;
+  applyEnv(cfg, env);
+  validateSemantics(cfg);
+  return cfg;
+}
+
+function validateSemantics(cfg: Config): void {
+  if (!/^[^:]+:\d+$/.test(cfg.server.listen) && !/^\[[^\]]+\]:\d+$/.test(cfg.server.listen)) {
+    throw new ConfigError(`listen address ${JSON.stringify(cfg.server.listen)} must be HOST:PORT`);
+  }
+  if (cfg.network.allocator === 'vlan_pool') {
+    try {
+      parseVlanRanges(cfg.network.vlans);
+    } catch (err) {
+      throw new ConfigError(`network.vlans: ${(err as Error).message}`);
+    }
+  }
+  const m = cfg.maintenance;
+  if ((m.project === undefined) !== (m.url === undefined)) {
+    throw new ConfigError('maintenance needs both "project" and "url", or neither');
+  }
+  if (m.url !== undefined && !/^https?:\/\//.test(m.url)) {
+    throw new ConfigError('maintenance.url must be an http(s) URL');
+  }
+}
+
+/** The database URL in force: the configured one, or SQLite in the data directory. */
+export function databaseUrl(cfg: Config): string {
+  return cfg.database.url ?? `sqlite:${join(resolve(cfg.server.data_dir), 'hil.db')}`;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
+}

@@ -1,0 +1,26 @@
+/** What the use-cases need from the rest of the program; built once in src/app. */
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { ObmRegistry } from '../drivers/obm/registry.ts';
+import type { SwitchRegistry } from '../drivers/switch/registry.ts';
+import type { NetworkAllocator } from '../network/allocators/network-allocator.ts';
+import type { Database } from '../store/schema.ts';
+
+export interface CoreDeps {
+  db: Kysely<Database>;
+  allocator: NetworkAllocator;
+  switches: SwitchRegistry;
+  obms: ObmRegistry;
+  obmTimeoutMs: number;
+  maintenance?: { project: string; url: string };
+  log: Logger;
+  /** Called after networking actions are committed, to wake the worker at once. */
+  actionsQueued(): void;
+}
+
+export type Tx = Kysely<Database>;
+
+/** Runs `fn` in one transaction: a use-case either happens whole or not at all. */
+export function inTx<T>(deps: CoreDeps, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return deps.db.transaction().execute(fn);
+}

@@ -1,0 +1,55 @@
+/**
+ * The error catalog. Class names are the wire `type` of upstream HIL's
+ * `{"type": ..., "msg": ...}` error bodies, so they must never be renamed.
+ * Only src/api/errors.ts maps them to HTTP status codes.
+ */
+
+export class HilError extends Error {
+  /** The `type` field on the wire: the class name, as upstream. */
+  get type(): string {
+    return this.constructor.name;
+  }
+}
+
+/** Request arguments failed the route schema (also bad JSON, GET bodies). */
+export class ValidationError extends HilError {}
+/** An argument is well-formed but not acceptable (illegal channel, bad net_id). */
+export class BadArgumentError extends HilError {}
+/** Not authenticated, or not allowed; upstream uses 401 for both. */
+export class AuthorizationError extends HilError {}
+export class NotFoundError extends HilError {}
+export class DuplicateError extends HilError {}
+export class ProjectMismatchError extends HilError {}
+/** The request is legal but the current state forbids it (try again later). */
+export class BlockedError extends HilError {}
+export class IllegalStateError extends HilError {}
+/** The route exists, but not for this HTTP method. */
+export class MethodNotAllowedError extends HilError {}
+/** A feature that exists upstream but is not offered by this server (headnodes). */
+export class NotImplementedError extends HilError {}
+
+/** Server-side failures: always 500; details go to the log, not the client. */
+export class ServerError extends HilError {}
+/** The network-ID allocator has nothing left ("No more networks"). */
+export class AllocationError extends ServerError {}
+/** The BMC, or obmd, failed or did not answer in time. */
+export class OBMError extends ServerError {}
+/** A switch driver failed; in the worker this turns the action into ERROR. */
+export class SwitchError extends ServerError {}
+
+export const ERROR_TYPES = [
+  ValidationError,
+  BadArgumentError,
+  AuthorizationError,
+  NotFoundError,
+  DuplicateError,
+  ProjectMismatchError,
+  BlockedError,
+  IllegalStateError,
+  MethodNotAllowedError,
+  NotImplementedError,
+  ServerError,
+  AllocationError,
+  OBMError,
+  SwitchError,
+] as const;

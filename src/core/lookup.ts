@@ -1,0 +1,64 @@
+/** Fetch-or-404 helpers, one per object kind, with upstream's messages. */
+import { NotFoundError, DuplicateError } from './errors.ts';
+import type { Tx } from './context.ts';
+import { isUniqueViolation } from '../store/db.ts';
+
+export async function getProject(tx: Tx, label: string) {
+  const row = await tx.selectFrom('project').selectAll().where('label', '=', label).executeTakeFirst();
+  if (!row) throw new NotFoundError(`Project "${label}" does not exist.`);
+  return row;
+}
+
+export async function getNode(tx: Tx, label: string) {
+  const row = await tx.selectFrom('node').selectAll().where('label', '=', label).executeTakeFirst();
+  if (!row) throw new NotFoundError(`Node "${label}" does not exist.`);
+  return row;
+}
+
+export async function getNic(tx: Tx, node: { id: number; label: string }, label: string) {
+  const row = await tx.selectFrom('nic').selectAll().where('node_id', '=', node.id).where('label', '=', label).executeTakeFirst();
+  if (!row) throw new NotFoundError(`Nic "${label}" does not exist on node "${node.label}".`);
+  return row;
+}
+
+export async function getNetwork(tx: Tx, label: string) {
+  const row = await tx.selectFrom('network').selectAll().where('label', '=', label).executeTakeFirst();
+  if (!row) throw new NotFoundError(`Network "${label}" does not exist.`);
+  return row;
+}
+
+export async function getSwitch(tx: Tx, label: string) {
+  const row = await tx.selectFrom('switch').selectAll().where('label', '=', label).executeTakeFirst();
+  if (!row) throw new NotFoundError(`Switch "${label}" does not exist.`);
+  return row;
+}
+
+export async function getPort(tx: Tx, sw: { id: number; label: string }, label: string) {
+  const row = await tx.selectFrom('port').selectAll().where('switch_id', '=', sw.id).where('label', '=', label).executeTakeFirst();
+  if (!row) throw new NotFoundError(`Port "${label}" does not exist on switch "${sw.label}".`);
+  return row;
+}
+
+export async function getUser(tx: Tx, label: string) {
+  const row = await tx.selectFrom('user').selectAll().where('label', '=', label).executeTakeFirst();
+  if (!row) throw new NotFoundError(`User "${label}" does not exist.`);
+  return row;
+}
+
+/**
+ * Runs an insert and turns a unique-constraint violation into DuplicateError.
+ * The constraint, not a prior SELECT, is what keeps concurrent requests honest.
+ */
+export async function insertUnique<T>(insert: Promise<T>, message: string): Promise<T> {
+  try {
+    return await insert;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new DuplicateError(message);
+    throw err;
+  }
+}
+
+/** Throws DuplicateError when the query finds a row. */
+export async function absentOrConflict(found: Promise<unknown>, message: string): Promise<void> {
+  if ((await found) !== undefined) throw new DuplicateError(message);
+}

@@ -1,0 +1,217 @@
+/** Networks: ownership, access lists and who may see what (spec §5.3). */
+import { AllocationError, AuthorizationError, BadArgumentError, BlockedError, NotFoundError } from './errors.ts';
+import { inTx, type CoreDeps, type Tx } from './context.ts';
+import { absentOrConflict, getNetwork, getProject, insertUnique } from './lookup.ts';
+import { hasProjectAccess, requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
+
+/** The owner name upstream uses for admin-owned networks. */
+export const ADMIN_OWNER = 'admin';
+
+export interface NetworkView {
+  name: string;
+  owner: string;
+  access: string[] | null;
+  channels: string[];
+  'connected-nodes': Record<string, string[]>;
+}
+
+async function accessList(tx: Tx, networkId: number) {
+  return tx
+    .selectFrom('network_access')
+    .innerJoin('project', 'project.id', 'network_access.project_id')
+    .select(['project.id', 'project.label'])
+    .where('network_access.network_id', '=', networkId)
+    .orderBy('project.id')
+    .execute();
+}
+
+export function networkService(deps: CoreDeps) {
+  const { db, allocator } = deps;
+
+  return {
+    async create(p: Principal, label: string, owner: string, access: string, netId: string): Promise<void> {
+      await inTx(deps, async (tx) => {
+        const dup = `Network "${label}" already exists.`;
+        await absentOrConflict(tx.selectFrom('network').select('id').where('label', '=', label).executeTakeFirst(), dup);
+
+        let ownerId: number | null = null;
+        let accessIds: number[];
+        if (owner !== ADMIN_OWNER) {
+          const project = await getProject(tx, owner);
+          requireProjectAccess(p, project.id);
+          if (access !== owner) throw new BadArgumentError('Project-owned networks must be accessible by the owner.');
+          if (netId !== '') throw new BadArgumentError('Project-owned networks must use network ID allocation');
+          ownerId = project.id;
+          accessIds = [project.id];
+        } else {
+          requireAdmin(p);
+          accessIds = access === '' ? [] : [(await getProject(tx, access)).id];
+        }
+
+        let networkId: string;
+        let allocated: boolean;
+        if (netId === '') {
+          const id = await allocator.allocate(tx);
+          if (id === null) throw new AllocationError('No more networks');
+          networkId = id;
+          allocated = true;
+        } else {
+          if (!allocator.isValid(netId)) throw new BadArgumentError('Invalid net_id');
+          await allocator.claim(tx, netId);
+          networkId = netId;
+          allocated = await allocator.isInPool(tx, netId);
+        }
+
+        const net = await insertUnique(
+          tx.insertInto('network').values({ label, owner_id: ownerId, allocated, network_id: networkId }).returning('id').executeTakeFirstOrThrow(),
+          dup,
+        );
+        if (accessIds.length) {
+          await tx.insertInto('network_access').values(accessIds.map((project_id) => ({ network_id: net.id, project_id }))).execute();
+        }
+      });
+    },
+
+    async delete(p: Principal, label: string): Promise<void> {
+      await inTx(deps, async (tx) => {
+        const net = await getNetwork(tx, label);
+        requireProjectAccess(p, net.owner_id);
+        if (await tx.selectFrom('network_attachment').select('id').where('network_id', '=', net.id).executeTakeFirst()) {
+          throw new BlockedError('Network still connected to nodes');
+        }
+        const pending = await tx
+          .selectFrom('networking_action')
+          .select('id')
+          .where('new_network_id', '=', net.id)
+          .where('status', '=', 'PENDING')
+          .executeTakeFirst();
+        if (pending) throw new BlockedError('There are pending actions on this network');
+        // Finished actions only record history; they must not pin the network.
+        await tx.deleteFrom('networking_action').where('new_network_id', '=', net.id).execute();
+        if (net.allocated) await allocator.free(tx, net.network_id);
+        await tx.deleteFrom('network_access').where('network_id', '=', net.id).execute();
+        await tx.deleteFrom('network').where('id', '=', net.id).execute();
+      });
+    },
+
+    async show(p: Principal, label: string): Promise<NetworkView> {
+      const net = await getNetwork(db, label);
+      const access = await accessList(db, net.id);
+      if (access.length && !access.some((a) => hasProjectAccess(p, a.id))) {
+        throw new AuthorizationError('You do not have access to this network.');
+      }
+      const owner = net.owner_id === null ? ADMIN_OWNER : (await db.selectFrom('project').select('label').where('id', '=', net.owner_id).executeTakeFirstOrThrow()).label;
+      const attached = await db
+        .selectFrom('network_attachment')
+        .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
+        .innerJoin('node', 'node.id', 'nic.node_id')
+        .select(['node.label as node', 'node.project_id', 'nic.label as nic'])
+        .where('network_attachment.network_id', '=', net.id)
+        .orderBy('network_attachment.id')
+        .execute();
+      const ownerAccess = hasProjectAccess(p, net.owner_id);
+      const connected: Record<string, string[]> = {};
+      for (const a of attached) {
+        if (!ownerAccess && !hasProjectAccess(p, a.project_id)) continue;
+        (connected[a.node] ??= []).push(a.nic);
+      }
+      return {
+        name: net.label,
+        owner,
+        access: access.length ? access.map((a) => a.label) : null,
+        channels: allocator.legalChannels(net.network_id),
+        'connected-nodes': connected,
+      };
+    },
+
+    /** Admins see every network; everyone else sees the public ones (spec §5.3.4). */
+    async list(p: Principal): Promise<Record<string, { network_id: string; projects: string[] | null }>> {
+      const nets = await db.selectFrom('network').select(['id', 'label', 'network_id']).orderBy('label').execute();
+      const access = await db
+        .selectFrom('network_access')
+        .innerJoin('project', 'project.id', 'network_access.project_id')
+        .select(['network_access.network_id', 'project.label'])
+        .orderBy('project.label')
+        .execute();
+      const byNet = new Map<number, string[]>();
+      for (const a of access) {
+        const list = byNet.get(a.network_id) ?? [];
+        list.push(a.label);
+        byNet.set(a.network_id, list);
+      }
+      const out: Record<string, { network_id: string; projects: string[] | null }> = {};
+      for (const n of nets) {
+        const projects = byNet.get(n.id) ?? null;
+        if (projects && !p.isAdmin) continue;
+        out[n.label] = { network_id: n.network_id, projects };
+      }
+      return out;
+    },
+
+    async attachments(p: Principal, label: string, projectLabel?: string): Promise<Record<string, { nic: string; channel: string; project: string }>> {
+      const net = await getNetwork(db, label);
+      let q = db
+        .selectFrom('network_attachment')
+        .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
+        .innerJoin('node', 'node.id', 'nic.node_id')
+        .innerJoin('project', 'project.id', 'node.project_id')
+        .select(['node.label as node', 'nic.label as nic', 'network_attachment.channel', 'project.label as project'])
+        .where('network_attachment.network_id', '=', net.id);
+      if (projectLabel === undefined) {
+        requireProjectAccess(p, net.owner_id);
+      } else {
+        const project = await getProject(db, projectLabel);
+        if (!hasProjectAccess(p, net.owner_id)) {
+          const inList = await db
+            .selectFrom('network_access')
+            .select('project_id')
+            .where('network_id', '=', net.id)
+            .where('project_id', '=', project.id)
+            .executeTakeFirst();
+          if (!inList || !hasProjectAccess(p, project.id)) throw new AuthorizationError('You do not have access to the required project.');
+        }
+        q = q.where('node.project_id', '=', project.id);
+      }
+      const rows = await q.orderBy('node.label').orderBy('network_attachment.id').execute();
+      const out: Record<string, { nic: string; channel: string; project: string }> = {};
+      for (const r of rows) out[r.node] = { nic: r.nic, channel: r.channel, project: r.project };
+      return out;
+    },
+
+    async grantAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
+      await inTx(deps, async (tx) => {
+        const net = await getNetwork(tx, label);
+        const project = await getProject(tx, projectLabel);
+        requireProjectAccess(p, net.owner_id);
+        await insertUnique(
+          tx.insertInto('network_access').values({ network_id: net.id, project_id: project.id }).execute(),
+          `Network ${label} is already in project ${projectLabel}`,
+        );
+      });
+    },
+
+    async revokeAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
+      await inTx(deps, async (tx) => {
+        const net = await getNetwork(tx, label);
+        const project = await getProject(tx, projectLabel);
+        const access = await accessList(tx, net.id);
+        const inList = access.some((a) => a.id === project.id);
+        if (access.length && !hasProjectAccess(p, net.owner_id) && !(inList && hasProjectAccess(p, project.id))) {
+          throw new AuthorizationError('You do not have access to the required project.');
+        }
+        if (!inList) throw new NotFoundError(`Network "${label}" is not in project "${projectLabel}"`);
+        if (net.owner_id === project.id) throw new BlockedError(`Project "${projectLabel}" is the owner of network "${label}"; it cannot lose access.`);
+        const attached = await tx
+          .selectFrom('network_attachment')
+          .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
+          .innerJoin('node', 'node.id', 'nic.node_id')
+          .select('network_attachment.id')
+          .where('network_attachment.network_id', '=', net.id)
+          .where('node.project_id', '=', project.id)
+          .executeTakeFirst();
+        if (attached) throw new BlockedError('Project still has node(s) attached to the network');
+        await tx.deleteFrom('network_access').where('network_id', '=', net.id).where('project_id', '=', project.id).execute();
+      });
+    },
+  };
+}

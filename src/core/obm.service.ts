@@ -1,0 +1,122 @@
+/**
+ * Out-of-band management of nodes (spec §5.2.9–10). A node's OBM is either an
+ * external obmd, to which power and console calls are redirected (307, as
+ * upstream), or one of our built-in BMC drivers, which we call ourselves.
+ * Either way the OBM must be enabled first, and disabling it cuts the console.
+ */
+import { BadArgumentError, BlockedError, HilError, OBMError } from './errors.ts';
+import type { CoreDeps } from './context.ts';
+import { getNode } from './lookup.ts';
+import { requireProjectAccess, type Principal } from './principal.ts';
+import { withTimeout } from './with-timeout.ts';
+import { BOOT_DEVICES, type BootDevice, type ObmDriver, type ObmTarget, type PowerState } from '../drivers/obm/obm-driver.ts';
+import { obmdIssueToken, obmdRevokeToken, type ObmdNode } from '../drivers/obm/obmd-client.ts';
+import type { NodeRow } from '../store/schema.ts';
+
+/** Where an obmd-managed call must go instead: `{obmd}/<op>?token=…`. */
+export interface Redirect {
+  redirect: string;
+}
+
+type Resolved = { kind: 'obmd'; obmd: ObmdNode; token: string | null } | { kind: 'builtin'; driver: ObmDriver; target: ObmTarget };
+
+export function obmService(deps: CoreDeps) {
+  const consoles = new Map<number, AbortController>();
+
+  function resolve(node: NodeRow): Resolved {
+    const params = JSON.parse(node.obm_params) as Record<string, unknown>;
+    if (node.obm_type === 'obmd') {
+      return { kind: 'obmd', obmd: { uri: String(params.uri), adminToken: String(params.admin_token) }, token: node.obmd_node_token };
+    }
+    return { kind: 'builtin', driver: deps.obms.resolve(node.obm_type), target: { nodeLabel: node.label, params } };
+  }
+
+  async function authorized(p: Principal, label: string): Promise<NodeRow> {
+    const node = await getNode(deps.db, label);
+    requireProjectAccess(p, node.project_id);
+    return node;
+  }
+
+  async function enabled(p: Principal, label: string): Promise<{ node: NodeRow; obm: Resolved }> {
+    const node = await authorized(p, label);
+    if (!node.obm_enabled) throw new BlockedError('OBM is not enabled');
+    return { node, obm: resolve(node) };
+  }
+
+  /** Runs a built-in driver call under the OBM timeout, with a clear error. */
+  async function call<T>(node: NodeRow, what: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(work(), deps.obmTimeoutMs, `${what} on node ${node.label}`);
+    } catch (err) {
+      if (err instanceof HilError && !(err instanceof OBMError)) throw err;
+      deps.log.warn({ node: node.label, op: what, err: (err as Error).message }, 'OBM call failed');
+      throw new OBMError(`${what} failed on node ${node.label}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  function redirect(obm: Extract<Resolved, { kind: 'obmd' }>, op: string): Redirect {
+    return { redirect: `${obm.obmd.uri}/${op}?token=${encodeURIComponent(obm.token ?? '')}` };
+  }
+
+  function cutConsole(nodeId: number) {
+    consoles.get(nodeId)?.abort();
+    consoles.delete(nodeId);
+  }
+
+  return {
+    async setEnabled(p: Principal, label: string, on: boolean): Promise<void> {
+      const node = await authorized(p, label);
+      const obm = resolve(node);
+      let token: string | null = null;
+      if (obm.kind === 'obmd') {
+        if (on) token = await obmdIssueToken(obm.obmd, deps.obmTimeoutMs);
+        else await obmdRevokeToken(obm.obmd, deps.obmTimeoutMs);
+      }
+      if (!on) cutConsole(node.id);
+      await deps.db.updateTable('node').set({ obm_enabled: on, obmd_node_token: token }).where('id', '=', node.id).execute();
+    },
+
+    async power(p: Principal, label: string, op: 'power_on' | 'power_off' | 'power_cycle', force = false): Promise<Redirect | void> {
+      const { node, obm } = await enabled(p, label);
+      if (obm.kind === 'obmd') return redirect(obm, op);
+      const { driver, target } = obm;
+      if (op === 'power_cycle') await call(node, 'power cycle', () => driver.powerCycle(target, force));
+      else await call(node, op.replace('_', ' '), () => driver.setPower(target, op === 'power_on' ? 'on' : 'off'));
+    },
+
+    async powerStatus(p: Principal, label: string): Promise<Redirect | { power_status: PowerState }> {
+      const { node, obm } = await enabled(p, label);
+      if (obm.kind === 'obmd') return redirect(obm, 'power_status');
+      const { driver, target } = obm;
+      return { power_status: await call(node, 'power status', () => driver.powerStatus(target)) };
+    },
+
+    async setBootDevice(p: Principal, label: string, bootdev: string): Promise<Redirect | void> {
+      const { node, obm } = await enabled(p, label);
+      if (obm.kind === 'obmd') return redirect(obm, 'boot_device');
+      if (!(BOOT_DEVICES as readonly string[]).includes(bootdev)) {
+        throw new BadArgumentError(`Boot device ${JSON.stringify(bootdev)} is not one of ${BOOT_DEVICES.join(', ')}.`);
+      }
+      const { driver, target } = obm;
+      await call(node, 'set boot device', () => driver.setBootDevice(target, bootdev as BootDevice));
+    },
+
+    /**
+     * The console stream. One reader per node: a new reader displaces the
+     * previous one, as obmd does. The stream ends when the caller aborts,
+     * another reader arrives, or the OBM is disabled.
+     */
+    async console(p: Principal, label: string, callerSignal: AbortSignal): Promise<Redirect | AsyncIterable<Uint8Array>> {
+      const { node, obm } = await enabled(p, label);
+      if (obm.kind === 'obmd') return redirect(obm, 'console');
+      cutConsole(node.id);
+      const ctl = new AbortController();
+      consoles.set(node.id, ctl);
+      const signal = AbortSignal.any([ctl.signal, callerSignal]);
+      signal.addEventListener('abort', () => {
+        if (consoles.get(node.id) === ctl) consoles.delete(node.id);
+      });
+      return obm.driver.console(obm.target, signal);
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * Who is calling, and the authorization rules of upstream HIL (spec §4):
+ * admin implies access to every project; access to "no project" (a free
+ * node) means admin; failures are AuthorizationError (401).
+ */
+import { AuthorizationError } from './errors.ts';
+
+export interface Principal {
+  /** False only for anonymous callers when authentication is optional. */
+  readonly authenticated: boolean;
+  readonly isAdmin: boolean;
+  readonly username?: string;
+  readonly userId?: number;
+  readonly projectIds: ReadonlySet<number>;
+}
+
+export const ANONYMOUS: Principal = Object.freeze({ authenticated: false, isAdmin: false, projectIds: new Set<number>() });
+
+export function admin(username = 'admin'): Principal {
+  return { authenticated: true, isAdmin: true, username, projectIds: new Set<number>() };
+}
+
+export function hasProjectAccess(p: Principal, projectId: number | null): boolean {
+  if (p.isAdmin) return true;
+  return projectId !== null && p.projectIds.has(projectId);
+}
+
+export function requireAdmin(p: Principal): void {
+  if (!p.isAdmin) throw new AuthorizationError('This operation is administrator-only.');
+}
+
+export function requireProjectAccess(p: Principal, projectId: number | null): void {
+  if (!hasProjectAccess(p, projectId)) {
+    if (projectId === null) requireAdmin(p);
+    throw new AuthorizationError('You do not have access to the required project.');
+  }
+}

@@ -1,0 +1,132 @@
+/** Projects, and nodes entering and leaving them (spec §5.1, §5.9). */
+import { BlockedError, NotFoundError } from './errors.ts';
+import { inTx, type CoreDeps } from './context.ts';
+import { getNode, getProject, insertUnique, absentOrConflict } from './lookup.ts';
+import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
+
+export function projectService(deps: CoreDeps) {
+  const { db } = deps;
+
+  return {
+    async list(p: Principal): Promise<string[]> {
+      requireAdmin(p);
+      const rows = await db.selectFrom('project').select('label').orderBy('label').execute();
+      return rows.map((r) => r.label);
+    },
+
+    async create(p: Principal, label: string): Promise<void> {
+      requireAdmin(p);
+      await absentOrConflict(db.selectFrom('project').select('id').where('label', '=', label).executeTakeFirst(), `Project "${label}" already exists.`);
+      await insertUnique(db.insertInto('project').values({ label }).execute(), `Project "${label}" already exists.`);
+    },
+
+    async delete(p: Principal, label: string): Promise<void> {
+      requireAdmin(p);
+      await inTx(deps, async (tx) => {
+        const project = await getProject(tx, label);
+        const has = async (q: Promise<unknown>) => (await q) !== undefined;
+        if (await has(tx.selectFrom('node').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
+          throw new BlockedError('Project has nodes still');
+        }
+        if (await has(tx.selectFrom('network').select('id').where('owner_id', '=', project.id).executeTakeFirst())) {
+          throw new BlockedError('Project still has networks');
+        }
+        if (await has(tx.selectFrom('network_access').select('network_id').where('project_id', '=', project.id).executeTakeFirst())) {
+          throw new BlockedError('Project can still access networks');
+        }
+        await tx.deleteFrom('user_project').where('project_id', '=', project.id).execute();
+        await tx.deleteFrom('project').where('id', '=', project.id).execute();
+      });
+    },
+
+    async connectNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
+      await inTx(deps, async (tx) => {
+        const project = await getProject(tx, projectLabel);
+        requireProjectAccess(p, project.id);
+        const node = await getNode(tx, nodeLabel);
+        // The WHERE makes two concurrent requests for one free node safe: one wins.
+        const r = await tx.updateTable('node').set({ project_id: project.id }).where('id', '=', node.id).where('project_id', 'is', null).executeTakeFirst();
+        if (Number(r.numUpdatedRows) !== 1) throw new BlockedError('Node is already owned by a project.');
+      });
+    },
+
+    async detachNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
+      const movedToMaintenance = await inTx(deps, async (tx) => {
+        const project = await getProject(tx, projectLabel);
+        requireProjectAccess(p, project.id);
+        const node = await getNode(tx, nodeLabel);
+        if (node.project_id !== project.id) throw new NotFoundError('Node not in project');
+        if (node.obm_enabled) throw new BlockedError("Node's obm is enabled.");
+        const nics = tx.selectFrom('nic').select('id').where('node_id', '=', node.id);
+        const attached = await tx.selectFrom('network_attachment').select('id').where('nic_id', 'in', nics).executeTakeFirst();
+        if (attached) throw new BlockedError('Node attached to a network');
+        const pending = await tx
+          .selectFrom('networking_action')
+          .select('id')
+          .where('nic_id', 'in', nics)
+          .where('status', '=', 'PENDING')
+          .executeTakeFirst();
+        if (pending) throw new BlockedError('Node has pending network actions');
+
+        let newProjectId: number | null = null;
+        const m = deps.maintenance;
+        if (m) {
+          const maint = await tx.selectFrom('project').select('id').where('label', '=', m.project).executeTakeFirst();
+          if (!maint) throw new NotFoundError(`Maintenance project "${m.project}" does not exist.`);
+          if (maint.id !== project.id) newProjectId = maint.id;
+        }
+        await tx.updateTable('node').set({ project_id: newProjectId }).where('id', '=', node.id).execute();
+        return newProjectId !== null;
+      });
+      if (movedToMaintenance) await notifyMaintenance(deps, nodeLabel);
+    },
+
+    async nodes(p: Principal, projectLabel: string): Promise<string[]> {
+      const project = await getProject(db, projectLabel);
+      requireProjectAccess(p, project.id);
+      const rows = await db.selectFrom('node').select('label').where('project_id', '=', project.id).orderBy('id').execute();
+      return rows.map((r) => r.label);
+    },
+
+    async networks(p: Principal, projectLabel: string): Promise<string[]> {
+      const project = await getProject(db, projectLabel);
+      requireProjectAccess(p, project.id);
+      const rows = await db
+        .selectFrom('network')
+        .innerJoin('network_access', 'network_access.network_id', 'network.id')
+        .select('network.label')
+        .where('network_access.project_id', '=', project.id)
+        .orderBy('network.label')
+        .execute();
+      return rows.map((r) => r.label);
+    },
+
+    /** Headnodes are not offered by this server, so a project never has any. */
+    async headnodes(p: Principal, projectLabel: string): Promise<string[]> {
+      const project = await getProject(db, projectLabel);
+      requireProjectAccess(p, project.id);
+      return [];
+    },
+  };
+}
+
+/**
+ * Tells the maintenance service a node arrived. Runs after the commit: the
+ * node is already in the maintenance project, so a failure here is only a
+ * warning (as upstream), never a rollback.
+ */
+async function notifyMaintenance(deps: CoreDeps, node: string): Promise<void> {
+  const url = deps.maintenance!.url;
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ node }),
+      signal: AbortSignal.timeout(deps.obmTimeoutMs),
+    });
+    await res.body?.cancel();
+    if (!res.ok) deps.log.warn({ node, url, status: res.status }, 'maintenance service refused node');
+  } catch (err) {
+    deps.log.warn({ node, url, err: (err as Error).message }, 'maintenance service unreachable');
+  }
+}

@@ -1,0 +1,84 @@
+/** Users of the database auth backend (spec §5.8). */
+import { BadArgumentError, IllegalStateError, NotFoundError } from './errors.ts';
+import { inTx, type CoreDeps } from './context.ts';
+import { absentOrConflict, getProject, getUser, insertUnique } from './lookup.ts';
+import { requireAdmin, type Principal } from './principal.ts';
+import { hashPassword } from './auth/password.ts';
+import type { AuthBackend } from './auth/auth-backend.ts';
+
+export function userService(deps: CoreDeps, auth: AuthBackend) {
+  const { db } = deps;
+
+  return {
+    async list(p: Principal): Promise<Record<string, { is_admin: boolean; projects: string[] }>> {
+      requireAdmin(p);
+      const users = await db.selectFrom('user').select(['id', 'label', 'is_admin']).orderBy('label').execute();
+      const memberships = await db
+        .selectFrom('user_project')
+        .innerJoin('project', 'project.id', 'user_project.project_id')
+        .select(['user_project.user_id', 'project.label'])
+        .orderBy('project.label')
+        .execute();
+      const out: Record<string, { is_admin: boolean; projects: string[] }> = {};
+      for (const u of users) {
+        out[u.label] = { is_admin: Boolean(u.is_admin), projects: memberships.filter((m) => m.user_id === u.id).map((m) => m.label) };
+      }
+      return out;
+    },
+
+    async create(p: Principal, label: string, password: string, isAdmin = false): Promise<void> {
+      requireAdmin(p);
+      await createUser(deps, label, password, isAdmin);
+    },
+
+    async delete(p: Principal, label: string): Promise<void> {
+      requireAdmin(p);
+      await inTx(deps, async (tx) => {
+        const user = await getUser(tx, label);
+        await tx.deleteFrom('user_project').where('user_id', '=', user.id).execute();
+        await tx.deleteFrom('user').where('id', '=', user.id).execute();
+      });
+      auth.invalidate(label);
+    },
+
+    async addProject(p: Principal, label: string, projectLabel: string): Promise<void> {
+      requireAdmin(p);
+      await inTx(deps, async (tx) => {
+        const user = await getUser(tx, label);
+        const project = await getProject(tx, projectLabel);
+        await insertUnique(
+          tx.insertInto('user_project').values({ user_id: user.id, project_id: project.id }).execute(),
+          `User ${label} is already in project ${projectLabel}`,
+        );
+      });
+    },
+
+    async removeProject(p: Principal, label: string, projectLabel: string): Promise<void> {
+      requireAdmin(p);
+      await inTx(deps, async (tx) => {
+        const user = await getUser(tx, label);
+        const project = await getProject(tx, projectLabel);
+        const r = await tx.deleteFrom('user_project').where('user_id', '=', user.id).where('project_id', '=', project.id).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`User ${label} is not in project ${projectLabel}`);
+      });
+    },
+
+    async setAdmin(p: Principal, label: string, isAdmin: boolean): Promise<void> {
+      requireAdmin(p);
+      await inTx(deps, async (tx) => {
+        const user = await getUser(tx, label);
+        if (user.id === p.userId) throw new IllegalStateError('Cannot set own admin status');
+        await tx.updateTable('user').set({ is_admin: isAdmin }).where('id', '=', user.id).execute();
+      });
+    },
+  };
+}
+
+/** Also used by `hil-admin create-admin-user`, which runs with no caller. */
+export async function createUser(deps: Pick<CoreDeps, 'db'>, label: string, password: string, isAdmin: boolean): Promise<void> {
+  if (password.length === 0) throw new BadArgumentError('The password must not be empty.');
+  const dup = `User "${label}" already exists.`;
+  await absentOrConflict(deps.db.selectFrom('user').select('id').where('label', '=', label).executeTakeFirst(), dup);
+  const password_hash = await hashPassword(password);
+  await insertUnique(deps.db.insertInto('user').values({ label, is_admin: isAdmin, password_hash }).execute(), dup);
+}

@@ -1,0 +1,53 @@
+/**
+ * What a switch model must provide. Adding a model is one file implementing
+ * SwitchDriver, plus one line in ./registry.ts.
+ *
+ * Channels follow upstream: "vlan/native" is the port's untagged VLAN,
+ * "vlan/<n>" a tagged (trunk) VLAN, "null" the channel of the null allocator.
+ */
+
+export const TYPE_PREFIX = 'http://schema.massopencloud.org/haas/v0/switches/';
+
+export interface SwitchRecord {
+  id: number;
+  label: string;
+  /** The driver fields given at registration, secrets included. */
+  params: Record<string, unknown>;
+}
+
+export interface PortNetwork {
+  channel: string;
+  networkId: string;
+}
+
+export interface SwitchDriver {
+  /** Upstream's api_name, e.g. "http://schema.massopencloud.org/haas/v0/switches/mock". */
+  readonly type: string;
+  /** Reported by GET /v0/active_extensions, e.g. "hil.ext.switches.mock". */
+  readonly extensionName: string;
+  /** Throws BadArgumentError naming the first bad field. */
+  validateParams(params: Record<string, unknown>): void;
+  /** Throws BadArgumentError when the switch could not have such a port. */
+  validatePortName(port: string): void;
+  capabilities(): string[];
+  /**
+   * Opens a session for applying several changes in a row (one login, one
+   * save). May block on the network; the worker bounds it with a timeout.
+   */
+  openSession(sw: SwitchRecord): Promise<SwitchSession>;
+}
+
+/**
+ * One conversation with a switch. Every method is idempotent: applying the
+ * same change twice leaves the port as applying it once, which is what makes
+ * re-running an action after a crash safe.
+ */
+export interface SwitchSession {
+  /** Puts `networkId` on `channel` of `port`, or removes that channel when null. */
+  modifyPort(port: string, channel: string, networkId: string | null): Promise<void>;
+  /** Removes every VLAN from `port`. */
+  revertPort(port: string): Promise<void>;
+  /** What the switch says each port carries, for drift detection. */
+  getPortNetworks(ports: string[]): Promise<Map<string, PortNetwork[]>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,139 @@
+/**
+ * Assembles a HIL from its configuration: database, allocator, drivers,
+ * auth, use-cases, HTTP app and (optionally) the networking worker.
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './api/app.ts';
+import { buildServices, type Services } from './api/services.ts';
+import { databaseUrl, type Config } from './config/config.ts';
+import type { CoreDeps } from './core/context.ts';
+import type { AuthBackend } from './core/auth/auth-backend.ts';
+import { databaseAuth } from './core/auth/database-auth.ts';
+import { nullAuth } from './core/auth/null-auth.ts';
+import { mockObmDriver } from './drivers/obm/mock-obm.ts';
+import { ObmRegistry } from './drivers/obm/registry.ts';
+import { mockSwitchDriver } from './drivers/switch/mock-switch.ts';
+import { SwitchRegistry } from './drivers/switch/registry.ts';
+import { nullAllocator } from './network/allocators/null-allocator.ts';
+import { vlanPoolAllocator } from './network/allocators/vlan-pool.ts';
+import type { NetworkAllocator } from './network/allocators/network-allocator.ts';
+import { notifier, subscribe, type Subscription } from './network/wakeup.ts';
+import { NetworkWorker } from './network/worker.ts';
+import { openStore, type Store } from './store/db.ts';
+import { migrate, pendingMigrations } from './store/migrate.ts';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface Hil {
+  config: Config;
+  store: Store;
+  deps: CoreDeps;
+  services: Services;
+  auth: AuthBackend;
+  switches: SwitchRegistry;
+  obms: ObmRegistry;
+  allocator: NetworkAllocator;
+  /** The networking worker, when this process runs one. */
+  worker?: NetworkWorker;
+  app?: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export interface HilOptions {
+  log: Logger;
+  /** Build the HTTP app (serve); false for the worker-only process. */
+  api: boolean;
+  worker: boolean;
+  /** Apply migrations at start (tests, quick start); otherwise refuse an outdated schema. */
+  migrate?: boolean;
+  /** Extra built-in OBM drivers (tests). */
+  obmDrivers?: ConstructorParameters<typeof ObmRegistry>[0];
+}
+
+export class SchemaOutdatedError extends Error {}
+
+export async function createHil(config: Config, o: HilOptions): Promise<Hil> {
+  const store = openStore(databaseUrl(config));
+  try {
+    return await assemble(config, o, store);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hil> {
+  if (o.migrate) await migrate(store);
+  const pending = await pendingMigrations(store);
+  if (pending.length) {
+    throw new SchemaOutdatedError(`The database schema is not up to date (pending: ${pending.join(', ')}); run "hil-admin db migrate".`);
+  }
+
+  const allocator = config.network.allocator === 'vlan_pool' ? vlanPoolAllocator(config.network.vlans) : nullAllocator();
+  await allocator.populate(store.db);
+  const switches = new SwitchRegistry([mockSwitchDriver(store.db)]);
+  const obms = new ObmRegistry(o.obmDrivers ?? [mockObmDriver()]);
+  const auth = config.auth.backend === 'database' ? databaseAuth(store.db, { cacheSeconds: config.auth.cache_seconds }) : nullAuth();
+
+  let worker: NetworkWorker | undefined;
+  const notifyOthers = notifier(store);
+  const deps: CoreDeps = {
+    db: store.db,
+    allocator,
+    switches,
+    obms,
+    obmTimeoutMs: config.obm.timeout_seconds * 1000,
+    maintenance: config.maintenance.project && config.maintenance.url ? { project: config.maintenance.project, url: config.maintenance.url } : undefined,
+    log: o.log,
+    actionsQueued: () => {
+      if (worker) worker.kick();
+      else notifyOthers();
+    },
+  };
+  const services = buildServices(deps, auth);
+
+  let subscription: Subscription | undefined;
+  if (o.worker) {
+    const w = config.worker;
+    worker = new NetworkWorker({
+      db: store.db,
+      switches,
+      log: o.log.child({ component: 'networking-worker' }),
+      actionTimeoutMs: w.action_timeout_seconds * 1000,
+      maxAttempts: w.max_attempts,
+      retryBackoffMs: w.retry_backoff_ms,
+      switchConcurrency: w.switch_concurrency,
+      pollMs: w.poll_ms,
+    });
+    await worker.start();
+    subscription = await subscribe(store, () => worker!.kick());
+  }
+
+  const extensions = () =>
+    [auth.extensionName, allocator.extensionName, ...switches.all().map((d) => d.extensionName), ...obms.types().map((t) => `hil.ext.obm.${t}`)].sort();
+
+  const app = o.api
+    ? await buildApp({ services, auth, requireAuthentication: config.auth.require_authentication, log: o.log, extensions, version: VERSION })
+    : undefined;
+
+  return {
+    config,
+    store,
+    deps,
+    services,
+    auth,
+    switches,
+    obms,
+    allocator,
+    worker,
+    app,
+    async close() {
+      await app?.close();
+      await subscription?.close();
+      await worker?.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,256 @@
+/**
+ * The networking worker: applies PENDING actions to switches (spec §8, minus
+ * its hazards). Every action ends DONE or ERROR: a driver that throws, hangs
+ * past the timeout, or meets a nic with no port ends that action only; the
+ * worker goes on. Switches are worked on in parallel, each by one task that
+ * drains its queue in id order through one driver session. Status and
+ * attachments change in one transaction, after the switch call; a crash in
+ * between leaves the action PENDING and the (idempotent) call is repeated,
+ * so no action is lost or recorded twice.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { SwitchRegistry } from '../drivers/switch/registry.ts';
+import type { SwitchSession } from '../drivers/switch/switch-driver.ts';
+import type { Database } from '../store/schema.ts';
+import { withTimeout } from '../core/with-timeout.ts';
+import { WorkerLease } from './worker-lease.ts';
+
+export interface WorkerOptions {
+  db: Kysely<Database>;
+  switches: SwitchRegistry;
+  log: Logger;
+  actionTimeoutMs: number;
+  maxAttempts: number;
+  retryBackoffMs: number;
+  switchConcurrency: number;
+  /** Safety-net poll for work queued by other processes. */
+  pollMs: number;
+  leaseTtlMs?: number;
+}
+
+interface PendingAction {
+  id: number;
+  uuid: string;
+  nic_id: number;
+  type: 'modify_port' | 'revert_port';
+  channel: string;
+  new_network_id: number | null;
+  network_id: string | null;
+  port: string;
+}
+
+type Outcome = { ok: true; attempts: number } | { ok: false; attempts: number; error: string };
+
+export class NetworkWorker {
+  readonly #o: WorkerOptions;
+  readonly #lease: WorkerLease;
+  readonly #draining = new Set<number>();
+  #running = false;
+  #holdsLease = false;
+  #kicking = false;
+  #kickAgain = false;
+  #timers: NodeJS.Timeout[] = [];
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+    this.#lease = new WorkerLease(options.db, options.leaseTtlMs);
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    await this.#renewLease();
+    this.#timers.push(setInterval(() => void this.#renewLease(), Math.max(50, this.#lease.ttlMs / 3)));
+    this.#timers.push(setInterval(() => this.kick(), this.#o.pollMs));
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await this.idle();
+    if (this.#holdsLease) await this.#lease.release().catch(() => {});
+    this.#holdsLease = false;
+  }
+
+  /** Look for work now. Cheap to call often: concurrent calls coalesce. */
+  kick(): void {
+    if (!this.#running || !this.#holdsLease) return;
+    if (this.#kicking) {
+      this.#kickAgain = true;
+      return;
+    }
+    this.#kicking = true;
+    this.#scan()
+      .catch((err) => this.#o.log.error({ err }, 'networking worker: scan failed'))
+      .finally(() => {
+        this.#kicking = false;
+        if (this.#kickAgain) {
+          this.#kickAgain = false;
+          this.kick();
+        } else this.#maybeIdle();
+      });
+  }
+
+  /** Resolves when no switch is being worked on (tests, shutdown). */
+  idle(): Promise<void> {
+    if (this.#draining.size === 0 && !this.#kicking) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #maybeIdle() {
+    if (this.#draining.size === 0 && !this.#kicking) {
+      for (const w of this.#idleWaiters.splice(0)) w();
+    }
+  }
+
+  async #renewLease() {
+    try {
+      const had = this.#holdsLease;
+      this.#holdsLease = this.#running && (await this.#lease.acquire());
+      if (this.#holdsLease && !had) {
+        this.#o.log.info({ owner: this.#lease.owner }, 'networking worker: holding the journal lease');
+        this.kick();
+      } else if (had && !this.#holdsLease) this.#o.log.warn('networking worker: lost the journal lease');
+    } catch (err) {
+      this.#o.log.error({ err }, 'networking worker: lease renewal failed');
+    }
+  }
+
+  async #scan(): Promise<void> {
+    const { db } = this.#o;
+    // Actions that can never run (their nic lost its port) end now, not never.
+    const orphans = await db
+      .selectFrom('networking_action')
+      .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
+      .select('networking_action.id')
+      .where('networking_action.status', '=', 'PENDING')
+      .where('nic.port_id', 'is', null)
+      .execute();
+    for (const o of orphans) await this.#finish(o.id, { ok: false, attempts: 0, error: 'The nic is not connected to a switch port.' }, null);
+
+    const switches = await db
+      .selectFrom('networking_action')
+      .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
+      .innerJoin('port', 'port.id', 'nic.port_id')
+      .select('port.switch_id')
+      .distinct()
+      .where('networking_action.status', '=', 'PENDING')
+      .execute();
+    for (const { switch_id } of switches) {
+      if (this.#draining.has(switch_id) || this.#draining.size >= this.#o.switchConcurrency) continue;
+      this.#draining.add(switch_id);
+      this.#drain(switch_id)
+        .catch((err) => this.#o.log.error({ err, switch_id }, 'networking worker: drain failed'))
+        .finally(() => {
+          this.#draining.delete(switch_id);
+          // Another switch may have been waiting for a free slot, or more work arrived.
+          this.kick();
+        });
+    }
+  }
+
+  async #drain(switchId: number): Promise<void> {
+    const { db, log } = this.#o;
+    const sw = await db.selectFrom('switch').selectAll().where('id', '=', switchId).executeTakeFirstOrThrow();
+    const driver = this.#o.switches.get(sw.type);
+    const record = { id: sw.id, label: sw.label, params: JSON.parse(sw.params) as Record<string, unknown> };
+    let session: SwitchSession | null = null;
+    try {
+      while (this.#running && this.#holdsLease) {
+        const batch = await this.#pendingFor(switchId);
+        if (batch.length === 0) return;
+        for (const action of batch) {
+          if (!this.#running || !this.#holdsLease) return;
+          let outcome: Outcome;
+          if (!driver) {
+            outcome = { ok: false, attempts: 0, error: `No driver for switch type ${sw.type}` };
+          } else {
+            const attempt = async (): Promise<void> => {
+              session ??= await withTimeout(driver.openSession(record), this.#o.actionTimeoutMs, `connecting to switch ${sw.label}`);
+              const s: SwitchSession = session;
+              const work =
+                action.type === 'revert_port'
+                  ? s.revertPort(action.port)
+                  : s.modifyPort(action.port, action.channel, action.new_network_id === null ? null : action.network_id);
+              await withTimeout(work, this.#o.actionTimeoutMs, `${action.type} on ${sw.label} port ${action.port}`);
+            };
+            outcome = await this.#withRetries(attempt, () => {
+              // A failed or hung session is not trusted again.
+              const broken = session;
+              session = null;
+              void broken?.close().catch(() => {});
+            });
+          }
+          await this.#finish(action.id, outcome, action);
+          if (outcome.ok) log.info({ action: action.uuid, switch: sw.label, port: action.port, type: action.type }, 'networking action done');
+          else log.warn({ action: action.uuid, switch: sw.label, port: action.port, error: outcome.error }, 'networking action failed');
+        }
+      }
+    } finally {
+      const s = session as SwitchSession | null;
+      if (s) await withTimeout(s.close(), this.#o.actionTimeoutMs, 'closing switch session').catch((err) => log.warn({ err }, 'switch session close failed'));
+    }
+  }
+
+  async #withRetries(attempt: () => Promise<void>, onFailure: () => void): Promise<Outcome> {
+    let last: unknown;
+    for (let n = 1; n <= this.#o.maxAttempts; n++) {
+      try {
+        await attempt();
+        return { ok: true, attempts: n };
+      } catch (err) {
+        last = err;
+        onFailure();
+        if (n < this.#o.maxAttempts) await sleep(this.#o.retryBackoffMs * 2 ** (n - 1));
+      }
+    }
+    return { ok: false, attempts: this.#o.maxAttempts, error: (last as Error)?.message ?? String(last) };
+  }
+
+  async #pendingFor(switchId: number): Promise<PendingAction[]> {
+    return (await this.#o.db
+      .selectFrom('networking_action')
+      .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
+      .innerJoin('port', 'port.id', 'nic.port_id')
+      .leftJoin('network', 'network.id', 'networking_action.new_network_id')
+      .select([
+        'networking_action.id',
+        'networking_action.uuid',
+        'networking_action.nic_id',
+        'networking_action.type',
+        'networking_action.channel',
+        'networking_action.new_network_id',
+        'network.network_id',
+        'port.label as port',
+      ])
+      .where('networking_action.status', '=', 'PENDING')
+      .where('port.switch_id', '=', switchId)
+      .orderBy('networking_action.id')
+      .limit(200)
+      .execute()) as PendingAction[];
+  }
+
+  /** Records an outcome exactly once: the status guard makes a repeat a no-op. */
+  async #finish(actionId: number, outcome: Outcome, action: PendingAction | null): Promise<void> {
+    await this.#o.db.transaction().execute(async (tx) => {
+      const done = await tx
+        .updateTable('networking_action')
+        .set({ status: outcome.ok ? 'DONE' : 'ERROR', error: outcome.ok ? null : outcome.error, attempts: outcome.attempts, finished_at: Date.now() })
+        .where('id', '=', actionId)
+        .where('status', '=', 'PENDING')
+        .executeTakeFirst();
+      if (Number(done.numUpdatedRows) !== 1 || !outcome.ok || !action) return;
+      if (action.type === 'revert_port') {
+        await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).execute();
+      } else if (action.new_network_id === null) {
+        await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).where('channel', '=', action.channel).execute();
+      } else {
+        await tx.insertInto('network_attachment').values({ nic_id: action.nic_id, network_id: action.new_network_id, channel: action.channel }).execute();
+      }
+    });
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Opens the database named by a URL: `sqlite:PATH` (the embedded default) or
+ * `postgres://…`. Both speak the same Kysely schema and migrations.
+ */
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Database } from './schema.ts';
+import { openSqlite } from './node-sqlite-dialect.ts';
+
+export type DbKind = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Database>;
+  kind: DbKind;
+  url: string;
+  /** For SQLite: the database file (the worker watches its WAL for wake-ups). */
+  sqlitePath?: string;
+  close(): Promise<void>;
+}
+
+// BIGINT columns (timestamps in ms) fit in a JS number; pg would return strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export function parseDatabaseUrl(url: string): { kind: DbKind; target: string } {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!path) throw new Error(`database URL ${JSON.stringify(url)} names no file`);
+    return { kind: 'sqlite', target: path };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    return { kind: 'postgres', target: url };
+  }
+  throw new Error(`unsupported database URL ${JSON.stringify(url)}: use sqlite:PATH or postgres://…`);
+}
+
+export function openStore(url: string, options: { poolSize?: number } = {}): Store {
+  const { kind, target } = parseDatabaseUrl(url);
+  if (kind === 'sqlite') {
+    const path = target === ':memory:' ? target : resolve(target);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const { dialect } = openSqlite(path);
+    const db = new Kysely<Database>({ dialect });
+    return { db, kind, url, sqlitePath: path, close: () => db.destroy() };
+  }
+  const pool = new pg.Pool({ connectionString: target, max: options.poolSize ?? 10 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, kind, url, close: () => db.destroy() };
+}
+
+/** True when `err` is a unique-constraint violation, on either database. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errcode?: number; message?: string } | null;
+  if (!e) return false;
+  if (e.code === '23505') return true; // PostgreSQL unique_violation
+  // SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555)
+  return e.errcode === 2067 || e.errcode === 1555;
+}

@@ -1,0 +1,42 @@
+/**
+ * Kysely's SqliteDialect expects a better-sqlite3-shaped database. node:sqlite
+ * is close enough that a thin adapter does: positional parameters are spread,
+ * booleans become 0/1 (node:sqlite refuses to bind them), and a statement is a
+ * "reader" when it returns columns.
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { SqliteDialect } from 'kysely';
+
+type SqliteValue = null | number | bigint | string | Uint8Array;
+
+function bindable(params: ReadonlyArray<unknown>): SqliteValue[] {
+  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : (p as SqliteValue)));
+}
+
+function adaptStatement(stmt: StatementSync) {
+  return {
+    reader: stmt.columns().length > 0,
+    all: (params: ReadonlyArray<unknown>) => stmt.all(...bindable(params)),
+    run: (params: ReadonlyArray<unknown>) => stmt.run(...bindable(params)),
+    iterate: (params: ReadonlyArray<unknown>) => stmt.iterate(...bindable(params)),
+  };
+}
+
+export interface OpenedSqlite {
+  dialect: SqliteDialect;
+  raw: DatabaseSync;
+}
+
+/** Opens (creating if needed) a SQLite file with the settings a server wants. */
+export function openSqlite(path: string): OpenedSqlite {
+  const raw = new DatabaseSync(path, { timeout: 5000 });
+  // WAL lets the API server and a separate worker process read while one writes.
+  raw.exec('PRAGMA journal_mode = WAL');
+  raw.exec('PRAGMA synchronous = NORMAL');
+  raw.exec('PRAGMA foreign_keys = ON');
+  const database = {
+    close: () => raw.close(),
+    prepare: (sql: string) => adaptStatement(raw.prepare(sql)),
+  };
+  return { dialect: new SqliteDialect({ database }), raw };
+}

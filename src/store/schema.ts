@@ -1,0 +1,176 @@
+/**
+ * Table types for Kysely. The migrations in ./migrations are the source of
+ * truth for the schema; this file describes the same tables to the compiler.
+ * Booleans are stored as integers on SQLite and booleans on PostgreSQL, so
+ * readers always pass them through `Boolean()`.
+ */
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+type Bool = boolean | number;
+
+export interface ProjectTable {
+  id: Generated<number>;
+  label: string;
+}
+
+export interface NodeTable {
+  id: Generated<number>;
+  label: string;
+  project_id: number | null;
+  /** 'obmd' (external obmd, upstream style) or a built-in OBM driver type. */
+  obm_type: string;
+  /** JSON: obmd `{uri, admin_token}` or the built-in driver's fields. Secret. */
+  obm_params: string;
+  /** Upstream's "OBM enabled" flag. */
+  obm_enabled: Bool;
+  /** obmd only: the node token obmd gave us while the OBM is enabled. Secret. */
+  obmd_node_token: string | null;
+}
+
+export interface NicTable {
+  id: Generated<number>;
+  node_id: number;
+  label: string;
+  macaddr: string | null;
+  port_id: number | null;
+}
+
+export interface NodeMetadataTable {
+  id: Generated<number>;
+  node_id: number;
+  label: string;
+  /** JSON-encoded value, returned verbatim as upstream does. */
+  value: string;
+}
+
+export interface NetworkTable {
+  id: Generated<number>;
+  label: string;
+  /** null: owned by the admins. */
+  owner_id: number | null;
+  allocated: Bool;
+  network_id: string;
+}
+
+export interface NetworkAccessTable {
+  network_id: number;
+  project_id: number;
+}
+
+export interface SwitchTable {
+  id: Generated<number>;
+  label: string;
+  type: string;
+  /** JSON of the driver fields, passwords included. Secret. */
+  params: string;
+}
+
+export interface PortTable {
+  id: Generated<number>;
+  switch_id: number;
+  label: string;
+}
+
+export const ACTION_STATUSES = ['PENDING', 'DONE', 'ERROR'] as const;
+export type ActionStatus = (typeof ACTION_STATUSES)[number];
+export const ACTION_TYPES = ['modify_port', 'revert_port'] as const;
+export type ActionType = (typeof ACTION_TYPES)[number];
+
+export interface NetworkingActionTable {
+  id: Generated<number>;
+  uuid: string;
+  nic_id: number;
+  type: ActionType;
+  channel: string;
+  new_network_id: number | null;
+  status: ActionStatus;
+  /** Why the action ended in ERROR. */
+  error: string | null;
+  attempts: Generated<number>;
+  created_at: number;
+  finished_at: number | null;
+}
+
+export interface NetworkAttachmentTable {
+  id: Generated<number>;
+  nic_id: number;
+  network_id: number;
+  channel: string;
+}
+
+export interface UserTable {
+  id: Generated<number>;
+  label: string;
+  is_admin: Bool;
+  password_hash: string;
+}
+
+export interface UserProjectTable {
+  user_id: number;
+  project_id: number;
+}
+
+export interface VlanTable {
+  vlan_no: number;
+  available: Bool;
+}
+
+/** State of mock switches, kept in the database so tests (and other processes) can read it. */
+export interface MockSwitchPortTable {
+  switch_id: number;
+  port: string;
+  channel: string;
+  network_id: string;
+}
+
+/** Every call a mock switch received, in order; lets tests prove exactly-once. */
+export interface MockSwitchCallTable {
+  id: Generated<number>;
+  switch_id: number;
+  port: string;
+  op: string;
+  channel: string | null;
+  network_id: string | null;
+  at: number;
+}
+
+/** Faults tests inject into a mock switch port: 'throw' or 'hang'. */
+export interface MockSwitchFaultTable {
+  switch_id: number;
+  port: string;
+  mode: string;
+}
+
+/** Which worker may apply networking actions; one at a time per database. */
+export interface WorkerLeaseTable {
+  name: string;
+  owner: string;
+  expires_at: number;
+}
+
+export interface Database {
+  project: ProjectTable;
+  node: NodeTable;
+  nic: NicTable;
+  node_metadata: NodeMetadataTable;
+  network: NetworkTable;
+  network_access: NetworkAccessTable;
+  switch: SwitchTable;
+  port: PortTable;
+  networking_action: NetworkingActionTable;
+  network_attachment: NetworkAttachmentTable;
+  user: UserTable;
+  user_project: UserProjectTable;
+  vlan: VlanTable;
+  mock_switch_port: MockSwitchPortTable;
+  mock_switch_call: MockSwitchCallTable;
+  mock_switch_fault: MockSwitchFaultTable;
+  worker_lease: WorkerLeaseTable;
+}
+
+export type NodeRow = Selectable<NodeTable>;
+export type NicRow = Selectable<NicTable>;
+export type NetworkRow = Selectable<NetworkTable>;
+export type SwitchRow = Selectable<SwitchTable>;
+export type ActionRow = Selectable<NetworkingActionTable>;
+export type NewAction = Insertable<NetworkingActionTable>;

@@ -1,0 +1,117 @@
+/**
+ * Starts a real HIL (real database, in-process networking worker) for a
+ * test, and talks to it through Fastify's inject (no sockets).
+ */
+import { Writable } from 'node:stream';
+import { defaultConfig, type Config } from '../../src/config/config.ts';
+import { createHil, type Hil } from '../../src/hil.ts';
+import { createLogger } from '../../src/log.ts';
+import { createUser } from '../../src/core/user.service.ts';
+import type { FreshDb, TestDatabase } from './databases.ts';
+
+export interface Response {
+  status: number;
+  body: any;
+  text: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export type Caller = (method: string, path: string, body?: unknown, extra?: { query?: string; rawBody?: string; headers?: Record<string, string> }) => Promise<Response>;
+
+export interface TestHil {
+  hil: Hil;
+  /** Requests as the given user (or anonymously). */
+  as(creds?: Credentials): Caller;
+  /** Log lines written so far, parsed. */
+  logs: Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export interface TestHilOptions {
+  auth?: 'null' | 'database';
+  worker?: boolean;
+  config?: (c: Config) => void;
+}
+
+export function testConfig(url: string, o: TestHilOptions = {}): Config {
+  const c = defaultConfig();
+  c.database.url = url;
+  c.auth.backend = o.auth ?? 'null';
+  c.network.vlans = '40-80';
+  c.log.level = 'info';
+  c.worker.action_timeout_seconds = 2;
+  c.worker.max_attempts = 1;
+  c.worker.retry_backoff_ms = 10;
+  o.config?.(c);
+  return c;
+}
+
+export async function startTestHil(db: FreshDb, o: TestHilOptions = {}): Promise<TestHil> {
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  const config = testConfig(db.url, o);
+  const hil = await createHil(config, { log: createLogger(config.log.level, sink), api: true, worker: o.worker ?? true, migrate: true });
+  const app = hil.app!;
+
+  const as =
+    (creds?: Credentials): Caller =>
+    async (method, path, body, extra = {}) => {
+      const headers: Record<string, string> = { ...extra.headers };
+      if (creds) headers.authorization = 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
+      const payload = extra.rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
+      const res = await app.inject({ method: method as 'GET', url: path + (extra.query ?? ''), headers, payload });
+      let parsed: unknown = res.body;
+      try {
+        parsed = res.body === '' ? '' : JSON.parse(res.body);
+      } catch {
+        // not JSON: leave the text
+      }
+      return { status: res.statusCode, body: parsed, text: res.body, headers: res.headers };
+    };
+
+  return { hil, as, logs, close: () => hil.close() };
+}
+
+/** A database for one test: created fresh, dropped afterwards. */
+export async function withHil(database: TestDatabase, o: TestHilOptions, fn: (t: TestHil) => Promise<void>): Promise<void> {
+  const db = await database.create();
+  const t = await startTestHil(db, o);
+  try {
+    await fn(t);
+  } finally {
+    await t.close();
+    await db.drop();
+  }
+}
+
+export async function addUser(t: TestHil, username: string, password: string, isAdmin: boolean, projects: string[] = []): Promise<Credentials> {
+  await createUser(t.hil.deps, username, password, isAdmin);
+  for (const p of projects) {
+    const project = await t.hil.store.db.selectFrom('project').select('id').where('label', '=', p).executeTakeFirstOrThrow();
+    const user = await t.hil.store.db.selectFrom('user').select('id').where('label', '=', username).executeTakeFirstOrThrow();
+    await t.hil.store.db.insertInto('user_project').values({ user_id: user.id, project_id: project.id }).execute();
+  }
+  return { username, password };
+}
+
+/** Polls a networking action until it leaves PENDING (the worker runs in-process). */
+export async function waitAction(call: Caller, statusId: string, timeoutMs = 5000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await call('GET', `/v0/networking_action/${statusId}`);
+    if (r.status !== 200) throw new Error(`networking_action ${statusId}: ${r.status} ${r.text}`);
+    if (r.body.status !== 'PENDING') return r.body;
+    if (Date.now() > deadline) throw new Error(`networking_action ${statusId} still PENDING after ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 5));
+  }
+}
