@@ -39,7 +39,8 @@ export function openStore(url: string, options: { poolSize?: number } = {}): Sto
   const { kind, target } = parseDatabaseUrl(url);
   if (kind === 'sqlite') {
     const path = target === ':memory:' ? target : resolve(target);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    // The database holds password hashes and BMC credentials: keep its directory private.
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const { dialect } = openSqlite(path);
     const db = new Kysely<Database>({ dialect });
     return { db, kind, url, sqlitePath: path, close: () => db.destroy() };

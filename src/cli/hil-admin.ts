@@ -1,0 +1,124 @@
+/**
+ * hil-admin: the server-side commands.
+ *
+ *   hil-admin [--config FILE] db migrate
+ *   hil-admin [--config FILE] create-admin-user NAME     (password: $HIL_ADMIN_PASSWORD or a prompt)
+ *   hil-admin [--config FILE] serve [--no-worker] [--migrate]
+ *   hil-admin [--config FILE] serve-networks
+ *   hil-admin --version
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, databaseUrl, loadConfig, type Config } from '../config/config.ts';
+import { createUser } from '../core/user.service.ts';
+import { HilError } from '../core/errors.ts';
+import { VERSION, SchemaOutdatedError } from '../hil.ts';
+import { createLogger } from '../log.ts';
+import { serveApi, serveNetworks } from '../server.ts';
+import { openStore } from '../store/db.ts';
+import { migrate } from '../store/migrate.ts';
+import { vlanPoolAllocator } from '../network/allocators/vlan-pool.ts';
+import { promptSecret } from './prompt.ts';
+
+const USAGE = `usage: hil-admin [--config FILE] <command>
+
+commands:
+  db migrate                 create or upgrade the database schema (safe to repeat)
+  create-admin-user NAME     create an administrator; password from $HIL_ADMIN_PASSWORD or a prompt
+  serve [--no-worker]        run the API server (and, unless --no-worker, the networking worker)
+        [--migrate]          ... migrating the schema first; with $HIL_ADMIN_PASSWORD, also create
+                             the administrator "admin" when none exists (the quick start)
+  serve-networks             run only the networking worker
+
+examples:
+  HIL_DATABASE_URL=postgres://hil@127.0.0.1/hil hil-admin db migrate
+  HIL_ADMIN_PASSWORD=s3cret hil-admin create-admin-user admin
+  HIL_LISTEN=0.0.0.0:5000 hil-admin serve --no-worker & hil-admin serve-networks`;
+
+async function withSchema<T>(config: Config, fn: (store: ReturnType<typeof openStore>) => Promise<T>): Promise<T> {
+  const store = openStore(databaseUrl(config));
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function dbMigrate(config: Config): Promise<void> {
+  await withSchema(config, async (store) => {
+    const applied = await migrate(store);
+    if (config.network.allocator === 'vlan_pool') await vlanPoolAllocator(config.network.vlans).populate(store.db);
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema already up to date');
+  });
+}
+
+async function createAdmin(config: Config, name: string | undefined): Promise<void> {
+  if (!name) throw new UsageError('create-admin-user needs a NAME');
+  const password = process.env.HIL_ADMIN_PASSWORD ?? (await promptSecret(`password for ${name}: `));
+  await withSchema(config, async (store) => {
+    await createUser({ db: store.db }, name, password, true);
+  });
+  console.log(`administrator ${name} created`);
+}
+
+/** Quick start: the first administrator, from the environment, when there is none. */
+async function ensureFirstAdmin(config: Config): Promise<void> {
+  const password = process.env.HIL_ADMIN_PASSWORD;
+  if (!password || config.auth.backend !== 'database') return;
+  await withSchema(config, async (store) => {
+    const anyAdmin = await store.db.selectFrom('user').select('id').where('is_admin', '=', true).executeTakeFirst();
+    if (!anyAdmin) {
+      await createUser({ db: store.db }, 'admin', password, true);
+      console.error('hil-admin: created administrator "admin" with the password in HIL_ADMIN_PASSWORD');
+    }
+  });
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      'no-worker': { type: 'boolean' },
+      migrate: { type: 'boolean' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.version) return void console.log(`hil-admin ${VERSION}`);
+  if (values.help || positionals.length === 0) return void console.log(USAGE);
+
+  const config = loadConfig({ file: values.config });
+  const [command, ...rest] = positionals;
+  switch (command) {
+    case 'db':
+      if (rest[0] !== 'migrate') throw new UsageError('the db command is: hil-admin db migrate');
+      return dbMigrate(config);
+    case 'create-admin-user':
+      return createAdmin(config, rest[0]);
+    case 'serve': {
+      if (values.migrate) {
+        await dbMigrate(config);
+        await ensureFirstAdmin(config);
+      }
+      const log = createLogger(config.log.level);
+      await serveApi(config, log, { worker: config.server.worker && !values['no-worker'], migrate: false });
+      return;
+    }
+    case 'serve-networks':
+      await serveNetworks(config, createLogger(config.log.level));
+      return;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) console.error(`hil-admin: ${err.message}\n\n${USAGE}`);
+  else if (err instanceof ConfigError || err instanceof SchemaOutdatedError || err instanceof HilError) console.error(`hil-admin: ${err.message}`);
+  else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') console.error(`hil-admin: ${(err as Error).message}\n\n${USAGE}`);
+  else console.error('hil-admin:', err);
+  process.exit(1);
+});

@@ -1,0 +1,17 @@
+/** Reads a secret from the terminal without echoing it. */
+import { createInterface } from 'node:readline';
+
+export function promptSecret(question: string): Promise<string> {
+  if (!process.stdin.isTTY) return Promise.reject(new Error('no terminal to ask for a password on; set HIL_ADMIN_PASSWORD'));
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
+    const mute = rl as unknown as { _writeToOutput: (s: string) => void };
+    process.stdout.write(question);
+    mute._writeToOutput = () => {};
+    rl.question('', (answer) => {
+      rl.close();
+      process.stdout.write('\n');
+      resolve(answer);
+    });
+  });
+}
