@@ -59,6 +59,11 @@ export class NetworkWorker {
     this.#lease = new WorkerLease(options.db, options.leaseTtlMs);
   }
 
+  /** Who this worker is in the lease table (host:pid:nonce). */
+  get leaseOwner(): string {
+    return this.#lease.owner;
+  }
+
   async start(): Promise<void> {
     this.#running = true;
     await this.#renewLease();
@@ -78,7 +83,7 @@ export class NetworkWorker {
 
   /** Look for work now. Cheap to call often: concurrent calls coalesce. */
   kick(): void {
-    if (!this.#running || !this.#holdsLease) return;
+    if (!this.#running || !this.#holdsLease) return this.#maybeIdle();
     if (this.#kicking) {
       this.#kickAgain = true;
       return;

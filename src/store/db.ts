@@ -46,6 +46,9 @@ export function openStore(url: string, options: { poolSize?: number } = {}): Sto
     return { db, kind, url, sqlitePath: path, close: () => db.destroy() };
   }
   const pool = new pg.Pool({ connectionString: target, max: options.poolSize ?? 10 });
+  // An idle connection dropped by the server (restart, failover) must not crash
+  // the process; the pool replaces it on the next query.
+  pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, kind, url, close: () => db.destroy() };
 }

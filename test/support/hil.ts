@@ -13,7 +13,7 @@ export interface Response {
   status: number;
   body: any;
   text: string;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | number | string[] | undefined>;
 }
 
 export interface Credentials {
@@ -65,7 +65,7 @@ export async function startTestHil(db: FreshDb, o: TestHilOptions = {}): Promise
 
   const as =
     (creds?: Credentials): Caller =>
-    async (method, path, body, extra = {}) => {
+    async (method: string, path: string, body?: unknown, extra: Parameters<Caller>[3] = {}) => {
       const headers: Record<string, string> = { ...extra.headers };
       if (creds) headers.authorization = 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
       const payload = extra.rawBody ?? (body === undefined ? undefined : JSON.stringify(body));

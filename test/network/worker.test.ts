@@ -1,0 +1,152 @@
+/**
+ * The networking worker against a real database and the mock switch (whose
+ * state and call log live in the database): failures stay local to their
+ * action, hung switches are cut off, and work is picked up at once.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { testDatabases } from '../support/databases.ts';
+import { waitAction, withHil, type TestHil } from '../support/hil.ts';
+import { cabledProject, queueConnect } from '../support/fixtures.ts';
+import { NetworkWorker } from '../../src/network/worker.ts';
+
+function workerFor(t: TestHil, actionTimeoutMs = 2000): NetworkWorker {
+  return new NetworkWorker({
+    db: t.hil.store.db,
+    switches: t.hil.switches,
+    log: t.hil.deps.log,
+    actionTimeoutMs,
+    maxAttempts: 1,
+    retryBackoffMs: 10,
+    switchConcurrency: 4,
+    pollMs: 60_000,
+  });
+}
+
+async function injectFault(t: TestHil, port: string, mode: 'throw' | 'hang') {
+  const sw = await t.hil.store.db.selectFrom('switch').select('id').where('label', '=', 'sw0').executeTakeFirstOrThrow();
+  await t.hil.store.db.insertInto('mock_switch_fault').values({ switch_id: sw.id, port, mode }).execute();
+}
+
+async function statuses(t: TestHil) {
+  return t.hil.store.db
+    .selectFrom('networking_action')
+    .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
+    .innerJoin('node', 'node.id', 'nic.node_id')
+    .select(['node.label as node', 'networking_action.status', 'networking_action.error'])
+    .orderBy('networking_action.id')
+    .execute();
+}
+
+for (const database of testDatabases()) {
+  describe(`networking worker on ${database.name}`, { skip: database.skip }, () => {
+    it('three queued actions where the second driver call throws end DONE, ERROR, DONE', () =>
+      withHil(database, { worker: false }, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 3);
+        await injectFault(t, 'gi1/0/2', 'throw');
+        const ids = [await queueConnect(api, 1), await queueConnect(api, 2), await queueConnect(api, 3)];
+
+        const worker = workerFor(t);
+        await worker.start();
+        await worker.idle();
+        try {
+          const rows = await statuses(t);
+          assert.deepEqual(rows.map((r) => [r.node, r.status]), [['n1', 'DONE'], ['n2', 'ERROR'], ['n3', 'DONE']]);
+          assert.match(rows[1].error ?? '', /injected failure on port gi1\/0\/2/);
+          const onSwitch = await t.hil.store.db.selectFrom('mock_switch_port').select('port').orderBy('port').execute();
+          assert.deepEqual(onSwitch.map((r) => r.port), ['gi1/0/1', 'gi1/0/3']);
+          assert.deepEqual((await api('GET', '/v0/node/n2')).body.nics[0].networks, {});
+          assert.equal((await api('GET', `/v0/networking_action/${ids[1]}`)).body.status, 'ERROR');
+
+          // The worker survived the failure: new work still gets done.
+          await t.hil.store.db.deleteFrom('mock_switch_fault').execute();
+          const retry = await queueConnect(api, 2);
+          worker.kick();
+          assert.equal((await waitAction(api, retry)).status, 'DONE');
+        } finally {
+          await worker.stop();
+        }
+      }));
+
+    it('a switch call that hangs is cut off by the timeout; the rest of the queue goes on', () =>
+      withHil(database, { worker: false }, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 2);
+        await injectFault(t, 'gi1/0/1', 'hang');
+        const hung = await queueConnect(api, 1);
+        const after = await queueConnect(api, 2);
+        const worker = workerFor(t, 300);
+        const started = Date.now();
+        await worker.start();
+        try {
+          const failed = await waitAction(api, hung, 5000);
+          const elapsed = Date.now() - started;
+          assert.equal(failed.status, 'ERROR');
+          assert.match(failed.error, /timed out after 300 ms/);
+          assert.ok(elapsed < 2000, `timed out after ${elapsed} ms, expected about 300`);
+          assert.equal((await waitAction(api, after)).status, 'DONE');
+        } finally {
+          await worker.stop();
+        }
+      }));
+
+    it('an action queued on an idle in-process worker is DONE within milliseconds', () =>
+      withHil(database, {}, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 1);
+        await t.hil.worker!.idle();
+        const started = performance.now();
+        const id = await queueConnect(api, 1);
+        const done = await waitAction(api, id);
+        const ms = performance.now() - started;
+        assert.equal(done.status, 'DONE');
+        // Upstream's daemon sleeps 2 s between polls; anything near that means we are polling too.
+        assert.ok(ms < 500, `connect→DONE took ${ms.toFixed(1)} ms`);
+      }));
+
+    it('an action whose nic lost its port ends ERROR instead of spinning', () =>
+      withHil(database, { worker: false }, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 1);
+        const id = await queueConnect(api, 1);
+        // Only possible behind the API's back (detach_nic refuses while an action is pending).
+        await t.hil.store.db.updateTable('nic').set({ port_id: null }).execute();
+        const worker = workerFor(t);
+        await worker.start();
+        try {
+          const a = await waitAction(api, id);
+          assert.equal(a.status, 'ERROR');
+          assert.match(a.error, /not connected to a switch port/);
+        } finally {
+          await worker.stop();
+        }
+      }));
+
+    it('only one worker holds the journal at a time', () =>
+      withHil(database, { worker: false }, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 1);
+        const first = workerFor(t);
+        const second = workerFor(t);
+        await first.start();
+        await first.stop(); // releases the lease
+        await second.start();
+        const third = workerFor(t);
+        await third.start(); // second is alive in this process: third must wait
+        try {
+          const id = await queueConnect(api, 1);
+          third.kick();
+          second.kick();
+          assert.equal((await waitAction(api, id)).status, 'DONE');
+          const calls = await t.hil.store.db.selectFrom('mock_switch_call').select('id').execute();
+          assert.equal(calls.length, 1);
+          const lease = await t.hil.store.db.selectFrom('worker_lease').select('owner').executeTakeFirstOrThrow();
+          assert.equal(lease.owner, second.leaseOwner);
+        } finally {
+          await third.stop();
+          await second.stop();
+        }
+      }));
+  });
+}
