@@ -3,6 +3,7 @@ import { BadArgumentError, BlockedError, NotFoundError } from './errors.ts';
 import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNic, getNode, insertUnique } from './lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
+import { pythonJsonDumps } from './python-json.ts';
 
 export type NodeObmSpec =
   | { kind: 'obmd'; uri: string; adminToken: string }
@@ -48,7 +49,7 @@ export function nodeService(deps: CoreDeps) {
         );
         const entries = Object.entries(metadata);
         if (entries.length) {
-          await tx.insertInto('node_metadata').values(entries.map(([k, v]) => ({ node_id: node.id, label: k, value: JSON.stringify(v) }))).execute();
+          await tx.insertInto('node_metadata').values(entries.map(([k, v]) => ({ node_id: node.id, label: k, value: pythonJsonDumps(v) }))).execute();
         }
       });
     },
@@ -102,7 +103,7 @@ export function nodeService(deps: CoreDeps) {
         const node = await getNode(tx, nodeLabel);
         await tx
           .insertInto('node_metadata')
-          .values({ node_id: node.id, label: key, value: JSON.stringify(value) })
+          .values({ node_id: node.id, label: key, value: pythonJsonDumps(value) })
           .onConflict((oc) => oc.columns(['node_id', 'label']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
           .execute();
       });

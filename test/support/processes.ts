@@ -15,11 +15,20 @@ export interface Child {
 
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of children) killGroup(c, 'SIGKILL');
 });
 
+/** Signals the child's whole process group: `npm start` does not pass signals on to the server. */
+function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-proc.pid!, signal);
+  } catch {
+    // already gone
+  }
+}
+
 export function start(cmd: string, args: string[], env: Record<string, string>): Child {
-  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   children.add(proc);
   let out = '';
   const listeners = new Set<() => void>();
@@ -53,7 +62,7 @@ export function start(cmd: string, args: string[], env: Record<string, string>):
       });
     },
     async kill(signal = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      if (proc.exitCode === null && proc.signalCode === null) killGroup(proc, signal);
       await exited;
       children.delete(proc);
     },

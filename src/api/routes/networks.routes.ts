@@ -4,12 +4,13 @@ import { route } from '../route.ts';
 import { Args, NoArgs, Nullable, Path, StringMap } from '../schemas.ts';
 import type { Services } from '../services.ts';
 
+// Keys in sorted order, as upstream's json.dumps(sort_keys=True).
 export const NetworkView = Type.Object({
-  name: Type.String(),
-  owner: Type.String({ description: 'a project, or "admin"' }),
-  access: Nullable(Type.Array(Type.String()), ),
+  access: Nullable(Type.Array(Type.String())),
   channels: Type.Array(Type.String()),
   'connected-nodes': StringMap(Type.Array(Type.String())),
+  name: Type.String(),
+  owner: Type.String({ description: 'a project, or "admin"' }),
 });
 
 export const NetworkList = StringMap(Type.Object({ network_id: Type.String(), projects: Nullable(Type.Array(Type.String())) }));

@@ -22,11 +22,12 @@ const NicView = Type.Object({
   switch: Type.Optional(Nullable(Type.String())),
 });
 
+// Keys in sorted order: fields are written in schema order, and upstream sorted them.
 export const NodeView = Type.Object({
-  name: Type.String(),
-  project: Nullable(Type.String()),
-  nics: Type.Array(NicView),
   metadata: StringMap(Type.String()),
+  name: Type.String(),
+  nics: Type.Array(NicView),
+  project: Nullable(Type.String()),
 });
 
 export const ActionView = Type.Object({

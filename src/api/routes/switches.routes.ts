@@ -4,16 +4,17 @@ import { route } from '../route.ts';
 import { Args, Labels, NoArgs, Path, StatusId, StringMap } from '../schemas.ts';
 import type { Services } from '../services.ts';
 
+// Keys in sorted order, as upstream's json.dumps(sort_keys=True).
 export const SwitchView = Type.Object({
+  capabilities: Type.Array(Type.String()),
   name: Type.String(),
   ports: Type.Array(Type.Object({ label: Type.String() })),
-  capabilities: Type.Array(Type.String()),
 });
 
 export const PortView = Type.Object({
-  node: Type.Optional(Type.String()),
-  nic: Type.Optional(Type.String()),
   networks: Type.Optional(StringMap(Type.String())),
+  nic: Type.Optional(Type.String()),
+  node: Type.Optional(Type.String()),
 });
 
 export function switchRoutes(app: FastifyInstance, s: Services): void {

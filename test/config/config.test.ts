@@ -1,0 +1,54 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, databaseUrl, loadConfig, parseListen } from '../../src/config/config.ts';
+
+function file(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hil-cfg-'));
+  const path = join(dir, 'hil.toml');
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('configuration', () => {
+  it('defaults to an SQLite file in the data directory, database auth, VLANs 1001-1040', () => {
+    const c = loadConfig({ env: {} });
+    assert.equal(c.auth.backend, 'database');
+    assert.equal(c.network.vlans, '1001-1040');
+    assert.match(databaseUrl(c), /^sqlite:\/.*\.hil-data\/hil\.db$/);
+    assert.deepEqual(parseListen(c.server.listen), { host: '127.0.0.1', port: 5000 });
+  });
+
+  it('reads the documented example file unchanged', () => {
+    const c = loadConfig({ file: 'hil.example.toml', env: {} });
+    assert.equal(c.server.listen, '127.0.0.1:5000');
+  });
+
+  it('environment variables override the file', () => {
+    const path = file('[server]\nlisten = "127.0.0.1:6000"\n[auth]\nbackend = "database"\n');
+    const c = loadConfig({
+      file: path,
+      env: { HIL_LISTEN: '0.0.0.0:7000', HIL_AUTH: 'null', HIL_DATABASE_URL: 'postgres://h/db', HIL_VLAN_POOL: '10-20' },
+    });
+    assert.equal(c.server.listen, '0.0.0.0:7000');
+    assert.equal(c.auth.backend, 'null');
+    assert.equal(databaseUrl(c), 'postgres://h/db');
+    assert.equal(c.network.vlans, '10-20');
+  });
+
+  it('rejects unknown keys, wrong types and bad values with a message naming them', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['[server]\nlisen = "x"\n', /server/],
+      ['[nonsense]\n', /invalid configuration/],
+      ['[auth]\nrequire_authentication = "yes"\n', /require_authentication/],
+      ['[network]\nvlans = "5000-5001"\n', /network.vlans/],
+      ['[server]\nlisten = "nohost"\n', /HOST:PORT/],
+      ['[maintenance]\nproject = "m"\n', /both/],
+      ['this is not toml', /cannot read config file/],
+    ];
+    for (const [text, msg] of bad) assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && msg.test(e.message), text);
+    assert.throws(() => loadConfig({ env: { HIL_AUTH: 'keystone' } }), ConfigError);
+  });
+});

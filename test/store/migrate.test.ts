@@ -1,0 +1,58 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { testDatabases } from '../support/databases.ts';
+import { openStore } from '../../src/store/db.ts';
+import { migrate, pendingMigrations, LATEST_MIGRATION } from '../../src/store/migrate.ts';
+import { DuplicateError } from '../../src/core/errors.ts';
+import { insertUnique } from '../../src/core/lookup.ts';
+
+for (const database of testDatabases()) {
+  describe(`schema on ${database.name}`, { skip: database.skip }, () => {
+    it('migrates once, and a second run changes nothing', async () => {
+      const fresh = await database.create();
+      const store = openStore(fresh.url);
+      try {
+        assert.deepEqual(await pendingMigrations(store), [LATEST_MIGRATION]);
+        assert.deepEqual(await migrate(store), [LATEST_MIGRATION]);
+        assert.deepEqual(await migrate(store), []);
+        assert.deepEqual(await pendingMigrations(store), []);
+      } finally {
+        await store.close();
+        await fresh.drop();
+      }
+    });
+
+    it('keeps invariants as constraints, not only in code', async () => {
+      const fresh = await database.create();
+      const store = openStore(fresh.url);
+      const { db } = store;
+      try {
+        await migrate(store);
+        const sw = await db.insertInto('switch').values({ label: 's', type: 't', params: '{}' }).returning('id').executeTakeFirstOrThrow();
+        const port = await db.insertInto('port').values({ switch_id: sw.id, label: 'p1' }).returning('id').executeTakeFirstOrThrow();
+        const node = await db
+          .insertInto('node')
+          .values({ label: 'n', project_id: null, obm_type: 'mock', obm_params: '{}', obm_enabled: false, obmd_node_token: null })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        const dup = (p: Promise<unknown>) => assert.rejects(insertUnique(p, 'dup'), DuplicateError);
+        await dup(db.insertInto('port').values({ switch_id: sw.id, label: 'p1' }).execute());
+        await dup(db.insertInto('node').values({ label: 'n', project_id: null, obm_type: 'mock', obm_params: '{}', obm_enabled: false, obmd_node_token: null }).execute());
+        await db.insertInto('nic').values({ node_id: node.id, label: 'eth0', macaddr: null, port_id: port.id }).execute();
+        await dup(db.insertInto('nic').values({ node_id: node.id, label: 'eth0', macaddr: null, port_id: null }).execute());
+        // One nic per port.
+        await dup(db.insertInto('nic').values({ node_id: node.id, label: 'eth1', macaddr: null, port_id: port.id }).execute());
+        const nic = await db.selectFrom('nic').select('id').executeTakeFirstOrThrow();
+        const action = { nic_id: nic.id, type: 'modify_port' as const, channel: 'vlan/native', new_network_id: null, status: 'PENDING' as const, error: null, created_at: 0, finished_at: null };
+        await db.insertInto('networking_action').values({ ...action, uuid: 'a' }).execute();
+        // One action per nic.
+        await dup(db.insertInto('networking_action').values({ ...action, uuid: 'b' }).execute());
+        await assert.rejects(db.insertInto('networking_action').values({ ...action, uuid: 'c', status: 'BOGUS' as 'DONE' }).execute());
+        await assert.rejects(db.insertInto('vlan').values({ vlan_no: 5000, available: true }).execute());
+      } finally {
+        await store.close();
+        await fresh.drop();
+      }
+    });
+  });
+}
