@@ -11,6 +11,7 @@ let cluster: PgCluster | undefined;
 export async function globalSetup(): Promise<void> {
   if (process.env.HIL_TEST_POSTGRES_URL) return;
   if (!findPostgresBin()) {
+    if (process.env.HIL_TEST_REQUIRE_ALL) throw new Error('PostgreSQL is required here (HIL_TEST_REQUIRE_ALL) but not installed');
     process.env.HIL_TEST_POSTGRES_SKIP = 'PostgreSQL is not installed here (apt-get install postgresql); PostgreSQL variants are skipped';
     return;
   }
