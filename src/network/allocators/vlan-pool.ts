@@ -19,7 +19,9 @@ export function vlanPoolAllocator(spec: string): NetworkAllocator {
 
     async allocate(tx) {
       // Lowest free VLAN first, so "vlans = 40-80" hands out 40 first, as upstream.
-      for (let tries = 0; tries < 5; tries++) {
+      // A lost race means another transaction took that VLAN, so each retry
+      // sees one fewer candidate: the loop ends when one sticks or none is left.
+      for (;;) {
         const candidate = await tx
           .selectFrom('vlan')
           .select('vlan_no')
@@ -34,10 +36,8 @@ export function vlanPoolAllocator(spec: string): NetworkAllocator {
           .where('vlan_no', '=', candidate.vlan_no)
           .where('available', '=', true)
           .executeTakeFirst();
-        // Another transaction may have taken it between the two statements.
         if (Number(taken.numUpdatedRows) === 1) return String(candidate.vlan_no);
       }
-      return null;
     },
 
     async free(tx, networkId) {
