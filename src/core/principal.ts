@@ -30,8 +30,6 @@ export function requireAdmin(p: Principal): void {
 }
 
 export function requireProjectAccess(p: Principal, projectId: number | null): void {
-  if (!hasProjectAccess(p, projectId)) {
-    if (projectId === null) requireAdmin(p);
-    throw new AuthorizationError('You do not have access to the required project.');
-  }
+  // A free node (no project) is admin-only, with the same message as upstream.
+  if (!hasProjectAccess(p, projectId)) throw new AuthorizationError('You do not have access to the required project.');
 }

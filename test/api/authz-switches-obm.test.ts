@@ -1,0 +1,170 @@
+/**
+ * Authorization matrix, part 3 (spec §4, §5.2.9–10, §5.5, §5.7, §5.8, §16
+ * auth.py): switches, ports, port connect/detach/revert, OBM enable/disable,
+ * power and boot device, power status, console, users and active extensions,
+ * as admin, alice (runway), bob (manhattan), anonymous and alice with a wrong
+ * password, on the real database auth backend.
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { testDatabases } from '../support/databases.ts';
+import { ADMIN_ONLY, NO_PROJECT, count, matrix, type Case, type Fixture } from '../support/authz.ts';
+import type { MockBmcState } from '../../src/drivers/obm/mock-obm.ts';
+
+const A = { admin: 200, alice: 401, bob: 401 };
+const RUNWAY = { admin: 200, alice: 200, bob: 401 };
+const MANHATTAN = { admin: 200, alice: 401, bob: 200 };
+
+/** The node's mock BMC: power, boot device and every power event, copied. */
+function bmc(fx: Fixture, node: string): MockBmcState {
+  const s = (fx.t.hil.obms.resolve('mock') as unknown as { state(label: string): MockBmcState }).state(node);
+  return { power: s.power, bootDevice: s.bootDevice, powerEvents: [...s.powerEvents], consoleCounter: 0 };
+}
+
+async function nicPort(fx: Fixture, node: string, nic: string): Promise<number | null> {
+  const row = await fx.t.hil.store.db
+    .selectFrom('nic')
+    .innerJoin('node', 'node.id', 'nic.node_id')
+    .select('nic.port_id')
+    .where('node.label', '=', node)
+    .where('nic.label', '=', nic)
+    .executeTakeFirstOrThrow();
+  return row.port_id;
+}
+
+async function obmEnabled(fx: Fixture, node: string): Promise<boolean> {
+  const row = await fx.t.hil.store.db.selectFrom('node').select('obm_enabled').where('label', '=', node).executeTakeFirstOrThrow();
+  return Boolean(row.obm_enabled);
+}
+
+/** The types of the nic's networking actions. */
+async function actionsOn(fx: Fixture, node: string, nic: string): Promise<string[]> {
+  const rows = await fx.t.hil.store.db
+    .selectFrom('networking_action')
+    .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
+    .innerJoin('node', 'node.id', 'nic.node_id')
+    .select('networking_action.type')
+    .where('node.label', '=', node)
+    .where('nic.label', '=', nic)
+    .execute();
+  return rows.map((r) => r.type);
+}
+
+async function userState(fx: Fixture, user: string) {
+  const rows = await fx.t.hil.store.db
+    .selectFrom('user')
+    .leftJoin('user_project', 'user_project.user_id', 'user.id')
+    .leftJoin('project', 'project.id', 'user_project.project_id')
+    .select(['user.is_admin', 'project.label'])
+    .where('user.label', '=', user)
+    .execute();
+  return { exists: rows.length > 0, admin: rows.some((r) => Boolean(r.is_admin)), projects: rows.map((r) => r.label).filter((l) => l !== null).sort() };
+}
+
+/** The OBM and power calls of one node, with one expectation for all. */
+function obmCases(node: string, expect: typeof A, msg: string): Case[] {
+  const power = (event: string) => ({ state: async (fx: Fixture) => bmc(fx, node).powerEvents, after: (now: string[]) => assert.equal(now.at(-1), event) });
+  return [
+    // enabling an enabled OBM is idempotent (§16.13)
+    { method: 'PUT', path: `/v0/node/${node}/obm`, body: { enabled: true }, expect, msg, state: (fx) => obmEnabled(fx, node), after: true },
+    { method: 'POST', path: `/v0/node/${node}/power_on`, expect, msg, ...power('on') },
+    { method: 'POST', path: `/v0/node/${node}/power_off`, expect, msg, ...power('off') },
+    { method: 'POST', path: `/v0/node/${node}/power_cycle`, body: { force: true }, expect, msg, ...power('reset') },
+    { method: 'PUT', path: `/v0/node/${node}/boot_device`, body: { bootdev: 'pxe' }, expect, msg, state: async (fx) => bmc(fx, node).bootDevice, after: 'pxe' },
+    { method: 'GET', path: `/v0/node/${node}/power_status`, expect, msg, view: (res) => assert.ok(['on', 'off'].includes(res.body.power_status), res.text) },
+    { method: 'GET', path: `/v0/node/${node}/console`, stream: true, expect, msg, view: (res) => assert.match(res.text, /^\d+\n/) },
+  ];
+}
+
+const cases: Case[] = [
+  // §5.5 switches
+  {
+    method: 'GET',
+    path: '/v0/switches',
+    expect: A,
+    msg: ADMIN_ONLY,
+    view: (res) => {
+      assert.ok(res.body.includes('sw0'), res.text);
+      assert.deepEqual(res.body, [...res.body].sort());
+    },
+  },
+  {
+    method: 'PUT',
+    path: '/v0/switch/sw_new',
+    body: { type: 'http://schema.massopencloud.org/haas/v0/switches/mock', hostname: 'oak-ridge', username: 'alice', password: 'changeme' },
+    expect: A,
+    msg: ADMIN_ONLY,
+    state: (fx) => count(fx, 'switch', 'sw_new'),
+    after: 1,
+  },
+  { method: 'DELETE', path: '/v0/switch/sw_empty', expect: A, msg: ADMIN_ONLY, state: (fx) => count(fx, 'switch', 'sw_empty'), after: 0 },
+  { method: 'GET', path: '/v0/switch/sw0', expect: A, msg: ADMIN_ONLY },
+
+  // §5.5 ports
+  { method: 'PUT', path: '/v0/switch/sw0/port/gi1/0/20', expect: A, msg: ADMIN_ONLY, state: (fx) => count(fx, 'port', 'gi1/0/20'), after: 1 },
+  { method: 'DELETE', path: '/v0/switch/sw0/port/gi1/0/11', expect: A, msg: ADMIN_ONLY, state: (fx) => count(fx, 'port', 'gi1/0/11'), after: 0 },
+  { method: 'GET', path: '/v0/switch/sw0/port/gi1/0/1', expect: A, msg: ADMIN_ONLY, view: (res) => assert.deepEqual(res.body, { node: 'free_node', nic: 'eth0', networks: {} }) },
+  // the port of a project's own node is admin only too
+  { method: 'GET', path: '/v0/switch/sw0/port/gi1/0/3', expect: A, msg: ADMIN_ONLY, view: (res) => assert.deepEqual(res.body.networks, { 'vlan/native': 'pub_net' }) },
+  {
+    method: 'POST',
+    path: '/v0/switch/sw0/port/gi1/0/8/connect_nic',
+    body: { node: 'free_node', nic: 'eth_cable' },
+    expect: A,
+    msg: ADMIN_ONLY,
+    state: (fx) => nicPort(fx, 'free_node', 'eth_cable'),
+    after: (now: number | null) => assert.notEqual(now, null),
+  },
+  { method: 'POST', path: '/v0/switch/sw0/port/gi1/0/7/detach_nic', expect: A, msg: ADMIN_ONLY, state: (fx) => nicPort(fx, 'free_node', 'eth_detach'), after: null },
+  { method: 'POST', path: '/v0/switch/sw0/port/gi1/0/9/revert', expect: A, msg: ADMIN_ONLY, state: (fx) => actionsOn(fx, 'free_node', 'eth_revert'), after: ['revert_port'] },
+  { method: 'POST', path: '/v0/switch/sw0/port/gi1/0/12/revert', expect: A, msg: ADMIN_ONLY, state: (fx) => actionsOn(fx, 'runway_node', 'eth4'), after: ['revert_port'] },
+
+  // §5.2.9 OBM enable/disable: access to the node's project
+  { method: 'PUT', path: '/v0/node/runway_obm/obm', body: { enabled: true }, expect: RUNWAY, msg: NO_PROJECT, state: (fx) => obmEnabled(fx, 'runway_obm'), after: true },
+  { method: 'PUT', path: '/v0/node/manhattan_node/obm', body: { enabled: false }, expect: MANHATTAN, msg: NO_PROJECT, state: (fx) => obmEnabled(fx, 'manhattan_node'), after: false },
+  // §5.2.10 power, boot device, status, console: access to the node's project
+  ...obmCases('runway_node', RUNWAY, NO_PROJECT),
+  // on a free node: admin only, with upstream's require_project_access(None) message (§4)
+  ...obmCases('free_node', A, NO_PROJECT),
+
+  // §5.8 users
+  { method: 'GET', path: '/v0/auth/basic/users', expect: A, msg: ADMIN_ONLY, view: (res) => assert.deepEqual(res.body.alice, { is_admin: false, projects: ['runway'] }) },
+  {
+    method: 'PUT',
+    path: '/v0/auth/basic/user/carol',
+    body: { password: 'carol-secret' },
+    expect: A,
+    msg: ADMIN_ONLY,
+    state: (fx) => userState(fx, 'carol'),
+    after: { exists: true, admin: false, projects: [] },
+  },
+  { method: 'DELETE', path: '/v0/auth/basic/user/dave', expect: A, msg: ADMIN_ONLY, state: (fx) => userState(fx, 'dave'), after: { exists: false, admin: false, projects: [] } },
+  { method: 'PATCH', path: '/v0/auth/basic/user/erin', body: { is_admin: true }, expect: A, msg: ADMIN_ONLY, state: async (fx) => (await userState(fx, 'erin')).admin, after: true },
+  // nobody but an admin makes themselves an admin or a member of another project
+  { method: 'PATCH', path: '/v0/auth/basic/user/bob', body: { is_admin: true }, expect: A, msg: ADMIN_ONLY, state: async (fx) => (await userState(fx, 'bob')).admin, after: true },
+  {
+    method: 'POST',
+    path: '/v0/auth/basic/user/bob/add_project',
+    body: { project: 'runway' },
+    expect: A,
+    msg: ADMIN_ONLY,
+    state: async (fx) => (await userState(fx, 'bob')).projects,
+    after: ['manhattan', 'runway'],
+  },
+  {
+    method: 'POST',
+    path: '/v0/auth/basic/user/erin/remove_project',
+    body: { project: 'manhattan' },
+    expect: A,
+    msg: ADMIN_ONLY,
+    state: async (fx) => (await userState(fx, 'erin')).projects,
+    after: [],
+  },
+
+  // §5.7
+  { method: 'GET', path: '/v0/active_extensions', expect: A, msg: ADMIN_ONLY, view: (res) => assert.ok(res.body.includes('hil.ext.auth.database'), res.text) },
+];
+
+for (const database of testDatabases()) {
+  describe(`authz: switches, ports, OBM, users on ${database.name}`, { skip: database.skip }, () => matrix(database, cases, { extraUsers: true }));
+}
