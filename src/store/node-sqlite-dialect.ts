@@ -34,9 +34,21 @@ export function openSqlite(path: string): OpenedSqlite {
   raw.exec('PRAGMA journal_mode = WAL');
   raw.exec('PRAGMA synchronous = NORMAL');
   raw.exec('PRAGMA foreign_keys = ON');
+  // Kysely hands us SQL text on every query; preparing it each time would cost
+  // more than running it. The builder emits a bounded set of statements, so a
+  // cache keyed by the text stays small (and is capped anyway).
+  const cache = new Map<string, ReturnType<typeof adaptStatement>>();
   const database = {
     close: () => raw.close(),
-    prepare: (sql: string) => adaptStatement(raw.prepare(sql)),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
+        stmt = adaptStatement(raw.prepare(sql));
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
   };
   return { dialect: new SqliteDialect({ database }), raw };
 }
