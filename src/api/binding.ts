@@ -22,23 +22,33 @@ export function installBinding(app: FastifyInstance): void {
     }
   });
 
-  app.addHook('preValidation', async (req: FastifyRequest) => {
-    const params = (req.params ?? {}) as Record<string, string>;
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      if (hasBody(req)) throw new ValidationError('A GET request must not have a body');
-      const query = req.query as Record<string, unknown>;
-      for (const [k, v] of Object.entries(query)) {
-        if (v === '') throw new ValidationError('Empty parameter specified');
-        if (k in params) throw new ValidationError(`${INVALID_ARGS}: "${k}" given twice`);
-      }
-      return;
-    }
-    if (req.body === undefined || req.body === null) req.body = {};
-    if (typeof req.body !== 'object' || Array.isArray(req.body)) throw new ValidationError(`${INVALID_ARGS}: the body must be a JSON object`);
-    for (const k of Object.keys(req.body as object)) {
-      if (k in params) throw new ValidationError(`${INVALID_ARGS}: "${k}" given twice`);
+  // Callback style: it runs on every request, and an async hook costs a promise.
+  app.addHook('preValidation', (req: FastifyRequest, _reply, done) => {
+    try {
+      checkArguments(req);
+      done();
+    } catch (err) {
+      done(err as Error);
     }
   });
+}
+
+function checkArguments(req: FastifyRequest): void {
+  const params = (req.params ?? {}) as Record<string, string>;
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    if (hasBody(req)) throw new ValidationError('A GET request must not have a body');
+    const query = req.query as Record<string, unknown>;
+    for (const k in query) {
+      if (query[k] === '') throw new ValidationError('Empty parameter specified');
+      if (k in params) throw new ValidationError(`${INVALID_ARGS}: "${k}" given twice`);
+    }
+    return;
+  }
+  if (req.body === undefined || req.body === null) req.body = {};
+  if (typeof req.body !== 'object' || Array.isArray(req.body)) throw new ValidationError(`${INVALID_ARGS}: the body must be a JSON object`);
+  for (const k of Object.keys(req.body as object)) {
+    if (k in params) throw new ValidationError(`${INVALID_ARGS}: "${k}" given twice`);
+  }
 }
 
 function hasBody(req: FastifyRequest): boolean {

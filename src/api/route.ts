@@ -48,6 +48,7 @@ export function route(app: FastifyInstance, spec: RouteSpec, handler: (req: Req<
     method: spec.method,
     url: spec.url,
     config: { public: spec.public ?? false },
+    ...(spec.method === 'GET' ? {} : { onResponse: audit }),
     schema: {
       summary: spec.summary,
       tags: spec.tags,
@@ -65,6 +66,15 @@ export function route(app: FastifyInstance, spec: RouteSpec, handler: (req: Req<
       return reply.send(result);
     },
   });
+}
+
+/** One audit line per mutating call: who, what, result. Bodies are never logged. */
+function audit(req: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  req.log.info(
+    { audit: true, user: req.principal?.username ?? null, method: req.method, route: req.routeOptions.url, params: req.params, status: reply.statusCode },
+    'api call',
+  );
+  done();
 }
 
 function isRedirect(x: unknown): x is { redirect: string } {

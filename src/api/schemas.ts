@@ -4,7 +4,7 @@
  * responses with them (so a field not in the schema can never leak), and
  * generates /openapi.json from them.
  */
-import { Type, type TSchema, type TProperties } from 'typebox';
+import { Type, type Static, type TSchema, type TProperties } from 'typebox';
 
 /** A request body or query: unknown keys are errors, as upstream. */
 export const Args = <P extends TProperties>(props: P) => Type.Object(props, { additionalProperties: false });
@@ -16,8 +16,21 @@ export const Path = <K extends string>(...names: K[]) =>
   Type.Object(Object.fromEntries(names.map((n) => [n, Type.String()])) as { [k in K]: ReturnType<typeof Type.String> });
 
 export const Labels = Type.Array(Type.String());
-export const StringMap = <T extends TSchema>(value: T) => Type.Record(Type.String(), value);
-export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/**
+ * A map with arbitrary string keys. Written as `additionalProperties` rather
+ * than TypeBox's Record (a `patternProperties` regex), which the response
+ * serialiser handles several times faster.
+ */
+export const StringMap = <T extends TSchema>(value: T) => Type.Unsafe<Record<string, Static<T>>>({ type: 'object', additionalProperties: value });
+
+/**
+ * `T` or null, as a JSON Schema type list (OpenAPI 3.1) rather than anyOf,
+ * which the response serialiser would resolve by validating every value.
+ */
+export const Nullable = <T extends TSchema & { type: string }>(t: T) => Type.Unsafe<Static<T> | null>({ ...t, type: [t.type, 'null'] });
+
+/** One of a fixed set of strings, as a JSON Schema enum. */
+export const StringEnum = <const V extends readonly string[]>(values: V) => Type.Unsafe<V[number]>({ type: 'string', enum: [...values] });
 
 export const StatusId = Type.Object({ status_id: Type.String({ format: 'uuid' }) });
 

@@ -4,6 +4,7 @@ import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNic, getNode, insertUnique } from './lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
 import { pythonJsonDumps } from './python-json.ts';
+import { runPrecompiled } from '../store/precompiled.ts';
 
 export type NodeObmSpec =
   | { kind: 'obmd'; uri: string; adminToken: string }
@@ -123,61 +124,71 @@ export function nodeService(deps: CoreDeps) {
     },
 
     /** `free`: nodes in no project; anything else: every node. Sorted. */
-    async list(p: Principal, which: string): Promise<string[]> {
-      void p; // any authenticated caller
-      let q = db.selectFrom('node').select('label');
-      if (which === 'free') q = q.where('project_id', 'is', null);
-      const rows = await q.orderBy('label').execute();
+    async list(_p: Principal, which: string): Promise<string[]> {
+      const rows =
+        which === 'free'
+          ? await runPrecompiled(db, 'nodes.free', [], () => db.selectFrom('node').select('label').where('project_id', 'is', null).orderBy('label'))
+          : await runPrecompiled(db, 'nodes.all', [], () => db.selectFrom('node').select('label').orderBy('label'));
       return rows.map((r) => r.label);
     },
   };
 }
 
+/**
+ * The node view in two queries (it is among the most-read calls): the node
+ * with every nic and each nic's networks, then its metadata.
+ */
 async function showNode(db: Tx, p: Principal, label: string): Promise<NodeView> {
-  const node = await db
-    .selectFrom('node')
-    .leftJoin('project', 'project.id', 'node.project_id')
-    .select(['node.id', 'node.project_id', 'project.label as project'])
-    .where('node.label', '=', label)
-    .executeTakeFirst();
-  if (!node) throw new NotFoundError(`Node "${label}" does not exist.`);
-  if (node.project_id !== null) requireProjectAccess(p, node.project_id);
-
-  const [nics, attachments, metadata] = await Promise.all([
+  const rows = await runPrecompiled(db, 'node.show', [label], (l: string) =>
     db
-      .selectFrom('nic')
+      .selectFrom('node')
+      .leftJoin('project', 'project.id', 'node.project_id')
+      .leftJoin('nic', 'nic.node_id', 'node.id')
       .leftJoin('port', 'port.id', 'nic.port_id')
       .leftJoin('switch', 'switch.id', 'port.switch_id')
-      .select(['nic.id', 'nic.label', 'nic.macaddr', 'port.label as port', 'switch.label as switch'])
-      .where('nic.node_id', '=', node.id)
+      .leftJoin('network_attachment', 'network_attachment.nic_id', 'nic.id')
+      .leftJoin('network', 'network.id', 'network_attachment.network_id')
+      .select([
+        'node.id as node_id',
+        'node.project_id',
+        'project.label as project',
+        'nic.id as nic_id',
+        'nic.label as nic',
+        'nic.macaddr',
+        'port.label as port',
+        'switch.label as switch',
+        'network_attachment.channel',
+        'network.label as network',
+      ])
+      .where('node.label', '=', l)
       .orderBy('nic.id')
-      .execute(),
-    db
-      .selectFrom('network_attachment')
-      .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
-      .innerJoin('network', 'network.id', 'network_attachment.network_id')
-      .select(['network_attachment.nic_id', 'network_attachment.channel', 'network.label'])
-      .where('nic.node_id', '=', node.id)
-      .execute(),
-    db.selectFrom('node_metadata').select(['label', 'value']).where('node_id', '=', node.id).orderBy('label').execute(),
-  ]);
+      .orderBy('network_attachment.id'),
+  );
+  if (rows.length === 0) throw new NotFoundError(`Node "${label}" does not exist.`);
+  const node = rows[0];
+  if (node.project_id !== null) requireProjectAccess(p, node.project_id);
+
+  const metadata = await runPrecompiled(db, 'node.metadata', [node.node_id], (id: number) =>
+    db.selectFrom('node_metadata').select(['label', 'value']).where('node_id', '=', id).orderBy('label'),
+  );
 
   // Which switch port a nic is cabled to is infrastructure: admins only (as upstream).
   const showWiring = p.isAdmin;
-  return {
-    name: label,
-    project: node.project,
-    nics: nics.map((n) => {
-      const networks: Record<string, string> = {};
-      for (const a of attachments) if (a.nic_id === n.id) networks[a.channel] = a.label;
-      const view: NicView = { label: n.label, macaddr: n.macaddr, networks };
+  const nics: NicView[] = [];
+  let current: NicView | undefined;
+  let currentId: number | null = null;
+  for (const r of rows) {
+    if (r.nic_id === null) continue; // a node without nics: one row, all nulls
+    if (r.nic_id !== currentId) {
+      currentId = r.nic_id;
+      current = { label: r.nic!, macaddr: r.macaddr, networks: {} };
       if (showWiring) {
-        view.port = n.port;
-        view.switch = n.switch;
+        current.port = r.port;
+        current.switch = r.switch;
       }
-      return view;
-    }),
-    metadata: Object.fromEntries(metadata.map((m) => [m.label, m.value])),
-  };
+      nics.push(current);
+    }
+    if (r.channel !== null) current!.networks[r.channel] = r.network!;
+  }
+  return { metadata: Object.fromEntries(metadata.map((m) => [m.label, m.value])), name: label, nics, project: node.project };
 }
-

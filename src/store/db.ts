@@ -7,7 +7,8 @@ import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database } from './schema.ts';
-import { openSqlite } from './node-sqlite-dialect.ts';
+import { openSqlite, openSqliteReader } from './node-sqlite-dialect.ts';
+import { registerSyncReader } from './precompiled.ts';
 
 export type DbKind = 'sqlite' | 'postgres';
 
@@ -43,7 +44,18 @@ export function openStore(url: string, options: { poolSize?: number } = {}): Sto
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const { dialect } = openSqlite(path);
     const db = new Kysely<Database>({ dialect });
-    return { db, kind, url, sqlitePath: path, close: () => db.destroy() };
+    const reader = path === ':memory:' ? undefined : openSqliteReader(path);
+    if (reader) registerSyncReader(db, reader.all);
+    return {
+      db,
+      kind,
+      url,
+      sqlitePath: path,
+      async close() {
+        reader?.close();
+        await db.destroy();
+      },
+    };
   }
   const pool = new pg.Pool({ connectionString: target, max: options.poolSize ?? 10 });
   // An idle connection dropped by the server (restart, failover) must not crash

@@ -27,6 +27,20 @@ export interface OpenedSqlite {
   raw: DatabaseSync;
 }
 
+/** Prepared statements cached by SQL text, capped so a runaway caller cannot grow it forever. */
+function statementCache<T>(prepare: (sql: string) => T): (sql: string) => T {
+  const cache = new Map<string, T>();
+  return (sql) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
+      stmt = prepare(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  };
+}
+
 /** Opens (creating if needed) a SQLite file with the settings a server wants. */
 export function openSqlite(path: string): OpenedSqlite {
   const raw = new DatabaseSync(path, { timeout: 5000 });
@@ -35,20 +49,30 @@ export function openSqlite(path: string): OpenedSqlite {
   raw.exec('PRAGMA synchronous = NORMAL');
   raw.exec('PRAGMA foreign_keys = ON');
   // Kysely hands us SQL text on every query; preparing it each time would cost
-  // more than running it. The builder emits a bounded set of statements, so a
-  // cache keyed by the text stays small (and is capped anyway).
-  const cache = new Map<string, ReturnType<typeof adaptStatement>>();
-  const database = {
-    close: () => raw.close(),
-    prepare(sql: string) {
-      let stmt = cache.get(sql);
-      if (!stmt) {
-        if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
-        stmt = adaptStatement(raw.prepare(sql));
-        cache.set(sql, stmt);
-      }
-      return stmt;
-    },
-  };
+  // more than running it.
+  const prepare = statementCache((sql) => adaptStatement(raw.prepare(sql)));
+  const database = { close: () => raw.close(), prepare };
   return { dialect: new SqliteDialect({ database }), raw };
+}
+
+export interface SqliteReader {
+  /** Runs a read-only statement now, on committed data only. */
+  all(sql: string, params: ReadonlyArray<unknown>): unknown[];
+  close(): void;
+}
+
+/**
+ * A second, read-only connection for the hottest reads. Kysely funnels every
+ * query through one connection behind an async mutex; a plain read on its
+ * own connection can run synchronously instead, and in WAL mode it sees
+ * exactly the committed data (never another request's open transaction).
+ */
+export function openSqliteReader(path: string): SqliteReader {
+  const raw = new DatabaseSync(path, { timeout: 5000 });
+  raw.exec('PRAGMA query_only = ON');
+  const prepare = statementCache((sql) => raw.prepare(sql));
+  return {
+    all: (sql, params) => prepare(sql).all(...bindable(params)),
+    close: () => raw.close(),
+  };
 }

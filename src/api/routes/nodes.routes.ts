@@ -1,7 +1,8 @@
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route, WithStatus } from '../route.ts';
-import { Args, Labels, NoArgs, Nullable, Path, StatusId, StringMap } from '../schemas.ts';
+import { Args, Labels, NoArgs, Nullable, Path, StatusId, StringEnum, StringMap } from '../schemas.ts';
+import { ACTION_STATUSES, ACTION_TYPES } from '../../store/schema.ts';
 import type { Services } from '../services.ts';
 
 const Metadata = Type.Optional(StringMap(Type.Unknown()));
@@ -31,10 +32,10 @@ export const NodeView = Type.Object({
 });
 
 export const ActionView = Type.Object({
-  status: Type.Union([Type.Literal('PENDING'), Type.Literal('DONE'), Type.Literal('ERROR')]),
+  status: StringEnum(ACTION_STATUSES),
   node: Type.String(),
   nic: Type.String(),
-  type: Type.Union([Type.Literal('modify_port'), Type.Literal('revert_port')]),
+  type: StringEnum(ACTION_TYPES),
   channel: Type.String(),
   new_network: Nullable(Type.String()),
   error: Nullable(Type.String()),

@@ -1,16 +1,16 @@
 /**
  * HTTP Basic against the user table. Hashing a password on every request is
  * what made upstream serve 5 requests a second; instead a verified
- * (username, password) pair is remembered for a short while, keyed by a keyed
- * digest so the cache never holds a password. Admin flag and projects are
- * read on every request, so a change to them takes effect at once.
+ * (username, password) pair is remembered for a short while. Admin flag and
+ * projects are read on every request, so a change to them takes effect at once.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
 import type { Principal } from '../principal.ts';
 import type { AuthBackend } from './auth-backend.ts';
 import { verifyPassword } from './password.ts';
+import { runPrecompiled } from '../../store/precompiled.ts';
 
 export function parseBasicAuth(header: string | undefined): { username: string; password: string } | null {
   if (!header?.startsWith('Basic ')) return null;
@@ -24,44 +24,58 @@ export function parseBasicAuth(header: string | undefined): { username: string; 
 }
 
 interface CacheEntry {
-  digest: Buffer;
+  username: string;
+  /** The stored hash it was verified against: a changed password misses. */
   passwordHash: string;
   expires: number;
 }
 
 export function databaseAuth(db: Kysely<Database>, options: { cacheSeconds: number }): AuthBackend {
-  const key = randomBytes(32); // per process: a digest is useless outside it
+  // Keyed by a salted SHA-256 of the whole Authorization header, so a cache
+  // hit costs one hash and no decoding, and the cache never holds a password.
+  // The salt is per process: a key is useless anywhere else.
+  const salt = randomBytes(32).toString('base64');
   const cache = new Map<string, CacheEntry>();
-  const digestOf = (u: string, p: string) => createHmac('sha256', key).update(u).update('\0').update(p).digest();
+  const keyOf = (header: string) => hash('sha256', salt + header, 'base64');
+
+  const loadUser = (username: string) =>
+    runPrecompiled(db, 'auth.user', [username], (name: string) =>
+      db
+        .selectFrom('user')
+        .leftJoin('user_project', 'user_project.user_id', 'user.id')
+        .select(['user.id', 'user.is_admin', 'user.password_hash', 'user_project.project_id'])
+        .where('user.label', '=', name),
+    );
 
   return {
     extensionName: 'hil.ext.auth.database',
 
     async authenticate(header) {
-      const creds = parseBasicAuth(header);
-      if (!creds) return null;
-      const rows = await db
-        .selectFrom('user')
-        .leftJoin('user_project', 'user_project.user_id', 'user.id')
-        .select(['user.id', 'user.is_admin', 'user.password_hash', 'user_project.project_id'])
-        .where('user.label', '=', creds.username)
-        .execute();
-      if (rows.length === 0) return null;
-      const user = rows[0];
-
-      const digest = digestOf(creds.username, creds.password);
-      const hit = cache.get(creds.username);
-      const cached = hit && hit.expires > Date.now() && hit.passwordHash === user.password_hash && timingSafeEqual(hit.digest, digest);
-      if (!cached) {
-        if (!(await verifyPassword(creds.password, user.password_hash))) return null;
+      if (!header) return null;
+      const key = keyOf(header);
+      const hit = cache.get(key);
+      let username: string;
+      let rows: Awaited<ReturnType<typeof loadUser>>;
+      if (hit && hit.expires > Date.now()) {
+        username = hit.username;
+        rows = await loadUser(username);
+        if (rows.length === 0 || rows[0].password_hash !== hit.passwordHash) return null;
+      } else {
+        const creds = parseBasicAuth(header);
+        if (!creds) return null;
+        username = creds.username;
+        rows = await loadUser(username);
+        if (rows.length === 0 || !(await verifyPassword(creds.password, rows[0].password_hash))) return null;
         if (options.cacheSeconds > 0) {
-          cache.set(creds.username, { digest, passwordHash: user.password_hash, expires: Date.now() + options.cacheSeconds * 1000 });
+          if (cache.size >= 10_000) cache.clear(); // bounded: a flood of distinct credentials cannot grow it
+          cache.set(key, { username, passwordHash: rows[0].password_hash, expires: Date.now() + options.cacheSeconds * 1000 });
         }
       }
+      const user = rows[0];
       const principal: Principal = {
         authenticated: true,
         isAdmin: Boolean(user.is_admin),
-        username: creds.username,
+        username,
         userId: user.id,
         projectIds: new Set(rows.map((r) => r.project_id).filter((id): id is number => id !== null)),
       };
@@ -69,8 +83,8 @@ export function databaseAuth(db: Kysely<Database>, options: { cacheSeconds: numb
     },
 
     invalidate(username) {
-      if (username === undefined) cache.clear();
-      else cache.delete(username);
+      if (username === undefined) return cache.clear();
+      for (const [key, entry] of cache) if (entry.username === username) cache.delete(key);
     },
   };
 }
