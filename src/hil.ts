@@ -75,7 +75,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
   await allocator.populate(store.db);
   const switches = new SwitchRegistry([mockSwitchDriver(store.db)]);
   const obms = new ObmRegistry(o.obmDrivers ?? [mockObmDriver()]);
-  const auth = config.auth.backend === 'database' ? databaseAuth(store.db, { cacheSeconds: config.auth.cache_seconds }) : nullAuth();
+  const auth = config.auth.backend === 'database' ? databaseAuth(store.db, { cacheSeconds: config.auth.cache_seconds, refreshMs: config.auth.refresh_ms }) : nullAuth();
 
   let worker: NetworkWorker | undefined;
   const notifyOthers = notifier(store);
@@ -87,12 +87,13 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     obmTimeoutMs: config.obm.timeout_seconds * 1000,
     maintenance: config.maintenance.project && config.maintenance.url ? { project: config.maintenance.project, url: config.maintenance.url } : undefined,
     log: o.log,
+    usersChanged: (username) => auth.invalidate(username),
     actionsQueued: () => {
       if (worker) worker.kick();
       else notifyOthers();
     },
   };
-  const services = buildServices(deps, auth);
+  const services = buildServices(deps);
 
   let subscription: Subscription | undefined;
   if (o.worker) {

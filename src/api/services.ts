@@ -1,6 +1,5 @@
 /** The use-cases the HTTP layer calls; built from CoreDeps by buildServices. */
 import type { CoreDeps } from '../core/context.ts';
-import type { AuthBackend } from '../core/auth/auth-backend.ts';
 import { projectService } from '../core/project.service.ts';
 import { nodeService } from '../core/node.service.ts';
 import { nodeNetworkService } from '../core/node-network.service.ts';
@@ -9,14 +8,14 @@ import { switchService } from '../core/switch.service.ts';
 import { userService } from '../core/user.service.ts';
 import { obmService } from '../core/obm.service.ts';
 
-export function buildServices(deps: CoreDeps, auth: AuthBackend) {
+export function buildServices(deps: CoreDeps) {
   return {
     projects: projectService(deps),
     nodes: nodeService(deps),
     nodeNetwork: nodeNetworkService(deps),
     networks: networkService(deps),
     switches: switchService(deps),
-    users: userService(deps, auth),
+    users: userService(deps),
     obm: obmService(deps),
   };
 }

@@ -31,6 +31,8 @@ const ConfigSchema = Type.Object(
         require_authentication: Type.Boolean(),
         /** How long a verified username/password pair is trusted without rehashing. */
         cache_seconds: Type.Number({ minimum: 0, maximum: 3600 }),
+        /** How long a cached caller's admin flag and projects are reused (changes through this process apply at once). */
+        refresh_ms: Type.Integer({ minimum: 0, maximum: 60000 }),
       },
       Strict,
     ),
@@ -97,7 +99,7 @@ export function defaultConfig(): Config {
   return {
     server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true },
     database: {},
-    auth: { backend: 'database', require_authentication: true, cache_seconds: 60 },
+    auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000 },
     obm: { timeout_seconds: 15 },

@@ -16,6 +16,8 @@ export interface CoreDeps {
   log: Logger;
   /** Called after networking actions are committed, to wake the worker at once. */
   actionsQueued(): void;
+  /** Called after a user's admin flag or projects change (no name: anyone's), to drop cached identities. */
+  usersChanged(username?: string): void;
 }
 
 export type Tx = Kysely<Database>;

@@ -37,6 +37,7 @@ export function projectService(deps: CoreDeps) {
         await tx.deleteFrom('user_project').where('project_id', '=', project.id).execute();
         await tx.deleteFrom('project').where('id', '=', project.id).execute();
       });
+      deps.usersChanged();
     },
 
     async connectNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {

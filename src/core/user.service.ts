@@ -4,9 +4,8 @@ import { inTx, type CoreDeps } from './context.ts';
 import { absentOrConflict, getProject, getUser, insertUnique } from './lookup.ts';
 import { requireAdmin, type Principal } from './principal.ts';
 import { hashPassword } from './auth/password.ts';
-import type { AuthBackend } from './auth/auth-backend.ts';
 
-export function userService(deps: CoreDeps, auth: AuthBackend) {
+export function userService(deps: CoreDeps) {
   const { db } = deps;
 
   return {
@@ -38,7 +37,7 @@ export function userService(deps: CoreDeps, auth: AuthBackend) {
         await tx.deleteFrom('user_project').where('user_id', '=', user.id).execute();
         await tx.deleteFrom('user').where('id', '=', user.id).execute();
       });
-      auth.invalidate(label);
+      deps.usersChanged(label);
     },
 
     async addProject(p: Principal, label: string, projectLabel: string): Promise<void> {
@@ -51,6 +50,7 @@ export function userService(deps: CoreDeps, auth: AuthBackend) {
           `User ${label} is already in project ${projectLabel}`,
         );
       });
+      deps.usersChanged(label);
     },
 
     async removeProject(p: Principal, label: string, projectLabel: string): Promise<void> {
@@ -61,6 +61,7 @@ export function userService(deps: CoreDeps, auth: AuthBackend) {
         const r = await tx.deleteFrom('user_project').where('user_id', '=', user.id).where('project_id', '=', project.id).executeTakeFirst();
         if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`User ${label} is not in project ${projectLabel}`);
       });
+      deps.usersChanged(label);
     },
 
     async setAdmin(p: Principal, label: string, isAdmin: boolean): Promise<void> {
@@ -70,6 +71,7 @@ export function userService(deps: CoreDeps, auth: AuthBackend) {
         if (user.id === p.userId) throw new IllegalStateError('Cannot set own admin status');
         await tx.updateTable('user').set({ is_admin: isAdmin }).where('id', '=', user.id).execute();
       });
+      deps.usersChanged(label);
     },
   };
 }

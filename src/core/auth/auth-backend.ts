@@ -6,6 +6,6 @@ export interface AuthBackend {
   readonly extensionName: string;
   /** null: the credentials are missing or wrong. */
   authenticate(authorizationHeader: string | undefined): Promise<Principal | null>;
-  /** Forget cached credentials (after a user is changed or deleted). */
+  /** Forget what is cached about a user (or everyone) after a change to users or projects. */
   invalidate(username?: string): void;
 }

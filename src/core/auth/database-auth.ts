@@ -27,10 +27,25 @@ interface CacheEntry {
   username: string;
   /** The stored hash it was verified against: a changed password misses. */
   passwordHash: string;
+  /** Until when the password need not be verified again. */
   expires: number;
+  principal: Principal;
+  /** Until when the admin flag and projects need not be read again. */
+  fresh: number;
 }
 
-export function databaseAuth(db: Kysely<Database>, options: { cacheSeconds: number }): AuthBackend {
+export interface DatabaseAuthOptions {
+  /** How long a verified username/password pair is trusted. */
+  cacheSeconds: number;
+  /**
+   * How long the admin flag and project list of a cached caller are reused
+   * before being read again. Changes made through this process drop them at
+   * once; changes made through another process take effect within this time.
+   */
+  refreshMs: number;
+}
+
+export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions): AuthBackend {
   // Keyed by a salted SHA-256 of the whole Authorization header, so a cache
   // hit costs one hash and no decoding, and the cache never holds a password.
   // The salt is per process: a key is useless anywhere else.
@@ -54,9 +69,11 @@ export function databaseAuth(db: Kysely<Database>, options: { cacheSeconds: numb
       if (!header) return null;
       const key = keyOf(header);
       const hit = cache.get(key);
+      const now = Date.now();
+      if (hit && hit.expires > now && hit.fresh > now) return hit.principal;
       let username: string;
       let rows: Awaited<ReturnType<typeof loadUser>>;
-      if (hit && hit.expires > Date.now()) {
+      if (hit && hit.expires > now) {
         username = hit.username;
         rows = await loadUser(username);
         if (rows.length === 0 || rows[0].password_hash !== hit.passwordHash) return null;
@@ -66,19 +83,20 @@ export function databaseAuth(db: Kysely<Database>, options: { cacheSeconds: numb
         username = creds.username;
         rows = await loadUser(username);
         if (rows.length === 0 || !(await verifyPassword(creds.password, rows[0].password_hash))) return null;
-        if (options.cacheSeconds > 0) {
-          if (cache.size >= 10_000) cache.clear(); // bounded: a flood of distinct credentials cannot grow it
-          cache.set(key, { username, passwordHash: rows[0].password_hash, expires: Date.now() + options.cacheSeconds * 1000 });
-        }
       }
       const user = rows[0];
-      const principal: Principal = {
+      const principal: Principal = Object.freeze({
         authenticated: true,
         isAdmin: Boolean(user.is_admin),
         username,
         userId: user.id,
         projectIds: new Set(rows.map((r) => r.project_id).filter((id): id is number => id !== null)),
-      };
+      });
+      if (options.cacheSeconds > 0) {
+        if (cache.size >= 10_000 && !hit) cache.clear(); // bounded: a flood of distinct credentials cannot grow it
+        const expires = hit && hit.expires > now ? hit.expires : now + options.cacheSeconds * 1000;
+        cache.set(key, { username, passwordHash: user.password_hash, expires, principal, fresh: now + options.refreshMs });
+      }
       return principal;
     },
 
