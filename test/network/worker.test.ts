@@ -9,11 +9,14 @@ import { testDatabases } from '../support/databases.ts';
 import { waitAction, withHil, type TestHil } from '../support/hil.ts';
 import { cabledProject, queueConnect } from '../support/fixtures.ts';
 import { NetworkWorker } from '../../src/network/worker.ts';
+import { SwitchRegistry } from '../../src/drivers/switch/registry.ts';
+import { mockSwitchDriver } from '../../src/drivers/switch/mock-switch.ts';
+import { MOCK_SWITCH } from '../support/fixtures.ts';
 
-function workerFor(t: TestHil, actionTimeoutMs = 2000): NetworkWorker {
+function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches): NetworkWorker {
   return new NetworkWorker({
     db: t.hil.store.db,
-    switches: t.hil.switches,
+    switches,
     log: t.hil.deps.log,
     actionTimeoutMs,
     maxAttempts: 1,
@@ -146,6 +149,47 @@ for (const database of testDatabases()) {
         } finally {
           await third.stop();
           await second.stop();
+        }
+      }));
+
+    it('applies a queue through one switch session, not one login per action', () =>
+      withHil(database, { worker: false }, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 5);
+        const mock = mockSwitchDriver(t.hil.store.db);
+        let sessions = 0;
+        const counting = new SwitchRegistry([{ ...mock, openSession: (sw) => (sessions++, mock.openSession(sw)) }]);
+        for (let i = 1; i <= 5; i++) await queueConnect(api, i);
+        const worker = workerFor(t, 2000, counting);
+        await worker.start();
+        await worker.idle();
+        await worker.stop();
+        assert.deepEqual((await statuses(t)).map((r) => r.status), Array(5).fill('DONE'));
+        assert.equal(sessions, 1);
+      }));
+
+    it('works on switches in parallel: a hung switch does not hold up another', () =>
+      withHil(database, { worker: false }, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 1); // n1 on sw0
+        assert.equal((await api('PUT', '/v0/switch/sw1', MOCK_SWITCH)).status, 200);
+        await api('PUT', '/v0/switch/sw1/port/gi1/0/1');
+        await api('PUT', '/v0/node/m1', { obm: { type: 'mock' } });
+        await api('PUT', '/v0/node/m1/nic/eth0', { macaddr: 'aa' });
+        await api('POST', '/v0/switch/sw1/port/gi1/0/1/connect_nic', { node: 'm1', nic: 'eth0' });
+        await api('POST', '/v0/project/p/connect_node', { node: 'm1' });
+        await injectFault(t, 'gi1/0/1', 'hang'); // sw0's port only
+        const hung = await queueConnect(api, 1);
+        const other = (await api('POST', '/v0/node/m1/nic/eth0/connect_network', { network: 'net' })).body.status_id;
+        const worker = workerFor(t, 1500);
+        await worker.start();
+        try {
+          const started = Date.now();
+          assert.equal((await waitAction(api, other, 2000)).status, 'DONE');
+          assert.ok(Date.now() - started < 1000, 'sw1 waited for sw0');
+          assert.equal((await api('GET', `/v0/networking_action/${hung}`)).body.status, 'PENDING');
+        } finally {
+          await worker.stop();
         }
       }));
   });
