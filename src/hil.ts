@@ -2,7 +2,6 @@
  * Assembles a HIL from its configuration: database, allocator, drivers,
  * auth, use-cases, HTTP app and (optionally) the networking worker.
  */
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
@@ -24,7 +23,8 @@ import { NetworkWorker } from './network/worker.ts';
 import { openStore, type Store } from './store/db.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+export { VERSION } from './version.ts';
+import { VERSION } from './version.ts';
 
 export interface Hil {
   config: Config;

@@ -1,0 +1,53 @@
+/** hil network …: networks, their access lists and attachments. */
+import type { Command } from 'commander';
+import type { HilClient } from '../../client/index.ts';
+import type { JsonOption } from '../context.ts';
+import { define, group } from '../define.ts';
+import { printJson, printTable } from '../output.ts';
+
+export function networkCommands(program: Command, client: () => HilClient): void {
+  const network = group(program, 'network', 'Networks (VLANs) and who may use them', 'hil network create runway-net runway');
+
+  define(
+    network,
+    'create <network> <owner>',
+    'Create a network. OWNER is a project, or "admin". Without --access a project network is its owner\'s and an admin network is public',
+    'hil network create runway-net runway   |   hil network create provisioning admin --access runway --net-id 1001',
+    (net: string, owner: string, o: { access?: string; netId?: string }) =>
+      // Upstream's CLI sent access=OWNER even for "admin", looking up a project called admin.
+      client().network.create(net, owner, o.access ?? (owner === 'admin' ? '' : owner), o.netId ?? ''),
+  )
+    .option('--access <project>', 'the project that may use it ("" for public)')
+    .option('--net-id <id>', 'a specific VLAN (admin networks only)');
+  define(network, 'delete <network>', 'Delete a network no node is on', 'hil network delete runway-net', (n: string) => client().network.delete(n));
+  define(network, 'show <network>', 'Show a network', 'hil network show runway-net', async (n: string, o: JsonOption) => {
+    const net = await client().network.show(n);
+    if (o.json) return printJson(net);
+    process.stdout.write(`network: ${net.name}\nowner: ${net.owner}\naccess: ${net.access === null ? '(public)' : net.access.join(', ')}\nchannels: ${net.channels.join(', ')}\n`);
+    printTable(['node', 'nics'], Object.entries(net['connected-nodes']).map(([node, nics]) => [node, nics.join(', ')]));
+  }).option('--json', 'print JSON');
+  define(network, 'list', 'List networks (all for admins, public ones for others)', 'hil network list', async (o: JsonOption) => {
+    const nets = await client().network.list();
+    if (o.json) return printJson(nets);
+    printTable(['network', 'network id', 'projects'], Object.entries(nets).map(([name, n]) => [name, n.network_id, n.projects === null ? '(public)' : n.projects.join(', ')]));
+  }).option('--json', 'print JSON');
+  define(
+    network,
+    'list-attachments <network>',
+    'Nodes attached to the network',
+    'hil network list-attachments runway-net --project runway',
+    async (n: string, o: JsonOption & { project?: string }) => {
+      const att = await client().network.attachments(n, o.project);
+      if (o.json) return printJson(att);
+      printTable(['node', 'nic', 'channel', 'project'], Object.entries(att).map(([node, a]) => [node, a.nic, a.channel, a.project]));
+    },
+  )
+    .option('--project <project>', 'only nodes of this project')
+    .option('--json', 'print JSON');
+  define(network, 'grant-access <network> <project>', 'Let a project use the network', 'hil network grant-access provisioning runway', (n: string, p: string) =>
+    client().network.grantAccess(n, p),
+  );
+  define(network, 'revoke-access <network> <project>', "Revoke a project's access", 'hil network revoke-access provisioning runway', (n: string, p: string) =>
+    client().network.revokeAccess(n, p),
+  );
+}

@@ -1,0 +1,55 @@
+/** hil user … and hil networking-action …. */
+import type { Command } from 'commander';
+import type { HilClient } from '../../client/index.ts';
+import type { JsonOption } from '../context.ts';
+import { define, group } from '../define.ts';
+import { printJson, printTable } from '../output.ts';
+
+function adminFlag(kind: string): boolean {
+  if (kind !== 'admin' && kind !== 'regular') throw new Error(`expected "admin" or "regular", not ${JSON.stringify(kind)}`);
+  return kind === 'admin';
+}
+
+export function userCommands(program: Command, client: () => HilClient): void {
+  const user = group(program, 'user', 'Users of the database auth backend (admin)', 'hil user create alice - regular');
+  define(
+    user,
+    'create <user> <password> <admin|regular>',
+    'Create a user. PASSWORD "-" reads it from the first line of standard input (keeps it out of the process list)',
+    'echo "$PW" | hil user create alice - regular',
+    async (u: string, password: string, kind: string) => {
+      const isAdmin = adminFlag(kind);
+      await client().user.create(u, password === '-' ? await firstLine() : password, isAdmin);
+    },
+  );
+  define(user, 'delete <user>', 'Delete a user', 'hil user delete alice', (u: string) => client().user.delete(u));
+  define(user, 'list', 'List users and their projects', 'hil user list', async (o: JsonOption) => {
+    const users = await client().user.list();
+    if (o.json) return printJson(users);
+    printTable(['user', 'admin', 'projects'], Object.entries(users).map(([name, u]) => [name, u.is_admin ? 'yes' : 'no', u.projects.join(', ')]));
+  }).option('--json', 'print JSON');
+  define(user, 'set-admin <user> <admin|regular>', "Change a user's admin flag", 'hil user set-admin alice admin', (u: string, kind: string) =>
+    client().user.setAdmin(u, adminFlag(kind)),
+  );
+  const project = group(user, 'project', "A user's projects", 'hil user project add alice runway');
+  define(project, 'add <user> <project>', 'Add the user to a project', 'hil user project add alice runway', (u: string, p: string) => client().user.addProject(u, p));
+  define(project, 'remove <user> <project>', 'Remove the user from a project', 'hil user project remove alice runway', (u: string, p: string) =>
+    client().user.removeProject(u, p),
+  );
+
+  const action = group(program, 'networking-action', 'Asynchronous networking actions', 'hil networking-action show <status_id>');
+  define(action, 'show <status_id>', 'Show the state of an action', 'hil networking-action show 3f2c…', async (id: string, o: JsonOption) => {
+    const a = await client().networkingAction.show(id);
+    if (o.json) return printJson(a);
+    printTable(['status', 'type', 'node', 'nic', 'channel', 'network', 'error'], [[a.status, a.type, a.node, a.nic, a.channel, a.new_network, a.error]]);
+  }).option('--json', 'print JSON');
+}
+
+async function firstLine(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += chunk;
+    if (text.includes('\n')) break;
+  }
+  return text.split('\n')[0];
+}

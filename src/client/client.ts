@@ -1,0 +1,143 @@
+/**
+ * A typed client for the /v0 API: one method per route, grouped as upstream's
+ * client library was (node, project, network, switch, port, user, …). The
+ * response types come from the server's own route schemas.
+ */
+import type { Static } from 'typebox';
+import type { ActionView, NodeView } from '../api/routes/nodes.routes.ts';
+import type { AttachmentList, NetworkList, NetworkView } from '../api/routes/networks.routes.ts';
+import type { PortView, SwitchView } from '../api/routes/switches.routes.ts';
+import type { UserList } from '../api/routes/users.routes.ts';
+import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
+
+export type Node = Static<typeof NodeView>;
+export type NetworkingAction = Static<typeof ActionView>;
+export type Network = Static<typeof NetworkView>;
+export type Networks = Static<typeof NetworkList>;
+export type Attachments = Static<typeof AttachmentList>;
+export type Switch = Static<typeof SwitchView>;
+export type Port = Static<typeof PortView>;
+export type Users = Static<typeof UserList>;
+export type StatusId = { status_id: string };
+export type PowerStatus = { power_status: string };
+
+/** How a node's BMC is reached: an external obmd (upstream) or a built-in driver. */
+export type NodeObm = { obmd: { uri: string; admin_token: string } } | { obm: { type: string } & Record<string, unknown> };
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  /** Called on every poll while the action is PENDING. */
+  onPoll?: (action: NetworkingAction, elapsedMs: number) => void;
+}
+
+export class HilClient {
+  readonly http: HttpClient;
+
+  constructor(options: ClientOptions) {
+    this.http = new HttpClient(options);
+  }
+
+  readonly node = {
+    list: (which: 'free' | 'all') => this.http.call<string[]>('GET', ['nodes', which]),
+    show: (node: string) => this.http.call<Node>('GET', ['node', node]),
+    register: (node: string, obm: NodeObm, metadata?: Record<string, unknown>) =>
+      this.http.call<void>('PUT', ['node', node], metadata === undefined ? obm : { ...obm, metadata }),
+    delete: (node: string) => this.http.call<void>('DELETE', ['node', node]),
+    addNic: (node: string, nic: string, macaddr: string) => this.http.call<void>('PUT', ['node', node, 'nic', nic], { macaddr }),
+    removeNic: (node: string, nic: string) => this.http.call<void>('DELETE', ['node', node, 'nic', nic]),
+    setMetadata: (node: string, label: string, value: unknown) => this.http.call<void>('PUT', ['node', node, 'metadata', label], { value }),
+    deleteMetadata: (node: string, label: string) => this.http.call<void>('DELETE', ['node', node, 'metadata', label]),
+    connectNetwork: (node: string, nic: string, network: string, channel?: string | null) =>
+      this.http.call<StatusId>('POST', ['node', node, 'nic', nic, 'connect_network'], channel ? { network, channel } : { network }),
+    detachNetwork: (node: string, nic: string, network: string) => this.http.call<StatusId>('POST', ['node', node, 'nic', nic, 'detach_network'], { network }),
+    enableObm: (node: string) => this.http.call<void>('PUT', ['node', node, 'obm'], { enabled: true }),
+    disableObm: (node: string) => this.http.call<void>('PUT', ['node', node, 'obm'], { enabled: false }),
+    powerOn: (node: string) => this.http.call<void>('POST', ['node', node, 'power_on']),
+    powerOff: (node: string) => this.http.call<void>('POST', ['node', node, 'power_off']),
+    powerCycle: (node: string, force = false) => this.http.call<void>('POST', ['node', node, 'power_cycle'], { force }),
+    powerStatus: (node: string) => this.http.call<PowerStatus>('GET', ['node', node, 'power_status']),
+    setBootdev: (node: string, bootdev: string) => this.http.call<void>('PUT', ['node', node, 'boot_device'], { bootdev }),
+    /** The serial console as a byte stream, until `signal` aborts or the server ends it. */
+    console: async (node: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> => {
+      const res = await this.http.send('GET', ['node', node, 'console'], { signal });
+      return res.body ?? emptyStream();
+    },
+  };
+
+  readonly project = {
+    list: () => this.http.call<string[]>('GET', ['projects']),
+    create: (project: string) => this.http.call<void>('PUT', ['project', project]),
+    delete: (project: string) => this.http.call<void>('DELETE', ['project', project]),
+    nodes: (project: string) => this.http.call<string[]>('GET', ['project', project, 'nodes']),
+    networks: (project: string) => this.http.call<string[]>('GET', ['project', project, 'networks']),
+    connectNode: (project: string, node: string) => this.http.call<void>('POST', ['project', project, 'connect_node'], { node }),
+    detachNode: (project: string, node: string) => this.http.call<void>('POST', ['project', project, 'detach_node'], { node }),
+  };
+
+  readonly network = {
+    list: () => this.http.call<Networks>('GET', ['networks']),
+    show: (network: string) => this.http.call<Network>('GET', ['network', network]),
+    /** owner: a project or "admin"; access: a project or "" (public); netId: "" to allocate. */
+    create: (network: string, owner: string, access: string, netId: string) =>
+      this.http.call<void>('PUT', ['network', network], { owner, access, net_id: netId }),
+    delete: (network: string) => this.http.call<void>('DELETE', ['network', network]),
+    attachments: (network: string, project?: string) => this.http.call<Attachments>('GET', ['network', network, 'attachments'], undefined, { project }),
+    grantAccess: (network: string, project: string) => this.http.call<void>('PUT', ['network', network, 'access', project]),
+    revokeAccess: (network: string, project: string) => this.http.call<void>('DELETE', ['network', network, 'access', project]),
+  };
+
+  readonly switch = {
+    list: () => this.http.call<string[]>('GET', ['switches']),
+    show: (sw: string) => this.http.call<Switch>('GET', ['switch', sw]),
+    /** type: a driver type URL or its short name ("mock"); fields: the driver's own. */
+    register: (sw: string, type: string, fields: Record<string, unknown>) => this.http.call<void>('PUT', ['switch', sw], { ...fields, type }),
+    delete: (sw: string) => this.http.call<void>('DELETE', ['switch', sw]),
+  };
+
+  readonly port = {
+    register: (sw: string, port: string) => this.http.call<void>('PUT', ['switch', sw, 'port', port]),
+    delete: (sw: string, port: string) => this.http.call<void>('DELETE', ['switch', sw, 'port', port]),
+    show: (sw: string, port: string) => this.http.call<Port>('GET', ['switch', sw, 'port', port]),
+    connectNic: (sw: string, port: string, node: string, nic: string) => this.http.call<void>('POST', ['switch', sw, 'port', port, 'connect_nic'], { node, nic }),
+    detachNic: (sw: string, port: string) => this.http.call<void>('POST', ['switch', sw, 'port', port, 'detach_nic']),
+    revert: (sw: string, port: string) => this.http.call<StatusId>('POST', ['switch', sw, 'port', port, 'revert']),
+  };
+
+  readonly user = {
+    list: () => this.http.call<Users>('GET', ['auth', 'basic', 'users']),
+    create: (user: string, password: string, isAdmin: boolean) => this.http.call<void>('PUT', ['auth', 'basic', 'user', user], { password, is_admin: isAdmin }),
+    delete: (user: string) => this.http.call<void>('DELETE', ['auth', 'basic', 'user', user]),
+    addProject: (user: string, project: string) => this.http.call<void>('POST', ['auth', 'basic', 'user', user, 'add_project'], { project }),
+    removeProject: (user: string, project: string) => this.http.call<void>('POST', ['auth', 'basic', 'user', user, 'remove_project'], { project }),
+    setAdmin: (user: string, isAdmin: boolean) => this.http.call<void>('PATCH', ['auth', 'basic', 'user', user], { is_admin: isAdmin }),
+  };
+
+  readonly networkingAction = {
+    show: (statusId: string) => this.http.call<NetworkingAction>('GET', ['networking_action', statusId]),
+  };
+
+  readonly extensions = {
+    list: () => this.http.call<string[]>('GET', ['active_extensions']),
+  };
+
+  /**
+   * Polls a networking action until it is DONE or ERROR (then returns it).
+   * Throws HilApiError "TimeoutError" if it is still PENDING after timeoutMs.
+   */
+  async waitForAction(statusId: string, o: WaitOptions = {}): Promise<NetworkingAction> {
+    const timeoutMs = o.timeoutMs ?? 60_000;
+    const started = Date.now();
+    let delay = 5;
+    for (;;) {
+      const action = await this.networkingAction.show(statusId);
+      const elapsed = Date.now() - started;
+      if (action.status !== 'PENDING') return action;
+      if (elapsed >= timeoutMs) throw new HilApiError('TimeoutError', `networking action ${statusId} still PENDING after ${timeoutMs} ms`, 0);
+      o.onPoll?.(action, elapsed);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 500); // quick actions return in milliseconds; slow switches are not hammered
+    }
+  }
+}
+
+async function* emptyStream(): AsyncIterable<Uint8Array> {}

@@ -1,0 +1,93 @@
+/**
+ * The HTTP side of the client: Basic auth, a request timeout, JSON in and
+ * out, redirects followed (obmd's 307s; fetch drops our Authorization header
+ * when the redirect leaves the HIL server), and API errors as HilApiError.
+ */
+
+export interface ClientOptions {
+  /** Base URL of the HIL server, e.g. http://127.0.0.1:5000 */
+  endpoint: string;
+  username?: string;
+  password?: string;
+  /** Per request (not for console streams); default 30 s. */
+  timeoutMs?: number;
+}
+
+/** An error answered by the server (`type` and `msg` are upstream's), or a transport failure (`type` "ConnectionError"). */
+export class HilApiError extends Error {
+  readonly type: string;
+  readonly status: number;
+  constructor(type: string, message: string, status: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'HilApiError';
+    this.type = type;
+    this.status = status;
+  }
+}
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
+
+export class HttpClient {
+  readonly endpoint: string;
+  readonly #auth?: string;
+  readonly #timeoutMs: number;
+
+  constructor(o: ClientOptions) {
+    this.endpoint = o.endpoint.replace(/\/+$/, '');
+    if (o.username !== undefined && o.password !== undefined) {
+      this.#auth = 'Basic ' + Buffer.from(`${o.username}:${o.password}`).toString('base64');
+    }
+    this.#timeoutMs = o.timeoutMs ?? 30_000;
+  }
+
+  url(segments: string[], query?: Record<string, string | undefined>): string {
+    const path = segments.map(encodeURIComponent).join('/');
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) q.set(k, v);
+    const qs = q.size ? `?${q}` : '';
+    return `${this.endpoint}/v0/${path}${qs}`;
+  }
+
+  /** Sends a request and returns the parsed JSON body (undefined for an empty one). */
+  async call<T>(method: Method, segments: string[], body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+    const res = await this.send(method, segments, { body, query, signal: AbortSignal.timeout(this.#timeoutMs) });
+    const text = await res.text();
+    if (!text) return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return text as T;
+    }
+  }
+
+  /** Sends a request and hands back the response for streaming. Throws HilApiError on an error status. */
+  async send(method: Method, segments: string[], o: { body?: unknown; query?: Record<string, string | undefined>; signal?: AbortSignal } = {}): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.#auth) headers.authorization = this.#auth;
+    let payload: string | undefined;
+    if (method !== 'GET') {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(o.body ?? {});
+    }
+    let res: Response;
+    try {
+      res = await fetch(this.url(segments, o.query), { method, headers, body: payload, redirect: 'follow', signal: o.signal });
+    } catch (err) {
+      const e = err as Error;
+      const why = e.name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : ((e.cause as Error | undefined)?.message ?? e.message);
+      throw new HilApiError('ConnectionError', `cannot reach the HIL server at ${this.endpoint}: ${why}`, 0, { cause: err });
+    }
+    if (res.ok) return res;
+    const text = await res.text();
+    let type = 'unknown';
+    let msg = text;
+    try {
+      const body = JSON.parse(text) as { type?: unknown; msg?: unknown };
+      if (typeof body.type === 'string') type = body.type;
+      if (typeof body.msg === 'string') msg = body.msg;
+    } catch {
+      // not JSON (an upstream HTML error page, or obmd): keep the raw text
+    }
+    throw new HilApiError(type, msg || `HTTP ${res.status}`, res.status);
+  }
+}

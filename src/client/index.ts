@@ -1,0 +1,4 @@
+/** The hil client library: `import { HilClient } from 'hil/client'`. */
+export { HilClient } from './client.ts';
+export type { Attachments, Network, NetworkingAction, Networks, Node, NodeObm, Port, PowerStatus, StatusId, Switch, Users, WaitOptions } from './client.ts';
+export { HilApiError, type ClientOptions } from './http.ts';

@@ -1,0 +1,188 @@
+/**
+ * The `hil` CLI end to end: a real server (SQLite) and its networking worker
+ * as child processes, driven only through `bin/hil` in subprocesses, as an
+ * operator and a tenant would. Asserts on what is printed and on exit codes.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HIL_ADMIN, REPO, start, type Child } from '../support/processes.ts';
+
+const HIL = `${REPO}bin/hil`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('hil CLI, end to end', () => {
+  let dir: string;
+  let endpoint: string;
+  let server: Child;
+  let worker: Child | undefined;
+  const serverEnv = () => ({ HIL_DATA_DIR: dir, HIL_VLAN_POOL: '1001-1010' });
+
+  const hil = (user: [string, string] | null, args: string[], input?: string): Run => {
+    const env: NodeJS.ProcessEnv = { ...process.env, HIL_ENDPOINT: endpoint, HIL_TIMEOUT: '10' };
+    delete env.HIL_USERNAME;
+    delete env.HIL_PASSWORD;
+    if (user) [env.HIL_USERNAME, env.HIL_PASSWORD] = user;
+    const r = spawnSync(HIL, args, { env, encoding: 'utf8', input });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const ADMIN: [string, string] = ['admin', 'admin-pw'];
+  const ALICE: [string, string] = ['alice', 'alice-pw'];
+  const BOB: [string, string] = ['bob', 'bob-pw'];
+  const ok = (user: [string, string] | null, args: string[], input?: string): string => {
+    const r = hil(user, args, input);
+    assert.equal(r.status, 0, `hil ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  const fails = (user: [string, string] | null, args: string[], message: RegExp): void => {
+    const r = hil(user, args);
+    assert.equal(r.status, 1, `hil ${args.join(' ')} should fail; printed ${r.stdout}`);
+    assert.match(r.stderr, message);
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hil-cli-'));
+    const port = await freePort();
+    endpoint = `http://127.0.0.1:${port}`;
+    // API and networking worker as separate processes, so the test can stop the worker.
+    server = start(HIL_ADMIN, ['serve', '--migrate', '--no-worker'], { ...serverEnv(), HIL_LISTEN: `127.0.0.1:${port}`, HIL_ADMIN_PASSWORD: 'admin-pw' });
+    await server.waitFor('hil API server listening', 30000);
+    worker = start(HIL_ADMIN, ['serve-networks'], serverEnv());
+    await worker.waitFor('holding the journal lease');
+  });
+
+  after(async () => {
+    await worker?.kill();
+    await server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs the operator and tenant story, with errors where they belong', async () => {
+    // Operator: project, users, switch, ports, node, nic, cabling.
+    ok(ADMIN, ['project', 'create', 'runway']);
+    ok(ADMIN, ['project', 'create', 'manhattan']);
+    ok(ADMIN, ['user', 'create', 'alice', '-', 'regular'], 'alice-pw\n');
+    ok(ADMIN, ['user', 'create', 'bob', 'bob-pw', 'regular']);
+    ok(ADMIN, ['user', 'project', 'add', 'alice', 'runway']);
+    ok(ADMIN, ['user', 'project', 'add', 'bob', 'manhattan']);
+    assert.match(ok(ADMIN, ['user', 'list']), /alice\s+no\s+runway/);
+    ok(ADMIN, ['switch', 'register', 'sw0', 'mock', 'sw0.example', 'admin', 'switch-secret']);
+    ok(ADMIN, ['port', 'register', 'sw0', 'gi1/0/1']);
+    ok(ADMIN, ['node', 'register', 'node1', '--obm', 'mock']);
+    ok(ADMIN, ['node', 'nic', 'register', 'node1', 'eth0', '52:54:00:00:00:01']);
+    ok(ADMIN, ['port', 'nic', 'add', 'sw0', 'gi1/0/1', 'node1', 'eth0']);
+    assert.deepEqual(JSON.parse(ok(ADMIN, ['switch', 'show', 'sw0', '--json'])).ports, [{ label: 'gi1/0/1' }]);
+
+    // Tenant: take the node, make a network, connect and wait.
+    assert.equal(ok(ALICE, ['node', 'list', 'free']), 'node1\n');
+    ok(ALICE, ['project', 'node', 'add', 'runway', 'node1']);
+    assert.deepEqual(JSON.parse(ok(ALICE, ['node', 'list', 'free', '--json'])), []);
+    ok(ALICE, ['network', 'create', 'runway-net', 'runway']);
+    const connect = hil(ALICE, ['node', 'network', 'connect', 'node1', 'eth0', 'runway-net', '--wait']);
+    assert.equal(connect.status, 0, connect.stderr);
+    assert.match(connect.stderr, /connect node1\/eth0 to runway-net: DONE in \d+ ms/);
+    const statusId = connect.stdout.trim();
+    assert.equal(JSON.parse(ok(ALICE, ['networking-action', 'show', statusId, '--json'])).status, 'DONE');
+    const shown = ok(ALICE, ['node', 'show', 'node1']);
+    assert.match(shown, /project: runway/);
+    assert.match(shown, /eth0\s+52:54:00:00:00:01\s+runway-net \(vlan\/native\)/);
+    assert.doesNotMatch(shown, /gi1\/0\/1/, 'tenants do not see switch ports');
+    assert.match(ok(ALICE, ['network', 'show', 'runway-net']), /node1\s+eth0/);
+    assert.match(ok(ALICE, ['network', 'list-attachments', 'runway-net']), /node1\s+eth0\s+vlan\/native\s+runway/);
+
+    // Error paths, each with "Error: <msg>" and exit status 1.
+    fails(ALICE, ['node', 'show', 'no-such-node'], /^Error: Node "no-such-node" does not exist\.$/m); // missing object
+    fails(BOB, ['node', 'show', 'node1'], /^Error: You do not have access to the required project\.$/m); // no permission
+    fails(ALICE, ['network', 'create', 'bad', 'runway', '--net-id', '1005'], /^Error: Project-owned networks must use network ID allocation$/m); // bad argument
+    fails(ALICE, ['project', 'node', 'remove', 'runway', 'node1'], /^Error: Node attached to a network$/m); // state
+    const usage = hil(ALICE, ['node', 'list']);
+    assert.notEqual(usage.status, 0);
+    assert.match(usage.stderr, /missing required argument/);
+
+    // A pending action blocks the next one: stop the worker, queue, try again.
+    await worker!.kill();
+    const queued = hil(ALICE, ['node', 'network', 'detach', 'node1', 'eth0', 'runway-net']);
+    assert.equal(queued.status, 0, queued.stderr);
+    fails(ALICE, ['node', 'network', 'detach', 'node1', 'eth0', 'runway-net'], /^Error: A networking operation is already active on the nic\.$/m);
+    assert.equal(JSON.parse(ok(ALICE, ['networking-action', 'show', queued.stdout.trim(), '--json'])).status, 'PENDING');
+    worker = start(HIL_ADMIN, ['serve-networks'], serverEnv());
+    await worker.waitFor('holding the journal lease');
+    for (let i = 0; i < 100 && JSON.parse(ok(ALICE, ['networking-action', 'show', queued.stdout.trim(), '--json'])).status === 'PENDING'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(JSON.parse(ok(ALICE, ['node', 'show', 'node1', '--json'])).nics[0].networks, {});
+
+    // Reconnect, then `remove --force` (as admin: it reverts the switch port) does the whole sequence.
+    ok(ALICE, ['node', 'network', 'connect', 'node1', 'eth0', 'runway-net', '--wait']);
+    ok(ALICE, ['node', 'obm', 'enable', 'node1']);
+    ok(ALICE, ['node', 'power', 'on', 'node1']);
+    assert.equal(ok(ALICE, ['node', 'power', 'status', 'node1']), 'on\n');
+    const removed = hil(ADMIN, ['project', 'node', 'remove', 'runway', 'node1', '--force']);
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.match(removed.stderr, /disabling OBM[\s\S]*reverting sw0 port gi1\/0\/1[\s\S]*revert sw0 gi1\/0\/1: DONE[\s\S]*removed from runway/);
+    assert.equal(ok(ALICE, ['node', 'list', 'free']), 'node1\n');
+
+    // Tear everything down.
+    ok(ALICE, ['network', 'delete', 'runway-net']);
+    ok(ADMIN, ['port', 'nic', 'remove', 'sw0', 'gi1/0/1']);
+    ok(ADMIN, ['port', 'delete', 'sw0', 'gi1/0/1']);
+    ok(ADMIN, ['switch', 'delete', 'sw0']);
+    ok(ADMIN, ['node', 'nic', 'delete', 'node1', 'eth0']);
+    ok(ADMIN, ['node', 'delete', 'node1']);
+    ok(ADMIN, ['user', 'delete', 'alice']);
+    ok(ADMIN, ['project', 'delete', 'runway']);
+    assert.equal(ok(ADMIN, ['project', 'list']), 'manhattan\n');
+    assert.equal(ok(ADMIN, ['node', 'list', 'all']), '');
+  });
+
+  it('says clearly when the server is down or unconfigured', async () => {
+    const down = spawnSync(HIL, ['node', 'list', 'free'], { env: { ...process.env, HIL_ENDPOINT: 'http://127.0.0.1:9' }, encoding: 'utf8' });
+    assert.equal(down.status, 1);
+    assert.match(down.stderr, /^Error: cannot reach the HIL server at http:\/\/127\.0\.0\.1:9/m);
+    const env = { ...process.env };
+    delete env.HIL_ENDPOINT;
+    const unset = spawnSync(HIL, ['node', 'list', 'free'], { env, encoding: 'utf8' });
+    assert.equal(unset.status, 1);
+    assert.match(unset.stderr, /^Error: HIL_ENDPOINT not set/m);
+  });
+
+  it('prints its version, and help with an example on every command', () => {
+    assert.match(ok(null, ['--version']), /^hil \d+\.\d+\.\d+\n$/);
+    for (const args of [['node'], ['node', 'network'], ['node', 'network', 'connect'], ['project', 'node', 'remove'], ['switch', 'register'], ['user', 'create'], ['port', 'nic', 'add'], ['completion']]) {
+      const help = ok(null, [...args, '--help']);
+      assert.match(help, /Example:\n {2}\$ .*\bhil /, args.join(" "));
+    }
+  });
+
+  it('generates bash and zsh completion that list the subcommands', () => {
+    for (const shell of ['bash', 'zsh']) {
+      const script = ok(null, ['completion', shell]);
+      assert.match(script, /complete -F _hil hil/);
+      assert.match(script, /'' *\) words='node project network switch port user networking-action completion/);
+      assert.match(script, /'\/node\/network'\) words='connect detach/);
+      assert.match(script, /'\/project\/node\/remove'\) words='--force/);
+    }
+    assert.match(ok(null, ['completion', 'zsh']), /^autoload -U \+X bashcompinit && bashcompinit/);
+    // The bash script really completes: source it and ask for "hil node network c".
+    const r = spawnSync('bash', ['-c', `source <(${HIL} completion bash); COMP_WORDS=(hil node network c); COMP_CWORD=3; _hil; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+    assert.equal(r.stdout.trim(), 'connect');
+  });
+});
