@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { addUser, withHil } from '../support/hil.ts';
 import { rewritePortUrl } from '../../src/api/binding.ts';
-import { MOCK_SWITCH } from '../support/fixtures.ts';
+import { MOCK_SWITCH, SWITCH_FIELDS } from '../support/fixtures.ts';
 
 describe('port URL rewriting', () => {
   it('escapes the slashes of a port name so one route parameter holds it', () => {
@@ -106,7 +106,7 @@ for (const database of testDatabases()) {
         const api = t.as();
         const created = await api('PUT', '/v0/project/p');
         assert.deepEqual([created.status, created.text], [200, '']);
-        await api('PUT', '/v0/switch/sw0', MOCK_SWITCH);
+        await api('PUT', '/v0/switch/sw0', { type: MOCK_SWITCH, ...SWITCH_FIELDS });
         await api('PUT', '/v0/switch/sw0/port/gi1/0/1');
         await api('PUT', '/v0/node/n1', { obm: { type: 'mock' } });
         await api('PUT', '/v0/node/n1/nic/eth0', { macaddr: 'aa:bb' });

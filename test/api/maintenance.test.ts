@@ -4,7 +4,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { testDatabases } from '../support/databases.ts';
 import { withHil, type TestHil, type TestHilOptions } from '../support/hil.ts';
-import { assertError, mkNode, mkProjects } from '../support/network-fixtures.ts';
+import { assertError, mkNodeWithNic, mkProjects } from '../support/fixtures.ts';
 
 interface Received {
   method: string;
@@ -65,8 +65,8 @@ for (const database of testDatabases()) {
         await withHil(database, maintenance(svc.url), async (t) => {
           const api = t.as();
           await mkProjects(api, 'runway', 'maintenance');
-          await mkNode(api, { node: 'n1', project: 'runway' });
-          await mkNode(api, { node: 'n2', project: 'runway' });
+          await mkNodeWithNic(api, { node: 'n1', project: 'runway' });
+          await mkNodeWithNic(api, { node: 'n2', project: 'runway' });
           assert.equal(svc.received.length, 0);
           const r = await api('POST', '/v0/project/runway/detach_node', { node: 'n1' });
           assert.equal(r.status, 200, r.text);
@@ -96,7 +96,7 @@ for (const database of testDatabases()) {
         await withHil(database, maintenance(svc.url), async (t) => {
           const api = t.as();
           await mkProjects(api, 'runway', 'maintenance');
-          await mkNode(api, { node: 'n1', project: 'runway' });
+          await mkNodeWithNic(api, { node: 'n1', project: 'runway' });
           assert.equal((await api('POST', '/v0/project/runway/detach_node', { node: 'n1' })).status, 200);
           assert.equal(svc.received.length, 1);
           const r = await api('POST', '/v0/project/maintenance/detach_node', { node: 'n1' });
@@ -119,7 +119,7 @@ for (const database of testDatabases()) {
       await withHil(database, maintenance(url), async (t) => {
         const api = t.as();
         await mkProjects(api, 'runway', 'maintenance');
-        await mkNode(api, { node: 'n1', project: 'runway' });
+        await mkNodeWithNic(api, { node: 'n1', project: 'runway' });
         const r = await api('POST', '/v0/project/runway/detach_node', { node: 'n1' });
         assert.equal(r.status, 200, r.text);
         assert.equal(await projectOf(t, 'n1'), 'maintenance');
@@ -137,7 +137,7 @@ for (const database of testDatabases()) {
         await withHil(database, maintenance(svc.url), async (t) => {
           const api = t.as();
           await mkProjects(api, 'runway', 'maintenance');
-          await mkNode(api, { node: 'n1', project: 'runway' });
+          await mkNodeWithNic(api, { node: 'n1', project: 'runway' });
           assert.equal((await api('POST', '/v0/project/runway/detach_node', { node: 'n1' })).status, 200);
           assert.equal(await projectOf(t, 'n1'), 'maintenance');
           assert.equal(svc.received.length, 1);
@@ -153,7 +153,7 @@ for (const database of testDatabases()) {
         await withHil(database, maintenance(svc.url), async (t) => {
           const api = t.as();
           await mkProjects(api, 'runway');
-          await mkNode(api, { node: 'n1', project: 'runway' });
+          await mkNodeWithNic(api, { node: 'n1', project: 'runway' });
           const r = await api('POST', '/v0/project/runway/detach_node', { node: 'n1' });
           assert.match(assertError(r, 404, 'NotFoundError'), /maintenance/i);
           assert.equal(await projectOf(t, 'n1'), 'runway');

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { addUser, withHil } from '../support/hil.ts';
-import { assertError, mkProject } from '../support/api-fixtures.ts';
+import { assertError, mkProject } from '../support/fixtures.ts';
 
 const HEADNODE_CALLS: Array<[string, string, unknown]> = [
   ['PUT', '/v0/headnode/hn-1', { project: 'runway', base_img: 'base-headnode' }],

@@ -4,15 +4,15 @@ import { testDatabases } from '../support/databases.ts';
 import { waitAction, withHil } from '../support/hil.ts';
 import {
   assertError,
-  connect,
   mkNetwork,
-  mkNode,
+  mkNodeWithNic,
   mkProjects,
   mkSwitch,
   networkRow,
+  queueConnect,
   UUID,
   vlanAvailable,
-} from '../support/network-fixtures.ts';
+} from '../support/fixtures.ts';
 
 const body = (owner: string, access: string, net_id: string) => ({ owner, access, net_id });
 
@@ -129,10 +129,10 @@ for (const database of testDatabases()) {
         const api = t.as();
         await mkProjects(api, 'runway');
         await mkSwitch(api, 'sw0');
-        await mkNode(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
+        await mkNodeWithNic(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
         await mkNetwork(api, 'net', 'runway');
         assertError(await api('DELETE', '/v0/network/ghost'), 404, 'NotFoundError');
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
         assertError(await api('DELETE', '/v0/network/net'), 409, 'BlockedError');
         assert.equal(await vlanAvailable(t, 40), false);
         const detached = await api('POST', '/v0/node/n1/nic/eth0/detach_network', { network: 'net' });
@@ -149,9 +149,9 @@ for (const database of testDatabases()) {
         const api = t.as();
         await mkProjects(api, 'runway');
         await mkSwitch(api, 'sw0');
-        await mkNode(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
+        await mkNodeWithNic(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
         await mkNetwork(api, 'net', 'runway');
-        await connect(api, 'n1', 'eth0', 'net');
+        await queueConnect(api, 'n1', 'eth0', 'net');
         assert.match(assertError(await api('DELETE', '/v0/network/net'), 409, 'BlockedError'), /pending/);
         assert.deepEqual(await networkRow(t, 'net'), { network_id: '40', allocated: true, owner: 'runway' });
         assert.equal(await vlanAvailable(t, 40), false);
@@ -162,8 +162,8 @@ for (const database of testDatabases()) {
         const api = t.as();
         await mkProjects(api, 'runway', 'manhattan');
         await mkSwitch(api, 'sw0');
-        await mkNode(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
-        await mkNode(api, { node: 'n2', project: 'manhattan', port: 'gi1/0/2' });
+        await mkNodeWithNic(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
+        await mkNodeWithNic(api, { node: 'n2', project: 'manhattan', port: 'gi1/0/2' });
         await mkNetwork(api, 'pub', 'admin', '');
         await mkNetwork(api, 'proj', 'runway');
         assert.deepEqual((await api('GET', '/v0/network/pub')).body, {
@@ -174,9 +174,9 @@ for (const database of testDatabases()) {
           'connected-nodes': {},
         });
         assert.equal((await api('PUT', '/v0/network/proj/access/manhattan')).status, 200);
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'proj'))).status, 'DONE');
-        assert.equal((await waitAction(api, await connect(api, 'n2', 'eth0', 'proj', 'vlan/41'))).status, 'DONE');
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'pub', 'vlan/40'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'proj'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n2', 'eth0', 'proj', 'vlan/41'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'pub', 'vlan/40'))).status, 'DONE');
         assert.deepEqual((await api('GET', '/v0/network/proj')).body, {
           name: 'proj',
           owner: 'runway',
@@ -212,14 +212,14 @@ for (const database of testDatabases()) {
         const api = t.as();
         await mkProjects(api, 'runway', 'manhattan', 'apollo');
         await mkSwitch(api, 'sw0');
-        await mkNode(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
-        await mkNode(api, { node: 'n2', project: 'manhattan', nic: 'ib0', port: 'gi1/0/2' });
-        await mkNode(api, { node: 'n3', project: 'runway', port: 'gi1/0/3' });
+        await mkNodeWithNic(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
+        await mkNodeWithNic(api, { node: 'n2', project: 'manhattan', nic: 'ib0', port: 'gi1/0/2' });
+        await mkNodeWithNic(api, { node: 'n3', project: 'runway', port: 'gi1/0/3' });
         await mkNetwork(api, 'net', 'runway');
         assert.deepEqual((await api('GET', '/v0/network/net/attachments')).body, {});
         assert.equal((await api('PUT', '/v0/network/net/access/manhattan')).status, 200);
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
-        assert.equal((await waitAction(api, await connect(api, 'n2', 'ib0', 'net'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n2', 'ib0', 'net'))).status, 'DONE');
         const all = await api('GET', '/v0/network/net/attachments');
         assert.equal(all.status, 200);
         assert.deepEqual(all.body, {
@@ -253,7 +253,7 @@ for (const database of testDatabases()) {
         const api = t.as();
         await mkProjects(api, 'runway', 'manhattan', 'apollo');
         await mkSwitch(api, 'sw0');
-        await mkNode(api, { node: 'n2', project: 'manhattan', port: 'gi1/0/2' });
+        await mkNodeWithNic(api, { node: 'n2', project: 'manhattan', port: 'gi1/0/2' });
         await mkNetwork(api, 'net', 'runway');
         assert.equal((await api('PUT', '/v0/network/net/access/manhattan')).status, 200);
         assert.match(assertError(await api('DELETE', '/v0/network/ghost/access/nowhere'), 404, 'NotFoundError'), /ghost/);
@@ -261,7 +261,7 @@ for (const database of testDatabases()) {
         assertError(await api('DELETE', '/v0/network/net/access/apollo'), 404, 'NotFoundError');
         const owner = await api('DELETE', '/v0/network/net/access/runway');
         assert.equal(owner.status, 409, owner.text);
-        assert.equal((await waitAction(api, await connect(api, 'n2', 'eth0', 'net'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n2', 'eth0', 'net'))).status, 'DONE');
         assert.match(assertError(await api('DELETE', '/v0/network/net/access/manhattan'), 409, 'BlockedError'), /attached/);
         assert.deepEqual((await api('GET', '/v0/network/net')).body.access, ['runway', 'manhattan']);
         const d = await api('POST', '/v0/node/n2/nic/eth0/detach_network', { network: 'net' });
@@ -284,7 +284,7 @@ for (const database of testDatabases()) {
         const api = t.as();
         await mkProjects(api, 'runway');
         await mkSwitch(api, 'sw0');
-        await mkNode(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
+        await mkNodeWithNic(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
         await mkNetwork(api, 'net', 'runway');
         await mkNetwork(api, 'chosen', 'admin', '', 'anything-goes');
         const row = await networkRow(t, 'net');
@@ -293,7 +293,7 @@ for (const database of testDatabases()) {
         assert.deepEqual(await networkRow(t, 'chosen'), { network_id: 'anything-goes', allocated: true, owner: null });
         assert.deepEqual((await api('GET', '/v0/network/net')).body.channels, ['null']);
         assertError(await api('POST', '/v0/node/n1/nic/eth0/connect_network', { network: 'net', channel: 'vlan/native' }), 400, 'BadArgumentError');
-        const action = await waitAction(api, await connect(api, 'n1', 'eth0', 'net'));
+        const action = await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'));
         assert.equal(action.status, 'DONE');
         assert.equal(action.channel, 'null');
         assert.deepEqual((await api('GET', '/v0/node/n1')).body.nics[0].networks, { null: 'net' });

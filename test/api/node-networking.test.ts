@@ -2,13 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { waitAction, withHil, type Caller, type TestHil } from '../support/hil.ts';
-import { assertError, attachments, connect, detach, mkNetwork, mkNode, mkPort, mkProjects, mkSwitch, switchPort, UUID } from '../support/network-fixtures.ts';
+import { assertError, attachments, mkNetwork, mkNodeWithNic, mkPort, mkProjects, mkSwitch, queueConnect, queueDetach, switchPort, UUID } from '../support/fixtures.ts';
 
 /** runway (n1/eth0 on sw0 gi1/0/1; networks net=40, net2=41) and manhattan (network other=42). */
 async function base(api: Caller): Promise<void> {
   await mkProjects(api, 'runway', 'manhattan');
   await mkSwitch(api, 'sw0');
-  await mkNode(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
+  await mkNodeWithNic(api, { node: 'n1', project: 'runway', port: 'gi1/0/1' });
   await mkNetwork(api, 'net', 'runway');
   await mkNetwork(api, 'net2', 'runway');
   await mkNetwork(api, 'other', 'manhattan');
@@ -43,13 +43,13 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         await base(api);
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net2', 'vlan/41'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net2', 'vlan/41'))).status, 'DONE');
         for (const channel of ['vlan/42', 'vlan/99', 'bogus', 'null']) {
           assertError(await connectCall(api, 'n1', 'eth0', { network: 'net', channel }), 400, 'BadArgumentError');
         }
         assert.deepEqual((await api('GET', '/v0/node/n1')).body.nics[0].networks, { 'vlan/41': 'net2' });
         assert.deepEqual(await switchPort(t, 'gi1/0/1'), [{ channel: 'vlan/41', network_id: '41' }]);
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net', 'vlan/native'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net', 'vlan/native'))).status, 'DONE');
         assert.deepEqual((await api('GET', '/v0/node/n1')).body.nics[0].networks, { 'vlan/41': 'net2', 'vlan/native': 'net' });
         assert.deepEqual(await switchPort(t, 'gi1/0/1'), [
           { channel: 'vlan/41', network_id: '41' },
@@ -61,8 +61,8 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         await base(api);
-        await mkNode(api, { node: 'free', port: 'gi1/0/2' });
-        await mkNode(api, { node: 'portless', project: 'runway' });
+        await mkNodeWithNic(api, { node: 'free', port: 'gi1/0/2' });
+        await mkNodeWithNic(api, { node: 'portless', project: 'runway' });
         await mkNetwork(api, 'net3', 'runway');
         assert.match(assertError(await connectCall(api, 'ghost', 'ghost-nic', { network: 'ghost-net' }), 404, 'NotFoundError'), /ghost\b/);
         assert.match(assertError(await connectCall(api, 'n1', 'ghost-nic', { network: 'ghost-net' }), 404, 'NotFoundError'), /ghost-nic/);
@@ -72,8 +72,8 @@ for (const database of testDatabases()) {
         assert.match(assertError(await connectCall(api, 'portless', 'eth0', { network: 'other' }), 404, 'NotFoundError'), /port/i);
         assert.match(assertError(await connectCall(api, 'n1', 'eth0', { network: 'other' }), 409, 'ProjectMismatchError'), /access/);
 
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net2', 'vlan/41'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net2', 'vlan/41'))).status, 'DONE');
         // already attached (on any channel) wins over a channel problem
         assert.match(assertError(await connectCall(api, 'n1', 'eth0', { network: 'net' }), 409, 'BlockedError'), /already attached/);
         assert.match(assertError(await connectCall(api, 'n1', 'eth0', { network: 'net2', channel: 'bogus' }), 409, 'BlockedError'), /already attached/);
@@ -92,7 +92,7 @@ for (const database of testDatabases()) {
       withHil(database, { worker: false }, async (t) => {
         const api = t.as();
         await base(api);
-        const first = await connect(api, 'n1', 'eth0', 'net');
+        const first = await queueConnect(api, 'n1', 'eth0', 'net');
         const pending = await api('GET', `/v0/networking_action/${first}`);
         assert.deepEqual(pending.body, { status: 'PENDING', node: 'n1', nic: 'eth0', type: 'modify_port', channel: 'vlan/native', new_network: 'net', error: null });
         assert.match(assertError(await connectCall(api, 'n1', 'eth0', { network: 'net2' }), 409, 'BlockedError'), /already active/);
@@ -108,8 +108,8 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         await base(api);
-        await mkNode(api, { node: 'free', port: 'gi1/0/2' });
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
+        await mkNodeWithNic(api, { node: 'free', port: 'gi1/0/2' });
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
         assert.match(assertError(await detachCall(api, 'ghost', 'ghost-nic', 'ghost-net'), 404, 'NotFoundError'), /ghost\b/);
         assert.match(assertError(await detachCall(api, 'n1', 'ghost-nic', 'ghost-net'), 404, 'NotFoundError'), /ghost-net/);
         assert.match(assertError(await detachCall(api, 'n1', 'ghost-nic', 'net'), 404, 'NotFoundError'), /ghost-nic/);
@@ -130,7 +130,7 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         await base(api);
-        const c = await connect(api, 'n1', 'eth0', 'net');
+        const c = await queueConnect(api, 'n1', 'eth0', 'net');
         await waitAction(api, c);
         const common = { node: 'n1', nic: 'eth0', error: null };
         assert.deepEqual((await api('GET', `/v0/networking_action/${c}`)).body, {
@@ -140,7 +140,7 @@ for (const database of testDatabases()) {
           channel: 'vlan/native',
           new_network: 'net',
         });
-        const d = await detach(api, 'n1', 'eth0', 'net');
+        const d = await queueDetach(api, 'n1', 'eth0', 'net');
         await waitAction(api, d);
         assertError(await api('GET', `/v0/networking_action/${c}`), 404, 'NotFoundError');
         assert.deepEqual((await api('GET', `/v0/networking_action/${d}`)).body, {
@@ -169,11 +169,11 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         await base(api);
-        await mkNode(api, { node: 'n2', project: 'runway', port: 'gi1/0/2' });
+        await mkNodeWithNic(api, { node: 'n2', project: 'runway', port: 'gi1/0/2' });
         await mkPort(api, 'sw0', 'gi1/0/9');
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net2', 'vlan/41'))).status, 'DONE');
-        assert.equal((await waitAction(api, await connect(api, 'n2', 'eth0', 'net2'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net2', 'vlan/41'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n2', 'eth0', 'net2'))).status, 'DONE');
         assert.equal((await switchPort(t, 'gi1/0/1')).length, 2);
 
         for (const [node, port] of [['n1', 'gi1/0/1'], ['n2', 'gi1/0/2']]) {
@@ -196,26 +196,26 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         await base(api);
-        await mkNode(api, { node: 'n2', project: 'runway', port: 'gi1/0/2' });
-        assert.equal((await waitAction(api, await connect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
+        await mkNodeWithNic(api, { node: 'n2', project: 'runway', port: 'gi1/0/2' });
+        assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
         const sw = await t.hil.store.db.selectFrom('switch').select('id').where('label', '=', 'sw0').executeTakeFirstOrThrow();
         await t.hil.store.db.insertInto('mock_switch_fault').values({ switch_id: sw.id, port: 'gi1/0/1', mode: 'throw' }).execute();
 
-        const failed = await waitAction(api, await connect(api, 'n1', 'eth0', 'net2', 'vlan/41'));
+        const failed = await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net2', 'vlan/41'));
         assert.equal(failed.status, 'ERROR');
         assert.equal(typeof failed.error, 'string');
         assert.notEqual(failed.error, '');
         assert.deepEqual({ ...failed, error: null }, { status: 'ERROR', node: 'n1', nic: 'eth0', type: 'modify_port', channel: 'vlan/41', new_network: 'net2', error: null });
-        const d = await waitAction(api, await detach(api, 'n1', 'eth0', 'net'));
+        const d = await waitAction(api, await queueDetach(api, 'n1', 'eth0', 'net'));
         assert.equal(d.status, 'ERROR');
         assert.deepEqual(await attachments(t, 'n1'), [{ nic: 'eth0', network: 'net', channel: 'vlan/native' }]);
         assert.deepEqual(await switchPort(t, 'gi1/0/1'), [{ channel: 'vlan/native', network_id: '40' }]);
         // the other port of the same switch still works
-        assert.equal((await waitAction(api, await connect(api, 'n2', 'eth0', 'net2'))).status, 'DONE');
+        assert.equal((await waitAction(api, await queueConnect(api, 'n2', 'eth0', 'net2'))).status, 'DONE');
 
         const errorId = (await actionRows(t)).find((a) => a.status === 'ERROR')!.uuid;
         await t.hil.worker!.stop();
-        const again = await connect(api, 'n1', 'eth0', 'net2', 'vlan/41');
+        const again = await queueConnect(api, 'n1', 'eth0', 'net2', 'vlan/41');
         assertError(await api('GET', `/v0/networking_action/${errorId}`), 404, 'NotFoundError');
         const nicRows = await t.hil.store.db
           .selectFrom('networking_action')

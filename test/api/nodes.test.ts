@@ -8,16 +8,16 @@ import {
   attach,
   connectNode,
   detach,
-  fakeObmd,
   listen,
+  mkNetwork,
   mkNic,
   mkNode,
   mkProject,
-  mkProjectNetwork,
   readAtLeast,
   streamEnds,
   wiredNode,
-} from '../support/api-fixtures.ts';
+} from '../support/fixtures.ts';
+import { startFakeObmd } from '../support/fake-obmd.ts';
 
 const nodeRow = (t: TestHil, label: string) => t.hil.store.db.selectFrom('node').selectAll().where('label', '=', label).executeTakeFirst();
 const mockBmc = (t: TestHil, label: string) => (t.hil.obms.resolve('mock') as unknown as { state(l: string): { power: string; bootDevice: string; powerEvents: string[] } }).state(label);
@@ -146,7 +146,7 @@ for (const database of testDatabases()) {
 
         assertError(await api('DELETE', '/v0/node/ghost/nic/eth0'), 404, 'NotFoundError');
         assertError(await api('DELETE', `/v0/node/${w.node}/nic/eth9`), 404, 'NotFoundError');
-        await mkProjectNetwork(api, 'rnet', 'runway');
+        await mkNetwork(api, 'rnet', 'runway');
         await attach(api, w.node, w.nic, 'rnet');
         await detach(api, w.node, w.nic, 'rnet');
         const action = await t.hil.store.db.selectFrom('networking_action').select(['uuid', 'status']).executeTakeFirstOrThrow();
@@ -166,7 +166,7 @@ for (const database of testDatabases()) {
         const api = t.as(root);
         const w = await wiredNode(api);
         await mkNic(api, w.node, 'eth1', 'aa:bb');
-        await mkProjectNetwork(api, 'rnet', 'runway');
+        await mkNetwork(api, 'rnet', 'runway');
         await attach(api, w.node, w.nic, 'rnet');
         assertEmptyOk(await api('PUT', `/v0/node/${w.node}/metadata/rack`, { value: 'r1' }));
         const expectNics = [
@@ -268,23 +268,23 @@ for (const database of testDatabases()) {
 
     it('OBM: obmd nodes get a token on enable (replaced on re-enable) and 307 redirects to obmd', () =>
       withHil(database, {}, async (t) => {
-        const obmd = await fakeObmd();
+        const obmd = await startFakeObmd(['node-1'], { adminToken: 'sekrit' });
         try {
           const api = t.as();
           await mkNode(api, 'node-1', { obmd: { uri: obmd.uri('node-1'), admin_token: 'sekrit' } });
           assertEmptyOk(await api('PUT', '/v0/node/node-1/obm', { enabled: true }));
           assertEmptyOk(await api('PUT', '/v0/node/node-1/obm', { enabled: true }));
           const token = (await nodeRow(t, 'node-1'))!.obmd_node_token;
-          assert.equal(token, '2'.padStart(32, 'a'));
-          assert.deepEqual(obmd.calls.map((c) => `${c.method} ${c.path}`), ['POST /node/node-1/token', 'POST /node/node-1/token']);
-          assert.equal(obmd.calls[0].auth, 'Basic ' + Buffer.from('admin:sekrit').toString('base64'));
+          assert.equal(token, obmd.nodeToken('node-1'));
+          assert.deepEqual(obmd.requests.map((c) => `${c.method} ${c.path}`), ['POST /node/node-1/token', 'POST /node/node-1/token']);
+          assert.equal(obmd.requests[0].auth, 'Basic ' + Buffer.from('admin:sekrit').toString('base64'));
           for (const [method, op, body] of POWER_CALLS) {
             const r = await api(method, `/v0/node/node-1/${op}`, body);
             assert.equal(r.status, 307, `${op}: ${r.status} ${r.text}`);
             assert.equal(r.headers.location, `${obmd.uri('node-1')}/${op}?token=${token}`);
           }
           assertEmptyOk(await api('PUT', '/v0/node/node-1/obm', { enabled: false }));
-          assert.equal(obmd.calls.at(-1)?.method, 'DELETE');
+          assert.equal(obmd.requests.at(-1)?.method, 'DELETE');
           assert.equal((await nodeRow(t, 'node-1'))!.obmd_node_token, null);
           assertError(await api('POST', '/v0/node/node-1/power_on'), 409, 'BlockedError');
           obmd.failWith = 500;

@@ -8,15 +8,14 @@ import {
   attach,
   connectNode,
   detach,
-  mkAdminNetwork,
+  mkNetwork,
   mkNode,
   mkProject,
-  mkProjectNetwork,
   queueConnect,
   queueDetach,
   wiredNode,
   withWorkerPaused,
-} from '../support/api-fixtures.ts';
+} from '../support/fixtures.ts';
 
 for (const database of testDatabases()) {
   describe(`projects on ${database.name}`, { skip: database.skip }, () => {
@@ -47,8 +46,8 @@ for (const database of testDatabases()) {
         await mkProject(api, 'manhattan');
         await mkNode(api, 'node-1');
         await connectNode(api, 'runway', 'node-1');
-        await mkProjectNetwork(api, 'rnet', 'runway');
-        await mkProjectNetwork(api, 'mnet', 'manhattan');
+        await mkNetwork(api, 'rnet', 'runway');
+        await mkNetwork(api, 'mnet', 'manhattan');
         assertEmptyOk(await api('PUT', '/v0/network/mnet/access/runway'));
 
         assertError(await api('DELETE', '/v0/project/runway'), 409, 'BlockedError', 'Project has nodes still');
@@ -69,7 +68,7 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         await mkProject(api, 'runway');
-        await mkAdminNetwork(api, 'provisioning', 'runway');
+        await mkNetwork(api, 'provisioning', 'admin', 'runway');
         assertError(await api('DELETE', '/v0/project/runway'), 409, 'BlockedError', 'Project can still access networks');
         assertEmptyOk(await api('DELETE', '/v0/network/provisioning/access/runway'));
         assertEmptyOk(await api('DELETE', '/v0/project/runway'));
@@ -117,7 +116,7 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         const w = await wiredNode(api);
-        await mkProjectNetwork(api, 'rnet', 'runway');
+        await mkNetwork(api, 'rnet', 'runway');
         await attach(api, w.node, w.nic, 'rnet');
         assertEmptyOk(await api('PUT', `/v0/node/${w.node}/obm`, { enabled: true }));
         const detachNode = () => api('POST', '/v0/project/runway/detach_node', { node: w.node });
@@ -164,12 +163,12 @@ for (const database of testDatabases()) {
         assert.deepEqual([...nodes].sort(), ['node-a', 'node-b', 'node-c']);
         assert.deepEqual((await api('GET', '/v0/project/manhattan/nodes')).body, ['node-x']);
 
-        await mkProjectNetwork(api, 'zeta', 'runway');
-        await mkProjectNetwork(api, 'alpha', 'runway');
-        await mkAdminNetwork(api, 'mid', 'runway');
-        await mkAdminNetwork(api, 'pub', '');
-        await mkProjectNetwork(api, 'mnet', 'manhattan');
-        await mkProjectNetwork(api, 'private', 'manhattan');
+        await mkNetwork(api, 'zeta', 'runway');
+        await mkNetwork(api, 'alpha', 'runway');
+        await mkNetwork(api, 'mid', 'admin', 'runway');
+        await mkNetwork(api, 'pub', 'admin', '');
+        await mkNetwork(api, 'mnet', 'manhattan');
+        await mkNetwork(api, 'private', 'manhattan');
         assertEmptyOk(await api('PUT', '/v0/network/mnet/access/runway'));
         assert.deepEqual((await api('GET', '/v0/project/runway/networks')).body, ['alpha', 'mid', 'mnet', 'zeta']);
         assert.deepEqual((await api('GET', '/v0/project/manhattan/networks')).body, ['mnet', 'private']);

@@ -4,22 +4,22 @@ import { testDatabases } from '../support/databases.ts';
 import { waitAction, withHil, type TestHil } from '../support/hil.ts';
 import {
   MOCK_SWITCH,
+  SWITCH_FIELDS,
   assertEmptyOk,
   assertError,
   attach,
   cable,
   connectNode,
+  mkNetwork,
   mkNic,
   mkNode,
   mkPort,
   mkProject,
-  mkProjectNetwork,
   mkSwitch,
   wiredNode,
   withWorkerPaused,
-} from '../support/api-fixtures.ts';
+} from '../support/fixtures.ts';
 
-const FIELDS = { hostname: 'sw.example', username: 'admin', password: 'secret' };
 const portLabels = async (t: TestHil) => (await t.hil.store.db.selectFrom('port').select('label').orderBy('label').execute()).map((r) => r.label);
 
 for (const database of testDatabases()) {
@@ -28,22 +28,22 @@ for (const database of testDatabases()) {
       withHil(database, {}, async (t) => {
         const api = t.as();
         assert.deepEqual((await api('GET', '/v0/switches')).body, []);
-        assertEmptyOk(await api('PUT', '/v0/switch/sw-b', { type: MOCK_SWITCH, ...FIELDS }));
-        assertEmptyOk(await api('PUT', '/v0/switch/sw-a', { type: 'mock', ...FIELDS }));
-        assertEmptyOk(await api('PUT', '/v0/switch/sw-c', { type: MOCK_SWITCH, ...FIELDS }));
+        assertEmptyOk(await api('PUT', '/v0/switch/sw-b', { type: MOCK_SWITCH, ...SWITCH_FIELDS }));
+        assertEmptyOk(await api('PUT', '/v0/switch/sw-a', { type: 'mock', ...SWITCH_FIELDS }));
+        assertEmptyOk(await api('PUT', '/v0/switch/sw-c', { type: MOCK_SWITCH, ...SWITCH_FIELDS }));
         assert.deepEqual((await api('GET', '/v0/switches')).body, ['sw-a', 'sw-b', 'sw-c']);
         const short = await t.hil.store.db.selectFrom('switch').select('type').where('label', '=', 'sw-a').executeTakeFirstOrThrow();
         assert.equal(short.type, MOCK_SWITCH);
 
         // Duplicate is checked before the type and the fields.
-        assertError(await api('PUT', '/v0/switch/sw-a', { type: MOCK_SWITCH, ...FIELDS }), 409, 'DuplicateError');
+        assertError(await api('PUT', '/v0/switch/sw-a', { type: MOCK_SWITCH, ...SWITCH_FIELDS }), 409, 'DuplicateError');
         assertError(await api('PUT', '/v0/switch/sw-a', { type: 'nonsense' }), 409, 'DuplicateError');
-        assertError(await api('PUT', '/v0/switch/sw-x', { type: 'http://schema.massopencloud.org/haas/v0/switches/nonsense', ...FIELDS }), 400, 'BadArgumentError', /not a valid switch type/);
-        assertError(await api('PUT', '/v0/switch/sw-x', { ...FIELDS }), 400, 'ValidationError');
+        assertError(await api('PUT', '/v0/switch/sw-x', { type: 'http://schema.massopencloud.org/haas/v0/switches/nonsense', ...SWITCH_FIELDS }), 400, 'BadArgumentError', /not a valid switch type/);
+        assertError(await api('PUT', '/v0/switch/sw-x', { ...SWITCH_FIELDS }), 400, 'ValidationError');
         const badFields: Array<Record<string, unknown>> = [
           { hostname: 'h', username: 'u' },
           { hostname: 'h', username: 'u', password: 5 },
-          { ...FIELDS, vlan_range: '1-10' },
+          { ...SWITCH_FIELDS, vlan_range: '1-10' },
           {},
         ];
         for (const fields of badFields) {
@@ -129,7 +129,7 @@ for (const database of testDatabases()) {
 
         await mkProject(api, 'runway');
         await connectNode(api, 'runway', 'node-1');
-        await mkProjectNetwork(api, 'rnet', 'runway');
+        await mkNetwork(api, 'rnet', 'runway');
         await attach(api, 'node-1', 'eth0', 'rnet');
         assert.deepEqual((await api('GET', '/v0/switch/sw0/port/gi1/0/1')).body, { node: 'node-1', nic: 'eth0', networks: { 'vlan/native': 'rnet' } });
       }));
@@ -169,8 +169,8 @@ for (const database of testDatabases()) {
         await mkPort(api, 'sw0', 'gi1/0/2');
         assertError(await revert('sw0', 'gi1/0/9'), 404, 'NotFoundError');
         assertError(await revert('sw0', 'gi1/0/2'), 404, 'NotFoundError', 'gi1/0/2 not attached');
-        await mkProjectNetwork(api, 'rnet', 'runway');
-        await mkProjectNetwork(api, 'tagged', 'runway');
+        await mkNetwork(api, 'rnet', 'runway');
+        await mkNetwork(api, 'tagged', 'runway');
         await attach(api, w.node, w.nic, 'rnet');
         const channel = (await api('GET', '/v0/network/tagged')).body.channels[1];
         const tagged = await api('POST', `/v0/node/${w.node}/nic/${w.nic}/connect_network`, { network: 'tagged', channel });

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { addUser, withHil, type Caller, type Response, type TestHil } from '../support/hil.ts';
-import { assertEmptyOk, assertError, mkProject } from '../support/api-fixtures.ts';
+import { assertEmptyOk, assertError, mkProject } from '../support/fixtures.ts';
 
 const USERS = '/v0/auth/basic/users';
 const user = (name: string, suffix = '') => `/v0/auth/basic/user/${name}${suffix}`;

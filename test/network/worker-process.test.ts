@@ -40,7 +40,7 @@ for (const database of testDatabases()) {
         const sw = await t.hil.store.db.selectFrom('switch').select('id').executeTakeFirstOrThrow();
         // Port 4 hangs: the worker is stuck inside its switch call when we kill it.
         await t.hil.store.db.insertInto('mock_switch_fault').values({ switch_id: sw.id, port: 'gi1/0/4', mode: 'hang' }).execute();
-        for (let i = 1; i <= count; i++) await queueConnect(api, i);
+        for (let i = 1; i <= count; i++) await queueConnect(api, `n${i}`, 'eth0', 'net');
 
         const first = serveNetworks(t, '[worker]\naction_timeout_seconds = 60\n');
         try {
@@ -80,7 +80,7 @@ for (const database of testDatabases()) {
         try {
           await worker.waitFor('holding the journal lease');
           const started = Date.now();
-          const id = await queueConnect(api, 1);
+          const id = await queueConnect(api, 'n1', 'eth0', 'net');
           const done = await waitAction(api, id, 10000);
           const ms = Date.now() - started;
           assert.equal(done.status, 'DONE');

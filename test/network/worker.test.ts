@@ -7,11 +7,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { waitAction, withHil, type TestHil } from '../support/hil.ts';
-import { cabledProject, queueConnect } from '../support/fixtures.ts';
+import { cabledProject, MOCK_SWITCH, queueConnect, SWITCH_FIELDS } from '../support/fixtures.ts';
 import { NetworkWorker } from '../../src/network/worker.ts';
 import { SwitchRegistry } from '../../src/drivers/switch/registry.ts';
 import { mockSwitchDriver } from '../../src/drivers/switch/mock-switch.ts';
-import { MOCK_SWITCH } from '../support/fixtures.ts';
 
 function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches): NetworkWorker {
   return new NetworkWorker({
@@ -48,7 +47,7 @@ for (const database of testDatabases()) {
         const api = t.as();
         await cabledProject(api, 3);
         await injectFault(t, 'gi1/0/2', 'throw');
-        const ids = [await queueConnect(api, 1), await queueConnect(api, 2), await queueConnect(api, 3)];
+        const ids = [await queueConnect(api, 'n1', 'eth0', 'net'), await queueConnect(api, 'n2', 'eth0', 'net'), await queueConnect(api, 'n3', 'eth0', 'net')];
 
         const worker = workerFor(t);
         await worker.start();
@@ -64,7 +63,7 @@ for (const database of testDatabases()) {
 
           // The worker survived the failure: new work still gets done.
           await t.hil.store.db.deleteFrom('mock_switch_fault').execute();
-          const retry = await queueConnect(api, 2);
+          const retry = await queueConnect(api, 'n2', 'eth0', 'net');
           worker.kick();
           assert.equal((await waitAction(api, retry)).status, 'DONE');
         } finally {
@@ -77,8 +76,8 @@ for (const database of testDatabases()) {
         const api = t.as();
         await cabledProject(api, 2);
         await injectFault(t, 'gi1/0/1', 'hang');
-        const hung = await queueConnect(api, 1);
-        const after = await queueConnect(api, 2);
+        const hung = await queueConnect(api, 'n1', 'eth0', 'net');
+        const after = await queueConnect(api, 'n2', 'eth0', 'net');
         const worker = workerFor(t, 300);
         const started = Date.now();
         await worker.start();
@@ -100,7 +99,7 @@ for (const database of testDatabases()) {
         await cabledProject(api, 1);
         await t.hil.worker!.idle();
         const started = performance.now();
-        const id = await queueConnect(api, 1);
+        const id = await queueConnect(api, 'n1', 'eth0', 'net');
         const done = await waitAction(api, id);
         const ms = performance.now() - started;
         assert.equal(done.status, 'DONE');
@@ -112,7 +111,7 @@ for (const database of testDatabases()) {
       withHil(database, { worker: false }, async (t) => {
         const api = t.as();
         await cabledProject(api, 1);
-        const id = await queueConnect(api, 1);
+        const id = await queueConnect(api, 'n1', 'eth0', 'net');
         // Only possible behind the API's back (detach_nic refuses while an action is pending).
         await t.hil.store.db.updateTable('nic').set({ port_id: null }).execute();
         const worker = workerFor(t);
@@ -138,7 +137,7 @@ for (const database of testDatabases()) {
         const third = workerFor(t);
         await third.start(); // second is alive in this process: third must wait
         try {
-          const id = await queueConnect(api, 1);
+          const id = await queueConnect(api, 'n1', 'eth0', 'net');
           third.kick();
           second.kick();
           assert.equal((await waitAction(api, id)).status, 'DONE');
@@ -159,7 +158,7 @@ for (const database of testDatabases()) {
         const mock = mockSwitchDriver(t.hil.store.db);
         let sessions = 0;
         const counting = new SwitchRegistry([{ ...mock, openSession: (sw) => (sessions++, mock.openSession(sw)) }]);
-        for (let i = 1; i <= 5; i++) await queueConnect(api, i);
+        for (let i = 1; i <= 5; i++) await queueConnect(api, `n${i}`, 'eth0', 'net');
         const worker = workerFor(t, 2000, counting);
         await worker.start();
         await worker.idle();
@@ -172,14 +171,14 @@ for (const database of testDatabases()) {
       withHil(database, { worker: false }, async (t) => {
         const api = t.as();
         await cabledProject(api, 1); // n1 on sw0
-        assert.equal((await api('PUT', '/v0/switch/sw1', MOCK_SWITCH)).status, 200);
+        assert.equal((await api('PUT', '/v0/switch/sw1', { type: MOCK_SWITCH, ...SWITCH_FIELDS })).status, 200);
         await api('PUT', '/v0/switch/sw1/port/gi1/0/1');
         await api('PUT', '/v0/node/m1', { obm: { type: 'mock' } });
         await api('PUT', '/v0/node/m1/nic/eth0', { macaddr: 'aa' });
         await api('POST', '/v0/switch/sw1/port/gi1/0/1/connect_nic', { node: 'm1', nic: 'eth0' });
         await api('POST', '/v0/project/p/connect_node', { node: 'm1' });
         await injectFault(t, 'gi1/0/1', 'hang'); // sw0's port only
-        const hung = await queueConnect(api, 1);
+        const hung = await queueConnect(api, 'n1', 'eth0', 'net');
         const other = (await api('POST', '/v0/node/m1/nic/eth0/connect_network', { network: 'net' })).body.status_id;
         const worker = workerFor(t, 1500);
         await worker.start();

@@ -3,7 +3,8 @@
  * admin routes with Basic admin:<token> (a wrong token does not match: 404),
  * one in-memory token per node, token routes answering 401 on a bad token,
  * power_cycle requiring a JSON body, and a console stream. It records every
- * call so tests can see what HIL asked for.
+ * call so tests can see what HIL asked for, and can be told to answer every
+ * request with an error status.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -11,9 +12,21 @@ import { randomBytes } from 'node:crypto';
 export interface FakeObmd {
   url: string;
   adminToken: string;
+  /** The obmd node URL to register: <url>/node/<node> */
+  uri(node: string): string;
+  /** What the emulator served for known nodes: "METHOD op[ body]". */
   calls: string[];
+  /** Every request as received: method, path (with query) and Authorization header. */
+  requests: Array<{ method: string; path: string; auth: string | undefined }>;
+  /** When set, every request is answered with this status (and nothing else happens). */
+  failWith?: number;
   nodeToken(node: string): string | undefined;
   close(): Promise<void>;
+}
+
+export interface FakeObmdOptions {
+  /** The admin token HIL must present (default: a random one). */
+  adminToken?: string;
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -22,8 +35,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return body;
 }
 
-export async function startFakeObmd(nodes: string[]): Promise<FakeObmd> {
-  const adminToken = randomBytes(16).toString('hex');
+export async function startFakeObmd(nodes: string[], o: FakeObmdOptions = {}): Promise<FakeObmd> {
+  const adminToken = o.adminToken ?? randomBytes(16).toString('hex');
   const tokens = new Map<string, string>();
   const calls: string[] = [];
   const known = new Set(nodes);
@@ -32,6 +45,8 @@ export async function startFakeObmd(nodes: string[]): Promise<FakeObmd> {
     const url = new URL(req.url!, 'http://obmd');
     const m = /^\/node\/([^/]+)\/([a-z_]+)$/.exec(url.pathname);
     const body = await readBody(req);
+    fake.requests.push({ method: req.method ?? '', path: req.url ?? '', auth: req.headers.authorization });
+    if (fake.failWith !== undefined) return res.writeHead(fake.failWith).end();
     if (!m || !known.has(m[1])) return res.writeHead(404).end();
     const [, node, op] = m;
     calls.push(`${req.method} ${op}${body ? ' ' + body : ''}`);
@@ -76,10 +91,13 @@ export async function startFakeObmd(nodes: string[]): Promise<FakeObmd> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
+  const url = `http://127.0.0.1:${port}`;
+  const fake: FakeObmd = {
+    url,
     adminToken,
+    uri: (node) => `${url}/node/${node}`,
     calls,
+    requests: [],
     nodeToken: (node) => tokens.get(node),
     close: () =>
       new Promise((resolve) => {
@@ -87,4 +105,5 @@ export async function startFakeObmd(nodes: string[]): Promise<FakeObmd> {
         server.close(() => resolve());
       }),
   };
+  return fake;
 }
