@@ -15,6 +15,11 @@ export interface SwitchRecord {
   params: Record<string, unknown>;
 }
 
+/** One change to a port, as the networking worker hands it to a session. */
+export type PortChange =
+  | { op: 'modify'; port: string; channel: string; networkId: string | null }
+  | { op: 'revert'; port: string };
+
 export interface PortNetwork {
   channel: string;
   networkId: string;
@@ -47,6 +52,12 @@ export interface SwitchSession {
   modifyPort(port: string, channel: string, networkId: string | null): Promise<void>;
   /** Removes every VLAN from `port`. */
   revertPort(port: string): Promise<void>;
+  /**
+   * Optional: applies several changes, in order, as one unit (all or none),
+   * e.g. one OVSDB transaction. Without it the worker calls modifyPort and
+   * revertPort one change at a time. Idempotent like the single calls.
+   */
+  applyBatch?(changes: PortChange[]): Promise<void>;
   /** What the switch says each port carries, for drift detection. */
   getPortNetworks(ports: string[]): Promise<Map<string, PortNetwork[]>>;
   close(): Promise<void>;
