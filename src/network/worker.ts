@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { SwitchRegistry } from '../drivers/switch/registry.ts';
-import type { SwitchSession } from '../drivers/switch/switch-driver.ts';
+import type { PortChange, SwitchSession } from '../drivers/switch/switch-driver.ts';
 import type { Database } from '../store/schema.ts';
 import { withTimeout } from '../core/with-timeout.ts';
 import { WorkerLease } from './worker-lease.ts';
@@ -42,6 +42,8 @@ interface PendingAction {
 }
 
 type Outcome = { ok: true; attempts: number } | { ok: false; attempts: number; error: string };
+/** An action's outcome; `recorded` once it is in the database. */
+type Result = { action: PendingAction; outcome: Outcome; recorded?: boolean };
 
 export class NetworkWorker {
   readonly #o: WorkerOptions;
@@ -135,7 +137,14 @@ export class NetworkWorker {
       .where('networking_action.status', '=', 'PENDING')
       .where('nic.port_id', 'is', null)
       .execute();
-    for (const o of orphans) await this.#finish(o.id, { ok: false, attempts: 0, error: 'The nic is not connected to a switch port.' }, null);
+    if (orphans.length) {
+      await this.#o.db
+        .updateTable('networking_action')
+        .set({ status: 'ERROR', error: 'The nic is not connected to a switch port.', finished_at: Date.now() })
+        .where('id', 'in', orphans.map((o) => o.id))
+        .where('status', '=', 'PENDING')
+        .execute();
+    }
 
     const switches = await db
       .selectFrom('networking_action')
@@ -162,43 +171,67 @@ export class NetworkWorker {
     const { db, log } = this.#o;
     const sw = await db.selectFrom('switch').selectAll().where('id', '=', switchId).executeTakeFirstOrThrow();
     const driver = this.#o.switches.get(sw.type);
-    const record = { id: sw.id, label: sw.label, params: JSON.parse(sw.params) as Record<string, unknown> };
-    let session: SwitchSession | null = null;
+    const session = new SessionHolder(
+      driver ? () => driver.openSession({ id: sw.id, label: sw.label, params: JSON.parse(sw.params) as Record<string, unknown> }) : null,
+      sw.label,
+      this.#o.actionTimeoutMs,
+    );
     try {
       while (this.#running && this.#holdsLease) {
         const batch = await this.#pendingFor(switchId);
         if (batch.length === 0) return;
-        for (const action of batch) {
-          if (!this.#running || !this.#holdsLease) return;
-          let outcome: Outcome;
-          if (!driver) {
-            outcome = { ok: false, attempts: 0, error: `No driver for switch type ${sw.type}` };
-          } else {
-            const attempt = async (): Promise<void> => {
-              session ??= await withTimeout(driver.openSession(record), this.#o.actionTimeoutMs, `connecting to switch ${sw.label}`);
-              const s: SwitchSession = session;
-              const work =
-                action.type === 'revert_port'
-                  ? s.revertPort(action.port)
-                  : s.modifyPort(action.port, action.channel, action.new_network_id === null ? null : action.network_id);
-              await withTimeout(work, this.#o.actionTimeoutMs, `${action.type} on ${sw.label} port ${action.port}`);
-            };
-            outcome = await this.#withRetries(attempt, () => {
-              // A failed or hung session is not trusted again.
-              const broken = session;
-              session = null;
-              void broken?.close().catch(() => {});
-            });
-          }
-          await this.#finish(action.id, outcome, action);
+        // One all-or-nothing call for the whole queue where the driver can;
+        // if that fails, the actions are tried one by one so that only the
+        // bad ones end in ERROR.
+        const together = batch.length > 1 ? await this.#applyTogether(session, batch) : null;
+        const results = together ?? (await this.#applyOneByOne(session, batch));
+        await this.#finish(results);
+        for (const { action, outcome } of results) {
           if (outcome.ok) log.info({ action: action.uuid, switch: sw.label, port: action.port, type: action.type }, 'networking action done');
           else log.warn({ action: action.uuid, switch: sw.label, port: action.port, error: outcome.error }, 'networking action failed');
         }
       }
     } finally {
-      const s = session as SwitchSession | null;
-      if (s) await withTimeout(s.close(), this.#o.actionTimeoutMs, 'closing switch session').catch((err) => log.warn({ err }, 'switch session close failed'));
+      await session.close().catch((err) => log.warn({ err }, 'switch session close failed'));
     }
+  }
+
+  /** The batch in one driver call; null when the driver cannot or the call failed. */
+  async #applyTogether(session: SessionHolder, batch: PendingAction[]): Promise<Result[] | null> {
+    const s = await session.get().catch(() => null);
+    if (!s?.applyBatch) return null;
+    try {
+      await withTimeout(s.applyBatch(batch.map(toChange)), this.#o.actionTimeoutMs, `${batch.length} changes on switch ${session.label}`);
+      return batch.map((action) => ({ action, outcome: { ok: true, attempts: 1 } }));
+    } catch (err) {
+      this.#o.log.warn({ err: (err as Error).message, switch: session.label, actions: batch.length }, 'batch failed; applying one by one');
+      session.discard();
+      return null;
+    }
+  }
+
+  async #applyOneByOne(session: SessionHolder, batch: PendingAction[]): Promise<Result[]> {
+    const results: Result[] = [];
+    for (const action of batch) {
+      if (!this.#running || !this.#holdsLease) break;
+      if (!session.canOpen) {
+        results.push({ action, outcome: { ok: false, attempts: 0, error: `No driver for the type of switch ${session.label}` } });
+        continue;
+      }
+      const outcome = await this.#withRetries(
+        async () => {
+          const s = await session.get();
+          const c = toChange(action);
+          const work = c.op === 'revert' ? s.revertPort(c.port) : s.modifyPort(c.port, c.channel, c.networkId);
+          await withTimeout(work, this.#o.actionTimeoutMs, `${action.type} on ${session.label} port ${action.port}`);
+        },
+        () => session.discard(),
+      );
+      results.push({ action, outcome });
+      // Record as we go: a crash must not make finished work look unfinished.
+      await this.#finish([{ action, outcome }]);
+    }
+    return results.map((r) => ({ ...r, recorded: true }));
   }
 
   async #withRetries(attempt: () => Promise<void>, onFailure: () => void): Promise<Outcome> {
@@ -239,23 +272,72 @@ export class NetworkWorker {
       .execute()) as PendingAction[];
   }
 
-  /** Records an outcome exactly once: the status guard makes a repeat a no-op. */
-  async #finish(actionId: number, outcome: Outcome, action: PendingAction | null): Promise<void> {
+  /**
+   * Records outcomes in one transaction, each exactly once: the status guard
+   * makes a repeat (after a crash, or a result already recorded) a no-op.
+   */
+  async #finish(results: Result[]): Promise<void> {
+    const todo = results.filter((r) => !r.recorded);
+    if (todo.length === 0) return;
     await this.#o.db.transaction().execute(async (tx) => {
-      const done = await tx
-        .updateTable('networking_action')
-        .set({ status: outcome.ok ? 'DONE' : 'ERROR', error: outcome.ok ? null : outcome.error, attempts: outcome.attempts, finished_at: Date.now() })
-        .where('id', '=', actionId)
-        .where('status', '=', 'PENDING')
-        .executeTakeFirst();
-      if (Number(done.numUpdatedRows) !== 1 || !outcome.ok || !action) return;
-      if (action.type === 'revert_port') {
-        await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).execute();
-      } else if (action.new_network_id === null) {
-        await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).where('channel', '=', action.channel).execute();
-      } else {
-        await tx.insertInto('network_attachment').values({ nic_id: action.nic_id, network_id: action.new_network_id, channel: action.channel }).execute();
+      for (const { action, outcome } of todo) {
+        const done = await tx
+          .updateTable('networking_action')
+          .set({ status: outcome.ok ? 'DONE' : 'ERROR', error: outcome.ok ? null : outcome.error, attempts: outcome.attempts, finished_at: Date.now() })
+          .where('id', '=', action.id)
+          .where('status', '=', 'PENDING')
+          .executeTakeFirst();
+        if (Number(done.numUpdatedRows) !== 1 || !outcome.ok) continue;
+        if (action.type === 'revert_port') {
+          await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).execute();
+        } else if (action.new_network_id === null) {
+          await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).where('channel', '=', action.channel).execute();
+        } else {
+          await tx.insertInto('network_attachment').values({ nic_id: action.nic_id, network_id: action.new_network_id, channel: action.channel }).execute();
+        }
       }
     });
+  }
+}
+
+function toChange(a: PendingAction): PortChange {
+  if (a.type === 'revert_port') return { op: 'revert', port: a.port };
+  return { op: 'modify', port: a.port, channel: a.channel, networkId: a.new_network_id === null ? null : a.network_id };
+}
+
+/** The current session with one switch: opened on first use, discarded after a failure. */
+class SessionHolder {
+  readonly label: string;
+  readonly #open: (() => Promise<SwitchSession>) | null;
+  readonly #timeoutMs: number;
+  #session: SwitchSession | null = null;
+
+  constructor(open: (() => Promise<SwitchSession>) | null, label: string, timeoutMs: number) {
+    this.#open = open;
+    this.label = label;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  get canOpen(): boolean {
+    return this.#open !== null;
+  }
+
+  async get(): Promise<SwitchSession> {
+    if (!this.#open) throw new Error(`no driver for switch ${this.label}`);
+    this.#session ??= await withTimeout(this.#open(), this.#timeoutMs, `connecting to switch ${this.label}`);
+    return this.#session;
+  }
+
+  /** A failed or hung session is not trusted again; closing it is best effort. */
+  discard(): void {
+    const broken = this.#session;
+    this.#session = null;
+    void broken?.close().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    const s = this.#session;
+    this.#session = null;
+    if (s) await withTimeout(s.close(), this.#timeoutMs, `closing the session with switch ${this.label}`);
   }
 }

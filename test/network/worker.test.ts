@@ -191,5 +191,48 @@ for (const database of testDatabases()) {
           await worker.stop();
         }
       }));
+
+    it('hands a driver that can batch the whole queue in one call', () =>
+      withHil(database, { worker: false }, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 6);
+        const mock = mockSwitchDriver(t.hil.store.db);
+        const batches: number[] = [];
+        const batching = new SwitchRegistry([
+          {
+            ...mock,
+            openSession: async (sw) => {
+              const s = await mock.openSession(sw);
+              return {
+                ...s,
+                applyBatch: async (changes) => {
+                  batches.push(changes.length);
+                  for (const c of changes) c.op === 'revert' ? await s.revertPort(c.port) : await s.modifyPort(c.port, c.channel, c.networkId);
+                },
+              };
+            },
+          },
+        ]);
+        for (let i = 1; i <= 6; i++) await queueConnect(api, `n${i}`, 'eth0', 'net');
+        const worker = workerFor(t, 2000, batching);
+        await worker.start();
+        await worker.idle();
+        await worker.stop();
+        assert.deepEqual(batches, [6]);
+        assert.deepEqual((await statuses(t)).map((r) => r.status), Array(6).fill('DONE'));
+        assert.equal((await t.hil.store.db.selectFrom('network_attachment').select('id').execute()).length, 6);
+
+        // A failing batch is retried one by one, so only the bad action fails.
+        await injectFault(t, 'gi1/0/2', 'throw');
+        assert.equal((await api('PUT', '/v0/network/net2', { owner: 'p', access: 'p', net_id: '' })).status, 200);
+        const tagged = (await api('GET', '/v0/network/net2')).body.channels[1];
+        for (let i = 1; i <= 3; i++) await queueConnect(api, `n${i}`, 'eth0', 'net2', tagged);
+        const again = workerFor(t, 2000, batching);
+        await again.start();
+        await again.idle();
+        await again.stop();
+        const last = (await statuses(t)).filter((r) => ['n1', 'n2', 'n3'].includes(r.node));
+        assert.deepEqual(last.map((r) => [r.node, r.status]), [['n1', 'DONE'], ['n2', 'ERROR'], ['n3', 'DONE']]);
+      }));
   });
 }
