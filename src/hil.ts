@@ -85,6 +85,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     switches,
     obms,
     obmTimeoutMs: config.obm.timeout_seconds * 1000,
+    switchTimeoutMs: config.worker.action_timeout_seconds * 1000,
     maintenance: config.maintenance.project && config.maintenance.url ? { project: config.maintenance.project, url: config.maintenance.url } : undefined,
     log: o.log,
     usersChanged: (username) => auth.invalidate(username),

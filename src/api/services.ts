@@ -7,6 +7,7 @@ import { networkService } from '../core/network.service.ts';
 import { switchService } from '../core/switch.service.ts';
 import { userService } from '../core/user.service.ts';
 import { obmService } from '../core/obm.service.ts';
+import { verifyService } from '../core/verify.service.ts';
 
 export function buildServices(deps: CoreDeps) {
   return {
@@ -17,6 +18,7 @@ export function buildServices(deps: CoreDeps) {
     switches: switchService(deps),
     users: userService(deps),
     obm: obmService(deps),
+    verify: verifyService(deps),
   };
 }
 

@@ -5,13 +5,15 @@
  *   hil-admin [--config FILE] create-admin-user NAME     (password: $HIL_ADMIN_PASSWORD or a prompt)
  *   hil-admin [--config FILE] serve [--no-worker] [--migrate]
  *   hil-admin [--config FILE] serve-networks
+ *   hil-admin [--config FILE] network verify [--switch S] [--fix]
  *   hil-admin --version
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, databaseUrl, loadConfig, type Config } from '../config/config.ts';
 import { createUser } from '../core/user.service.ts';
 import { HilError } from '../core/errors.ts';
-import { VERSION, SchemaOutdatedError } from '../hil.ts';
+import { VERSION, SchemaOutdatedError, createHil } from '../hil.ts';
+import { admin } from '../core/principal.ts';
 import { createLogger } from '../log.ts';
 import { serveApi, serveNetworks } from '../server.ts';
 import { openStore } from '../store/db.ts';
@@ -28,6 +30,8 @@ commands:
         [--migrate]          ... migrating the schema first; with $HIL_ADMIN_PASSWORD, also create
                              the administrator "admin" when none exists (the quick start)
   serve-networks             run only the networking worker
+  network verify             compare every switch port with the database; exit 1 on a difference
+        [--switch S] [--fix] ... only switch S; repair the ports that differ
 
 examples:
   HIL_DATABASE_URL=postgres://hil@127.0.0.1/hil hil-admin db migrate
@@ -73,6 +77,26 @@ async function ensureFirstAdmin(config: Config): Promise<void> {
   });
 }
 
+/** Prints the report; exits 1 while any difference is left unrepaired or a switch unreadable. */
+async function networkVerify(config: Config, sw: string | undefined, fix: boolean): Promise<void> {
+  const hil = await createHil(config, { log: createLogger('warn'), api: false, worker: false });
+  try {
+    const r = await hil.services.verify.verify(admin('hil-admin'), { switch: sw, fix });
+    const fmt = (s: Record<string, string>) => Object.entries(s).map(([c, n]) => `${c}=${n}`).join(' ') || '(none)';
+    for (const d of r.differences) {
+      const status = d.fixed === undefined ? 'DIFFERS' : d.fixed ? 'FIXED' : 'NOT FIXED';
+      console.log(`${status}  ${d.switch} ${d.port}: expected ${fmt(d.expected)}, switch has ${fmt(d.actual)}`);
+    }
+    for (const p of r.pending) console.log(`PENDING  ${p}: an action is in progress; not compared`);
+    for (const u of r.unreachable) console.log(`UNREACHABLE  ${u}`);
+    const left = r.differences.filter((d) => !d.fixed).length;
+    console.log(`${r.checked} ports on ${r.switches.length} switch(es) checked: ${r.differences.length} difference(s), ${left} left`);
+    if (left || r.unreachable.length) process.exitCode = 1;
+  } finally {
+    await hil.close();
+  }
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
@@ -83,6 +107,8 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string' },
       'no-worker': { type: 'boolean' },
       migrate: { type: 'boolean' },
+      switch: { type: 'string' },
+      fix: { type: 'boolean' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -107,6 +133,9 @@ async function main(argv: string[]): Promise<void> {
       await serveApi(config, log, { worker: config.server.worker && !values['no-worker'], migrate: false });
       return;
     }
+    case 'network':
+      if (rest[0] !== 'verify') throw new UsageError('the network command is: hil-admin network verify [--switch S] [--fix]');
+      return networkVerify(config, values.switch, values.fix ?? false);
     case 'serve-networks':
       await serveNetworks(config, createLogger(config.log.level));
       return;

@@ -12,6 +12,8 @@ export interface CoreDeps {
   switches: SwitchRegistry;
   obms: ObmRegistry;
   obmTimeoutMs: number;
+  /** Bound on one switch call outside the worker (network verify). */
+  switchTimeoutMs: number;
   maintenance?: { project: string; url: string };
   log: Logger;
   /** Called after networking actions are committed, to wake the worker at once. */

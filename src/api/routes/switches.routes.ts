@@ -17,6 +17,23 @@ export const PortView = Type.Object({
   node: Type.Optional(Type.String()),
 });
 
+const PortStateMap = StringMap(Type.String());
+export const VerifyReport = Type.Object({
+  switches: Type.Array(Type.String()),
+  checked: Type.Integer(),
+  pending: Type.Array(Type.String()),
+  differences: Type.Array(
+    Type.Object({
+      switch: Type.String(),
+      port: Type.String(),
+      expected: PortStateMap,
+      actual: PortStateMap,
+      fixed: Type.Optional(Type.Boolean()),
+    }),
+  ),
+  unreachable: Type.Array(Type.String()),
+});
+
 export function switchRoutes(app: FastifyInstance, s: Services): void {
   const tags = ['switches'];
   const sw = Path('switch');
@@ -46,6 +63,30 @@ export function switchRoutes(app: FastifyInstance, s: Services): void {
   );
   route(app, { method: 'GET', url: '/v0/switch/:switch', summary: 'Show a switch. Admin only.', tags, params: sw, response: { 200: SwitchView } }, (req) =>
     s.switches.show(req.principal, req.params.switch),
+  );
+  route(
+    app,
+    {
+      method: 'GET',
+      url: '/v0/verify_networks',
+      summary: "Compare every port's switch configuration with the database (not in upstream). Admin only.",
+      tags,
+      query: Args({ switch: Type.Optional(Type.String()) }),
+      response: { 200: VerifyReport },
+    },
+    (req) => s.verify.verify(req.principal, { switch: req.query.switch as string | undefined }),
+  );
+  route(
+    app,
+    {
+      method: 'POST',
+      url: '/v0/verify_networks',
+      summary: 'Compare, and with fix: true repair, switch ports that differ from the database (not in upstream). Admin only.',
+      tags,
+      body: Args({ switch: Type.Optional(Type.String()), fix: Type.Optional(Type.Boolean()) }),
+      response: { 200: VerifyReport },
+    },
+    (req) => s.verify.verify(req.principal, { switch: req.body.switch as string | undefined, fix: Boolean(req.body.fix) }),
   );
   route(app, { method: 'PUT', url: '/v0/switch/:switch/port/:port', summary: 'Register a port.' + portNote, tags, params: port, body: NoArgs }, (req) =>
     s.switches.registerPort(req.principal, req.params.switch, req.params.port),
