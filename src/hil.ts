@@ -14,6 +14,7 @@ import { nullAuth } from './core/auth/null-auth.ts';
 import { mockObmDriver } from './drivers/obm/mock-obm.ts';
 import { ObmRegistry } from './drivers/obm/registry.ts';
 import { mockSwitchDriver } from './drivers/switch/mock-switch.ts';
+import { ovsSwitchDriver } from './drivers/switch/ovs/ovs-switch.ts';
 import { SwitchRegistry } from './drivers/switch/registry.ts';
 import { nullAllocator } from './network/allocators/null-allocator.ts';
 import { vlanPoolAllocator } from './network/allocators/vlan-pool.ts';
@@ -73,7 +74,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
 
   const allocator = config.network.allocator === 'vlan_pool' ? vlanPoolAllocator(config.network.vlans) : nullAllocator();
   await allocator.populate(store.db);
-  const switches = new SwitchRegistry([mockSwitchDriver(store.db)]);
+  const switches = new SwitchRegistry([mockSwitchDriver(store.db), ovsSwitchDriver()]);
   const obms = new ObmRegistry(o.obmDrivers ?? [mockObmDriver()]);
   const auth = config.auth.backend === 'database' ? databaseAuth(store.db, { cacheSeconds: config.auth.cache_seconds, refreshMs: config.auth.refresh_ms }) : nullAuth();
 

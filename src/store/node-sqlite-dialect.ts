@@ -5,7 +5,7 @@
  * "reader" when it returns columns.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { SqliteDialect } from 'kysely';
+import { CompiledQuery, SqliteDialect, type DatabaseConnection, type Driver } from 'kysely';
 
 type SqliteValue = null | number | bigint | string | Uint8Array;
 
@@ -20,6 +20,22 @@ function adaptStatement(stmt: StatementSync) {
     run: (params: ReadonlyArray<unknown>) => stmt.run(...bindable(params)),
     iterate: (params: ReadonlyArray<unknown>) => stmt.iterate(...bindable(params)),
   };
+}
+
+/**
+ * Transactions start with BEGIN IMMEDIATE: they take the write lock up front
+ * and wait (busy timeout) for another process's writer. A plain BEGIN reads
+ * first and fails at once with SQLITE_BUSY when the worker process commits
+ * in between, which the API turned into a 500.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
 }
 
 export interface OpenedSqlite {
@@ -52,7 +68,7 @@ export function openSqlite(path: string): OpenedSqlite {
   // more than running it.
   const prepare = statementCache((sql) => adaptStatement(raw.prepare(sql)));
   const database = { close: () => raw.close(), prepare };
-  return { dialect: new SqliteDialect({ database }), raw };
+  return { dialect: new ImmediateSqliteDialect({ database }), raw };
 }
 
 export interface SqliteReader {
