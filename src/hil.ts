@@ -109,6 +109,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
       retryBackoffMs: w.retry_backoff_ms,
       switchConcurrency: w.switch_concurrency,
       pollMs: w.poll_ms,
+      batchLingerMs: w.batch_linger_ms,
     });
     await worker.start();
     subscription = await subscribe(store, () => worker!.kick());

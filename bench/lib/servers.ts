@@ -133,6 +133,8 @@ export interface HilOptions {
   auth: 'null' | 'database';
   adminPassword: string;
   nodeFlags?: string[];
+  /** More arguments for `serve` (e.g. --no-worker). */
+  serveArgs?: string[];
 }
 
 /** `bin/hil-admin serve --migrate`, run directly on the pinned node (what the script execs). */
@@ -142,7 +144,7 @@ export async function startHil(o: HilOptions): Promise<Server> {
     o.auth === 'database' ? { authorization: 'Basic ' + Buffer.from(`admin:${o.adminPassword}`).toString('base64') } : {};
   return start({
     name: o.name,
-    args: [join(ROOT, 'src/cli/hil-admin.ts'), 'serve', '--migrate'],
+    args: [join(ROOT, 'src/cli/hil-admin.ts'), 'serve', '--migrate', ...(o.serveArgs ?? [])],
     env: {
       HIL_DATABASE_URL: `sqlite:${o.dbFile}`,
       HIL_LISTEN: `127.0.0.1:${port}`,

@@ -56,6 +56,8 @@ const ConfigSchema = Type.Object(
         switch_concurrency: Type.Integer({ minimum: 1, maximum: 256 }),
         /** Safety-net poll for actions queued by another process (SQLite only wakes by file watch). */
         poll_ms: Type.Integer({ minimum: 10, maximum: 60000 }),
+        /** How long a switch's queue may fill before the worker drains it (batching concurrent requests). */
+        batch_linger_ms: Type.Integer({ minimum: 0, maximum: 1000 }),
       },
       Strict,
     ),
@@ -101,7 +103,7 @@ export function defaultConfig(): Config {
     database: {},
     auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },
-    worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000 },
+    worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
     obm: { timeout_seconds: 15 },
     maintenance: {},
     log: { level: 'info' },

@@ -27,6 +27,8 @@ export interface WorkerOptions {
   switchConcurrency: number;
   /** Safety-net poll for work queued by other processes. */
   pollMs: number;
+  /** How long to let a switch's queue fill before draining it. */
+  batchLingerMs: number;
   leaseTtlMs?: number;
 }
 
@@ -178,6 +180,9 @@ export class NetworkWorker {
     );
     try {
       while (this.#running && this.#holdsLease) {
+        // A moment's wait lets requests arriving together share one batch
+        // (one switch transaction) instead of each paying the switch's latency.
+        if (this.#o.batchLingerMs > 0) await sleep(this.#o.batchLingerMs);
         const batch = await this.#pendingFor(switchId);
         if (batch.length === 0) return;
         // One all-or-nothing call for the whole queue where the driver can;

@@ -22,6 +22,7 @@ function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches
     retryBackoffMs: 10,
     switchConcurrency: 4,
     pollMs: 60_000,
+    batchLingerMs: 0,
   });
 }
 
