@@ -1,7 +1,7 @@
 /** The `vlan_pool` allocator: IDs are VLAN numbers from a configured pool. */
 import { sql } from 'kysely';
 import { BlockedError } from '../../core/errors.ts';
-import type { NetworkAllocator, Tx } from './network-allocator.ts';
+import type { NetworkAllocator } from './network-allocator.ts';
 import { parseVlanRanges } from './vlan-ranges.ts';
 
 export function vlanPoolAllocator(spec: string): NetworkAllocator {
