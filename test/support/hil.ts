@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { defaultConfig, type Config } from '../../src/config/config.ts';
-import { createHil, type Hil } from '../../src/hil.ts';
+import { createHil, type Hil, type HilOptions } from '../../src/hil.ts';
 import { createLogger } from '../../src/log.ts';
 import { createUser } from '../../src/core/user.service.ts';
 import type { FreshDb, TestDatabase } from './databases.ts';
@@ -36,6 +36,8 @@ export interface TestHilOptions {
   auth?: 'null' | 'database';
   worker?: boolean;
   config?: (c: Config) => void;
+  /** Built-in OBM drivers to offer instead of the defaults. */
+  obmDrivers?: HilOptions['obmDrivers'];
 }
 
 export function testConfig(url: string, o: TestHilOptions = {}): Config {
@@ -60,7 +62,7 @@ export async function startTestHil(db: FreshDb, o: TestHilOptions = {}): Promise
     },
   });
   const config = testConfig(db.url, o);
-  const hil = await createHil(config, { log: createLogger(config.log.level, sink), api: true, worker: o.worker ?? true, migrate: true });
+  const hil = await createHil(config, { log: createLogger(config.log.level, sink), api: true, worker: o.worker ?? true, migrate: true, obmDrivers: o.obmDrivers });
   const app = hil.app!;
 
   const as =
