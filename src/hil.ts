@@ -86,6 +86,8 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     switches,
     obms,
     obmTimeoutMs: config.obm.timeout_seconds * 1000,
+    obmConcurrency: config.obm.max_concurrent,
+    obmRetries: config.obm.retries,
     switchTimeoutMs: config.worker.action_timeout_seconds * 1000,
     maintenance: config.maintenance.project && config.maintenance.url ? { project: config.maintenance.project, url: config.maintenance.url } : undefined,
     log: o.log,

@@ -12,6 +12,10 @@ export interface CoreDeps {
   switches: SwitchRegistry;
   obms: ObmRegistry;
   obmTimeoutMs: number;
+  /** BMC calls running at once, across all nodes. */
+  obmConcurrency: number;
+  /** Extra tries for a repeatable BMC call that failed quickly. */
+  obmRetries: number;
   /** Bound on one switch call outside the worker (network verify). */
   switchTimeoutMs: number;
   maintenance?: { project: string; url: string };

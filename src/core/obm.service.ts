@@ -8,7 +8,9 @@ import { BadArgumentError, BlockedError, HilError, OBMError } from './errors.ts'
 import type { CoreDeps } from './context.ts';
 import { getNode } from './lookup.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
-import { withTimeout } from './with-timeout.ts';
+import { TimeoutError } from './with-timeout.ts';
+import { BmcGate } from './bmc-gate.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BOOT_DEVICES, type BootDevice, type ObmDriver, type ObmTarget, type PowerState } from '../drivers/obm/obm-driver.ts';
 import { obmdIssueToken, obmdRevokeToken, type ObmdNode } from '../drivers/obm/obmd-client.ts';
 import type { NodeRow } from '../store/schema.ts';
@@ -22,6 +24,7 @@ type Resolved = { kind: 'obmd'; obmd: ObmdNode; token: string | null } | { kind:
 
 export function obmService(deps: CoreDeps) {
   const consoles = new Map<number, AbortController>();
+  const gate = new BmcGate(deps.obmConcurrency);
 
   function resolve(node: NodeRow): Resolved {
     const params = JSON.parse(node.obm_params) as Record<string, unknown>;
@@ -43,14 +46,24 @@ export function obmService(deps: CoreDeps) {
     return { node, obm: resolve(node) };
   }
 
-  /** Runs a built-in driver call under the OBM timeout, with a clear error. */
-  async function call<T>(node: NodeRow, what: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await withTimeout(work(), deps.obmTimeoutMs, `${what} on node ${node.label}`);
-    } catch (err) {
-      if (err instanceof HilError && !(err instanceof OBMError)) throw err;
-      deps.log.warn({ node: node.label, op: what, err: (err as Error).message }, 'OBM call failed');
-      throw new OBMError(`${what} failed on node ${node.label}: ${(err as Error).message}`, { cause: err });
+  /**
+   * Runs a built-in driver call through the gate (one call per BMC at a time,
+   * a global bound, the OBM timeout). Calls that are safe to repeat are
+   * retried after a quick failure (flaky BMCs), never after a timeout: the
+   * caller was promised an answer within the timeout.
+   */
+  async function call<T>(node: NodeRow, what: string, work: () => Promise<T>, o: { repeatable: boolean }): Promise<T> {
+    const attempts = o.repeatable ? 1 + deps.obmRetries : 1;
+    for (let n = 1; ; n++) {
+      try {
+        return await gate.run(node.label, deps.obmTimeoutMs, `${what} on node ${node.label}`, work);
+      } catch (err) {
+        if (err instanceof HilError && !(err instanceof OBMError)) throw err;
+        const timedOut = err instanceof TimeoutError;
+        deps.log.warn({ node: node.label, op: what, attempt: n, err: (err as Error).message }, 'OBM call failed');
+        if (timedOut || n >= attempts) throw new OBMError(`${what} failed on node ${node.label}: ${(err as Error).message}`, { cause: err });
+        await sleep(100 * n);
+      }
     }
   }
 
@@ -80,15 +93,15 @@ export function obmService(deps: CoreDeps) {
       const { node, obm } = await enabled(p, label);
       if (obm.kind === 'obmd') return redirect(obm, op);
       const { driver, target } = obm;
-      if (op === 'power_cycle') await call(node, 'power cycle', () => driver.powerCycle(target, force));
-      else await call(node, op.replace('_', ' '), () => driver.setPower(target, op === 'power_on' ? 'on' : 'off'));
+      if (op === 'power_cycle') await call(node, 'power cycle', () => driver.powerCycle(target, force), { repeatable: false });
+      else await call(node, op.replace('_', ' '), () => driver.setPower(target, op === 'power_on' ? 'on' : 'off'), { repeatable: true });
     },
 
     async powerStatus(p: Principal, label: string): Promise<Redirect | { power_status: PowerState }> {
       const { node, obm } = await enabled(p, label);
       if (obm.kind === 'obmd') return redirect(obm, 'power_status');
       const { driver, target } = obm;
-      return { power_status: await call(node, 'power status', () => driver.powerStatus(target)) };
+      return { power_status: await call(node, 'power status', () => driver.powerStatus(target), { repeatable: true }) };
     },
 
     async setBootDevice(p: Principal, label: string, bootdev: string): Promise<Redirect | void> {
@@ -98,7 +111,7 @@ export function obmService(deps: CoreDeps) {
         throw new BadArgumentError(`Boot device ${JSON.stringify(bootdev)} is not one of ${BOOT_DEVICES.join(', ')}.`);
       }
       const { driver, target } = obm;
-      await call(node, 'set boot device', () => driver.setBootDevice(target, bootdev as BootDevice));
+      await call(node, 'set boot device', () => driver.setBootDevice(target, bootdev as BootDevice), { repeatable: true });
     },
 
     /**
