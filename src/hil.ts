@@ -88,6 +88,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     obmTimeoutMs: config.obm.timeout_seconds * 1000,
     obmConcurrency: config.obm.max_concurrent,
     obmRetries: config.obm.retries,
+    consoleLogBytes: config.obm.console_log_kib * 1024,
     switchTimeoutMs: config.worker.action_timeout_seconds * 1000,
     maintenance: config.maintenance.project && config.maintenance.url ? { project: config.maintenance.project, url: config.maintenance.url } : undefined,
     log: o.log,
@@ -123,6 +124,8 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
   const app = o.api
     ? await buildApp({ services, auth, requireAuthentication: config.auth.require_authentication, log: o.log, extensions, version: VERSION })
     : undefined;
+  // The API process holds the consoles of nodes whose OBM is enabled.
+  if (app) await services.obm.resumeConsoles();
 
   return {
     config,
@@ -136,6 +139,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     worker,
     app,
     async close() {
+      services.obm.close(); // ends console streams, which would keep the server from closing
       await app?.close();
       await subscription?.close();
       await worker?.stop();

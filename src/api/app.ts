@@ -42,6 +42,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     rewriteUrl: (req) => rewritePortUrl(req.method ?? 'GET', req.url ?? '/'),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
     return503OnClosing: true,
+    forceCloseConnections: true,
   });
 
   await app.register(swagger, {

@@ -69,6 +69,8 @@ const ConfigSchema = Type.Object(
         max_concurrent: Type.Integer({ minimum: 1, maximum: 1024 }),
         /** Extra tries for a repeatable call (status, on, off, boot device) that failed quickly. */
         retries: Type.Integer({ minimum: 0, maximum: 5 }),
+        /** Size of each node's rolling console log, in KiB. */
+        console_log_kib: Type.Integer({ minimum: 1, maximum: 65536 }),
       },
       Strict,
     ),
@@ -108,7 +110,7 @@ export function defaultConfig(): Config {
     auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
-    obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1 },
+    obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1, console_log_kib: 256 },
     maintenance: {},
     log: { level: 'info' },
   };

@@ -16,6 +16,8 @@ export interface CoreDeps {
   obmConcurrency: number;
   /** Extra tries for a repeatable BMC call that failed quickly. */
   obmRetries: number;
+  /** Bytes of each node's rolling console log. */
+  consoleLogBytes: number;
   /** Bound on one switch call outside the worker (network verify). */
   switchTimeoutMs: number;
   maintenance?: { project: string; url: string };

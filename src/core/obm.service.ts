@@ -10,6 +10,7 @@ import { getNode } from './lookup.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
 import { TimeoutError } from './with-timeout.ts';
 import { BmcGate } from './bmc-gate.ts';
+import { ConsoleHub } from './console-hub.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BOOT_DEVICES, type BootDevice, type ObmDriver, type ObmTarget, type PowerState } from '../drivers/obm/obm-driver.ts';
 import { obmdIssueToken, obmdRevokeToken, type ObmdNode } from '../drivers/obm/obmd-client.ts';
@@ -23,7 +24,7 @@ export interface Redirect {
 type Resolved = { kind: 'obmd'; obmd: ObmdNode; token: string | null } | { kind: 'builtin'; driver: ObmDriver; target: ObmTarget };
 
 export function obmService(deps: CoreDeps) {
-  const consoles = new Map<number, AbortController>();
+  const consoles = new ConsoleHub({ logBytes: deps.consoleLogBytes, log: deps.log });
   const gate = new BmcGate(deps.obmConcurrency);
 
   function resolve(node: NodeRow): Resolved {
@@ -71,9 +72,8 @@ export function obmService(deps: CoreDeps) {
     return { redirect: `${obm.obmd.uri}/${op}?token=${encodeURIComponent(obm.token ?? '')}` };
   }
 
-  function cutConsole(nodeId: number) {
-    consoles.get(nodeId)?.abort();
-    consoles.delete(nodeId);
+  function holdConsole(node: NodeRow, obm: Extract<Resolved, { kind: 'builtin' }>) {
+    consoles.start(node.id, node.project_id, (signal) => obm.driver.console(obm.target, signal));
   }
 
   return {
@@ -85,7 +85,10 @@ export function obmService(deps: CoreDeps) {
         if (on) token = await obmdIssueToken(obm.obmd, deps.obmTimeoutMs);
         else await obmdRevokeToken(obm.obmd, deps.obmTimeoutMs);
       }
-      if (!on) cutConsole(node.id);
+      if (obm.kind === 'builtin') {
+        if (on) holdConsole(node, obm);
+        else consoles.stop(node.id); // disabling cuts the console, as upstream
+      }
       await deps.db.updateTable('node').set({ obm_enabled: on, obmd_node_token: token }).where('id', '=', node.id).execute();
     },
 
@@ -115,21 +118,34 @@ export function obmService(deps: CoreDeps) {
     },
 
     /**
-     * The console stream. One reader per node: a new reader displaces the
-     * previous one, as obmd does. The stream ends when the caller aborts,
-     * another reader arrives, or the OBM is disabled.
+     * The console stream from now on. One reader per node: a new reader
+     * displaces the previous one, as obmd does. The stream ends when the
+     * caller goes away, another reader arrives, or the OBM is disabled.
      */
     async console(p: Principal, label: string, callerSignal: AbortSignal): Promise<Redirect | AsyncIterable<Uint8Array>> {
       const { node, obm } = await enabled(p, label);
       if (obm.kind === 'obmd') return redirect(obm, 'console');
-      cutConsole(node.id);
-      const ctl = new AbortController();
-      consoles.set(node.id, ctl);
-      const signal = AbortSignal.any([ctl.signal, callerSignal]);
-      signal.addEventListener('abort', () => {
-        if (consoles.get(node.id) === ctl) consoles.delete(node.id);
-      });
-      return obm.driver.console(obm.target, signal);
+      if (!consoles.running(node.id)) holdConsole(node, obm); // e.g. after a server restart
+      return consoles.subscribe(node.id, callerSignal);
+    },
+
+    /** The node's rolling console log, from its time in the caller's project (empty for obmd nodes). */
+    async consoleLog(p: Principal, label: string): Promise<Buffer> {
+      const node = await authorized(p, label);
+      return consoles.log(node.id, node.project_id);
+    },
+
+    /** After a start: hold the consoles of nodes whose OBM was left enabled. */
+    async resumeConsoles(): Promise<void> {
+      const nodes = await deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).where('obm_type', '!=', 'obmd').execute();
+      for (const node of nodes) {
+        const obm = resolve(node);
+        if (obm.kind === 'builtin') holdConsole(node, obm);
+      }
+    },
+
+    close(): void {
+      consoles.stopAll();
     },
   };
 }

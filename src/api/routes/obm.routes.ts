@@ -61,4 +61,17 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
       return reply.type('application/octet-stream').send(Readable.from(result));
     },
   );
+
+  route(
+    app,
+    {
+      method: 'GET',
+      url: '/v0/node/:node/console_log',
+      summary: "The node's rolling console log (the last bytes read while its OBM was enabled, during its time in the caller's project). Not in upstream.",
+      tags,
+      params: node,
+      response: { 200: Type.String({ description: 'application/octet-stream' }) },
+    },
+    async (req, reply) => reply.type('application/octet-stream').send(await s.obm.consoleLog(req.principal, req.params.node)),
+  );
 }

@@ -1,0 +1,117 @@
+/**
+ * Serial consoles of nodes with a built-in BMC driver. While a node's OBM is
+ * enabled, one background reader holds its console (a BMC allows a single
+ * SOL session) and keeps the last `logBytes` in a rolling log; a client
+ * reading the console gets the live bytes. One client at a time, as upstream:
+ * a new one displaces the old. The log is tagged with the project the node
+ * was in, so a node's next tenant never sees the previous tenant's output.
+ */
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+
+type Open = (signal: AbortSignal) => AsyncIterable<Uint8Array>;
+
+interface NodeConsole {
+  projectId: number | null;
+  ctl: AbortController;
+  chunks: Buffer[];
+  bytes: number;
+  reader?: PassThrough;
+}
+
+/** A slow client is dropped rather than letting its backlog grow without bound. */
+const MAX_READER_BACKLOG = 1 << 20;
+
+export class ConsoleHub {
+  readonly #nodes = new Map<number, NodeConsole>();
+  readonly #logs = new Map<number, { projectId: number | null; chunks: Buffer[]; bytes: number }>();
+  readonly #logBytes: number;
+  readonly #log: Logger;
+
+  constructor(o: { logBytes: number; log: Logger }) {
+    this.#logBytes = o.logBytes;
+    this.#log = o.log;
+  }
+
+  /** Starts holding a node's console (idempotent). */
+  start(nodeId: number, projectId: number | null, open: Open): void {
+    const running = this.#nodes.get(nodeId);
+    if (running && running.projectId === projectId) return;
+    this.stop(nodeId);
+    const log = this.#logs.get(nodeId);
+    const keep = log && log.projectId === projectId; // a new tenant starts with an empty log
+    const nc: NodeConsole = { projectId, ctl: new AbortController(), chunks: keep ? log.chunks : [], bytes: keep ? log.bytes : 0 };
+    this.#nodes.set(nodeId, nc);
+    this.#logs.set(nodeId, nc);
+    void this.#pump(nodeId, nc, open);
+  }
+
+  /** Stops reading the console and ends the client's stream; the log stays. */
+  stop(nodeId: number): void {
+    const nc = this.#nodes.get(nodeId);
+    if (!nc) return;
+    this.#nodes.delete(nodeId);
+    nc.ctl.abort();
+    nc.reader?.end();
+  }
+
+  stopAll(): void {
+    for (const id of [...this.#nodes.keys()]) this.stop(id);
+  }
+
+  running(nodeId: number): boolean {
+    return this.#nodes.has(nodeId);
+  }
+
+  /** The live console from now on; ends when displaced, stopped, or `signal` aborts. */
+  subscribe(nodeId: number, signal: AbortSignal): AsyncIterable<Uint8Array> {
+    const nc = this.#nodes.get(nodeId);
+    const reader = new PassThrough();
+    if (!nc) {
+      reader.end();
+      return reader;
+    }
+    nc.reader?.end();
+    nc.reader = reader;
+    const leave = () => {
+      if (nc.reader === reader) nc.reader = undefined;
+      reader.end();
+    };
+    signal.addEventListener('abort', leave, { once: true });
+    reader.once('close', leave);
+    return reader;
+  }
+
+  /** The rolling log, if it belongs to `projectId`'s time with the node. */
+  log(nodeId: number, projectId: number | null): Buffer {
+    const log = this.#logs.get(nodeId);
+    return log && log.projectId === projectId ? Buffer.concat(log.chunks) : Buffer.alloc(0);
+  }
+
+  async #pump(nodeId: number, nc: NodeConsole, open: Open): Promise<void> {
+    let backoff = 500;
+    while (!nc.ctl.signal.aborted) {
+      try {
+        for await (const chunk of open(nc.ctl.signal)) {
+          const buf = Buffer.from(chunk);
+          nc.chunks.push(buf);
+          nc.bytes += buf.length;
+          while (nc.bytes - nc.chunks[0].length >= this.#logBytes) nc.bytes -= nc.chunks.shift()!.length;
+          const reader = nc.reader;
+          if (reader) {
+            if (reader.readableLength > MAX_READER_BACKLOG) reader.destroy(new Error('console reader too slow'));
+            else reader.write(buf);
+          }
+          backoff = 500;
+        }
+      } catch (err) {
+        if (nc.ctl.signal.aborted) break;
+        this.#log.warn({ nodeId, err: (err as Error).message }, 'console: reading failed; retrying');
+      }
+      // The BMC closed the console (or failed): reopen it while the OBM stays enabled.
+      await sleep(backoff, undefined, { signal: nc.ctl.signal }).catch(() => {});
+      backoff = Math.min(backoff * 2, 30_000);
+    }
+  }
+}
