@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import { AuthorizationError, HilError, MethodNotAllowedError, NotFoundError, ServerError, ValidationError } from '../core/errors.ts';
 import { ANONYMOUS } from '../core/principal.ts';
@@ -58,6 +59,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     },
   });
 
+  await app.register(websocket);
   installBinding(app);
 
   // Callback-style hooks: on every request, a promise per hook is measurable.

@@ -10,7 +10,10 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
-type Open = (signal: AbortSignal) => AsyncIterable<Uint8Array>;
+import type { ConsoleSession } from '../drivers/obm/obm-driver.ts';
+
+/** Opens the node's console; `write` is absent for a read-only console. */
+type Open = (signal: AbortSignal) => { output: AsyncIterable<Uint8Array>; write?: ConsoleSession['write'] };
 
 interface NodeConsole {
   projectId: number | null;
@@ -18,6 +21,7 @@ interface NodeConsole {
   chunks: Buffer[];
   bytes: number;
   reader?: PassThrough;
+  write?: ConsoleSession['write'];
 }
 
 /** A slow client is dropped rather than letting its backlog grow without bound. */
@@ -83,6 +87,14 @@ export class ConsoleHub {
     return reader;
   }
 
+  /** Types into the console; false when it is not running or is read-only. */
+  write(nodeId: number, data: Uint8Array): boolean {
+    const write = this.#nodes.get(nodeId)?.write;
+    if (!write) return false;
+    write(data);
+    return true;
+  }
+
   /** The rolling log, if it belongs to `projectId`'s time with the node. */
   log(nodeId: number, projectId: number | null): Buffer {
     const log = this.#logs.get(nodeId);
@@ -93,7 +105,9 @@ export class ConsoleHub {
     let backoff = 500;
     while (!nc.ctl.signal.aborted) {
       try {
-        for await (const chunk of open(nc.ctl.signal)) {
+        const session = open(nc.ctl.signal);
+        nc.write = session.write;
+        for await (const chunk of session.output) {
           const buf = Buffer.from(chunk);
           nc.chunks.push(buf);
           nc.bytes += buf.length;

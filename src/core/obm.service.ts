@@ -73,7 +73,8 @@ export function obmService(deps: CoreDeps) {
   }
 
   function holdConsole(node: NodeRow, obm: Extract<Resolved, { kind: 'builtin' }>) {
-    consoles.start(node.id, node.project_id, (signal) => obm.driver.console(obm.target, signal));
+    const { driver, target } = obm;
+    consoles.start(node.id, node.project_id, (signal) => driver.openConsole?.(target, signal) ?? { output: driver.console(target, signal) });
   }
 
   return {
@@ -127,6 +128,17 @@ export function obmService(deps: CoreDeps) {
       if (obm.kind === 'obmd') return redirect(obm, 'console');
       if (!consoles.running(node.id)) holdConsole(node, obm); // e.g. after a server restart
       return consoles.subscribe(node.id, callerSignal);
+    },
+
+    /**
+     * The interactive console (WebSocket): live output, and input typed into
+     * the node's serial line where the driver supports it.
+     */
+    async interactiveConsole(p: Principal, label: string, callerSignal: AbortSignal): Promise<{ output: AsyncIterable<Uint8Array>; write(data: Uint8Array): boolean }> {
+      const { node, obm } = await enabled(p, label);
+      if (obm.kind === 'obmd') throw new BadArgumentError('This node\'s console is served by obmd: use GET /v0/node/<node>/console.');
+      if (!consoles.running(node.id)) holdConsole(node, obm);
+      return { output: consoles.subscribe(node.id, callerSignal), write: (data) => consoles.write(node.id, data) };
     },
 
     /** The node's rolling console log, from its time in the caller's project (empty for obmd nodes). */

@@ -74,4 +74,33 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
     },
     async (req, reply) => reply.type('application/octet-stream').send(await s.obm.consoleLog(req.principal, req.params.node)),
   );
+
+  // The interactive console: a WebSocket. Authentication, authorization and
+  // "OBM enabled" are checked before the upgrade, so a refusal is a normal
+  // HTTP error; then binary frames carry the console both ways.
+  app.get(
+    '/v0/node/:node/console/ws',
+    {
+      websocket: true,
+      schema: { summary: 'The console as a WebSocket: output as binary frames, input typed into the serial line. Not in upstream.', tags, params: node },
+      preHandler: async (req) => {
+        const gone = new AbortController();
+        const r = req as typeof req & { console?: Awaited<ReturnType<Services['obm']['interactiveConsole']>>; gone?: AbortController };
+        r.console = await s.obm.interactiveConsole(req.principal, (req.params as { node: string }).node, gone.signal);
+        r.gone = gone;
+      },
+    },
+    (socket, req) => {
+      const r = req as typeof req & { console: Awaited<ReturnType<Services['obm']['interactiveConsole']>>; gone: AbortController };
+      socket.on('message', (data: Buffer) => r.console.write(data));
+      socket.on('close', () => r.gone.abort());
+      void (async () => {
+        for await (const chunk of r.console.output) {
+          if (socket.readyState !== socket.OPEN) break;
+          socket.send(chunk);
+        }
+        socket.close(1000, 'console closed');
+      })().catch(() => socket.terminate());
+    },
+  );
 }

@@ -64,6 +64,30 @@ export function mockObmDriver(options: { consoleIntervalMs?: number } = {}) {
       }
     },
 
+    /** Typed input comes back as "> input" lines, like a serial shell echoing. */
+    openConsole(t, signal) {
+      const typed: string[] = [];
+      let wake: (() => void) | undefined;
+      const output = (async function* () {
+        const s = bmc(t.nodeLabel);
+        while (!signal.aborted) {
+          while (typed.length) yield Buffer.from(`> ${typed.shift()}\n`);
+          yield Buffer.from(`${s.consoleCounter++}\n`);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, interval);
+          });
+        }
+      })();
+      return {
+        output,
+        write(data) {
+          typed.push(Buffer.from(data).toString().replace(/\r?\n$/, ''));
+          wake?.();
+        },
+      };
+    },
+
     state: bmc,
   };
   return driver;

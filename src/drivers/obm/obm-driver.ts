@@ -16,6 +16,12 @@ export interface ObmTarget {
   params: Record<string, unknown>;
 }
 
+/** An interactive console: what the node prints, and a way to type into it. */
+export interface ConsoleSession {
+  output: AsyncIterable<Uint8Array>;
+  write(data: Uint8Array): void;
+}
+
 export interface ObmDriver {
   /** The `type` of `{"obm": {"type": ...}}` at node registration. */
   readonly type: string;
@@ -31,4 +37,6 @@ export interface ObmDriver {
   setBootDevice(t: ObmTarget, device: BootDevice): Promise<void>;
   /** The serial console as a byte stream; ends when `signal` aborts. */
   console(t: ObmTarget, signal: AbortSignal): AsyncIterable<Uint8Array>;
+  /** Optional: the console with input too (WebSocket clients). Without it the console is read-only. */
+  openConsole?(t: ObmTarget, signal: AbortSignal): ConsoleSession;
 }
