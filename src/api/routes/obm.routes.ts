@@ -58,7 +58,10 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
       reply.raw.once('close', () => gone.abort());
       const result = await s.obm.console(req.principal, req.params.node, gone.signal);
       if ('redirect' in result) return result;
-      return reply.type('application/octet-stream').send(Readable.from(result));
+      // Send the headers now: a quiet serial line may print nothing for a long time.
+      reply.raw.writeHead(200, { 'content-type': 'application/octet-stream', 'x-request-id': req.id });
+      reply.raw.flushHeaders();
+      return reply.send(Readable.from(result));
     },
   );
 
