@@ -13,6 +13,7 @@ import { databaseAuth } from './core/auth/database-auth.ts';
 import { nullAuth } from './core/auth/null-auth.ts';
 import { mockObmDriver } from './drivers/obm/mock-obm.ts';
 import { ipmiObmDriver } from './drivers/obm/ipmi-obm.ts';
+import { redfishObmDriver } from './drivers/obm/redfish-obm.ts';
 import { ObmRegistry } from './drivers/obm/registry.ts';
 import { mockSwitchDriver } from './drivers/switch/mock-switch.ts';
 import { ovsSwitchDriver } from './drivers/switch/ovs/ovs-switch.ts';
@@ -77,7 +78,11 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
   await allocator.populate(store.db);
   const switches = new SwitchRegistry([mockSwitchDriver(store.db), ovsSwitchDriver()]);
   // The drivers' own timeout kills a stuck ipmitool when the service's timeout gives up on it.
-  const obms = new ObmRegistry(o.obmDrivers ?? [mockObmDriver(), ipmiObmDriver({ timeoutMs: config.obm.timeout_seconds * 1000 })]);
+  const obms = new ObmRegistry(o.obmDrivers ?? [
+      mockObmDriver(),
+      ipmiObmDriver({ timeoutMs: config.obm.timeout_seconds * 1000 }),
+      redfishObmDriver({ requestTimeoutMs: config.obm.timeout_seconds * 1000 }),
+    ]);
   const auth = config.auth.backend === 'database' ? databaseAuth(store.db, { cacheSeconds: config.auth.cache_seconds, refreshMs: config.auth.refresh_ms }) : nullAuth();
 
   let worker: NetworkWorker | undefined;

@@ -4,7 +4,7 @@
  * upstream), or one of our built-in BMC drivers, which we call ourselves.
  * Either way the OBM must be enabled first, and disabling it cuts the console.
  */
-import { BadArgumentError, BlockedError, HilError, OBMError } from './errors.ts';
+import { BadArgumentError, BlockedError, HilError, NotImplementedError, OBMError } from './errors.ts';
 import type { CoreDeps } from './context.ts';
 import { getNode } from './lookup.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
@@ -68,12 +68,17 @@ export function obmService(deps: CoreDeps) {
     }
   }
 
+  function noConsole(obm: Extract<Resolved, { kind: 'builtin' }>): void {
+    if (obm.driver.hasConsole === false) throw new NotImplementedError(`The ${obm.driver.type} BMC driver offers no serial console.`);
+  }
+
   function redirect(obm: Extract<Resolved, { kind: 'obmd' }>, op: string): Redirect {
     return { redirect: `${obm.obmd.uri}/${op}?token=${encodeURIComponent(obm.token ?? '')}` };
   }
 
   function holdConsole(node: NodeRow, obm: Extract<Resolved, { kind: 'builtin' }>) {
     const { driver, target } = obm;
+    if (driver.hasConsole === false) return;
     consoles.start(node.id, node.project_id, (signal) => driver.openConsole?.(target, signal) ?? { output: driver.console(target, signal) });
   }
 
@@ -126,6 +131,7 @@ export function obmService(deps: CoreDeps) {
     async console(p: Principal, label: string, callerSignal: AbortSignal): Promise<Redirect | AsyncIterable<Uint8Array>> {
       const { node, obm } = await enabled(p, label);
       if (obm.kind === 'obmd') return redirect(obm, 'console');
+      noConsole(obm);
       if (!consoles.running(node.id)) holdConsole(node, obm); // e.g. after a server restart
       return consoles.subscribe(node.id, callerSignal);
     },
@@ -137,6 +143,7 @@ export function obmService(deps: CoreDeps) {
     async interactiveConsole(p: Principal, label: string, callerSignal: AbortSignal): Promise<{ output: AsyncIterable<Uint8Array>; write(data: Uint8Array): boolean }> {
       const { node, obm } = await enabled(p, label);
       if (obm.kind === 'obmd') throw new BadArgumentError('This node\'s console is served by obmd: use GET /v0/node/<node>/console.');
+      noConsole(obm);
       if (!consoles.running(node.id)) holdConsole(node, obm);
       return { output: consoles.subscribe(node.id, callerSignal), write: (data) => consoles.write(node.id, data) };
     },

@@ -25,6 +25,8 @@ export interface ConsoleSession {
 export interface ObmDriver {
   /** The `type` of `{"obm": {"type": ...}}` at node registration. */
   readonly type: string;
+  /** False for BMCs without a serial console (Redfish): the console routes then answer 501. */
+  readonly hasConsole?: boolean;
   /** Field names whose values are secrets (redacted from logs). */
   readonly secretFields: readonly string[];
   /** Throws BadArgumentError naming the first bad field. */

@@ -26,9 +26,11 @@
  *   upstream's IPMI `chassis bootdev ... options=persistent`; the driver option
  *   `bootOverride: 'Once'` makes it one-shot); `none` clears the override
  *   (Target `None`, Enabled `Disabled`).
- * - console: Redfish has no standard serial console stream, so the stream
- *   fails at once with NotImplementedError (the API answers 501) instead of
- *   pretending with an empty stream.
+ * - console: Redfish defines no serial console stream (SOL is over SSH or
+ *   vendor OEM extensions), so the console streams nothing and ends when its
+ *   signal aborts. It does not fail: the OBM service holds every enabled
+ *   node's console in the background and would retry (and log) a failing one
+ *   forever, and the client would not see the error anyway.
  *
  * Every HTTP request is bounded by `requestTimeoutMs` (default 10 s); the OBM
  * service bounds the whole operation with the configured OBM timeout. Errors
@@ -38,7 +40,7 @@
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { BadArgumentError, NotImplementedError } from '../../core/errors.ts';
+import { BadArgumentError } from '../../core/errors.ts';
 import type { BootDevice, ObmDriver, ObmTarget, PowerState } from './obm-driver.ts';
 
 export interface RedfishObmOptions {
@@ -259,7 +261,9 @@ export function redfishObmDriver(options: RedfishObmOptions = {}) {
     try {
       result = await work(c);
     } catch (err) {
-      void c.logout(); // do not wait on a BMC that may be hung
+      // End the session; but do not wait on a BMC that may be hung.
+      if (err instanceof RedfishError && err.status !== undefined) await c.logout();
+      else void c.logout();
       throw err;
     }
     await c.logout();
@@ -268,6 +272,7 @@ export function redfishObmDriver(options: RedfishObmOptions = {}) {
 
   const driver: ObmDriver = {
     type: 'redfish',
+    hasConsole: false,
     secretFields: ['password'],
 
     validateParams(params) {
@@ -316,8 +321,9 @@ export function redfishObmDriver(options: RedfishObmOptions = {}) {
         await c.call('PATCH', path, { Boot: boot });
       }),
 
-    async *console(t) {
-      throw new NotImplementedError(`The redfish OBM of node ${t.nodeLabel} has no serial console (Redfish defines none).`);
+    // Nothing to read: end only when the caller stops holding the console.
+    async *console(_t, signal) {
+      if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
     },
   };
   return driver;
