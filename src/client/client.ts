@@ -56,7 +56,11 @@ export class HilClient {
     powerOff: (node: string) => this.http.call<void>('POST', ['node', node, 'power_off']),
     powerCycle: (node: string, force = false) => this.http.call<void>('POST', ['node', node, 'power_cycle'], { force }),
     powerStatus: (node: string) => this.http.call<PowerStatus>('GET', ['node', node, 'power_status']),
-    setBootdev: (node: string, bootdev: string) => this.http.call<void>('PUT', ['node', node, 'boot_device'], { bootdev }),
+    /** persistent false: the next boot only (not in upstream). */
+    setBootdev: (node: string, bootdev: string, persistent?: boolean) =>
+      this.http.call<void>('PUT', ['node', node, 'boot_device'], persistent === undefined ? { bootdev } : { bootdev, persistent }),
+    /** The rolling console log (bytes), from the node's time in the caller's project. */
+    consoleLog: async (node: string): Promise<Uint8Array> => new Uint8Array(await (await this.http.send('GET', ['node', node, 'console_log'])).arrayBuffer()),
     /** The serial console as a byte stream, until `signal` aborts or the server ends it. */
     console: async (node: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> => {
       const res = await this.http.send('GET', ['node', node, 'console'], { signal });

@@ -113,14 +113,14 @@ export function obmService(deps: CoreDeps) {
       return { power_status: await call(node, 'power status', () => driver.powerStatus(target), { repeatable: true }) };
     },
 
-    async setBootDevice(p: Principal, label: string, bootdev: string): Promise<Redirect | void> {
+    async setBootDevice(p: Principal, label: string, bootdev: string, persistent = true): Promise<Redirect | void> {
       const { node, obm } = await enabled(p, label);
       if (obm.kind === 'obmd') return redirect(obm, 'boot_device');
       if (!(BOOT_DEVICES as readonly string[]).includes(bootdev)) {
         throw new BadArgumentError(`Boot device ${JSON.stringify(bootdev)} is not one of ${BOOT_DEVICES.join(', ')}.`);
       }
       const { driver, target } = obm;
-      await call(node, 'set boot device', () => driver.setBootDevice(target, bootdev as BootDevice), { repeatable: true });
+      await call(node, 'set boot device', () => driver.setBootDevice(target, bootdev as BootDevice, persistent), { repeatable: true });
     },
 
     /**

@@ -18,7 +18,7 @@ const MANHATTAN = { admin: 200, alice: 401, bob: 200 };
 /** The node's mock BMC: power, boot device and every power event, copied. */
 function bmc(fx: Fixture, node: string): MockBmcState {
   const s = (fx.t.hil.obms.resolve('mock') as unknown as { state(label: string): MockBmcState }).state(node);
-  return { power: s.power, bootDevice: s.bootDevice, powerEvents: [...s.powerEvents], consoleCounter: 0 };
+  return { power: s.power, bootDevice: s.bootDevice, bootPersistent: s.bootPersistent, powerEvents: [...s.powerEvents], consoleCounter: 0 };
 }
 
 async function nicPort(fx: Fixture, node: string, nic: string): Promise<number | null> {

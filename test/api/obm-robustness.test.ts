@@ -65,5 +65,18 @@ for (const database of testDatabases()) {
         assert.equal(bmc.peak(), 1);
       });
     });
+
+    it('sets the boot device for every boot by default, or for the next boot only', () =>
+      withHil(database, {}, async (t) => {
+        const api = t.as();
+        await api('PUT', '/v0/node/n1', { obm: { type: 'mock' } });
+        await api('PUT', '/v0/node/n1/obm', { enabled: true });
+        const bmc = (t.hil.obms.resolve('mock') as unknown as { state(n: string): { bootDevice: string; bootPersistent: boolean } }).state('n1');
+        assert.equal((await api('PUT', '/v0/node/n1/boot_device', { bootdev: 'pxe' })).status, 200);
+        assert.deepEqual([bmc.bootDevice, bmc.bootPersistent], ['pxe', true]);
+        assert.equal((await api('PUT', '/v0/node/n1/boot_device', { bootdev: 'disk', persistent: false })).status, 200);
+        assert.deepEqual([bmc.bootDevice, bmc.bootPersistent], ['disk', false]);
+        assert.equal((await api('PUT', '/v0/node/n1/boot_device', { bootdev: 'pxe', persistent: 'no' })).status, 400);
+      }));
   });
 }

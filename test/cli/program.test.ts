@@ -18,7 +18,7 @@ describe('hil command tree', () => {
     for (const expected of [
       'node list', 'node show', 'node register', 'node delete', 'node bootdev', 'node network connect', 'node network detach',
       'node nic register', 'node nic delete', 'node obm enable', 'node obm disable', 'node power on', 'node power off',
-      'node power cycle', 'node power status', 'node metadata add', 'node metadata delete', 'node console show',
+      'node power cycle', 'node power status', 'node metadata add', 'node metadata delete', 'node console show', 'node console log',
       'project create', 'project delete', 'project list', 'project list-networks', 'project node list', 'project node add', 'project node remove',
       'network create', 'network delete', 'network show', 'network list', 'network list-attachments', 'network grant-access', 'network revoke-access',
       'switch list', 'switch show', 'switch delete', 'switch register',
@@ -41,7 +41,7 @@ describe('hil command tree', () => {
 
   it('listing and show commands offer --json', () => {
     for (const [name, cmd] of all(program)) {
-      if (/\b(list|show|list-networks|list-attachments)$/.test(name) && name !== 'node console show') {
+      if (/\b(list|show|list-networks|list-attachments)$/.test(name) && !name.startsWith('node console')) {
         assert.ok(cmd.options.some((o) => o.long === '--json'), `hil ${name} lacks --json`);
       }
     }

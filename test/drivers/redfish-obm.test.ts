@@ -60,11 +60,11 @@ describe('redfish driver against the emulator', () => {
       assert.deepEqual(bmc.state().resets, ['On', 'GracefulRestart', 'ForceRestart', 'ForceOff', 'On']);
       assert.equal(bmc.state().powerState, 'On');
 
-      await d.setBootDevice(t, 'pxe');
+      await d.setBootDevice(t, 'pxe', true);
       assert.deepEqual(bmc.state().boot, { BootSourceOverrideEnabled: 'Continuous', BootSourceOverrideTarget: 'Pxe' });
-      await d.setBootDevice(t, 'disk');
+      await d.setBootDevice(t, 'disk', true);
       assert.deepEqual(bmc.state().boot, { BootSourceOverrideEnabled: 'Continuous', BootSourceOverrideTarget: 'Hdd' });
-      await d.setBootDevice(t, 'none');
+      await d.setBootDevice(t, 'none', true);
       assert.deepEqual(bmc.state().boot, { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None' });
 
       const s = bmc.state();
@@ -76,8 +76,11 @@ describe('redfish driver against the emulator', () => {
 
   it("bootOverride 'Once' makes pxe one-shot", () =>
     withBmc({}, async (bmc) => {
-      await driver({ bootOverride: 'Once' }).setBootDevice(target(bmc), 'pxe');
+      await driver({ bootOverride: 'Once' }).setBootDevice(target(bmc), 'pxe', true);
       assert.deepEqual(bmc.state().boot, { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' });
+      // A caller asking for the next boot only gets 'Once' whatever the default.
+      await driver().setBootDevice(target(bmc), 'disk', false);
+      assert.deepEqual(bmc.state().boot, { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Hdd' });
     }));
 
   it('basic auth: every request carries Basic credentials and no session is made', () =>
@@ -86,7 +89,7 @@ describe('redfish driver against the emulator', () => {
       const t = target(bmc, { auth: 'basic' });
       assert.equal(await d.powerStatus(t), 'on');
       await d.setPower(t, 'off');
-      await d.setBootDevice(t, 'pxe');
+      await d.setBootDevice(t, 'pxe', true);
       const s = bmc.state();
       assert.deepEqual([s.powerState, s.resets, s.boot.BootSourceOverrideTarget, s.tokens], ['Off', ['ForceOff'], 'Pxe', []]);
       for (const r of s.requests) assert.match(r, / basic$/, r);

@@ -135,6 +135,9 @@ describe('hil CLI, end to end', () => {
     ok(ALICE, ['node', 'obm', 'enable', 'node1']);
     ok(ALICE, ['node', 'power', 'on', 'node1']);
     assert.equal(ok(ALICE, ['node', 'power', 'status', 'node1']), 'on\n');
+    ok(ALICE, ['node', 'bootdev', 'node1', 'pxe', '--once']);
+    assert.match(ok(ALICE, ['node', 'console', 'log', 'node1']), /^\d+\n\d+\n/, 'the mock BMC has printed to the console log');
+    fails(BOB, ['node', 'console', 'log', 'node1'], /^Error: You do not have access to the required project\.$/m);
     const removed = hil(ADMIN, ['project', 'node', 'remove', 'runway', 'node1', '--force']);
     assert.equal(removed.status, 0, removed.stderr);
     assert.match(removed.stderr, /disabling OBM[\s\S]*reverting sw0 port gi1\/0\/1[\s\S]*revert sw0 gi1\/0\/1: DONE[\s\S]*removed from runway/);

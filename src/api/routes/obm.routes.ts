@@ -28,8 +28,15 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
   );
   route(
     app,
-    { method: 'PUT', url: '/v0/node/:node/boot_device', summary: 'Set the boot device: pxe, disk or none.' + redirectNote, tags, params: node, body: Args({ bootdev: Type.String() }) },
-    (req) => s.obm.setBootDevice(req.principal, req.params.node, req.body.bootdev),
+    {
+      method: 'PUT',
+      url: '/v0/node/:node/boot_device',
+      summary: 'Set the boot device: pxe, disk or none; for every boot (default) or, with "persistent": false (not in upstream), the next one only.' + redirectNote,
+      tags,
+      params: node,
+      body: Args({ bootdev: Type.String(), persistent: Type.Optional(Type.Boolean()) }),
+    },
+    (req) => s.obm.setBootDevice(req.principal, req.params.node, req.body.bootdev, req.body.persistent ?? true),
   );
   route(
     app,

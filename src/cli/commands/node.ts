@@ -43,9 +43,9 @@ export function nodeCommands(program: Command, client: () => HilClient): void {
     .option('--obm-field <key=value>', 'a field of the --obm driver (repeatable)', (v: string, all: string[]) => [...all, v], []);
 
   define(node, 'delete <node>', 'Delete a free node that has no nics', 'hil node delete node1', (name: string) => client().node.delete(name));
-  define(node, 'bootdev <node> <bootdev>', 'Set the boot device (pxe, disk, none)', 'hil node bootdev node1 pxe', (name: string, dev: string) =>
-    client().node.setBootdev(name, dev),
-  );
+  define(node, 'bootdev <node> <bootdev>', 'Set the boot device (pxe, disk, none), for every boot unless --once', 'hil node bootdev node1 pxe --once', (name: string, dev: string, o: { once?: boolean }) =>
+    client().node.setBootdev(name, dev, o.once ? false : undefined),
+  ).option('--once', 'the next boot only (built-in BMC drivers)');
 
   const nic = group(node, 'nic', "A node's network interfaces", 'hil node nic register node1 eth0 52:54:00:12:34:56');
   define(nic, 'register <node> <nic> <macaddr>', 'Add a nic to a node', 'hil node nic register node1 eth0 52:54:00:12:34:56', (n: string, i: string, m: string) =>
@@ -109,6 +109,9 @@ export function nodeCommands(program: Command, client: () => HilClient): void {
   );
 
   const console = group(node, 'console', "The node's serial console", 'hil node console show node1');
+  define(console, 'log <node>', "Print the node's rolling console log", 'hil node console log node1', async (n: string) => {
+    process.stdout.write(await client().node.consoleLog(n));
+  });
   define(console, 'show <node>', 'Stream the console until Ctrl-C', 'hil node console show node1', async (n: string) => {
     const stop = new AbortController();
     process.once('SIGINT', () => stop.abort());

@@ -17,7 +17,8 @@
  *   or `chassis power cycle`, falling back to `chassis power on` if that
  *   fails, as obmd did.
  * - status: `chassis power status` → on/off; anything else is 'unknown'.
- * - boot device: `chassis bootdev pxe|disk|none options=persistent`, as obmd:
+ * - boot device: `chassis bootdev pxe|disk|none` with `options=persistent` unless
+ *   the caller asked for the next boot only (persistent is the default, as obmd):
  *   HIL's boot_device call is a persistent setting (spec §17 #303), so it must
  *   survive the node's next reboots.
  * - console: `sol activate` needs a terminal, so it runs under util-linux
@@ -255,8 +256,8 @@ export function ipmiObmDriver(options: IpmiObmOptions = {}) {
       return status(parse(t.params));
     },
 
-    async setBootDevice(t, device: BootDevice) {
-      await run(parse(t.params), ['chassis', 'bootdev', device, 'options=persistent']);
+    async setBootDevice(t, device: BootDevice, persistent: boolean) {
+      await run(parse(t.params), ['chassis', 'bootdev', device, ...(persistent ? ['options=persistent'] : [])]);
     },
 
     console(t, signal) {

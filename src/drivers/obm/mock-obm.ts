@@ -10,6 +10,7 @@ import type { BootDevice, ObmDriver, PowerState } from './obm-driver.ts';
 export interface MockBmcState {
   power: 'on' | 'off';
   bootDevice: BootDevice;
+  bootPersistent: boolean;
   powerEvents: string[];
   consoleCounter: number;
 }
@@ -20,7 +21,7 @@ export function mockObmDriver(options: { consoleIntervalMs?: number } = {}) {
   const bmcs = new Map<string, MockBmcState>();
   const bmc = (label: string): MockBmcState => {
     let s = bmcs.get(label);
-    if (!s) bmcs.set(label, (s = { power: 'off', bootDevice: 'disk', powerEvents: [], consoleCounter: 0 }));
+    if (!s) bmcs.set(label, (s = { power: 'off', bootDevice: 'disk', bootPersistent: true, powerEvents: [], consoleCounter: 0 }));
     return s;
   };
   const interval = options.consoleIntervalMs ?? 20;
@@ -52,8 +53,10 @@ export function mockObmDriver(options: { consoleIntervalMs?: number } = {}) {
       return bmc(t.nodeLabel).power;
     },
 
-    async setBootDevice(t, device) {
-      bmc(t.nodeLabel).bootDevice = device;
+    async setBootDevice(t, device, persistent) {
+      const s = bmc(t.nodeLabel);
+      s.bootDevice = device;
+      s.bootPersistent = persistent;
     },
 
     async *console(t, signal) {

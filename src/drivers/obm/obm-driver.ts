@@ -36,7 +36,8 @@ export interface ObmDriver {
   /** force: hard reset; otherwise an orderly (ACPI) cycle where the BMC can. */
   powerCycle(t: ObmTarget, force: boolean): Promise<void>;
   powerStatus(t: ObmTarget): Promise<PowerState>;
-  setBootDevice(t: ObmTarget, device: BootDevice): Promise<void>;
+  /** persistent: every boot from now on; otherwise the next boot only. */
+  setBootDevice(t: ObmTarget, device: BootDevice, persistent: boolean): Promise<void>;
   /** The serial console as a byte stream; ends when `signal` aborts. */
   console(t: ObmTarget, signal: AbortSignal): AsyncIterable<Uint8Array>;
   /** Optional: the console with input too (WebSocket clients). Without it the console is read-only. */

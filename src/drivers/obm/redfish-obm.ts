@@ -311,13 +311,13 @@ export function redfishObmDriver(options: RedfishObmOptions = {}) {
         return state === 'On' ? 'on' : state === 'Off' ? 'off' : 'unknown';
       }),
 
-    setBootDevice: (t, device: BootDevice) =>
+    setBootDevice: (t, device: BootDevice, persistent: boolean) =>
       withBmc(t, async (c) => {
         const path = await c.systemPath();
         const boot =
           device === 'none'
             ? { BootSourceOverrideTarget: 'None', BootSourceOverrideEnabled: 'Disabled' }
-            : { BootSourceOverrideTarget: device === 'pxe' ? 'Pxe' : 'Hdd', BootSourceOverrideEnabled: bootOverride };
+            : { BootSourceOverrideTarget: device === 'pxe' ? 'Pxe' : 'Hdd', BootSourceOverrideEnabled: persistent ? bootOverride : 'Once' };
         await c.call('PATCH', path, { Boot: boot });
       }),
 
