@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
@@ -65,10 +66,13 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
       reply.raw.once('close', () => gone.abort());
       const result = await s.obm.console(req.principal, req.params.node, gone.signal);
       if ('redirect' in result) return result;
-      // Send the headers now: a quiet serial line may print nothing for a long time.
+      // We stream by hand, sending the headers at once: a quiet serial line may
+      // print nothing for a long time, and a client must not wait for them.
+      reply.hijack();
       reply.raw.writeHead(200, { 'content-type': 'application/octet-stream', 'x-request-id': req.id });
       reply.raw.flushHeaders();
-      return reply.send(Readable.from(result));
+      await pipeline(Readable.from(result), reply.raw).catch(() => {}); // the reader hung up, or the console ended
+      return reply;
     },
   );
 
