@@ -26,7 +26,6 @@ import { NetworkWorker } from './network/worker.ts';
 import { openStore, type Store } from './store/db.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 
-export { VERSION } from './version.ts';
 import { VERSION } from './version.ts';
 
 export interface Hil {

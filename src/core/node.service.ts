@@ -123,7 +123,7 @@ export function nodeService(deps: CoreDeps) {
       return showNode(db, p, label);
     },
 
-    /** `free`: nodes in no project; anything else: every node. Sorted. */
+    /** `free`: nodes in no project; anything else: every node. Sorted. Any authenticated caller. */
     async list(_p: Principal, which: string): Promise<string[]> {
       const rows =
         which === 'free'

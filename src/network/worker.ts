@@ -44,8 +44,7 @@ interface PendingAction {
 }
 
 type Outcome = { ok: true; attempts: number } | { ok: false; attempts: number; error: string };
-/** An action's outcome; `recorded` once it is in the database. */
-type Result = { action: PendingAction; outcome: Outcome; recorded?: boolean };
+type Result = { action: PendingAction; outcome: Outcome };
 
 export class NetworkWorker {
   readonly #o: WorkerOptions;
@@ -189,8 +188,8 @@ export class NetworkWorker {
         // if that fails, the actions are tried one by one so that only the
         // bad ones end in ERROR.
         const together = batch.length > 1 ? await this.#applyTogether(session, batch) : null;
+        if (together) await this.#finish(together); // one transaction for the whole batch
         const results = together ?? (await this.#applyOneByOne(session, batch));
-        await this.#finish(results);
         for (const { action, outcome } of results) {
           if (outcome.ok) log.info({ action: action.uuid, switch: sw.label, port: action.port, type: action.type }, 'networking action done');
           else log.warn({ action: action.uuid, switch: sw.label, port: action.port, error: outcome.error }, 'networking action failed');
@@ -236,7 +235,7 @@ export class NetworkWorker {
       // Record as we go: a crash must not make finished work look unfinished.
       await this.#finish([{ action, outcome }]);
     }
-    return results.map((r) => ({ ...r, recorded: true }));
+    return results;
   }
 
   async #withRetries(attempt: () => Promise<void>, onFailure: () => void): Promise<Outcome> {
@@ -279,13 +278,12 @@ export class NetworkWorker {
 
   /**
    * Records outcomes in one transaction, each exactly once: the status guard
-   * makes a repeat (after a crash, or a result already recorded) a no-op.
+   * makes a repeat (after a crash) a no-op.
    */
   async #finish(results: Result[]): Promise<void> {
-    const todo = results.filter((r) => !r.recorded);
-    if (todo.length === 0) return;
+    if (results.length === 0) return;
     await this.#o.db.transaction().execute(async (tx) => {
-      for (const { action, outcome } of todo) {
+      for (const { action, outcome } of results) {
         const done = await tx
           .updateTable('networking_action')
           .set({ status: outcome.ok ? 'DONE' : 'ERROR', error: outcome.ok ? null : outcome.error, attempts: outcome.attempts, finished_at: Date.now() })
