@@ -1,0 +1,138 @@
+/**
+ * The few host operations the lab is made of: find a binary, run a command
+ * with a deadline, start a daemon that outlives us, and stop a process by its
+ * recorded PID. Everything here is synchronous on purpose: `hil-lab down` and
+ * the tests' exit handlers must be able to clean up from a `process.on('exit')`
+ * callback, where nothing asynchronous runs any more.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, closeSync, constants, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** The absolute path of an executable on PATH or in the sbin directories (root tools live there), or null. */
+export function findBinary(name: string): string | null {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), ...SBIN]) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+export class CommandError extends Error {}
+
+/** Runs a command to completion and returns its trimmed stdout; throws CommandError with its stderr. */
+export function run(cmd: string, args: readonly string[], o: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): string {
+  const r = spawnSync(cmd, args, { env: o.env ?? process.env, input: o.input, encoding: 'utf8', timeout: o.timeoutMs ?? 30_000, stdio: ['pipe', 'pipe', 'pipe'] });
+  if (r.error) throw new CommandError(`${cmd} ${args.join(' ')}: ${r.error.message}`);
+  if (r.status !== 0) throw new CommandError(`${cmd} ${args.join(' ')} failed (${r.signal ?? `exit ${r.status}`}): ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout.trim();
+}
+
+/** Like run(), but a failure is only reported as false (for best-effort cleanup). */
+export function tryRun(cmd: string, args: readonly string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore', timeout: 30_000 }).status === 0;
+}
+
+/**
+ * Starts a long-lived process detached from us (its own session, stdio to a
+ * log file) and records its PID in `pidFile`. Used for daemons that have no
+ * --detach of their own.
+ */
+export function startDaemon(cmd: string, args: readonly string[], o: { pidFile: string; logFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): number {
+  const log = openSync(o.logFile, 'a');
+  try {
+    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, detached: true, stdio: ['ignore', log, log] });
+    if (!child.pid) throw new CommandError(`could not start ${cmd}`);
+    child.unref();
+    writeFileSync(o.pidFile, `${child.pid}\n`);
+    return child.pid;
+  } finally {
+    closeSync(log);
+  }
+}
+
+export function readPid(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True while the process runs; a zombie (exited, not yet reaped) counts as gone. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/** The process's command line, arguments joined by spaces ('' when it is gone). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** SIGCONT (in case it was frozen), SIGTERM, then SIGKILL after `graceMs`; returns once it is gone. */
+export function killPid(pid: number, graceMs = 2000): void {
+  try {
+    process.kill(pid, 'SIGCONT');
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < deadline) sleepSync(10);
+  if (!alive(pid)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  const hard = Date.now() + 2000;
+  while (alive(pid) && Date.now() < hard) sleepSync(10);
+}
+
+/**
+ * Stops the process recorded in `pidFile`, but only if its command line
+ * still mentions `marker` (the lab directory): after a crash or a reboot the
+ * PID may belong to somebody else by now.
+ */
+export function killRecorded(pidFile: string, marker: string): boolean {
+  const pid = readPid(pidFile);
+  if (!pid || !alive(pid) || !commandLine(pid).includes(marker)) return false;
+  killPid(pid);
+  return true;
+}
+
+/** Every running process whose command line mentions `marker`. */
+export function processesMentioning(marker: string): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    const cmdline = commandLine(Number(e));
+    if (cmdline.includes(marker) && alive(Number(e))) found.push({ pid: Number(e), cmdline });
+  }
+  return found;
+}
