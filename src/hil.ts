@@ -2,6 +2,7 @@
  * Assembles a HIL from its configuration: database, allocator, drivers,
  * auth, use-cases, HTTP app and (optionally) the networking worker.
  */
+import { ConsoleHub } from './core/console-hub.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
@@ -94,7 +95,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     obmTimeoutMs: config.obm.timeout_seconds * 1000,
     obmConcurrency: config.obm.max_concurrent,
     obmRetries: config.obm.retries,
-    consoleLogBytes: config.obm.console_log_kib * 1024,
+    consoles: new ConsoleHub({ logBytes: config.obm.console_log_kib * 1024, log: o.log }),
     switchTimeoutMs: config.worker.action_timeout_seconds * 1000,
     maintenance: config.maintenance.project && config.maintenance.url ? { project: config.maintenance.project, url: config.maintenance.url } : undefined,
     log: o.log,

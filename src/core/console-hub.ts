@@ -51,6 +51,21 @@ export class ConsoleHub {
     void this.#pump(nodeId, nc, open);
   }
 
+  /**
+   * The node now belongs to `projectId` (it was free, its OBM enabled): the
+   * console keeps running, but its log starts afresh for the new tenant, and
+   * whoever was watching it until now is cut off.
+   */
+  newTenant(nodeId: number, projectId: number | null): void {
+    const nc = this.#nodes.get(nodeId);
+    if (!nc || nc.projectId === projectId) return;
+    nc.projectId = projectId;
+    nc.chunks = [];
+    nc.bytes = 0;
+    nc.reader?.end();
+    nc.reader = undefined;
+  }
+
   /** Stops reading the console and ends the client's stream; the log stays. */
   stop(nodeId: number): void {
     const nc = this.#nodes.get(nodeId);

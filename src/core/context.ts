@@ -2,6 +2,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { ObmRegistry } from '../drivers/obm/registry.ts';
+import type { ConsoleHub } from './console-hub.ts';
 import type { SwitchRegistry } from '../drivers/switch/registry.ts';
 import type { NetworkAllocator } from '../network/allocators/network-allocator.ts';
 import type { Database } from '../store/schema.ts';
@@ -16,8 +17,8 @@ export interface CoreDeps {
   obmConcurrency: number;
   /** Extra tries for a repeatable BMC call that failed quickly. */
   obmRetries: number;
-  /** Bytes of each node's rolling console log. */
-  consoleLogBytes: number;
+  /** The serial consoles HIL holds (built-in BMC drivers) and their rolling logs. */
+  consoles: ConsoleHub;
   /** Bound on one switch call outside the worker (network verify). */
   switchTimeoutMs: number;
   maintenance?: { project: string; url: string };

@@ -10,7 +10,6 @@ import { getNode } from './lookup.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
 import { TimeoutError } from './with-timeout.ts';
 import { BmcGate } from './bmc-gate.ts';
-import { ConsoleHub } from './console-hub.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BOOT_DEVICES, type BootDevice, type ObmDriver, type ObmTarget, type PowerState } from '../drivers/obm/obm-driver.ts';
 import { obmdIssueToken, obmdRevokeToken, type ObmdNode } from '../drivers/obm/obmd-client.ts';
@@ -24,7 +23,7 @@ export interface Redirect {
 type Resolved = { kind: 'obmd'; obmd: ObmdNode; token: string | null } | { kind: 'builtin'; driver: ObmDriver; target: ObmTarget };
 
 export function obmService(deps: CoreDeps) {
-  const consoles = new ConsoleHub({ logBytes: deps.consoleLogBytes, log: deps.log });
+  const { consoles } = deps;
   const gate = new BmcGate(deps.obmConcurrency);
 
   function resolve(node: NodeRow): Resolved {

@@ -41,14 +41,16 @@ export function projectService(deps: CoreDeps) {
     },
 
     async connectNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
-      await inTx(deps, async (tx) => {
+      const moved = await inTx(deps, async (tx) => {
         const project = await getProject(tx, projectLabel);
         requireProjectAccess(p, project.id);
         const node = await getNode(tx, nodeLabel);
         // The WHERE makes two concurrent requests for one free node safe: one wins.
         const r = await tx.updateTable('node').set({ project_id: project.id }).where('id', '=', node.id).where('project_id', 'is', null).executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) throw new BlockedError('Node is already owned by a project.');
+        return { nodeId: node.id, projectId: project.id };
       });
+      deps.consoles.newTenant(moved.nodeId, moved.projectId);
     },
 
     async detachNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {

@@ -48,6 +48,25 @@ for (const database of testDatabases()) {
         await bob('PUT', '/v0/node/n1/obm', { enabled: false });
       }));
 
+    it("gives a free node's new tenant the console from the moment the node is theirs", () =>
+      withHil(database, { auth: 'database' }, async (t) => {
+        const root = t.as(await addUser(t, 'root', 'root-pw', true));
+        await root('PUT', '/v0/project/alpha');
+        const alice = t.as(await addUser(t, 'alice', 'alice-pw', false, ['alpha']));
+        await root('PUT', '/v0/node/n1', { obm: { type: 'mock' } });
+        // An operator enables the BMC of a free node (as hil-lab does), then hands it out.
+        await root('PUT', '/v0/node/n1/obm', { enabled: true });
+        await sleep(100);
+        const whileFree = (await root('GET', '/v0/node/n1/console_log')).text;
+        assert.match(whileFree, /^0\n1\n/);
+        await root('POST', '/v0/project/alpha/connect_node', { node: 'n1' });
+        await sleep(150);
+        const log = (await alice('GET', '/v0/node/n1/console_log')).text;
+        assert.ok(log.length > 0, 'the tenant sees what the node printed since it became theirs');
+        assert.ok(!log.startsWith('0\n'), 'but not what it printed before');
+        await root('PUT', '/v0/node/n1/obm', { enabled: false });
+      }));
+
     it('keeps only the configured size, oldest bytes dropped first', () =>
       withHil(database, { config: (c) => (c.obm.console_log_kib = 1) }, async (t) => {
         const api = t.as();
