@@ -6,9 +6,10 @@
  *   chassis-control <node dir> get power|boot ...     prints "power:1", "boot:pxe", …
  *   chassis-control <node dir> set power 0|1 | reset 1 | shutdown 1 | boot <dev> ...
  *
- * - power 1 starts QEMU paused, moves its taps into the switch's namespace
- *   (where the OVS ports wait for them), then lets it run;
- * - power 0 stops QEMU (the taps vanish with it);
+ * - power 1 starts QEMU in the switch's namespace, on the node's taps (which
+ *   stay there, plugged into OVS, whether the node runs or not: OVS does not
+ *   pick up a tap that vanished and came back under the same name);
+ * - power 0 stops QEMU;
  * - reset restarts QEMU, so that a boot device set since power-on applies, as
  *   a reset does on a real machine whose firmware asks the BMC;
  * - shutdown is an ACPI power-button press (the lab's guest ignores it, like
@@ -62,19 +63,10 @@ export class Chassis {
   async powerOn(): Promise<void> {
     if (this.qemuPid()) return;
     const boot: BootDevice = this.bootSetting() === 'pxe' ? 'network' : 'disk';
-    run('qemu-system-x86_64', qemuArgs(this.node, this.dir, boot));
+    // In the switch's namespace, where the node's taps are plugged into OVS.
+    run('ip', ['netns', 'exec', this.node.switchNetns, 'qemu-system-x86_64', ...qemuArgs(this.node, this.dir, boot)]);
     const pid = this.qemuPid();
     if (!pid) throw new Error('QEMU did not start');
-    try {
-      for (const nic of this.node.nics) {
-        run('ip', ['link', 'set', nic.tap, 'netns', this.node.switchNetns]);
-        run('ip', ['-n', this.node.switchNetns, 'link', 'set', nic.tap, 'up']);
-      }
-      await qmp(this.files.qmp, 'cont');
-    } catch (err) {
-      killPid(pid);
-      throw err;
-    }
     this.log(`powered on: boot=${boot} pid=${pid}`);
   }
 

@@ -237,8 +237,7 @@ export function down(dirArg: string): DownReport {
   for (const ns of [layout.switchNetns, layout.provisioningNetns]) {
     if (netnsList().includes(ns) && tryRun('ip', ['netns', 'delete', ns])) report.namespaces.push(ns);
   }
-  // A tap is in the host namespace between QEMU creating it and the chassis
-  // control moving it to the switch.
+  // Nothing of the lab should be in the host namespace; make sure.
   for (const link of hostLinks(layout.ifPrefix)) if (tryRun('ip', ['link', 'delete', link])) report.links.push(link);
   rmSync(dir, { recursive: true, force: true });
   return report;

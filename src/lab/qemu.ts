@@ -43,7 +43,7 @@ export const nodeFiles = (dir: string) => ({
   events: join(dir, 'chassis.log'),
 });
 
-/** QEMU's arguments for a power-on; it starts paused (-S) so that its taps are on the switch before the firmware runs. */
+/** QEMU's arguments for a power-on. */
 export function qemuArgs(node: NodeRuntime, dir: string, boot: BootDevice): string[] {
   const f = nodeFiles(dir);
   const args = [
@@ -53,7 +53,7 @@ export function qemuArgs(node: NodeRuntime, dir: string, boot: BootDevice): stri
     '-smp', '1',
     '-nodefaults', '-no-user-config',
     '-display', 'none', '-vga', 'none',
-    '-daemonize', '-pidfile', f.pid, '-S',
+    '-daemonize', '-pidfile', f.pid,
     '-qmp', `unix:${f.qmp},server=on,wait=off`,
     // A client of the lab's serial relay (the cable to the BMC), reconnecting if need be.
     '-chardev', `socket,id=serial0,path=${f.serial},reconnect=1,logfile=${f.console},logappend=on`,

@@ -45,12 +45,14 @@ export function startSwitch(layout: LabLayout): void {
 }
 
 /**
- * Adds a port for a node NIC in the state HIL's OVS driver gives a port with
- * no networks (trunk of the unused VLAN 4095, protected), so that a node is
- * isolated from the start and not only once HIL reverts its port. The tap
- * itself appears when the node powers on.
+ * Cables a node NIC: a persistent tap in the switch's namespace (QEMU attaches
+ * to it while the node is on), on a port in the state HIL's OVS driver gives a
+ * port with no networks (trunk of the unused VLAN 4095, protected), so that a
+ * node is isolated from the start and not only once HIL reverts its port.
  */
 export function addNodePort(layout: LabLayout, port: string): void {
+  run('ip', ['-n', layout.switchNetns, 'tuntap', 'add', 'dev', port, 'mode', 'tap']);
+  run('ip', ['-n', layout.switchNetns, 'link', 'set', port, 'up']);
   vsctl(layout, '--may-exist', 'add-port', layout.bridge, port, '--', 'set', 'port', port, 'vlan_mode=trunk', `trunks=${ISOLATION_VLAN}`, 'protected=true');
 }
 
