@@ -72,6 +72,7 @@ const INIT = `#!/bin/sh
 # hil-lab guest: report on the serial console and to the boot server that this
 # node booted from the network, then give the console a shell.
 export PATH=/bin:/sbin
+hostname hil-lab-guest
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -147,7 +148,7 @@ export function buildInitramfs(kernel: Kernel, busybox = BUSYBOX): Buffer {
     // The kernel opens /dev/console for init before devtmpfs is mounted.
     { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
     { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 },
-    ...['sh', 'mount', 'insmod', 'cat', 'tr', 'sleep', 'uname', 'ip', 'udhcpc', 'wget', 'cut', 'echo', 'setsid', 'cttyhack'].map(
+    ...['sh', 'hostname', 'mount', 'insmod', 'cat', 'tr', 'sleep', 'uname', 'ip', 'udhcpc', 'wget', 'cut', 'echo', 'setsid', 'cttyhack'].map(
       (a): CpioEntry => ({ kind: 'symlink', path: `bin/${a}`, target: 'busybox' }),
     ),
     { kind: 'file', path: 'init', data: INIT, mode: 0o755 },

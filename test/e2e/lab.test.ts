@@ -167,3 +167,17 @@ describe('hil-lab: a 2-node datacenter driven through HIL', { skip }, () => {
     assert.equal(existsSync(labDir), false);
   });
 });
+
+describe('npm run demo', { skip }, () => {
+  it('walks the tenant story on a 2-node lab and leaves nothing behind', { timeout: 300_000 }, () => {
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', `${REPO}src/lab/demo.ts`], { encoding: 'utf8', timeout: 280_000 });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const mac = /reported in after [\d.]+ s: mac ([0-9a-f:]{17}), address (10\.128\.0\.\d+)/.exec(r.stdout);
+    assert.ok(mac, r.stdout);
+    // The console tail came from HIL, and shows the guest saying the same.
+    assert.match(r.stdout, new RegExp(`\\| hil-lab: reported in: mac=${mac[1]} ip=${mac[2].replace(/\./g, '\\.')}`));
+    const scratch = /data in (\S+)/.exec(r.stdout)![1];
+    assert.equal(existsSync(scratch), false);
+    assert.deepEqual(processesMentioning(scratch), []);
+  });
+});

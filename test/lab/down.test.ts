@@ -1,0 +1,68 @@
+/**
+ * `hil-lab down` finds everything again from lab.json alone: after `up` was
+ * killed half-way, and after a node's QEMU was left running. Real daemons,
+ * no QEMU boot (nodes are powered on only to leave a process behind).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { missingSummary } from '../../src/lab/doctor.ts';
+import { down, hostLinks, readState, up } from '../../src/lab/lab.ts';
+import { Chassis } from '../../src/lab/chassis-control.ts';
+import { processesMentioning } from '../../src/lab/system.ts';
+import { REPO, until } from '../support/processes.ts';
+import { skipUnless } from '../support/require.ts';
+
+const netns = () => (existsSync('/run/netns') ? readdirSync('/run/netns') : []);
+
+function assertGone(dir: string, id: string): void {
+  assert.deepEqual(processesMentioning(dir), []);
+  assert.deepEqual(netns().filter((n) => n.includes(id)), []);
+  assert.deepEqual(hostLinks(`hl${id}`), []);
+  assert.equal(existsSync(dir), false);
+}
+
+describe('hil-lab down', { skip: skipUnless(missingSummary()) }, () => {
+  it('cleans up after an up that was killed half-way', { timeout: 60_000 }, async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'hil-lab-crash-')), 'lab');
+    try {
+      const upProc = spawn(`${REPO}bin/hil-lab`, ['up', '--no-register', '--nodes', '3', '--dir', dir], { stdio: 'ignore' });
+      // Killed once the switch runs and the BMCs are being started.
+      await until('up to reach the BMCs', async () => existsSync(join(dir, 'nodes', 'node1', 'ipmi_sim.pid')), 30_000);
+      upProc.kill('SIGKILL');
+      await new Promise((r) => upProc.once('exit', r));
+      const state = readState(dir)!;
+      assert.equal(state.phase, 'starting');
+      assert.ok(processesMentioning(dir).length >= 3, 'ovsdb-server, ovs-vswitchd, dnsmasq, … are left running');
+
+      const r = spawnSync(`${REPO}bin/hil-lab`, ['down', '--dir', dir], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assertGone(dir, state.spec.id);
+    } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('stops a powered-on node, and refuses to build over a lab', { timeout: 60_000 }, async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'hil-lab-down-')), 'lab');
+    try {
+      const { layout } = await up({ dir, nodes: 1, nics: 1 });
+      await assert.rejects(up({ dir }), /already holds a lab/);
+      const chassis = new Chassis(layout.nodes[0].dir);
+      await chassis.set('power', '1'); // boots from "disk": there is none, so it just sits there
+      const qemu = chassis.qemuPid();
+      assert.ok(qemu);
+      assert.equal(chassis.get('power'), '1');
+      const report = down(dir);
+      assert.ok(report.processes >= 6, JSON.stringify(report)); // OVS ×2, dnsmasq, boot server, relay, BMC, QEMU
+      assert.deepEqual(report.namespaces.sort(), [layout.provisioningNetns, layout.switchNetns].sort());
+      assertGone(dir, layout.spec.id);
+      assert.deepEqual(down(dir), { processes: 0, namespaces: [], links: [] }, 'down twice is harmless');
+    } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+});
