@@ -15,6 +15,7 @@ import { createSocket } from 'node:dgram';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { bmcAnswers, IPMI_SIM_EMU, ipmiSimLanConf } from '../../src/lab/bmc.ts';
 import { join } from 'node:path';
 
 export interface BmcState {
@@ -145,30 +146,9 @@ export async function startBmc(name: string, o: { user?: string; password?: stri
   const guid = (Date.now().toString(16) + (process.pid * 1000 + guidCounter++).toString(16)).padStart(32, '0').slice(-32);
   writeFileSync(
     join(dir, 'lan.conf'),
-    `name "${name}"
-set_working_mc 0x20
-  startlan 1
-    addr 127.0.0.1 ${port}
-    priv_limit admin
-    allowed_auths_callback none md2 md5 straight
-    allowed_auths_user none md2 md5 straight
-    allowed_auths_operator none md2 md5 straight
-    allowed_auths_admin none md2 md5 straight
-    guid ${guid}
-  endlan
-  chassis_control "${script} 0x20"
-  sol "telnet:127.0.0.1:${serialPort}" 115200
-  user 2 true "${user}" "${password}" admin 10 none md2 md5 straight
-`,
+    ipmiSimLanConf({ name, port, guid, chassisControl: `${script} 0x20`, sol: `telnet:127.0.0.1:${serialPort}`, user, password }),
   );
-  writeFileSync(
-    join(dir, 'node.emu'),
-    `mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
-sel_enable 0x20 1000 0x0a
-mc_enable 0x20
-`,
-  );
+  writeFileSync(join(dir, 'node.emu'), IPMI_SIM_EMU);
 
   const proc = spawn('ipmi_sim', ['-n', '-c', join(dir, 'lan.conf'), '-f', join(dir, 'node.emu'), '-s', join(dir, 'state')], {
     cwd: dir,
@@ -202,14 +182,10 @@ mc_enable 0x20
       await stop();
       throw new Error(`ipmi_sim exited: ${out}`);
     }
-    const r = spawnSync('ipmitool', ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', '1', '-H', '127.0.0.1', '-p', String(port), '-U', user, '-E', 'mc', 'info'], {
-      env: { ...process.env, IPMI_PASSWORD: password },
-      encoding: 'utf8',
-    });
-    if (r.status === 0) break;
+    if (bmcAnswers(port, user, password)) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`ipmi_sim did not answer on 127.0.0.1:${port}: ${r.stderr} ${out}`);
+      throw new Error(`ipmi_sim did not answer on 127.0.0.1:${port}: ${out}`);
     }
     await new Promise((res) => setTimeout(res, 50));
   }

@@ -14,11 +14,12 @@
  * veths exactly as they would into a system-wide OVS.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { findBinary, killPid, readPid } from '../../src/lab/system.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
+import { OVS_SCHEMA } from '../../src/lab/switch.ts';
 
 export interface Ovs {
   dir: string;
@@ -32,20 +33,6 @@ export interface Ovs {
   vswitchdPid(): number;
   /** Kills both daemons and removes the directory. Safe to call twice. */
   stop(): void;
-}
-
-function findBinary(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin', '/usr/bin'];
-  for (const d of dirs) {
-    if (!d) continue;
-    try {
-      accessSync(join(d, name), constants.X_OK);
-      return join(d, name);
-    } catch {
-      // not here
-    }
-  }
-  return null;
 }
 
 const BINARIES = ['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl', 'unshare'] as const;
@@ -64,48 +51,6 @@ const running = new Set<Ovs>();
 process.once('exit', () => {
   for (const o of running) o.stop();
 });
-
-function pidOf(file: string): number | null {
-  try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-/** True while the process runs; a zombie (exited, not yet reaped by whoever adopted the daemon) counts as gone. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
-}
-
-/** SIGCONT (in case a test froze it), SIGTERM, then SIGKILL after 2 s; synchronous so it also works in an 'exit' handler. */
-function killPid(pid: number): void {
-  try {
-    process.kill(pid, 'SIGCONT');
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + 2000;
-  while (alive(pid) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-  if (alive(pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-}
 
 /** Moves `name` into the switch's namespace if it is a veth in ours (else leaves it: an internal port, or already moved). */
 function plugHostVeth(name: string, vswitchdPid: number): void {
@@ -137,7 +82,7 @@ export async function startOvs(): Promise<Ovs> {
       ovs.vsctl('add-br', name, '--', 'set', 'bridge', name, 'datapath_type=netdev');
     },
     vswitchdPid() {
-      const pid = pidOf(pidFiles[0]);
+      const pid = readPid(pidFiles[0]);
       if (!pid) throw new Error('ovs-vswitchd is not running');
       return pid;
     },
@@ -146,7 +91,7 @@ export async function startOvs(): Promise<Ovs> {
       stopped = true;
       running.delete(ovs);
       for (const f of pidFiles) {
-        const pid = pidOf(f);
+        const pid = readPid(f);
         if (pid) killPid(pid);
       }
       rmSync(dir, { recursive: true, force: true });
