@@ -14,7 +14,7 @@
 import { closeSync, openSync, readSync, statSync, watch } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { HilApiError } from '../client/index.ts';
-import { installLine, labChecks } from '../lab/doctor.ts';
+import { installLine, labChecks, missingPackages } from '../lab/doctor.ts';
 import { defaultLabDir, down, LabError, markRegistered, readState, status, up } from '../lab/lab.ts';
 import { labLayout, type LabLayout } from '../lab/layout.ts';
 import { nodeFiles } from '../lab/qemu.ts';
@@ -98,8 +98,13 @@ export function buildProgram(): Command {
   program
     .command('doctor')
     .description("Check that this host has what the lab needs, and print the apt-get line for what it doesn't")
-    .action(() => {
+    .option('--missing-packages', 'print only the Debian packages to install, on one line (for scripts)')
+    .action((o: { missingPackages?: boolean }) => {
       const checks = labChecks();
+      if (o.missingPackages) {
+        process.stdout.write(missingPackages(checks).join(' ') + '\n');
+        return;
+      }
       printTable(['', 'needs', 'from', 'detail'], checks.map((c) => [c.ok ? 'ok' : 'MISSING', c.what, c.pkg ?? '', c.detail ?? '']));
       const line = installLine(checks);
       if (line) process.stdout.write(`\nto install what is missing:\n  ${line}\n`);

@@ -62,9 +62,14 @@ export function labChecks(): Check[] {
   return checks;
 }
 
+/** The Debian packages that provide what is missing. */
+export function missingPackages(checks: Check[]): string[] {
+  return [...new Set(checks.filter((c) => !c.ok && c.pkg).map((c) => c.pkg!))];
+}
+
 /** The apt-get line that installs what is missing, or null when nothing a package provides is. */
 export function installLine(checks: Check[]): string | null {
-  const pkgs = [...new Set(checks.filter((c) => !c.ok && c.pkg).map((c) => c.pkg!))];
+  const pkgs = missingPackages(checks);
   return pkgs.length ? `apt-get install --no-install-recommends ${pkgs.join(' ')}` : null;
 }
 
