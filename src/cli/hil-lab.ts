@@ -135,7 +135,13 @@ export function buildProgram(): Command {
         accel: o.accel,
         progress: (m) => progress(`hil-lab: ${m}`),
       });
-      if (o.register) await register(o.dir);
+      if (o.register) {
+        try {
+          await register(o.dir);
+        } catch (err) {
+          throw new CliError(`the lab is up, but registering it failed: ${(err as Error).message}\n(fix that, then run: hil-lab register --dir ${o.dir}; or remove it: hil-lab down --dir ${o.dir})`);
+        }
+      }
       progress(`hil-lab: up in ${((Date.now() - started) / 1000).toFixed(1)} s; the nodes are off`);
       printSummary(o.dir);
     });

@@ -65,4 +65,27 @@ describe('hil-lab down', { skip: skipUnless(missingSummary()) }, () => {
       rmSync(join(dir, '..'), { recursive: true, force: true });
     }
   });
+
+  it('says what to do when HIL is not there to register into', { timeout: 60_000 }, () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'hil-lab-noreg-')), 'lab');
+    try {
+      const env = { ...process.env };
+      delete env.HIL_ENDPOINT;
+      const unset = spawnSync(`${REPO}bin/hil-lab`, ['up', '--dir', dir], { encoding: 'utf8', env });
+      assert.equal(unset.status, 1);
+      assert.match(unset.stderr, /HIL_ENDPOINT is not set.*--no-register/s);
+      assert.equal(existsSync(dir), false, 'nothing is built');
+
+      // Nothing listens on port 9 (discard) of loopback.
+      const r = spawnSync(`${REPO}bin/hil-lab`, ['up', '--nodes', '1', '--dir', dir], { encoding: 'utf8', env: { ...env, HIL_ENDPOINT: 'http://127.0.0.1:9', HIL_USERNAME: 'admin', HIL_PASSWORD: 'x' } });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /the lab is up, but registering it failed/);
+      assert.match(r.stderr, new RegExp(`hil-lab register --dir ${dir}`));
+      const id = readState(dir)!.spec.id;
+      assert.equal(spawnSync(`${REPO}bin/hil-lab`, ['down', '--dir', dir]).status, 0);
+      assertGone(dir, id);
+    } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
 });
