@@ -24,7 +24,7 @@
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NodeRuntime } from './layout.ts';
 import { nodeFiles, qemuArgs, qmp, type BootDevice } from './qemu.ts';
-import { alive, killPid, readPid, run } from './system.ts';
+import { alive, commandLine, killPid, readPid, run } from './system.ts';
 
 export class Chassis {
   readonly dir: string;
@@ -44,12 +44,7 @@ export class Chassis {
   /** The running QEMU's PID, if any (checked against its command line: PIDs get reused). */
   qemuPid(): number | null {
     const pid = readPid(this.files.pid);
-    if (!pid || !alive(pid)) return null;
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.files.pid) ? pid : null;
-    } catch {
-      return null;
-    }
+    return pid && alive(pid) && commandLine(pid).includes(this.files.pid) ? pid : null;
   }
 
   bootSetting(): string {
