@@ -20,6 +20,11 @@ import { mockSwitchDriver } from './drivers/switch/mock-switch.ts';
 import { ovsSwitchDriver } from './drivers/switch/ovs/ovs-switch.ts';
 import { SwitchRegistry } from './drivers/switch/registry.ts';
 import { nullAllocator } from './network/allocators/null-allocator.ts';
+import { hilUpstreamAllocator } from './network/allocators/hil-upstream.ts';
+import { hilSwitchDriver } from './drivers/switch/hil-upstream.ts';
+import { hilObmDriver } from './drivers/obm/hil-upstream.ts';
+import { upstreamFromConfig, type Upstream } from './recursive/upstream.ts';
+import { poolManager, type PoolManager } from './recursive/pool.ts';
 import { vlanPoolAllocator } from './network/allocators/vlan-pool.ts';
 import type { NetworkAllocator } from './network/allocators/network-allocator.ts';
 import { notifier, subscribe, type Subscription } from './network/wakeup.ts';
@@ -40,6 +45,8 @@ export interface Hil {
   allocator: NetworkAllocator;
   /** The networking worker, when this process runs one. */
   worker?: NetworkWorker;
+  /** A derived HIL's pool manager (its nodes come from its base). */
+  pool?: PoolManager;
   app?: FastifyInstance;
   close(): Promise<void>;
 }
@@ -56,6 +63,17 @@ export interface HilOptions {
 }
 
 export class SchemaOutdatedError extends Error {}
+
+function chooseAllocator(config: Config, upstream: Upstream | undefined): NetworkAllocator {
+  switch (config.network.allocator) {
+    case 'vlan_pool':
+      return vlanPoolAllocator(config.network.vlans);
+    case 'hil':
+      return hilUpstreamAllocator(upstream!); // the config insists on an [upstream] for "hil"
+    default:
+      return nullAllocator();
+  }
+}
 
 export async function createHil(config: Config, o: HilOptions): Promise<Hil> {
   const store = openStore(databaseUrl(config));
@@ -74,14 +92,17 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     throw new SchemaOutdatedError(`The database schema is not up to date (pending: ${pending.join(', ')}); run "hil-admin db migrate".`);
   }
 
-  const allocator = config.network.allocator === 'vlan_pool' ? vlanPoolAllocator(config.network.vlans) : nullAllocator();
+  // A derived HIL reaches its base through these (docs/recursive.md).
+  const upstream = upstreamFromConfig(config);
+  const allocator = chooseAllocator(config, upstream);
   await allocator.populate(store.db);
-  const switches = new SwitchRegistry([mockSwitchDriver(store.db), ovsSwitchDriver()]);
+  const switches = new SwitchRegistry([mockSwitchDriver(store.db), ovsSwitchDriver(), ...(upstream ? [hilSwitchDriver(upstream)] : [])]);
   // The drivers' own timeout kills a stuck ipmitool when the service's timeout gives up on it.
   const obms = new ObmRegistry(o.obmDrivers ?? [
       mockObmDriver(),
       ipmiObmDriver({ timeoutMs: config.obm.timeout_seconds * 1000 }),
       redfishObmDriver({ requestTimeoutMs: config.obm.timeout_seconds * 1000 }),
+      ...(upstream ? [hilObmDriver(upstream)] : []),
     ]);
   const auth = config.auth.backend === 'database' ? databaseAuth(store.db, { cacheSeconds: config.auth.cache_seconds, refreshMs: config.auth.refresh_ms }) : nullAuth();
 
@@ -105,6 +126,8 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
       else notifyOthers();
     },
   };
+  const pool = upstream ? poolManager(deps, upstream, { minFree: config.upstream.min_free, maxFree: config.upstream.max_free, onDemand: config.upstream.on_demand }) : undefined;
+  deps.nodeSupply = pool?.supply;
   const services = buildServices(deps);
 
   let subscription: Subscription | undefined;
@@ -144,6 +167,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     obms,
     allocator,
     worker,
+    pool,
     app,
     async close() {
       services.obm.close(); // ends console streams, which would keep the server from closing

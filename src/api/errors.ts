@@ -18,6 +18,7 @@ import {
   ProjectMismatchError,
   ServerError,
   SwitchError,
+  UpstreamError,
   ValidationError,
 } from '../core/errors.ts';
 
@@ -36,6 +37,7 @@ export const STATUS_OF = new Map<Function, number>([
   [AllocationError, 500],
   [OBMError, 500],
   [SwitchError, 500],
+  [UpstreamError, 502],
 ]);
 
 export function statusOf(err: HilError): number {

@@ -6,6 +6,7 @@
  *   hil-admin [--config FILE] serve [--no-worker] [--migrate]
  *   hil-admin [--config FILE] serve-networks
  *   hil-admin [--config FILE] network verify [--switch S] [--fix]
+ *   hil-admin [--config FILE] pool import | grow N | shrink N | status     (a derived HIL)
  *   hil-admin --version
  */
 import { parseArgs } from 'node:util';
@@ -33,6 +34,10 @@ commands:
   serve-networks             run only the networking worker
   network verify             compare every switch port with the database; exit 1 on a difference
         [--switch S] [--fix] ... only switch S; repair the ports that differ
+  pool import                a derived HIL: register every node its base project owns
+  pool grow N                ... take N free nodes from the base, and import them
+  pool shrink N              ... return N free nodes to the base's free pool
+  pool status                ... free nodes here, and at the base
 
 examples:
   HIL_DATABASE_URL=postgres://hil@127.0.0.1/hil hil-admin db migrate
@@ -98,6 +103,44 @@ async function networkVerify(config: Config, sw: string | undefined, fix: boolea
   }
 }
 
+/** The pool commands of a derived HIL (docs/recursive.md). */
+async function poolCommand(config: Config, args: string[]): Promise<void> {
+  const [sub, count] = args;
+  const n = Number(count);
+  const needsCount = sub === 'grow' || sub === 'shrink';
+  if (!['import', 'grow', 'shrink', 'status'].includes(sub ?? '') || (needsCount && !(Number.isInteger(n) && n > 0))) {
+    throw new UsageError('the pool commands are: hil-admin pool import | grow N | shrink N | status');
+  }
+  const hil = await createHil(config, { log: createLogger('warn'), api: false, worker: false });
+  try {
+    const pool = hil.pool;
+    if (!pool) throw new UsageError('pool commands need an [upstream] (or HIL_UPSTREAM_ENDPOINT and friends): this HIL has no base');
+    if (sub === 'import') console.log(`imported: ${(await pool.import()).join(' ') || '(nothing new)'}`);
+    if (sub === 'grow') {
+      const taken = await pool.grow(n);
+      console.log(`taken from the base: ${taken.join(' ') || '(none)'}`);
+      if (taken.length < n) {
+        console.log(`the base had only ${taken.length} free node(s) to give`);
+        process.exitCode = 1;
+      }
+    }
+    if (sub === 'shrink') {
+      const returned = await pool.shrink(n);
+      console.log(`returned to the base: ${returned.join(' ') || '(none)'}`);
+      if (returned.length < n) {
+        console.log(`only ${returned.length} node(s) here were free to return`);
+        process.exitCode = 1;
+      }
+    }
+    if (sub === 'status') {
+      console.log(`free here: ${(await pool.freeHere()).join(' ') || '(none)'}`);
+      console.log(`free at the base: ${(await pool.baseFree()).join(' ') || '(none)'}`);
+    }
+  } finally {
+    await hil.close();
+  }
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
@@ -137,6 +180,8 @@ async function main(argv: string[]): Promise<void> {
     case 'network':
       if (rest[0] !== 'verify') throw new UsageError('the network command is: hil-admin network verify [--switch S] [--fix]');
       return networkVerify(config, values.switch, values.fix ?? false);
+    case 'pool':
+      return poolCommand(config, rest);
     case 'serve-networks':
       await serveNetworks(config, createLogger(config.log.level));
       return;

@@ -38,7 +38,8 @@ const ConfigSchema = Type.Object(
     ),
     network: Type.Object(
       {
-        allocator: Type.Union([Type.Literal('vlan_pool'), Type.Literal('null')]),
+        /** "hil": networks are networks of the upstream HIL (a derived HIL; set by [upstream]). */
+        allocator: Type.Union([Type.Literal('vlan_pool'), Type.Literal('null'), Type.Literal('hil')]),
         /** e.g. "1001-1040" or "14,35-40,100-900" */
         vlans: Type.String(),
       },
@@ -83,6 +84,25 @@ const ConfigSchema = Type.Object(
       },
       Strict,
     ),
+    /** A derived (recursive) HIL: the base HIL it rents its nodes from, as one of the base's projects. */
+    upstream: Type.Object(
+      {
+        endpoint: Type.Optional(Type.String()),
+        username: Type.Optional(Type.String()),
+        password: Type.Optional(Type.String()),
+        /** The base project whose nodes this HIL hands out. */
+        project: Type.Optional(Type.String()),
+        /** Keep at least this many free nodes, taking more from the base (0: never grow by itself). */
+        min_free: Type.Integer({ minimum: 0, maximum: 10000 }),
+        /** Return free nodes above this many to the base when nodes are released (unset: never). */
+        max_free: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000 })),
+        /** Offer the base's free nodes to this HIL's projects, taken from the base when a project asks for one. */
+        on_demand: Type.Boolean(),
+        /** A call to the base that takes longer than this fails. */
+        timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 600 }),
+      },
+      Strict,
+    ),
     log: Type.Object(
       {
         level: Type.Union([
@@ -112,6 +132,7 @@ export function defaultConfig(): Config {
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
     obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1, console_log_kib: 256 },
     maintenance: {},
+    upstream: { min_free: 0, on_demand: false, timeout_seconds: 30 },
     log: { level: 'info' },
   };
 }
@@ -144,6 +165,12 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): void {
     cfg.network.allocator = 'vlan_pool';
     cfg.network.vlans = env.HIL_VLAN_POOL;
   }
+  if (env.HIL_UPSTREAM_ENDPOINT) cfg.upstream.endpoint = env.HIL_UPSTREAM_ENDPOINT;
+  if (env.HIL_UPSTREAM_USERNAME) cfg.upstream.username = env.HIL_UPSTREAM_USERNAME;
+  if (env.HIL_UPSTREAM_PASSWORD) cfg.upstream.password = env.HIL_UPSTREAM_PASSWORD;
+  if (env.HIL_UPSTREAM_PROJECT) cfg.upstream.project = env.HIL_UPSTREAM_PROJECT;
+  // A derived HIL's networks are its base's: the upstream makes "hil" the allocator.
+  if (cfg.upstream.endpoint && !env.HIL_VLAN_POOL) cfg.network.allocator = 'hil';
   if (env.HIL_LOG_LEVEL) cfg.log.level = env.HIL_LOG_LEVEL as Config['log']['level'];
 }
 
@@ -188,6 +215,14 @@ function validateSemantics(cfg: Config): void {
       throw new ConfigError(`network.vlans: ${(err as Error).message}`);
     }
   }
+  const u = cfg.upstream;
+  const upstreamKeys = [u.endpoint, u.username, u.password, u.project];
+  if (upstreamKeys.some((v) => v !== undefined) && upstreamKeys.some((v) => v === undefined)) {
+    throw new ConfigError('upstream needs endpoint, username, password and project (HIL_UPSTREAM_ENDPOINT, _USERNAME, _PASSWORD, _PROJECT), or none of them');
+  }
+  if (u.endpoint !== undefined && !/^https?:\/\//.test(u.endpoint)) throw new ConfigError('upstream.endpoint must be an http(s) URL');
+  if (cfg.network.allocator === 'hil' && u.endpoint === undefined) throw new ConfigError('network.allocator "hil" needs an [upstream]');
+  if (u.max_free !== undefined && u.max_free < u.min_free) throw new ConfigError('upstream.max_free must not be below upstream.min_free');
   const m = cfg.maintenance;
   if ((m.project === undefined) !== (m.url === undefined)) {
     throw new ConfigError('maintenance needs both "project" and "url", or neither');

@@ -27,6 +27,18 @@ export interface CoreDeps {
   actionsQueued(): void;
   /** Called after a user's admin flag or projects change (no name: anyone's), to drop cached identities. */
   usersChanged(username?: string): void;
+  /** Where more nodes come from, in a derived HIL (its base); absent otherwise. */
+  nodeSupply?: NodeSupply;
+}
+
+/** A source of nodes beyond the ones registered here (a derived HIL's base HIL). */
+export interface NodeSupply {
+  /** Names of nodes it could hand over now, to list as free. */
+  extraFree(): Promise<string[]>;
+  /** Makes `label` a free node here if it can; false when it has no such node. */
+  provide(label: string): Promise<boolean>;
+  /** Told after a node joined or left the free pool (to grow or shrink it by policy). */
+  freePoolChanged(): void;
 }
 
 export type Tx = Kysely<Database>;

@@ -36,6 +36,8 @@ export class AllocationError extends ServerError {}
 export class OBMError extends ServerError {}
 /** A switch driver failed; in the worker this turns the action into ERROR. */
 export class SwitchError extends ServerError {}
+/** A derived HIL's base HIL failed, refused, or did not answer; the message carries the base's words. */
+export class UpstreamError extends ServerError {}
 
 export const ERROR_TYPES = [
   ValidationError,
@@ -52,4 +54,5 @@ export const ERROR_TYPES = [
   AllocationError,
   OBMError,
   SwitchError,
+  UpstreamError,
 ] as const;

@@ -25,73 +25,100 @@ async function accessList(tx: Tx, networkId: number) {
     .execute();
 }
 
+const duplicate = (label: string) => `Network "${label}" already exists.`;
+
 export function networkService(deps: CoreDeps) {
   const { db, allocator } = deps;
 
+  /** Who may create the network, and who may use it; throws as upstream does. */
+  async function creationChecks(tx: Tx, p: Principal, label: string, owner: string, access: string, netId: string) {
+    await absentOrConflict(tx.selectFrom('network').select('id').where('label', '=', label).executeTakeFirst(), duplicate(label));
+    if (owner !== ADMIN_OWNER) {
+      const project = await getProject(tx, owner);
+      requireProjectAccess(p, project.id);
+      if (access !== owner) throw new BadArgumentError('Project-owned networks must be accessible by the owner.');
+      if (netId !== '') throw new BadArgumentError('Project-owned networks must use network ID allocation');
+      return { ownerId: project.id as number | null, accessIds: [project.id] };
+    }
+    requireAdmin(p);
+    return { ownerId: null, accessIds: access === '' ? [] : [(await getProject(tx, access)).id] };
+  }
+
+  /** Creates the network in one transaction (allocating its ID there, unless `preallocated`). */
+  function createInTx(p: Principal, label: string, owner: string, access: string, netId: string, preallocated: string | null): Promise<void> {
+    return inTx(deps, async (tx) => {
+      const { ownerId, accessIds } = await creationChecks(tx, p, label, owner, access, netId);
+      let networkId: string;
+      let fromPool: boolean;
+      if (netId === '') {
+        const id = preallocated ?? (await allocator.allocate(tx));
+        if (id === null) throw new AllocationError('No more networks');
+        networkId = id;
+        fromPool = true;
+      } else {
+        if (!allocator.isValid(netId)) throw new BadArgumentError('Invalid net_id');
+        await allocator.claim(tx, netId);
+        networkId = netId;
+        fromPool = await allocator.isInPool(tx, netId);
+      }
+      const net = await insertUnique(
+        tx.insertInto('network').values({ label, owner_id: ownerId, allocated: fromPool, network_id: networkId }).returning('id').executeTakeFirstOrThrow(),
+        duplicate(label),
+      );
+      if (accessIds.length) {
+        await tx.insertInto('network_access').values(accessIds.map((project_id) => ({ network_id: net.id, project_id }))).execute();
+      }
+    });
+  }
+
+  /** The network, if it may be deleted now; throws as upstream does. */
+  async function deletionChecks(tx: Tx, p: Principal, label: string) {
+    const net = await getNetwork(tx, label);
+    requireProjectAccess(p, net.owner_id);
+    if (await tx.selectFrom('network_attachment').select('id').where('network_id', '=', net.id).executeTakeFirst()) {
+      throw new BlockedError('Network still connected to nodes');
+    }
+    const pending = await tx.selectFrom('networking_action').select('id').where('new_network_id', '=', net.id).where('status', '=', 'PENDING').executeTakeFirst();
+    if (pending) throw new BlockedError('There are pending actions on this network');
+    return net;
+  }
+
+  async function deleteRows(tx: Tx, networkId: number): Promise<void> {
+    // Finished actions only record history; they must not pin the network.
+    await tx.deleteFrom('networking_action').where('new_network_id', '=', networkId).execute();
+    await tx.deleteFrom('network_access').where('network_id', '=', networkId).execute();
+    await tx.deleteFrom('network').where('id', '=', networkId).execute();
+  }
+
   return {
     async create(p: Principal, label: string, owner: string, access: string, netId: string): Promise<void> {
-      await inTx(deps, async (tx) => {
-        const dup = `Network "${label}" already exists.`;
-        await absentOrConflict(tx.selectFrom('network').select('id').where('label', '=', label).executeTakeFirst(), dup);
-
-        let ownerId: number | null = null;
-        let accessIds: number[];
-        if (owner !== ADMIN_OWNER) {
-          const project = await getProject(tx, owner);
-          requireProjectAccess(p, project.id);
-          if (access !== owner) throw new BadArgumentError('Project-owned networks must be accessible by the owner.');
-          if (netId !== '') throw new BadArgumentError('Project-owned networks must use network ID allocation');
-          ownerId = project.id;
-          accessIds = [project.id];
-        } else {
-          requireAdmin(p);
-          accessIds = access === '' ? [] : [(await getProject(tx, access)).id];
-        }
-
-        let networkId: string;
-        let allocated: boolean;
-        if (netId === '') {
-          const id = await allocator.allocate(tx);
-          if (id === null) throw new AllocationError('No more networks');
-          networkId = id;
-          allocated = true;
-        } else {
-          if (!allocator.isValid(netId)) throw new BadArgumentError('Invalid net_id');
-          await allocator.claim(tx, netId);
-          networkId = netId;
-          allocated = await allocator.isInPool(tx, netId);
-        }
-
-        const net = await insertUnique(
-          tx.insertInto('network').values({ label, owner_id: ownerId, allocated, network_id: networkId }).returning('id').executeTakeFirstOrThrow(),
-          dup,
-        );
-        if (accessIds.length) {
-          await tx.insertInto('network_access').values(accessIds.map((project_id) => ({ network_id: net.id, project_id }))).execute();
-        }
-      });
+      if (netId !== '' || !allocator.external) return createInTx(p, label, owner, access, netId, null);
+      // An external allocator (a derived HIL's base) is a call to another
+      // server: made between two transactions, never inside one, so that a
+      // slow base cannot hold this database; undone if the record fails.
+      await inTx(deps, (tx) => creationChecks(tx, p, label, owner, access, netId));
+      const id = await allocator.allocate(db);
+      if (id === null) throw new AllocationError('No more networks');
+      try {
+        await createInTx(p, label, owner, access, netId, id);
+      } catch (err) {
+        await allocator.free(db, id).catch((e: Error) => deps.log.warn({ networkId: id, err: e.message }, 'could not undo a network allocation'));
+        throw err;
+      }
     },
 
     async delete(p: Principal, label: string): Promise<void> {
-      await inTx(deps, async (tx) => {
-        const net = await getNetwork(tx, label);
-        requireProjectAccess(p, net.owner_id);
-        if (await tx.selectFrom('network_attachment').select('id').where('network_id', '=', net.id).executeTakeFirst()) {
-          throw new BlockedError('Network still connected to nodes');
-        }
-        const pending = await tx
-          .selectFrom('networking_action')
-          .select('id')
-          .where('new_network_id', '=', net.id)
-          .where('status', '=', 'PENDING')
-          .executeTakeFirst();
-        if (pending) throw new BlockedError('There are pending actions on this network');
-        // Finished actions only record history; they must not pin the network.
-        await tx.deleteFrom('networking_action').where('new_network_id', '=', net.id).execute();
-        if (net.allocated) await allocator.free(tx, net.network_id);
-        await tx.deleteFrom('network_access').where('network_id', '=', net.id).execute();
-        await tx.deleteFrom('network').where('id', '=', net.id).execute();
-      });
+      if (!allocator.external) {
+        return inTx(deps, async (tx) => {
+          const net = await deletionChecks(tx, p, label);
+          if (net.allocated) await allocator.free(tx, net.network_id);
+          await deleteRows(tx, net.id);
+        });
+      }
+      // External: free it there first (a failure there changes nothing here), then forget it.
+      const net = await inTx(deps, (tx) => deletionChecks(tx, p, label));
+      if (net.allocated) await allocator.free(db, net.network_id);
+      await inTx(deps, async (tx) => deleteRows(tx, (await deletionChecks(tx, p, label)).id));
     },
 
     async show(p: Principal, label: string): Promise<NetworkView> {

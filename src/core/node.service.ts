@@ -129,7 +129,10 @@ export function nodeService(deps: CoreDeps) {
         which === 'free'
           ? await runPrecompiled(db, 'nodes.free', [], () => db.selectFrom('node').select('label').where('project_id', 'is', null).orderBy('label'))
           : await runPrecompiled(db, 'nodes.all', [], () => db.selectFrom('node').select('label').orderBy('label'));
-      return rows.map((r) => r.label);
+      const labels = rows.map((r) => r.label);
+      // A derived HIL with on-demand growth also offers its base's free nodes.
+      if (which !== 'free' || !deps.nodeSupply) return labels;
+      return [...new Set([...labels, ...(await deps.nodeSupply.extraFree())])].sort();
     },
   };
 }

@@ -41,6 +41,12 @@ export function projectService(deps: CoreDeps) {
     },
 
     async connectNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
+      const supply = deps.nodeSupply;
+      if (supply && !(await db.selectFrom('node').select('id').where('label', '=', nodeLabel).executeTakeFirst())) {
+        // Only a member may make this HIL take a node from its base for the project.
+        requireProjectAccess(p, (await getProject(db, projectLabel)).id);
+        await supply.provide(nodeLabel);
+      }
       const moved = await inTx(deps, async (tx) => {
         const project = await getProject(tx, projectLabel);
         requireProjectAccess(p, project.id);
@@ -51,6 +57,7 @@ export function projectService(deps: CoreDeps) {
         return { nodeId: node.id, projectId: project.id };
       });
       deps.consoles.newTenant(moved.nodeId, moved.projectId);
+      supply?.freePoolChanged();
     },
 
     async detachNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
@@ -82,6 +89,7 @@ export function projectService(deps: CoreDeps) {
         return newProjectId !== null;
       });
       if (movedToMaintenance) await notifyMaintenance(deps, nodeLabel);
+      else deps.nodeSupply?.freePoolChanged();
     },
 
     async nodes(p: Principal, projectLabel: string): Promise<string[]> {

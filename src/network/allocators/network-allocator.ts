@@ -17,6 +17,12 @@ export interface NetworkAllocator {
   allocate(tx: Tx): Promise<string | null>;
   /** Returns an allocated ID to the pool. */
   free(tx: Tx, networkId: string): Promise<void>;
+  /**
+   * True when allocate() and free() act on another server (a derived HIL's
+   * base): they are then called outside any transaction, and free() also
+   * undoes an allocate() whose network could not be recorded.
+   */
+  readonly external?: boolean;
   /** Whether `networkId` is syntactically acceptable for an admin-chosen network. */
   isValid(networkId: string): boolean;
   /** Whether the pool manages `networkId` (then it is allocated and freed on delete). */
