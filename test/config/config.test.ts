@@ -47,8 +47,21 @@ describe('configuration', () => {
       ['[server]\nlisten = "nohost"\n', /HOST:PORT/],
       ['[maintenance]\nproject = "m"\n', /both/],
       ['this is not toml', /cannot read config file/],
+      ['[upstream]\nendpoint = "http://base:5000"\n', /upstream needs endpoint, username, password and project/],
+      ['[upstream]\nendpoint = "base:5000"\nusername = "u"\npassword = "p"\nproject = "r"\n', /upstream.endpoint must be an http/],
+      ['[network]\nallocator = "hil"\n', /needs an \[upstream\]/],
+      ['[upstream]\nmin_free = 3\nmax_free = 2\n', /max_free must not be below/],
     ];
     for (const [text, msg] of bad) assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && msg.test(e.message), text);
     assert.throws(() => loadConfig({ env: { HIL_AUTH: 'keystone' } }), ConfigError);
+  });
+
+  it("makes a derived HIL from the HIL_UPSTREAM_* variables: its networks are the base's", () => {
+    const up = { HIL_UPSTREAM_ENDPOINT: 'http://127.0.0.1:5000', HIL_UPSTREAM_USERNAME: 'reseller', HIL_UPSTREAM_PASSWORD: 's3cret', HIL_UPSTREAM_PROJECT: 'reseller' };
+    const c = loadConfig({ env: up });
+    assert.deepEqual([c.upstream.endpoint, c.upstream.username, c.upstream.password, c.upstream.project], ['http://127.0.0.1:5000', 'reseller', 's3cret', 'reseller']);
+    assert.equal(c.network.allocator, 'hil');
+    assert.equal(loadConfig({ env: {} }).network.allocator, 'vlan_pool', 'no upstream: VLANs');
+    assert.throws(() => loadConfig({ env: { HIL_UPSTREAM_ENDPOINT: 'http://x:1' } }), ConfigError, 'all four, or none');
   });
 });

@@ -221,6 +221,26 @@ describe('recursive HIL: base, derived and derived-of-derived', { skip }, () => 
     assert.doesNotMatch(seen, new RegExp(`ovs0|${n[1].hostIf}`));
   });
 
+  it("drives the base node's BMC through every layer", async () => {
+    // bob's node at d2 is d1's node, which is the base's: its BMC is the base's mock BMC.
+    const node = n[1].name;
+    await bob.node.enableObm(node);
+    await bob.node.powerOn(node);
+    assert.equal((await bob.node.powerStatus(node)).power_status, 'on');
+    assert.equal((await base.admin.node.powerStatus(node)).power_status, 'on', 'the base node is on');
+    await bob.node.powerOff(node);
+    assert.equal((await base.admin.node.powerStatus(node)).power_status, 'off');
+    await bob.node.setBootdev(node, 'pxe');
+    // The mock BMC's console counts lines; they reach bob two layers up.
+    const log = await until('console output at d2', async () => {
+      const text = Buffer.from(await bob.node.consoleLog(node)).toString();
+      return /^\d+\n\d+\n/m.test(text) ? text : undefined;
+    }, 15_000);
+    assert.match(log, /\d+\n/);
+    await rejects(alice.node.powerStatus(node), 401, "alice: another project's BMC");
+    await bob.node.disableObm(node);
+  });
+
   it('stops the base mid-operation: ERROR with the reason, nothing half-recorded, and a retry works', async () => {
     await done(alice, alice.node.detachNetwork(n[2].name, 'eth0', 'anet'));
     assert.equal(lab.ping(n[0], n[2]), false);
