@@ -21,9 +21,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HilApiError, HilClient } from '../../src/client/index.ts';
+import { testDatabases, type FreshDb, type TestDatabase } from '../support/databases.ts';
 import { NetnsLab, netnsSkipReason, type NsNode } from '../support/netns.ts';
 import { startOvs, skipReason as ovsSkipReason, type Ovs } from '../support/ovs.ts';
-import { HIL_ADMIN, start, until, type Child } from '../support/processes.ts';
+import { HIL_ADMIN, REPO, start, until, type Child } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
 
 const skip = skipUnless(netnsSkipReason() ?? ovsSkipReason);
@@ -39,6 +40,7 @@ function freePort(): Promise<number> {
 
 interface Layer {
   name: string;
+  db: FreshDb;
   dir: string;
   port: number;
   endpoint: string;
@@ -47,11 +49,12 @@ interface Layer {
   admin: HilClient;
 }
 
-async function layer(root: string, name: string, upstream?: { endpoint: string; user: string; password: string; project: string; config: string }): Promise<Layer> {
+async function layer(database: TestDatabase, root: string, name: string, upstream?: { endpoint: string; user: string; password: string; project: string; config: string }): Promise<Layer> {
   const dir = join(root, name);
   mkdirSync(dir);
   const port = await freePort();
-  const env: Record<string, string> = { HIL_DATA_DIR: dir, HIL_LISTEN: `127.0.0.1:${port}`, HIL_ADMIN_PASSWORD: `${name}-admin-pw`, HIL_LOG_LEVEL: 'warn' };
+  const db = await database.create();
+  const env: Record<string, string> = { HIL_DATABASE_URL: db.url, HIL_DATA_DIR: dir, HIL_LISTEN: `127.0.0.1:${port}`, HIL_ADMIN_PASSWORD: `${name}-admin-pw`, HIL_LOG_LEVEL: 'warn' };
   if (upstream) {
     writeFileSync(join(dir, 'hil.toml'), upstream.config);
     Object.assign(env, {
@@ -65,7 +68,7 @@ async function layer(root: string, name: string, upstream?: { endpoint: string; 
     env.HIL_VLAN_POOL = '600-609';
   }
   const endpoint = `http://127.0.0.1:${port}`;
-  return { name, dir, port, endpoint, env, admin: new HilClient({ endpoint, username: 'admin', password: `${name}-admin-pw` }) };
+  return { name, db, dir, port, endpoint, env, admin: new HilClient({ endpoint, username: 'admin', password: `${name}-admin-pw` }) };
 }
 
 async function serve(l: Layer): Promise<void> {
@@ -97,7 +100,8 @@ async function rejects(p: Promise<unknown>, status: number, what: string): Promi
   });
 }
 
-describe('recursive HIL: base, derived and derived-of-derived', { skip }, () => {
+for (const database of testDatabases()) {
+describe(`recursive HIL on ${database.name}: base, derived and derived-of-derived`, { skip: database.skip || skip }, () => {
   let root: string;
   let ovs: Ovs;
   let lab: NetnsLab;
@@ -123,7 +127,7 @@ describe('recursive HIL: base, derived and derived-of-derived', { skip }, () => 
     for (const node of n) ovs.vsctl('add-port', bridge, node.hostIf);
 
     // The base: a datacenter with an OVS switch and four nodes; a reseller project and its user.
-    base = await layer(root, 'base');
+    base = await layer(database, root, 'base');
     await serve(base);
     await base.admin.switch.register('ovs0', 'ovs', { ovs_bridge: bridge, ovsdb: ovs.endpoint });
     for (const node of n) {
@@ -140,7 +144,7 @@ describe('recursive HIL: base, derived and derived-of-derived', { skip }, () => 
     for (const node of [n[0], n[1]]) await base.admin.project.connectNode('reseller', node.name);
 
     // d1 rents from the base, offering the base's free nodes on demand.
-    d1 = await layer(root, 'd1', { endpoint: base.endpoint, user: 'reseller', password: 'reseller-pw', project: 'reseller', config: derivedConfig({ onDemand: true }) });
+    d1 = await layer(database, root, 'd1', { endpoint: base.endpoint, user: 'reseller', password: 'reseller-pw', project: 'reseller', config: derivedConfig({ onDemand: true }) });
     await serve(d1);
     await d1.admin.project.create('alpha');
     await d1.admin.user.create('alice', 'alice-pw', false);
@@ -151,7 +155,7 @@ describe('recursive HIL: base, derived and derived-of-derived', { skip }, () => 
     alice = new HilClient({ endpoint: d1.endpoint, username: 'alice', password: 'alice-pw' });
 
     // d2 rents from d1, and keeps at most one free node: it gives back what its customers release beyond that.
-    d2 = await layer(root, 'd2', { endpoint: d1.endpoint, user: 'reseller2', password: 'reseller2-pw', project: 'reseller2', config: derivedConfig({ onDemand: false, maxFree: 1 }) });
+    d2 = await layer(database, root, 'd2', { endpoint: d1.endpoint, user: 'reseller2', password: 'reseller2-pw', project: 'reseller2', config: derivedConfig({ onDemand: false, maxFree: 1 }) });
     await serve(d2);
     await d2.admin.project.create('beta');
     await d2.admin.user.create('bob', 'bob-pw', false);
@@ -160,7 +164,10 @@ describe('recursive HIL: base, derived and derived-of-derived', { skip }, () => 
   });
 
   after(async () => {
-    for (const l of [d2, d1, base]) await l?.server?.kill();
+    for (const l of [d2, d1, base]) {
+      await l?.server?.kill();
+      await l?.db.drop();
+    }
     lab?.cleanup();
     ovs?.stop();
     if (root) rmSync(root, { recursive: true, force: true });
@@ -216,6 +223,14 @@ describe('recursive HIL: base, derived and derived-of-derived', { skip }, () => 
     await rejects(bob.network.show('anet'), 404, "bob: alice's network");
     await rejects(bob.switch.list(), 401, 'bob: switches');
     for (const l of [base, d1]) await rejects(new HilClient({ endpoint: l.endpoint, username: 'bob', password: 'bob-pw' }).node.list('free'), 401, `bob at ${l.name}`);
+    // Same CLI: bob's bin/hil against d2 sees his node as he would at any HIL.
+    const cli = spawnSync(`${REPO}bin/hil`, ['node', 'show', n[1].name], {
+      env: { ...process.env, HIL_ENDPOINT: d2.endpoint, HIL_USERNAME: 'bob', HIL_PASSWORD: 'bob-pw' },
+      encoding: 'utf8',
+    });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`node: ${n[1].name}\\nproject: beta`));
+    assert.match(cli.stdout, /bnet \(vlan\/native\)/);
     // The base's switch and ports never show above it, even to a derived admin.
     const seen = JSON.stringify([await bob.node.show(n[1].name), await d2.admin.node.show(n[1].name), await d1.admin.node.show(n[1].name), await d1.admin.switch.list()]);
     assert.doesNotMatch(seen, new RegExp(`ovs0|${n[1].hostIf}`));
@@ -291,3 +306,4 @@ describe('recursive HIL: base, derived and derived-of-derived', { skip }, () => 
     assert.deepEqual(await base.admin.project.nodes('reseller'), n.map((x) => x.name));
   });
 });
+}
