@@ -101,209 +101,209 @@ async function rejects(p: Promise<unknown>, status: number, what: string): Promi
 }
 
 for (const database of testDatabases()) {
-describe(`recursive HIL on ${database.name}: base, derived and derived-of-derived`, { skip: database.skip || skip }, () => {
-  let root: string;
-  let ovs: Ovs;
-  let lab: NetnsLab;
-  let n: NsNode[];
-  let base: Layer;
-  let d1: Layer;
-  let d2: Layer;
-  let alice: HilClient;
-  let bob: HilClient;
-  const bridge = 'recbr0';
+  describe(`recursive HIL on ${database.name}: base, derived and derived-of-derived`, { skip: database.skip || skip }, () => {
+    let root: string;
+    let ovs: Ovs;
+    let lab: NetnsLab;
+    let n: NsNode[];
+    let base: Layer;
+    let d1: Layer;
+    let d2: Layer;
+    let alice: HilClient;
+    let bob: HilClient;
+    const bridge = 'recbr0';
 
-  const done = async (who: HilClient, req: Promise<{ status_id: string }>) => {
-    const action = await who.waitForAction((await req).status_id, { timeoutMs: 30_000 });
-    assert.equal(action.status, 'DONE', JSON.stringify(action));
-  };
+    const done = async (who: HilClient, req: Promise<{ status_id: string }>) => {
+      const action = await who.waitForAction((await req).status_id, { timeoutMs: 30_000 });
+      assert.equal(action.status, 'DONE', JSON.stringify(action));
+    };
 
-  before(async () => {
-    root = mkdtempSync(join(tmpdir(), 'hil-recursive-'));
-    ovs = await startOvs();
-    ovs.addBridge(bridge);
-    lab = new NetnsLab();
-    n = [1, 2, 3, 4].map((i) => lab.addNode(`rn${i}`, `10.88.0.${i}`));
-    for (const node of n) ovs.vsctl('add-port', bridge, node.hostIf);
+    before(async () => {
+      root = mkdtempSync(join(tmpdir(), 'hil-recursive-'));
+      ovs = await startOvs();
+      ovs.addBridge(bridge);
+      lab = new NetnsLab();
+      n = [1, 2, 3, 4].map((i) => lab.addNode(`rn${i}`, `10.88.0.${i}`));
+      for (const node of n) ovs.vsctl('add-port', bridge, node.hostIf);
 
-    // The base: a datacenter with an OVS switch and four nodes; a reseller project and its user.
-    base = await layer(database, root, 'base');
-    await serve(base);
-    await base.admin.switch.register('ovs0', 'ovs', { ovs_bridge: bridge, ovsdb: ovs.endpoint });
-    for (const node of n) {
-      await base.admin.node.register(node.name, { obm: { type: 'mock' } });
-      await base.admin.node.addNic(node.name, 'eth0', node.mac);
-      await base.admin.port.register('ovs0', node.hostIf);
-      await base.admin.port.connectNic('ovs0', node.hostIf, node.name, 'eth0');
-      const revert = await base.admin.port.revert('ovs0', node.hostIf);
-      assert.equal((await base.admin.waitForAction(revert.status_id)).status, 'DONE');
-    }
-    await base.admin.project.create('reseller');
-    await base.admin.user.create('reseller', 'reseller-pw', false);
-    await base.admin.user.addProject('reseller', 'reseller');
-    for (const node of [n[0], n[1]]) await base.admin.project.connectNode('reseller', node.name);
+      // The base: a datacenter with an OVS switch and four nodes; a reseller project and its user.
+      base = await layer(database, root, 'base');
+      await serve(base);
+      await base.admin.switch.register('ovs0', 'ovs', { ovs_bridge: bridge, ovsdb: ovs.endpoint });
+      for (const node of n) {
+        await base.admin.node.register(node.name, { obm: { type: 'mock' } });
+        await base.admin.node.addNic(node.name, 'eth0', node.mac);
+        await base.admin.port.register('ovs0', node.hostIf);
+        await base.admin.port.connectNic('ovs0', node.hostIf, node.name, 'eth0');
+        const revert = await base.admin.port.revert('ovs0', node.hostIf);
+        assert.equal((await base.admin.waitForAction(revert.status_id)).status, 'DONE');
+      }
+      await base.admin.project.create('reseller');
+      await base.admin.user.create('reseller', 'reseller-pw', false);
+      await base.admin.user.addProject('reseller', 'reseller');
+      for (const node of [n[0], n[1]]) await base.admin.project.connectNode('reseller', node.name);
 
-    // d1 rents from the base, offering the base's free nodes on demand.
-    d1 = await layer(database, root, 'd1', { endpoint: base.endpoint, user: 'reseller', password: 'reseller-pw', project: 'reseller', config: derivedConfig({ onDemand: true }) });
-    await serve(d1);
-    await d1.admin.project.create('alpha');
-    await d1.admin.user.create('alice', 'alice-pw', false);
-    await d1.admin.user.addProject('alice', 'alpha');
-    await d1.admin.project.create('reseller2');
-    await d1.admin.user.create('reseller2', 'reseller2-pw', false);
-    await d1.admin.user.addProject('reseller2', 'reseller2');
-    alice = new HilClient({ endpoint: d1.endpoint, username: 'alice', password: 'alice-pw' });
+      // d1 rents from the base, offering the base's free nodes on demand.
+      d1 = await layer(database, root, 'd1', { endpoint: base.endpoint, user: 'reseller', password: 'reseller-pw', project: 'reseller', config: derivedConfig({ onDemand: true }) });
+      await serve(d1);
+      await d1.admin.project.create('alpha');
+      await d1.admin.user.create('alice', 'alice-pw', false);
+      await d1.admin.user.addProject('alice', 'alpha');
+      await d1.admin.project.create('reseller2');
+      await d1.admin.user.create('reseller2', 'reseller2-pw', false);
+      await d1.admin.user.addProject('reseller2', 'reseller2');
+      alice = new HilClient({ endpoint: d1.endpoint, username: 'alice', password: 'alice-pw' });
 
-    // d2 rents from d1, and keeps at most one free node: it gives back what its customers release beyond that.
-    d2 = await layer(database, root, 'd2', { endpoint: d1.endpoint, user: 'reseller2', password: 'reseller2-pw', project: 'reseller2', config: derivedConfig({ onDemand: false, maxFree: 1 }) });
-    await serve(d2);
-    await d2.admin.project.create('beta');
-    await d2.admin.user.create('bob', 'bob-pw', false);
-    await d2.admin.user.addProject('bob', 'beta');
-    bob = new HilClient({ endpoint: d2.endpoint, username: 'bob', password: 'bob-pw' });
-  });
-
-  after(async () => {
-    for (const l of [d2, d1, base]) {
-      await l?.server?.kill();
-      await l?.db.drop();
-    }
-    lab?.cleanup();
-    ovs?.stop();
-    if (root) rmSync(root, { recursive: true, force: true });
-  });
-
-  it('imports the base project nodes as the derived free pool', async () => {
-    assert.match(pool(d1, 'import'), new RegExp(`imported: ${n[0].name} ${n[1].name}`));
-    assert.match(pool(d1, 'import'), /imported: \(nothing new\)/, 'import is re-runnable');
-    const shown = await d1.admin.node.show(n[0].name);
-    assert.deepEqual(
-      shown.nics.map((x) => [x.label, x.macaddr, x.switch, x.port]),
-      [['eth0', n[0].mac, 'upstream', `${n[0].name}/eth0`]],
-    );
-    // d1 offers its own free nodes and, on demand, the base's.
-    assert.deepEqual(await alice.node.list('free'), n.map((x) => x.name));
-  });
-
-  it('lets two customers, one layer apart, allocate nodes and networks that are isolated from each other', async () => {
-    // alice (d1): n1, and n3 taken from the base on demand; one network.
-    await alice.project.connectNode('alpha', n[0].name);
-    await alice.project.connectNode('alpha', n[2].name);
-    assert.deepEqual((await base.admin.project.nodes('reseller')).sort(), [n[0].name, n[1].name, n[2].name]);
-    await alice.network.create('anet', 'alpha', 'alpha', '');
-    for (const node of [n[0], n[2]]) await done(alice, alice.node.connectNetwork(node.name, 'eth0', 'anet'));
-
-    // d2 gets n2 from d1 (its reseller allocates it at d1), and one more by pool grow,
-    // which d1 itself takes from the base on demand (n4): growth through two layers.
-    const reseller2 = new HilClient({ endpoint: d1.endpoint, username: 'reseller2', password: 'reseller2-pw' });
-    await reseller2.project.connectNode('reseller2', n[1].name);
-    assert.match(pool(d2, 'import'), new RegExp(`imported: ${n[1].name}`));
-    assert.match(pool(d2, 'grow', '1'), new RegExp(`taken from the base: ${n[3].name}`));
-    assert.deepEqual((await base.admin.project.nodes('reseller')).sort(), n.map((x) => x.name));
-    for (const node of [n[1], n[3]]) await bob.project.connectNode('beta', node.name);
-    await bob.network.create('bnet', 'beta', 'beta', '');
-    for (const node of [n[1], n[3]]) await done(bob, bob.node.connectNetwork(node.name, 'eth0', 'bnet'));
-
-    // On the base's real switch: within a customer's network traffic flows; across customers it does not.
-    assert.equal(lab.ping(n[0], n[2]), true, "alice's two nodes");
-    assert.equal(lab.ping(n[1], n[3]), true, "bob's two nodes");
-    for (const [a, b] of [[n[0], n[1]], [n[0], n[3]], [n[2], n[1]], [n[2], n[3]]]) assert.equal(lab.ping(a, b), false, `${a.name} → ${b.name}`);
-  });
-
-  it("shows a customer nothing outside its own project, at any layer", async () => {
-    // alice at d1: bob's node is reseller2's there; base and d2 do not know her.
-    await rejects(alice.node.show(n[1].name), 401, "alice: a node of another project");
-    await rejects(alice.network.show('bnet'), 404, "alice: bob's network is not a d1 network");
-    await rejects(alice.switch.list(), 401, 'alice: switches');
-    await rejects(alice.port.show('upstream', `${n[0].name}/eth0`), 401, 'alice: ports');
-    await rejects(alice.project.nodes('reseller2'), 401, "alice: another project's nodes");
-    for (const l of [base, d2]) await rejects(new HilClient({ endpoint: l.endpoint, username: 'alice', password: 'alice-pw' }).node.list('all'), 401, `alice at ${l.name}`);
-    // bob at d2: alice's nodes are not there; d1 and base do not know him.
-    await rejects(bob.node.show(n[0].name), 404, "bob: alice's node");
-    await rejects(bob.network.show('anet'), 404, "bob: alice's network");
-    await rejects(bob.switch.list(), 401, 'bob: switches');
-    for (const l of [base, d1]) await rejects(new HilClient({ endpoint: l.endpoint, username: 'bob', password: 'bob-pw' }).node.list('free'), 401, `bob at ${l.name}`);
-    // Same CLI: bob's bin/hil against d2 sees his node as he would at any HIL.
-    const cli = spawnSync(`${REPO}bin/hil`, ['node', 'show', n[1].name], {
-      env: { ...process.env, HIL_ENDPOINT: d2.endpoint, HIL_USERNAME: 'bob', HIL_PASSWORD: 'bob-pw' },
-      encoding: 'utf8',
+      // d2 rents from d1, and keeps at most one free node: it gives back what its customers release beyond that.
+      d2 = await layer(database, root, 'd2', { endpoint: d1.endpoint, user: 'reseller2', password: 'reseller2-pw', project: 'reseller2', config: derivedConfig({ onDemand: false, maxFree: 1 }) });
+      await serve(d2);
+      await d2.admin.project.create('beta');
+      await d2.admin.user.create('bob', 'bob-pw', false);
+      await d2.admin.user.addProject('bob', 'beta');
+      bob = new HilClient({ endpoint: d2.endpoint, username: 'bob', password: 'bob-pw' });
     });
-    assert.equal(cli.status, 0, cli.stderr);
-    assert.match(cli.stdout, new RegExp(`node: ${n[1].name}\\nproject: beta`));
-    assert.match(cli.stdout, /bnet \(vlan\/native\)/);
-    // The base's switch and ports never show above it, even to a derived admin.
-    const seen = JSON.stringify([await bob.node.show(n[1].name), await d2.admin.node.show(n[1].name), await d1.admin.node.show(n[1].name), await d1.admin.switch.list()]);
-    assert.doesNotMatch(seen, new RegExp(`ovs0|${n[1].hostIf}`));
+
+    after(async () => {
+      for (const l of [d2, d1, base]) {
+        await l?.server?.kill();
+        await l?.db.drop();
+      }
+      lab?.cleanup();
+      ovs?.stop();
+      if (root) rmSync(root, { recursive: true, force: true });
+    });
+
+    it('imports the base project nodes as the derived free pool', async () => {
+      assert.match(pool(d1, 'import'), new RegExp(`imported: ${n[0].name} ${n[1].name}`));
+      assert.match(pool(d1, 'import'), /imported: \(nothing new\)/, 'import is re-runnable');
+      const shown = await d1.admin.node.show(n[0].name);
+      assert.deepEqual(
+        shown.nics.map((x) => [x.label, x.macaddr, x.switch, x.port]),
+        [['eth0', n[0].mac, 'upstream', `${n[0].name}/eth0`]],
+      );
+      // d1 offers its own free nodes and, on demand, the base's.
+      assert.deepEqual(await alice.node.list('free'), n.map((x) => x.name));
+    });
+
+    it('lets two customers, one layer apart, allocate nodes and networks that are isolated from each other', async () => {
+      // alice (d1): n1, and n3 taken from the base on demand; one network.
+      await alice.project.connectNode('alpha', n[0].name);
+      await alice.project.connectNode('alpha', n[2].name);
+      assert.deepEqual((await base.admin.project.nodes('reseller')).sort(), [n[0].name, n[1].name, n[2].name]);
+      await alice.network.create('anet', 'alpha', 'alpha', '');
+      for (const node of [n[0], n[2]]) await done(alice, alice.node.connectNetwork(node.name, 'eth0', 'anet'));
+
+      // d2 gets n2 from d1 (its reseller allocates it at d1), and one more by pool grow,
+      // which d1 itself takes from the base on demand (n4): growth through two layers.
+      const reseller2 = new HilClient({ endpoint: d1.endpoint, username: 'reseller2', password: 'reseller2-pw' });
+      await reseller2.project.connectNode('reseller2', n[1].name);
+      assert.match(pool(d2, 'import'), new RegExp(`imported: ${n[1].name}`));
+      assert.match(pool(d2, 'grow', '1'), new RegExp(`taken from the base: ${n[3].name}`));
+      assert.deepEqual((await base.admin.project.nodes('reseller')).sort(), n.map((x) => x.name));
+      for (const node of [n[1], n[3]]) await bob.project.connectNode('beta', node.name);
+      await bob.network.create('bnet', 'beta', 'beta', '');
+      for (const node of [n[1], n[3]]) await done(bob, bob.node.connectNetwork(node.name, 'eth0', 'bnet'));
+
+      // On the base's real switch: within a customer's network traffic flows; across customers it does not.
+      assert.equal(lab.ping(n[0], n[2]), true, "alice's two nodes");
+      assert.equal(lab.ping(n[1], n[3]), true, "bob's two nodes");
+      for (const [a, b] of [[n[0], n[1]], [n[0], n[3]], [n[2], n[1]], [n[2], n[3]]]) assert.equal(lab.ping(a, b), false, `${a.name} → ${b.name}`);
+    });
+
+    it("shows a customer nothing outside its own project, at any layer", async () => {
+      // alice at d1: bob's node is reseller2's there; base and d2 do not know her.
+      await rejects(alice.node.show(n[1].name), 401, "alice: a node of another project");
+      await rejects(alice.network.show('bnet'), 404, "alice: bob's network is not a d1 network");
+      await rejects(alice.switch.list(), 401, 'alice: switches');
+      await rejects(alice.port.show('upstream', `${n[0].name}/eth0`), 401, 'alice: ports');
+      await rejects(alice.project.nodes('reseller2'), 401, "alice: another project's nodes");
+      for (const l of [base, d2]) await rejects(new HilClient({ endpoint: l.endpoint, username: 'alice', password: 'alice-pw' }).node.list('all'), 401, `alice at ${l.name}`);
+      // bob at d2: alice's nodes are not there; d1 and base do not know him.
+      await rejects(bob.node.show(n[0].name), 404, "bob: alice's node");
+      await rejects(bob.network.show('anet'), 404, "bob: alice's network");
+      await rejects(bob.switch.list(), 401, 'bob: switches');
+      for (const l of [base, d1]) await rejects(new HilClient({ endpoint: l.endpoint, username: 'bob', password: 'bob-pw' }).node.list('free'), 401, `bob at ${l.name}`);
+      // Same CLI: bob's bin/hil against d2 sees his node as he would at any HIL.
+      const cli = spawnSync(`${REPO}bin/hil`, ['node', 'show', n[1].name], {
+        env: { ...process.env, HIL_ENDPOINT: d2.endpoint, HIL_USERNAME: 'bob', HIL_PASSWORD: 'bob-pw' },
+        encoding: 'utf8',
+      });
+      assert.equal(cli.status, 0, cli.stderr);
+      assert.match(cli.stdout, new RegExp(`node: ${n[1].name}\\nproject: beta`));
+      assert.match(cli.stdout, /bnet \(vlan\/native\)/);
+      // The base's switch and ports never show above it, even to a derived admin.
+      const seen = JSON.stringify([await bob.node.show(n[1].name), await d2.admin.node.show(n[1].name), await d1.admin.node.show(n[1].name), await d1.admin.switch.list()]);
+      assert.doesNotMatch(seen, new RegExp(`ovs0|${n[1].hostIf}`));
+    });
+
+    it("drives the base node's BMC through every layer", async () => {
+      // bob's node at d2 is d1's node, which is the base's: its BMC is the base's mock BMC.
+      const node = n[1].name;
+      await bob.node.enableObm(node);
+      await bob.node.powerOn(node);
+      assert.equal((await bob.node.powerStatus(node)).power_status, 'on');
+      assert.equal((await base.admin.node.powerStatus(node)).power_status, 'on', 'the base node is on');
+      await bob.node.powerOff(node);
+      assert.equal((await base.admin.node.powerStatus(node)).power_status, 'off');
+      await bob.node.setBootdev(node, 'pxe');
+      // The mock BMC's console counts lines; they reach bob two layers up.
+      const log = await until('console output at d2', async () => {
+        const text = Buffer.from(await bob.node.consoleLog(node)).toString();
+        return /^\d+\n\d+\n/m.test(text) ? text : undefined;
+      }, 15_000);
+      assert.match(log, /\d+\n/);
+      await rejects(alice.node.powerStatus(node), 401, "alice: another project's BMC");
+      await bob.node.disableObm(node);
+    });
+
+    it('stops the base mid-operation: ERROR with the reason, nothing half-recorded, and a retry works', async () => {
+      await done(alice, alice.node.detachNetwork(n[2].name, 'eth0', 'anet'));
+      assert.equal(lab.ping(n[0], n[2]), false);
+      const baseNetworks = Object.keys(await base.admin.network.list()).length;
+      await base.server!.kill('SIGKILL');
+
+      const failed = await alice.waitForAction((await alice.node.connectNetwork(n[2].name, 'eth0', 'anet')).status_id, { timeoutMs: 30_000 });
+      assert.equal(failed.status, 'ERROR');
+      assert.match(failed.error ?? '', /base HIL: .*cannot reach the HIL server/);
+      assert.deepEqual((await alice.node.show(n[2].name)).nics[0].networks, {}, 'no attachment was recorded');
+      await rejects(alice.network.create('anet2', 'alpha', 'alpha', ''), 502, 'a network while the base is down');
+      await rejects(alice.network.show('anet2'), 404, 'the failed network was not recorded');
+
+      await serve(base);
+      assert.equal(Object.keys(await base.admin.network.list()).length, baseNetworks, 'the base did not get a network either');
+      await done(alice, alice.node.connectNetwork(n[2].name, 'eth0', 'anet'));
+      assert.deepEqual((await alice.node.show(n[2].name)).nics[0].networks, { 'vlan/native': 'anet' });
+      assert.equal(lab.ping(n[0], n[2]), true, `after the retry: ${ovs.vsctl('--columns=name,tag,trunks,vlan_mode', 'list', 'port')}`);
+    });
+
+    it('deletes base networks with derived ones, and returns released nodes down the layers', async () => {
+      const before = new Set(Object.keys(await base.admin.network.list()));
+      for (const node of [n[1], n[3]]) await done(bob, bob.node.detachNetwork(node.name, 'eth0', 'bnet'));
+      await bob.network.delete('bnet');
+      const after = new Set(Object.keys(await base.admin.network.list()));
+      assert.equal(after.size, before.size - 1, 'the base network behind bnet is gone');
+      assert.deepEqual((await d1.admin.project.networks('reseller2')), [], "and d1's network between them");
+
+      // bob releases both nodes: d2 keeps one free node (max_free = 1) and gives the other back to d1.
+      for (const node of [n[1], n[3]]) await bob.project.detachNode('beta', node.name);
+      const returned = await until(
+        'd2 to return a node to d1',
+        async () => {
+          const left = await d2.admin.node.list('all');
+          const back = [n[1], n[3]].find((x) => !left.includes(x.name));
+          return left.length === 1 && back && (await d1.admin.node.list('free')).includes(back.name) ? back : undefined;
+        },
+        15_000,
+      );
+      const [kept] = await d2.admin.node.list('free');
+      assert.deepEqual(await d1.admin.project.nodes('reseller2'), [kept]);
+
+      // d1's operator shrinks by one free node (back to the base's free pool), and grows again.
+      assert.match(pool(d1, 'shrink', '1'), new RegExp(`returned to the base: ${returned.name}`));
+      assert.ok((await base.admin.node.list('free')).includes(returned.name));
+      assert.ok(!(await d1.admin.node.list('all')).includes(returned.name));
+      assert.match(pool(d1, 'grow', '1'), new RegExp(`taken from the base: ${returned.name}`));
+      assert.deepEqual(await base.admin.project.nodes('reseller'), n.map((x) => x.name));
+    });
   });
-
-  it("drives the base node's BMC through every layer", async () => {
-    // bob's node at d2 is d1's node, which is the base's: its BMC is the base's mock BMC.
-    const node = n[1].name;
-    await bob.node.enableObm(node);
-    await bob.node.powerOn(node);
-    assert.equal((await bob.node.powerStatus(node)).power_status, 'on');
-    assert.equal((await base.admin.node.powerStatus(node)).power_status, 'on', 'the base node is on');
-    await bob.node.powerOff(node);
-    assert.equal((await base.admin.node.powerStatus(node)).power_status, 'off');
-    await bob.node.setBootdev(node, 'pxe');
-    // The mock BMC's console counts lines; they reach bob two layers up.
-    const log = await until('console output at d2', async () => {
-      const text = Buffer.from(await bob.node.consoleLog(node)).toString();
-      return /^\d+\n\d+\n/m.test(text) ? text : undefined;
-    }, 15_000);
-    assert.match(log, /\d+\n/);
-    await rejects(alice.node.powerStatus(node), 401, "alice: another project's BMC");
-    await bob.node.disableObm(node);
-  });
-
-  it('stops the base mid-operation: ERROR with the reason, nothing half-recorded, and a retry works', async () => {
-    await done(alice, alice.node.detachNetwork(n[2].name, 'eth0', 'anet'));
-    assert.equal(lab.ping(n[0], n[2]), false);
-    const baseNetworks = Object.keys(await base.admin.network.list()).length;
-    await base.server!.kill('SIGKILL');
-
-    const failed = await alice.waitForAction((await alice.node.connectNetwork(n[2].name, 'eth0', 'anet')).status_id, { timeoutMs: 30_000 });
-    assert.equal(failed.status, 'ERROR');
-    assert.match(failed.error ?? '', /base HIL: .*cannot reach the HIL server/);
-    assert.deepEqual((await alice.node.show(n[2].name)).nics[0].networks, {}, 'no attachment was recorded');
-    await rejects(alice.network.create('anet2', 'alpha', 'alpha', ''), 502, 'a network while the base is down');
-    await rejects(alice.network.show('anet2'), 404, 'the failed network was not recorded');
-
-    await serve(base);
-    assert.equal(Object.keys(await base.admin.network.list()).length, baseNetworks, 'the base did not get a network either');
-    await done(alice, alice.node.connectNetwork(n[2].name, 'eth0', 'anet'));
-    assert.deepEqual((await alice.node.show(n[2].name)).nics[0].networks, { 'vlan/native': 'anet' });
-    assert.equal(lab.ping(n[0], n[2]), true, `after the retry: ${ovs.vsctl('--columns=name,tag,trunks,vlan_mode', 'list', 'port')}`);
-  });
-
-  it('deletes base networks with derived ones, and returns released nodes down the layers', async () => {
-    const before = new Set(Object.keys(await base.admin.network.list()));
-    for (const node of [n[1], n[3]]) await done(bob, bob.node.detachNetwork(node.name, 'eth0', 'bnet'));
-    await bob.network.delete('bnet');
-    const after = new Set(Object.keys(await base.admin.network.list()));
-    assert.equal(after.size, before.size - 1, 'the base network behind bnet is gone');
-    assert.deepEqual((await d1.admin.project.networks('reseller2')), [], "and d1's network between them");
-
-    // bob releases both nodes: d2 keeps one free node (max_free = 1) and gives the other back to d1.
-    for (const node of [n[1], n[3]]) await bob.project.detachNode('beta', node.name);
-    const returned = await until(
-      'd2 to return a node to d1',
-      async () => {
-        const left = await d2.admin.node.list('all');
-        const back = [n[1], n[3]].find((x) => !left.includes(x.name));
-        return left.length === 1 && back && (await d1.admin.node.list('free')).includes(back.name) ? back : undefined;
-      },
-      15_000,
-    );
-    const [kept] = await d2.admin.node.list('free');
-    assert.deepEqual(await d1.admin.project.nodes('reseller2'), [kept]);
-
-    // d1's operator shrinks by one free node (back to the base's free pool), and grows again.
-    assert.match(pool(d1, 'shrink', '1'), new RegExp(`returned to the base: ${returned.name}`));
-    assert.ok((await base.admin.node.list('free')).includes(returned.name));
-    assert.ok(!(await d1.admin.node.list('all')).includes(returned.name));
-    assert.match(pool(d1, 'grow', '1'), new RegExp(`taken from the base: ${returned.name}`));
-    assert.deepEqual(await base.admin.project.nodes('reseller'), n.map((x) => x.name));
-  });
-});
 }
