@@ -274,6 +274,10 @@ for (const database of testDatabases()) {
       await done(alice, alice.node.connectNetwork(n[2].name, 'eth0', 'anet'));
       assert.deepEqual((await alice.node.show(n[2].name)).nics[0].networks, { 'vlan/native': 'anet' });
       assert.equal(lab.ping(n[0], n[2]), true, `after the retry: ${ovs.vsctl('--columns=name,tag,trunks,vlan_mode', 'list', 'port')}`);
+      // d1's view of its upstream ports agrees with the base, port by port.
+      const verify = spawnSync(HIL_ADMIN, ['network', 'verify'], { env: { ...process.env, ...d1.env }, encoding: 'utf8' });
+      assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+      assert.match(verify.stdout, /4 ports on 1 switch\(es\) checked: 0 difference\(s\)/);
     });
 
     it('deletes base networks with derived ones, and returns released nodes down the layers', async () => {
@@ -304,6 +308,14 @@ for (const database of testDatabases()) {
       assert.ok(!(await d1.admin.node.list('all')).includes(returned.name));
       assert.match(pool(d1, 'grow', '1'), new RegExp(`taken from the base: ${returned.name}`));
       assert.deepEqual(await base.admin.project.nodes('reseller'), n.map((x) => x.name));
+    });
+
+    it("never logs a layer's credentials at its base", () => {
+      for (const l of [base, d1, d2]) {
+        const out = l.server!.output();
+        assert.ok(out.length > 0);
+        for (const secret of ['reseller-pw', 'reseller2-pw', 'alice-pw', 'bob-pw']) assert.ok(!out.includes(secret), `${l.name}'s log holds ${secret}`);
+      }
     });
   });
 }
