@@ -171,7 +171,13 @@ export function poolManager(deps: CoreDeps, up: Upstream, policy: PoolPolicy) {
     supply: {
       async extraFree() {
         if (!policy.onDemand) return [];
-        return atBase('listing free nodes', () => up.client.node.list('free'));
+        try {
+          return await atBase('listing free nodes', () => up.client.node.list('free'));
+        } catch (err) {
+          // The local free pool is still worth listing when the base is away.
+          log.warn({ err: (err as Error).message }, "could not list the base's free nodes");
+          return [];
+        }
       },
       async provide(label) {
         if (!policy.onDemand) return false;

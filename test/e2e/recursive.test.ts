@@ -268,6 +268,7 @@ for (const database of testDatabases()) {
       assert.deepEqual((await alice.node.show(n[2].name)).nics[0].networks, {}, 'no attachment was recorded');
       await rejects(alice.network.create('anet2', 'alpha', 'alpha', ''), 502, 'a network while the base is down');
       await rejects(alice.network.show('anet2'), 404, 'the failed network was not recorded');
+      assert.deepEqual(await alice.node.list('free'), [], "d1's free list without the base: its own free nodes (none)");
 
       await serve(base);
       assert.equal(Object.keys(await base.admin.network.list()).length, baseNetworks, 'the base did not get a network either');
