@@ -178,10 +178,14 @@ export class NetworkWorker {
       this.#o.actionTimeoutMs,
     );
     try {
+      // The first batch goes at once: an action that arrives alone does not
+      // wait. Later rounds mean requests keep coming; then a moment's wait
+      // lets those arriving together share one batch (one switch
+      // transaction) instead of each paying the switch's latency.
+      let burst = false;
       while (this.#running && this.#holdsLease) {
-        // A moment's wait lets requests arriving together share one batch
-        // (one switch transaction) instead of each paying the switch's latency.
-        if (this.#o.batchLingerMs > 0) await sleep(this.#o.batchLingerMs);
+        if (burst && this.#o.batchLingerMs > 0) await sleep(this.#o.batchLingerMs);
+        burst = true;
         const batch = await this.#pendingFor(switchId);
         if (batch.length === 0) return;
         // One all-or-nothing call for the whole queue where the driver can;

@@ -12,7 +12,7 @@ import { NetworkWorker } from '../../src/network/worker.ts';
 import { SwitchRegistry } from '../../src/drivers/switch/registry.ts';
 import { mockSwitchDriver } from '../../src/drivers/switch/mock-switch.ts';
 
-function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches): NetworkWorker {
+function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches, batchLingerMs = 0): NetworkWorker {
   return new NetworkWorker({
     db: t.hil.store.db,
     switches,
@@ -22,7 +22,7 @@ function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches
     retryBackoffMs: 10,
     switchConcurrency: 4,
     pollMs: 60_000,
-    batchLingerMs: 0,
+    batchLingerMs,
   });
 }
 
@@ -188,6 +188,56 @@ for (const database of testDatabases()) {
           assert.equal((await waitAction(api, other, 2000)).status, 'DONE');
           assert.ok(Date.now() - started < 1000, 'sw1 waited for sw0');
           assert.equal((await api('GET', `/v0/networking_action/${hung}`)).body.status, 'PENDING');
+        } finally {
+          await worker.stop();
+        }
+      }));
+
+    it('lingers for a burst, not for an action that arrives alone', () =>
+      withHil(database, { worker: false }, async (t) => {
+        const api = t.as();
+        await cabledProject(api, 6);
+        const mock = mockSwitchDriver(t.hil.store.db);
+        const batches: number[] = [];
+        const counting = new SwitchRegistry([
+          {
+            ...mock,
+            openSession: async (sw) => {
+              const s = await mock.openSession(sw);
+              return {
+                ...s,
+                // One entry per switch call: 1 for a single change, n for a batch of n.
+                modifyPort: async (port, channel, networkId) => {
+                  batches.push(1);
+                  await s.modifyPort(port, channel, networkId);
+                },
+                applyBatch: async (changes) => {
+                  batches.push(changes.length);
+                  for (const c of changes) c.op === 'revert' ? await s.revertPort(c.port) : await s.modifyPort(c.port, c.channel, c.networkId);
+                },
+              };
+            },
+          },
+        ]);
+        const worker = workerFor(t, 2000, counting, 400);
+        await worker.start();
+        try {
+          const started = Date.now();
+          const alone = await queueConnect(api, 'n1', 'eth0', 'net');
+          worker.kick();
+          assert.equal((await waitAction(api, alone, 2000)).status, 'DONE');
+          assert.ok(Date.now() - started < 300, `a lone action waited ${Date.now() - started} ms (linger 400 ms)`);
+          await worker.idle();
+          // A burst: the first goes at once, the rest gather while the worker lingers.
+          batches.length = 0;
+          const burst = [];
+          for (let i = 2; i <= 6; i++) {
+            burst.push(await queueConnect(api, `n${i}`, 'eth0', 'net'));
+            worker.kick();
+          }
+          for (const id of burst) assert.equal((await waitAction(api, id, 3000)).status, 'DONE');
+          assert.equal(batches.reduce((a, b) => a + b, 0), 5, JSON.stringify(batches));
+          assert.ok(batches.length < 5, `the burst shared switch calls: ${JSON.stringify(batches)}`);
         } finally {
           await worker.stop();
         }
