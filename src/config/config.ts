@@ -57,7 +57,7 @@ const ConfigSchema = Type.Object(
         switch_concurrency: Type.Integer({ minimum: 1, maximum: 256 }),
         /** Safety-net poll for actions queued by another process (SQLite only wakes by file watch). */
         poll_ms: Type.Integer({ minimum: 10, maximum: 60000 }),
-        /** During a burst, how long a switch's queue may fill before each further round (a lone action never waits). */
+        /** After a round that found several actions, how long a switch's queue may fill before the next (one at a time never waits). */
         batch_linger_ms: Type.Integer({ minimum: 0, maximum: 1000 }),
       },
       Strict,

@@ -98,6 +98,28 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** The lab `up` would build from these options; throws LabError naming a bad one. */
+function labSpec(o: UpOptions, dir: string): LabSpec {
+  const nodes = o.nodes ?? 2;
+  const nics = o.nics ?? 2;
+  const vlan = o.provisioningVlan ?? 100;
+  const memoryMiB = o.memoryMiB ?? 256;
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 32) throw new LabError('--nodes must be from 1 to 32');
+  if (nics !== 1 && nics !== 2) throw new LabError('--nics must be 1 or 2');
+  if (!Number.isInteger(vlan) || vlan < 1 || vlan > 4094) throw new LabError('--provisioning-vlan must be from 1 to 4094');
+  if (!Number.isInteger(memoryMiB) || memoryMiB < 128 || memoryMiB > 65536) throw new LabError('--memory must be from 128 to 65536 (MiB)');
+  return {
+    dir,
+    id: newId(),
+    nodes,
+    nics,
+    prefix: o.prefix ?? 'lab',
+    provisioningVlan: vlan,
+    memoryMiB,
+    accel: !o.accel || o.accel === 'auto' ? detectAccel() : o.accel,
+  };
+}
+
 /** Builds a lab in `dir` (which must not hold one already) and returns its layout. */
 export async function up(o: UpOptions): Promise<{ layout: LabLayout; state: LabState }> {
   const progress = o.progress ?? (() => {});
@@ -106,23 +128,7 @@ export async function up(o: UpOptions): Promise<{ layout: LabLayout; state: LabS
   const dir = resolve(o.dir);
   if (readState(dir)) throw new LabError(`${dir} already holds a lab; run hil-lab down --dir ${dir} first`);
   if (existsSync(dir) && readdirSync(dir).length) throw new LabError(`${dir} is not empty; give the lab a directory of its own`);
-  const nodes = o.nodes ?? 2;
-  const nics = o.nics ?? 2;
-  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 32) throw new LabError('--nodes must be from 1 to 32');
-  if (nics !== 1 && nics !== 2) throw new LabError('--nics must be 1 or 2');
-  const vlan = o.provisioningVlan ?? 100;
-  if (!Number.isInteger(vlan) || vlan < 1 || vlan > 4094) throw new LabError('--provisioning-vlan must be from 1 to 4094');
-
-  const spec: LabSpec = {
-    dir,
-    id: newId(),
-    nodes,
-    nics,
-    prefix: o.prefix ?? 'lab',
-    provisioningVlan: vlan,
-    memoryMiB: o.memoryMiB ?? 256,
-    accel: !o.accel || o.accel === 'auto' ? detectAccel() : o.accel,
-  };
+  const spec = labSpec(o, dir);
   const layout = labLayout(spec);
   for (const n of layout.nodes) {
     for (const port of [n.bmcPort, n.serialPort]) {
@@ -144,45 +150,11 @@ export async function up(o: UpOptions): Promise<{ layout: LabLayout; state: LabS
     run('ip', ['netns', 'add', layout.switchNetns]);
     startSwitch(layout);
 
-    progress(`provisioning network: namespace ${layout.provisioningNetns}, VLAN ${vlan}, dnsmasq and HTTP on 10.128.0.1`);
+    progress(`provisioning network: namespace ${layout.provisioningNetns}, VLAN ${spec.provisioningVlan}, dnsmasq and HTTP on 10.128.0.1`);
     run('ip', ['netns', 'add', layout.provisioningNetns]);
     startProvisioning(layout, process.execPath);
 
-    writeFileSync(join(dir, SERCON_PORT_FILE), SERCON_PORT);
-    const wrapper = join(dir, 'chassis-control');
-    writeFileSync(wrapper, chassisControlWrapper(process.execPath));
-    chmodSync(wrapper, 0o755);
-    for (const node of layout.nodes) {
-      progress(`${node.name}: ${spec.accel.toUpperCase()} node, ${spec.memoryMiB} MiB, NICs ${node.nics.map((n) => n.mac).join(' ')}; BMC on 127.0.0.1:${node.bmcPort}`);
-      mkdirSync(node.dir, { recursive: true });
-      const runtime: NodeRuntime = {
-        name: node.name,
-        labDir: dir,
-        switchNetns: layout.switchNetns,
-        memoryMiB: spec.memoryMiB,
-        accel: spec.accel,
-        serialPort: node.serialPort,
-        nics: node.nics,
-      };
-      writeFileSync(nodeFiles(node.dir).runtime, JSON.stringify(runtime, null, 2) + '\n');
-      for (const nic of node.nics) addNodePort(layout, nic.tap);
-    }
-    // The relay must listen before the BMCs start: ipmi_sim connects to its
-    // serial port once at start, then only every 10 s.
-    const relayLog = join(dir, 'serial-relay.log');
-    startDaemon(process.execPath, ['--disable-warning=ExperimentalWarning', SERIAL_RELAY, dir], { pidFile: layout.serialRelayPid, logFile: relayLog });
-    waitForLine(relayLog, RELAY_READY, 10_000);
-    for (const node of layout.nodes) {
-      startBmc(node.dir, {
-        name: node.name,
-        port: node.bmcPort,
-        guid: (spec.id + node.index.toString(16)).padStart(32, '0'),
-        chassisControl: `${wrapper} ${node.dir}`,
-        // The relay is a plain TCP stream: no telnet negotiation on the wire.
-        sol: `tcp:127.0.0.1:${node.serialPort}`,
-        ...state.bmc,
-      });
-    }
+    startNodes(layout, state, progress);
   } catch (err) {
     down(dir);
     throw err;
@@ -190,6 +162,47 @@ export async function up(o: UpOptions): Promise<{ layout: LabLayout; state: LabS
   state.phase = 'up';
   writeState(layout, state);
   return { layout, state };
+}
+
+/** The nodes: their directories and switch ports, the serial relay, then one BMC each (nodes stay off). */
+function startNodes(layout: LabLayout, state: LabState, progress: (msg: string) => void): void {
+  const { spec } = layout;
+  const dir = spec.dir;
+  writeFileSync(join(dir, SERCON_PORT_FILE), SERCON_PORT);
+  const wrapper = join(dir, 'chassis-control');
+  writeFileSync(wrapper, chassisControlWrapper(process.execPath));
+  chmodSync(wrapper, 0o755);
+  for (const node of layout.nodes) {
+    progress(`${node.name}: ${spec.accel.toUpperCase()} node, ${spec.memoryMiB} MiB, NICs ${node.nics.map((n) => n.mac).join(' ')}; BMC on 127.0.0.1:${node.bmcPort}`);
+    mkdirSync(node.dir, { recursive: true });
+    const runtime: NodeRuntime = {
+      name: node.name,
+      labDir: dir,
+      switchNetns: layout.switchNetns,
+      memoryMiB: spec.memoryMiB,
+      accel: spec.accel,
+      serialPort: node.serialPort,
+      nics: node.nics,
+    };
+    writeFileSync(nodeFiles(node.dir).runtime, JSON.stringify(runtime, null, 2) + '\n');
+    for (const nic of node.nics) addNodePort(layout, nic.tap);
+  }
+  // The relay must listen before the BMCs start: ipmi_sim connects to its
+  // serial port once at start, then only every 10 s.
+  const relayLog = join(dir, 'serial-relay.log');
+  startDaemon(process.execPath, ['--disable-warning=ExperimentalWarning', SERIAL_RELAY, dir], { pidFile: layout.serialRelayPid, logFile: relayLog });
+  waitForLine(relayLog, RELAY_READY, 10_000);
+  for (const node of layout.nodes) {
+    startBmc(node.dir, {
+      name: node.name,
+      port: node.bmcPort,
+      guid: (spec.id + node.index.toString(16)).padStart(32, '0'),
+      chassisControl: `${wrapper} ${node.dir}`,
+      // The relay is a plain TCP stream: no telnet negotiation on the wire.
+      sol: `tcp:127.0.0.1:${node.serialPort}`,
+      ...state.bmc,
+    });
+  }
 }
 
 function waitForLine(file: string, line: string, timeoutMs: number): void {

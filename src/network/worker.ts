@@ -178,16 +178,17 @@ export class NetworkWorker {
       this.#o.actionTimeoutMs,
     );
     try {
-      // The first batch goes at once: an action that arrives alone does not
-      // wait. Later rounds mean requests keep coming; then a moment's wait
-      // lets those arriving together share one batch (one switch
-      // transaction) instead of each paying the switch's latency.
-      let burst = false;
+      // Requests arriving together should share one batch (one switch
+      // transaction) instead of each paying the switch's latency. When the
+      // last round found several, more are likely on their way: wait a
+      // moment for them. One at a time (a lone action, a client working
+      // sequentially) never waits.
+      let lastBatch = 0;
       while (this.#running && this.#holdsLease) {
-        if (burst && this.#o.batchLingerMs > 0) await sleep(this.#o.batchLingerMs);
-        burst = true;
+        if (lastBatch > 1 && this.#o.batchLingerMs > 0) await sleep(this.#o.batchLingerMs);
         const batch = await this.#pendingFor(switchId);
         if (batch.length === 0) return;
+        lastBatch = batch.length;
         // One all-or-nothing call for the whole queue where the driver can;
         // if that fails, the actions are tried one by one so that only the
         // bad ones end in ERROR.
