@@ -210,6 +210,32 @@ for (const database of testDatabases()) {
       for (const [a, b] of [[n[0], n[1]], [n[0], n[3]], [n[2], n[1]], [n[2], n[3]]]) assert.equal(lab.ping(a, b), false, `${a.name} → ${b.name}`);
     });
 
+    it("carries a customer's network tagged, through the layers, onto the base's VLAN", async () => {
+      const before = new Set(Object.keys(await base.admin.network.list()));
+      await alice.network.create('atrunk', 'alpha', 'alpha', '');
+      const baseName = Object.keys(await base.admin.network.list()).find((x) => !before.has(x))!;
+      const baseVlan = Number((await base.admin.network.show(baseName)).channels.find((c) => c !== 'vlan/native')!.split('/')[1]);
+      const [native, tagged] = (await alice.network.show('atrunk')).channels;
+      assert.equal(native, 'vlan/native');
+      await done(alice, alice.node.connectNetwork(n[0].name, 'eth0', 'atrunk', tagged));
+      assert.deepEqual((await alice.node.show(n[0].name)).nics[0].networks, { 'vlan/native': 'anet', [tagged]: 'atrunk' });
+      assert.equal(ovs.vsctl('get', 'port', n[0].hostIf, 'trunks'), `[${baseVlan}]`, "the base's port trunks the base network's VLAN");
+      assert.equal(lab.ping(n[0], n[2]), true, 'the native network still flows');
+      await done(alice, alice.node.detachNetwork(n[0].name, 'eth0', 'atrunk'));
+      assert.equal(ovs.vsctl('get', 'port', n[0].hostIf, 'trunks'), '[]');
+      await alice.network.delete('atrunk');
+
+      // Two layers up: bob's tagged channel at d2 is d1's, which is the base's.
+      const before2 = new Set(Object.keys(await base.admin.network.list()));
+      await bob.network.create('btrunk', 'beta', 'beta', '');
+      const baseName2 = Object.keys(await base.admin.network.list()).find((x) => !before2.has(x))!;
+      const baseVlan2 = (await base.admin.network.show(baseName2)).channels.find((c) => c !== 'vlan/native')!.split('/')[1];
+      await done(bob, bob.node.connectNetwork(n[1].name, 'eth0', 'btrunk', (await bob.network.show('btrunk')).channels[1]));
+      assert.equal(ovs.vsctl('get', 'port', n[1].hostIf, 'trunks'), `[${baseVlan2}]`);
+      await done(bob, bob.node.detachNetwork(n[1].name, 'eth0', 'btrunk'));
+      await bob.network.delete('btrunk');
+    });
+
     it("shows a customer nothing outside its own project, at any layer", async () => {
       // alice at d1: bob's node is reseller2's there; base and d2 do not know her.
       await rejects(alice.node.show(n[1].name), 401, "alice: a node of another project");

@@ -12,7 +12,7 @@
  * read first), which is what lets the worker re-run an action after a crash.
  */
 import { BadArgumentError, SwitchError } from '../../core/errors.ts';
-import { NATIVE } from '../../network/allocators/hil-upstream.ts';
+import { NATIVE, taggedChannel } from '../../network/allocators/hil-upstream.ts';
 import { atBase, baseActionDone, type Upstream } from '../../recursive/upstream.ts';
 import { TYPE_PREFIX, type PortNetwork, type SwitchDriver, type SwitchSession } from './switch-driver.ts';
 
@@ -40,16 +40,38 @@ export function hilSwitchDriver(up: Upstream): SwitchDriver {
     await baseActionDone(up, what, await atBase(what, () => up.client.node.detachNetwork(node, nic, network)));
   };
 
+  /** The base's tagged channel of one of its networks ("vlan/<base vlan>"). */
+  const baseTagged = async (network: string): Promise<string> => {
+    const shown = await atBase(`showing network ${network}`, () => up.client.network.show(network));
+    const tagged = shown.channels.find((c) => c !== NATIVE);
+    if (!tagged) throw new SwitchError(`base HIL: network ${network} offers no tagged channel`);
+    return tagged;
+  };
+
   const session: SwitchSession = {
     async modifyPort(port, channel, networkId) {
       const { node, nic } = parseHilPort(port);
-      if (channel !== NATIVE) throw new SwitchError(`a hil switch carries channel ${NATIVE} only, not ${channel}`);
-      const attached = (await nicNetworks(node, nic))[NATIVE];
-      if (attached === (networkId ?? undefined)) return; // already so
-      if (attached) await detach(node, nic, attached);
-      if (networkId === null) return;
-      const what = `connecting ${node} ${nic} to network ${networkId}`;
-      await baseActionDone(up, what, await atBase(what, () => up.client.node.connectNetwork(node, nic, networkId)));
+      const attached = await nicNetworks(node, nic);
+      if (channel === NATIVE) {
+        if (attached[NATIVE] === (networkId ?? undefined)) return; // already so
+        if (attached[NATIVE]) await detach(node, nic, attached[NATIVE]);
+        if (networkId === null) return;
+        const what = `connecting ${node} ${nic} to network ${networkId}`;
+        await baseActionDone(up, what, await atBase(what, () => up.client.node.connectNetwork(node, nic, networkId)));
+        return;
+      }
+      // A tagged channel names its base network: "vlan/<base network>".
+      const network = networkId ?? channel.slice('vlan/'.length);
+      if (channel !== taggedChannel(network)) throw new SwitchError(`channel ${channel} does not carry network ${network}`);
+      const isAttached = Object.entries(attached).some(([ch, n]) => n === network && ch !== NATIVE);
+      if (networkId === null) {
+        if (isAttached) await detach(node, nic, network);
+        return;
+      }
+      if (isAttached) return;
+      const baseChannel = await baseTagged(network);
+      const what = `connecting ${node} ${nic} to network ${network} on ${baseChannel}`;
+      await baseActionDone(up, what, await atBase(what, () => up.client.node.connectNetwork(node, nic, network, baseChannel)));
     },
 
     async revertPort(port) {
@@ -64,9 +86,10 @@ export function hilSwitchDriver(up: Upstream): SwitchDriver {
         const { node, nic } = parseHilPort(port);
         if (!byNode.has(node)) byNode.set(node, await atBase(`showing node ${node}`, () => up.client.node.show(node)));
         const networks = byNode.get(node)!.nics.find((x) => x.label === nic)?.networks ?? {};
+        // The base's channels, in this HIL's names.
         out.set(
           port,
-          Object.entries(networks).map(([channel, networkId]) => ({ channel, networkId })),
+          Object.entries(networks).map(([channel, networkId]) => ({ channel: channel === NATIVE ? NATIVE : taggedChannel(networkId), networkId })),
         );
       }
       return out;

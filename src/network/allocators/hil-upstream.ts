@@ -10,14 +10,18 @@
  * between transactions, and frees the base network again if recording the
  * derived one fails.
  *
- * Channels: a base network is attached on the base's default channel, so a
- * derived network offers "vlan/native" only (docs/recursive.md).
+ * Channels: "vlan/native", and a tagged channel named after the base network
+ * ("vlan/<base name>"), which the `hil` switch maps onto the base network's
+ * own tagged channel. Channels are opaque strings to clients, and a derived
+ * HIL does not know its base's VLAN numbers (docs/recursive.md).
  */
 import { randomBytes } from 'node:crypto';
 import { atBase, isNotFound, type Upstream } from '../../recursive/upstream.ts';
 import type { NetworkAllocator } from './network-allocator.ts';
 
 export const NATIVE = 'vlan/native';
+/** A derived network's tagged channel: its base network's name. */
+export const taggedChannel = (baseNetwork: string) => `vlan/${baseNetwork}`;
 const BASE_NAME = /^[A-Za-z0-9_.-]+$/;
 
 export function hilUpstreamAllocator(up: Upstream): NetworkAllocator {
@@ -50,7 +54,7 @@ export function hilUpstreamAllocator(up: Upstream): NetworkAllocator {
       return false;
     },
     async claim() {},
-    legalChannels: () => [NATIVE],
+    legalChannels: (networkId) => [NATIVE, taggedChannel(networkId)],
     defaultChannel: () => NATIVE,
   };
 }
