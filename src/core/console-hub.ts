@@ -116,6 +116,17 @@ export class ConsoleHub {
     return log && log.projectId === projectId ? Buffer.concat(log.chunks) : Buffer.alloc(0);
   }
 
+  /** Adds bytes to the rolling log and passes them to the live reader, if any. */
+  #append(nc: NodeConsole, buf: Buffer): void {
+    nc.chunks.push(buf);
+    nc.bytes += buf.length;
+    while (nc.bytes - nc.chunks[0].length >= this.#logBytes) nc.bytes -= nc.chunks.shift()!.length;
+    const reader = nc.reader;
+    if (!reader) return;
+    if (reader.readableLength > MAX_READER_BACKLOG) reader.destroy(new Error('console reader too slow'));
+    else reader.write(buf);
+  }
+
   async #pump(nodeId: number, nc: NodeConsole, open: Open): Promise<void> {
     let backoff = 500;
     while (!nc.ctl.signal.aborted) {
@@ -123,20 +134,15 @@ export class ConsoleHub {
         const session = open(nc.ctl.signal);
         nc.write = session.write;
         for await (const chunk of session.output) {
-          const buf = Buffer.from(chunk);
-          nc.chunks.push(buf);
-          nc.bytes += buf.length;
-          while (nc.bytes - nc.chunks[0].length >= this.#logBytes) nc.bytes -= nc.chunks.shift()!.length;
-          const reader = nc.reader;
-          if (reader) {
-            if (reader.readableLength > MAX_READER_BACKLOG) reader.destroy(new Error('console reader too slow'));
-            else reader.write(buf);
-          }
+          this.#append(nc, Buffer.from(chunk));
           backoff = 500;
         }
       } catch (err) {
         if (nc.ctl.signal.aborted) break;
         this.#log.warn({ nodeId, err: (err as Error).message }, 'console: reading failed; retrying');
+        // Whoever watches should know the silence is not the node's. The
+        // details (the BMC's address, its error) are for the admin's log only.
+        this.#append(nc, Buffer.from(`\r\n[hil: console unavailable; retrying in ${backoff / 1000} s]\r\n`));
       }
       // The BMC closed the console (or failed): reopen it while the OBM stays enabled.
       await sleep(backoff, undefined, { signal: nc.ctl.signal }).catch(() => {});

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testDatabases } from '../support/databases.ts';
 import { addUser, withHil } from '../support/hil.ts';
+import { mockObmDriver } from '../../src/drivers/obm/mock-obm.ts';
+import type { ObmDriver } from '../../src/drivers/obm/obm-driver.ts';
 
 for (const database of testDatabases()) {
   describe(`console log on ${database.name}`, { skip: database.skip }, () => {
@@ -66,6 +68,33 @@ for (const database of testDatabases()) {
         assert.ok(!log.startsWith('0\n'), 'but not what it printed before');
         await root('PUT', '/v0/node/n1/obm', { enabled: false });
       }));
+
+    it("says in the console when the BMC's console fails, without the BMC's details", () => {
+      const mock = mockObmDriver();
+      const failing: ObmDriver = {
+        ...mock,
+        type: 'flaky',
+        openConsole: undefined,
+        // eslint-disable-next-line require-yield
+        async *console() {
+          throw new Error('no answer from the BMC at 10.9.8.7:623');
+        },
+      };
+      return withHil(database, { auth: 'database', obmDrivers: [mock, failing] }, async (t) => {
+        const root = t.as(await addUser(t, 'root', 'root-pw', true));
+        await root('PUT', '/v0/project/alpha');
+        const alice = t.as(await addUser(t, 'alice', 'alice-pw', false, ['alpha']));
+        await root('PUT', '/v0/node/n1', { obm: { type: 'flaky' } });
+        await root('POST', '/v0/project/alpha/connect_node', { node: 'n1' });
+        await alice('PUT', '/v0/node/n1/obm', { enabled: true });
+        await sleep(100);
+        const log = (await alice('GET', '/v0/node/n1/console_log')).text;
+        assert.match(log, /\[hil: console unavailable; retrying in 0\.5 s\]/);
+        assert.doesNotMatch(log, /10\.9\.8\.7/, "the tenant does not learn the BMC's address");
+        assert.ok(t.logs.some((l) => String(l.err).includes('10.9.8.7')), 'the admin log has the details');
+        await alice('PUT', '/v0/node/n1/obm', { enabled: false });
+      });
+    });
 
     it('keeps only the configured size, oldest bytes dropped first', () =>
       withHil(database, { config: (c) => (c.obm.console_log_kib = 1) }, async (t) => {
