@@ -12,7 +12,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { HilClient } from '../src/client/index.ts';
 import { machine, replaceDocsBlock, revision } from './lib/report.ts';
 import { ROOT } from './lib/servers.ts';
+import { freePort } from '../src/lab/system.ts';
 
 const { values } = parseArgs({ options: { cycles: { type: 'string', default: '50' }, 'write-docs': { type: 'boolean', default: false } } });
 const CYCLES = Number(values.cycles);
@@ -33,14 +33,6 @@ interface Layer {
   proc?: ChildProcess;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startLayer(root: string, name: string, upstream?: { endpoint: string; user: string; project: string }): Promise<Layer & { endpoint: string }> {
   const dir = join(root, name);

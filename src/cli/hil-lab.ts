@@ -6,7 +6,8 @@
  *   hil-lab register [--dir D]          register an existing lab (after `up --no-register`)
  *   hil-lab status [--dir D] [--json]
  *   hil-lab console NODE [--dir D] [--follow]
- *   hil-lab down [--dir D]
+ *   hil-lab unregister [--dir D]          remove it from HIL again
+ *   hil-lab down [--dir D] [--unregister]
  *
  * The directory defaults to $HIL_LAB_DIR or ~/.local/state/hil-lab.
  * docs/lab.md explains the topology.
@@ -18,7 +19,7 @@ import { installLine, labChecks, missingPackages } from '../lab/doctor.ts';
 import { defaultLabDir, down, LabError, markRegistered, readState, status, up } from '../lab/lab.ts';
 import { labLayout, type LabLayout } from '../lab/layout.ts';
 import { nodeFiles } from '../lab/qemu.ts';
-import { registerLab } from '../lab/register.ts';
+import { registerLab, unregisterLab } from '../lab/register.ts';
 import { VERSION } from '../version.ts';
 import { CliError, clientFromEnv } from './context.ts';
 import { printJson, printTable, progress } from './output.ts';
@@ -40,6 +41,14 @@ async function register(dir: string): Promise<void> {
   progress(`registering into ${process.env.HIL_ENDPOINT}:`);
   await registerLab(client, layout, state.bmc, (m) => progress(`  ${m}`));
   markRegistered(layout, state, process.env.HIL_ENDPOINT!);
+}
+
+async function unregister(dir: string): Promise<void> {
+  const { layout } = requireLab(dir);
+  progress(`unregistering from ${process.env.HIL_ENDPOINT}:`);
+  const left = await unregisterLab(clientFromEnv(), layout, (m) => progress(`  ${m}`));
+  for (const l of left) progress(`  left in HIL: ${l}`);
+  if (left.length) process.exitCode = 1;
 }
 
 function printSummary(dir: string): void {
@@ -180,10 +189,18 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('unregister')
+    .description('Remove the lab from the HIL at $HIL_ENDPOINT (nodes a project still holds stay)')
+    .addOption(dirOption())
+    .action(async (o: { dir: string }) => unregister(o.dir));
+
+  program
     .command('down')
     .description('Stop every process of the lab and remove its namespaces, interfaces and files')
     .addOption(dirOption())
-    .action((o: { dir: string }) => {
+    .option('--unregister', 'first remove the lab from the HIL at $HIL_ENDPOINT')
+    .action(async (o: { dir: string; unregister?: boolean }) => {
+      if (o.unregister && readState(o.dir)) await unregister(o.dir);
       const r = down(o.dir);
       process.stdout.write(`stopped ${r.processes} processes; removed namespaces: ${r.namespaces.join(' ') || 'none'}; links: ${r.links.join(' ') || 'none'}\n`);
     });

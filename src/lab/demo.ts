@@ -11,7 +11,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { HilClient } from '../client/index.ts';
 import { missingSummary } from './doctor.ts';
 import { down, readReports, up } from './lab.ts';
 import { registerLab } from './register.ts';
+import { freePort } from './system.ts';
 
 const HIL_ADMIN = fileURLToPath(new URL('../../bin/hil-admin', import.meta.url));
 const started = Date.now();
@@ -45,15 +45,6 @@ export function consoleTail(bytes: Uint8Array, lines: number): string[] {
     .slice(-lines);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function startServer(dataDir: string, port: number, adminPassword: string): Promise<ChildProcess> {
   const server = spawn(HIL_ADMIN, ['serve', '--migrate'], {

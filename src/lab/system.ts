@@ -6,6 +6,7 @@
  * callback, where nothing asynchronous runs any more.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { accessSync, closeSync, constants, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -135,4 +136,16 @@ export function processesMentioning(marker: string): { pid: number; cmdline: str
     if (cmdline.includes(marker) && alive(Number(e))) found.push({ pid: Number(e), cmdline });
   }
   return found;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers started by tests, benchmarks and the demo). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }

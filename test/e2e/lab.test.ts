@@ -16,7 +16,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HilClient } from '../../src/client/index.ts';
@@ -26,18 +25,11 @@ import { labLayout, type LabLayout } from '../../src/lab/layout.ts';
 import { processesMentioning } from '../../src/lab/system.ts';
 import { HIL_ADMIN, REPO, start, until, type Child } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
+import { freePort } from '../../src/lab/system.ts';
 
 const HIL_LAB = `${REPO}bin/hil-lab`;
 const skip = skipUnless(missingSummary());
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('hil-lab: a 2-node datacenter driven through HIL', { skip }, () => {
   let tmp: string;

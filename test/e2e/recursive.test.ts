@@ -17,7 +17,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HilApiError, HilClient } from '../../src/client/index.ts';
@@ -26,17 +25,10 @@ import { NetnsLab, netnsSkipReason, type NsNode } from '../support/netns.ts';
 import { startOvs, skipReason as ovsSkipReason, type Ovs } from '../support/ovs.ts';
 import { HIL_ADMIN, REPO, start, until, type Child } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
+import { freePort } from '../../src/lab/system.ts';
 
 const skip = skipUnless(netnsSkipReason() ?? ovsSkipReason);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Layer {
   name: string;

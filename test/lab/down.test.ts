@@ -13,8 +13,10 @@ import { missingSummary } from '../../src/lab/doctor.ts';
 import { down, hostLinks, readState, up } from '../../src/lab/lab.ts';
 import { Chassis } from '../../src/lab/chassis-control.ts';
 import { processesMentioning } from '../../src/lab/system.ts';
-import { REPO, until } from '../support/processes.ts';
+import { HIL_ADMIN, REPO, start, until } from '../support/processes.ts';
+import { HilClient } from '../../src/client/index.ts';
 import { skipUnless } from '../support/require.ts';
+import { freePort } from '../../src/lab/system.ts';
 
 const netns = () => (existsSync('/run/netns') ? readdirSync('/run/netns') : []);
 
@@ -88,4 +90,42 @@ describe('hil-lab down', { skip: skipUnless(missingSummary()) }, () => {
       rmSync(join(dir, '..'), { recursive: true, force: true });
     }
   });
+
+  it('takes the lab out of HIL again, except what a project holds (unregister, down --unregister)', { timeout: 90_000 }, async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'hil-lab-unreg-'));
+    const dir = join(tmp, 'lab');
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const server = start(HIL_ADMIN, ['serve', '--migrate'], { HIL_DATA_DIR: tmp, HIL_LISTEN: `127.0.0.1:${port}`, HIL_ADMIN_PASSWORD: 'pw' });
+    const env = { ...process.env, HIL_ENDPOINT: endpoint, HIL_USERNAME: 'admin', HIL_PASSWORD: 'pw' };
+    const lab = (...args: string[]) => spawnSync(`${REPO}bin/hil-lab`, [...args, '--dir', dir], { encoding: 'utf8', env });
+    try {
+      await server.waitFor('hil API server listening', 30_000);
+      assert.equal(lab('up', '--nodes', '2', '--nics', '1').status, 0);
+      const admin = new HilClient({ endpoint, username: 'admin', password: 'pw' });
+      await admin.project.create('p');
+      await admin.project.connectNode('p', 'lab-node1');
+
+      const partial = lab('unregister');
+      assert.equal(partial.status, 1, 'something was left');
+      assert.match(partial.stderr, /left in HIL: lab-node1: in project p/);
+      assert.match(partial.stderr, /left in HIL: lab-switch:/, 'its port keeps the switch');
+      assert.deepEqual(await admin.node.list('all'), ['lab-node1']);
+      assert.deepEqual(Object.keys(await admin.network.list()), []);
+
+      await admin.node.disableObm('lab-node1'); // HIL will not let a node with an enabled BMC leave a project
+      await admin.project.detachNode('p', 'lab-node1');
+      const id = readState(dir)!.spec.id;
+      const all = lab('down', '--unregister');
+      assert.equal(all.status, 0, all.stderr);
+      assert.deepEqual(await admin.node.list('all'), []);
+      assert.deepEqual(await admin.switch.list(), []);
+      assertGone(dir, id);
+    } finally {
+      if (existsSync(dir)) lab('down');
+      await server.kill();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
 });
+
