@@ -156,6 +156,13 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     : undefined;
   // The API process holds the consoles of nodes whose OBM is enabled.
   if (app) await services.obm.resumeConsoles();
+  // ... and keeps a derived HIL's pool within its policy, also between requests.
+  const u = config.upstream;
+  const rebalancing =
+    app && pool && u.rebalance_seconds > 0 && (u.min_free > 0 || u.max_free !== undefined)
+      ? setInterval(() => void pool.rebalance(), u.rebalance_seconds * 1000)
+      : undefined;
+  if (rebalancing) void pool!.rebalance();
 
   return {
     config,
@@ -170,6 +177,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     pool,
     app,
     async close() {
+      clearInterval(rebalancing);
       services.obm.close(); // ends console streams, which would keep the server from closing
       await app?.close();
       await subscription?.close();

@@ -98,6 +98,8 @@ const ConfigSchema = Type.Object(
         max_free: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000 })),
         /** Offer the base's free nodes to this HIL's projects, taken from the base when a project asks for one. */
         on_demand: Type.Boolean(),
+        /** How often the API server checks min_free/max_free by itself (0: only after allocations and releases). */
+        rebalance_seconds: Type.Integer({ minimum: 0, maximum: 86400 }),
         /** A call to the base that takes longer than this fails. */
         timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 600 }),
       },
@@ -132,7 +134,7 @@ export function defaultConfig(): Config {
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
     obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1, console_log_kib: 256 },
     maintenance: {},
-    upstream: { min_free: 0, on_demand: false, timeout_seconds: 30 },
+    upstream: { min_free: 0, on_demand: false, rebalance_seconds: 60, timeout_seconds: 30 },
     log: { level: 'info' },
   };
 }
