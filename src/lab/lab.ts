@@ -98,6 +98,13 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+async function portsFree(layout: LabLayout): Promise<boolean> {
+  for (const n of layout.nodes) {
+    for (const port of [n.bmcPort, n.serialPort]) if (!(await portFree(port))) return false;
+  }
+  return true;
+}
+
 /** The lab `up` would build from these options; throws LabError naming a bad one. */
 function labSpec(o: UpOptions, dir: string): LabSpec {
   const nodes = o.nodes ?? 2;
@@ -128,12 +135,13 @@ export async function up(o: UpOptions): Promise<{ layout: LabLayout; state: LabS
   const dir = resolve(o.dir);
   if (readState(dir)) throw new LabError(`${dir} already holds a lab; run hil-lab down --dir ${dir} first`);
   if (existsSync(dir) && readdirSync(dir).length) throw new LabError(`${dir} is not empty; give the lab a directory of its own`);
-  const spec = labSpec(o, dir);
-  const layout = labLayout(spec);
-  for (const n of layout.nodes) {
-    for (const port of [n.bmcPort, n.serialPort]) {
-      if (!(await portFree(port))) throw new LabError(`port ${port} on 127.0.0.1 is in use; try again (the next lab gets other ports)`);
-    }
+  // Each id has its own block of ports; another lab (or anything else) may hold one.
+  let spec = labSpec(o, dir);
+  let layout = labLayout(spec);
+  for (let attempt = 1; !(await portsFree(layout)); attempt++) {
+    if (attempt >= 20) throw new LabError('no free block of BMC and serial ports on 127.0.0.1 (tried 20 lab ids)');
+    spec = labSpec(o, dir);
+    layout = labLayout(spec);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const state: LabState = { spec, phase: 'starting', startedAt: new Date().toISOString(), bmc: { user: 'admin', password: randomBytes(9).toString('base64url') } };

@@ -64,10 +64,11 @@ export const PROVISIONING = {
 export function labLayout(spec: LabSpec) {
   const { dir, id } = spec;
   const idByte = (k: number) => id.slice(k * 2, k * 2 + 2);
-  // BMC and serial ports: a block per lab derived from the id, above the
-  // ephemeral range's usual start so that they rarely collide; `up` checks
-  // that they are free before using them.
-  const base = 20000 + (parseInt(id, 16) % 400) * 100;
+  // BMC and serial ports: a block of 100 per lab, chosen by the id, between
+  // 10000 and 32000 — below Linux's ephemeral range (32768-60999), where the
+  // outgoing connections of everything else on the host would collide with
+  // them. `up` checks the block is free, and picks another id if not.
+  const base = 10000 + (parseInt(id, 16) % 220) * 100;
   const nodes: NodeLayout[] = Array.from({ length: spec.nodes }, (_, i) => {
     const index = i + 1;
     return {
