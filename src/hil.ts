@@ -144,8 +144,11 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
       pollMs: w.poll_ms,
       batchLingerMs: w.batch_linger_ms,
     });
-    await worker.start();
+    // Listen first, then start (which scans the queue): an action committed
+    // in between is then found by the scan or announced to the listener,
+    // never missed until the safety poll (a loaded CI machine hit that).
     subscription = await subscribe(store, () => worker!.kick());
+    await worker.start();
   }
 
   const extensions = () =>
