@@ -8,12 +8,15 @@
  * state; a QEMU serial port comes and goes with the QEMU process, and
  * ipmi_sim only retries a lost serial connection every 10 s, so a node's
  * first seconds after power-on (firmware, iPXE) would never reach SOL. So the
- * BMC side gets a port
- * that never goes away: per node, this relay listens on 127.0.0.1:<serial
- * port> for ipmi_sim, and on <node dir>/serial.sock for QEMU, which connects
- * as a client (and reconnects after every power-on), and passes bytes both
- * ways. What the node writes while no BMC listens is dropped, as on a wire;
- * QEMU's own log file keeps the complete console.
+ * BMC side gets a port that never goes away: per node, this relay listens on
+ * 127.0.0.1:<serial port> for ipmi_sim, and on <node dir>/serial.sock for
+ * QEMU, which connects as a client (and reconnects after every power-on), and
+ * passes bytes both ways. What the node writes while no BMC listens is
+ * dropped, as on a wire; QEMU's own log file keeps the complete console.
+ *
+ * The loopback port takes no password (ipmi_sim's SOL can only dial plain
+ * TCP): any local user can reach a lab node's serial line. The lab is a
+ * developer's datacenter on one machine, not a multi-user one (docs/lab.md).
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
