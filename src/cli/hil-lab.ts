@@ -13,7 +13,8 @@
  * docs/lab.md explains the topology.
  */
 import { closeSync, openSync, readSync, statSync, watch } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { runProgram, strictArguments } from './define.ts';
 import { HilApiError } from '../client/index.ts';
 import { installLine, labChecks, missingPackages } from '../lab/doctor.ts';
 import { defaultLabDir, down, LabError, markRegistered, readState, status, up } from '../lab/lab.ts';
@@ -205,23 +206,7 @@ export function buildProgram(): Command {
       process.stdout.write(`stopped ${r.processes} processes; removed namespaces: ${r.namespaces.join(' ') || 'none'}; links: ${r.links.join(' ') || 'none'}\n`);
     });
 
-  const strict = (c: Command) => {
-    c.allowExcessArguments(false);
-    c.commands.forEach(strict);
-  };
-  strict(program);
-  return program;
+  return strictArguments(program);
 }
 
-async function main(): Promise<void> {
-  try {
-    await buildProgram().parseAsync(process.argv);
-  } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode);
-    const known = err instanceof HilApiError || err instanceof CliError || err instanceof LabError;
-    process.stderr.write(`Error: ${known ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  }
-}
-
-if (import.meta.main) await main();
+if (import.meta.main) await runProgram(buildProgram(), (err) => err instanceof HilApiError || err instanceof CliError || err instanceof LabError);

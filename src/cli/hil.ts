@@ -5,8 +5,9 @@
  * Basic), HIL_TIMEOUT (seconds to wait for networking actions, default 60).
  * API errors print "Error: <msg>" and exit with status 1.
  */
-import { Command, CommanderError } from 'commander';
-import { HilApiError, type HilClient } from '../client/index.ts';
+import { Command } from 'commander';
+import { runProgram, strictArguments } from './define.ts';
+import type { HilClient } from '../client/index.ts';
 import { VERSION } from '../version.ts';
 import { CliError, clientFromEnv } from './context.ts';
 import { completionScript } from './completion.ts';
@@ -36,24 +37,8 @@ export function buildProgram(client: () => HilClient = clientFromEnv): Command {
       if (shell !== 'bash' && shell !== 'zsh') throw new CliError('completion is available for bash and zsh');
       process.stdout.write(completionScript(program, shell));
     });
-  // Every command must fail loudly, also on extra arguments.
-  const strict = (c: Command) => {
-    c.allowExcessArguments(false);
-    c.commands.forEach(strict);
-  };
-  strict(program);
-  return program;
+  return strictArguments(program);
 }
 
-async function main(): Promise<void> {
-  try {
-    await buildProgram().parseAsync(process.argv);
-  } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode); // commander printed the message
-    const message = err instanceof HilApiError || err instanceof CliError || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`Error: ${message}\n`);
-    process.exit(1);
-  }
-}
-
-if (import.meta.main) await main();
+// Every error prints as its message: API errors, the CLI's own, a server that is down.
+if (import.meta.main) await runProgram(buildProgram(), (err) => err instanceof Error);
