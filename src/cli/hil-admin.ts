@@ -7,6 +7,8 @@
  *   hil-admin [--config FILE] serve-networks
  *   hil-admin [--config FILE] network verify [--switch S] [--fix]
  *   hil-admin [--config FILE] pool import | grow N | shrink N | status     (a derived HIL)
+ *   hil-admin [--config FILE] fpbl build [--out DIR]
+ *   hil-admin fpbl example-image --marker TEXT --out DIR
  *   hil-admin --version
  */
 import { parseArgs } from 'node:util';
@@ -22,6 +24,8 @@ import { openStore } from '../store/db.ts';
 import { migrate } from '../store/migrate.ts';
 import { vlanPoolAllocator } from '../network/allocators/vlan-pool.ts';
 import { promptSecret } from './prompt.ts';
+import { buildExampleImage, buildFpbl, FpblBuildError, type BuiltFile } from '../fpbl/build.ts';
+import { join, resolve } from 'node:path';
 
 const USAGE = `usage: hil-admin [--config FILE] <command>
 
@@ -38,6 +42,11 @@ commands:
   pool grow N                ... take N free nodes from the base, and import them
   pool shrink N              ... return N free nodes to the base's free pool
   pool status                ... free nodes here, and at the base
+  fpbl build [--out DIR]     build the FPBL (vmlinuz, initrd.img, fpbl.json) from this host's
+                             kernel, busybox-static and kexec-tools; DIR defaults to <data_dir>/fpbl
+  fpbl example-image         build an example customer OS (vmlinuz, initrd.img, cmdline) that
+        --marker TEXT        prints TEXT when it boots and runs the return agent
+        --out DIR
 
 examples:
   HIL_DATABASE_URL=postgres://hil@127.0.0.1/hil hil-admin db migrate
@@ -143,6 +152,28 @@ async function poolCommand(config: Config, args: string[]): Promise<void> {
 
 class UsageError extends Error {}
 
+function printBuilt(files: BuiltFile[]): void {
+  for (const f of files) console.log(`wrote ${f.path}  ${f.size} bytes  sha256 ${f.sha256}`);
+}
+
+/** hil-admin fpbl build | example-image (docs/fast-provisioning.md). */
+function fpblCommand(config: Config | null, args: string[], out: string | undefined, marker: string | undefined): void {
+  const [sub] = args;
+  if (sub === 'build' && args.length === 1) {
+    const dir = resolve(out ?? join(config!.server.data_dir, 'fpbl'));
+    const { files, manifest } = buildFpbl(dir);
+    printBuilt(files);
+    console.log(`FPBL: kernel ${manifest.kernel_version}`);
+    return;
+  }
+  if (sub === 'example-image' && args.length === 1) {
+    if (!marker || !out) throw new UsageError('fpbl example-image needs --marker TEXT and --out DIR');
+    printBuilt(buildExampleImage(resolve(out), marker).files);
+    return;
+  }
+  throw new UsageError('the fpbl commands are: hil-admin fpbl build [--out DIR] | fpbl example-image --marker TEXT --out DIR');
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -153,6 +184,8 @@ async function main(argv: string[]): Promise<void> {
       migrate: { type: 'boolean' },
       switch: { type: 'string' },
       fix: { type: 'boolean' },
+      out: { type: 'string' },
+      marker: { type: 'string' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -160,8 +193,10 @@ async function main(argv: string[]): Promise<void> {
   if (values.version) return void console.log(`hil-admin ${VERSION}`);
   if (values.help || positionals.length === 0) return void console.log(USAGE);
 
-  const config = loadConfig({ file: values.config });
   const [command, ...rest] = positionals;
+  // The example image needs no configuration; everything else reads it.
+  if (command === 'fpbl' && rest[0] === 'example-image') return fpblCommand(null, rest, values.out, values.marker);
+  const config = loadConfig({ file: values.config });
   switch (command) {
     case 'db':
       if (rest[0] !== 'migrate') throw new UsageError('the db command is: hil-admin db migrate');
@@ -182,6 +217,8 @@ async function main(argv: string[]): Promise<void> {
       return networkVerify(config, values.switch, values.fix ?? false);
     case 'pool':
       return poolCommand(config, rest);
+    case 'fpbl':
+      return fpblCommand(config, rest, values.out, values.marker);
     case 'serve-networks':
       await serveNetworks(config, createLogger(config.log.level));
       return;
@@ -192,7 +229,7 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof UsageError) console.error(`hil-admin: ${err.message}\n\n${USAGE}`);
-  else if (err instanceof ConfigError || err instanceof SchemaOutdatedError || err instanceof HilError) console.error(`hil-admin: ${err.message}`);
+  else if (err instanceof ConfigError || err instanceof FpblBuildError || err instanceof SchemaOutdatedError || err instanceof HilError) console.error(`hil-admin: ${err.message}`);
   else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') console.error(`hil-admin: ${(err as Error).message}\n\n${USAGE}`);
   else console.error('hil-admin:', err);
   process.exit(1);

@@ -57,6 +57,8 @@ export function labChecks(): Check[] {
   checks.push({ what: `static ${BUSYBOX}`, ok: busyboxStatic, pkg: 'busybox-static', detail: existsSync(BUSYBOX) && !busyboxStatic ? 'it is dynamically linked' : undefined });
   const kernel = findKernels()[0];
   checks.push({ what: 'a guest kernel (/boot/vmlinuz-* with its modules)', ok: kernel !== undefined, pkg: 'linux-image-amd64', detail: kernel?.image });
+  // The FPBL (hil-admin fpbl build) copies kexec and its libraries into its initramfs.
+  checks.push({ what: '/usr/sbin/kexec', ok: existsSync('/usr/sbin/kexec'), pkg: 'kexec-tools' });
   checks.push({ what: '/dev/net/tun', ok: existsSync('/dev/net/tun'), detail: 'the kernel needs TUN/TAP support' });
   checks.push({ what: 'root', ok: process.getuid?.() === 0, detail: 'the lab makes network namespaces, taps and veths' });
   return checks;

@@ -123,47 +123,106 @@ case "$1" in
 esac
 `;
 
-/** The initramfs (gzip-compressed newc cpio) for `kernel`. */
-export function buildInitramfs(kernel: Kernel, busybox = BUSYBOX): Buffer {
-  const modules = resolveModules(readFileSync(join(kernel.modulesDir, 'modules.dep'), 'utf8'), MODULES);
-  const dirs = new Set<string>();
-  const dirEntries: CpioEntry[] = [];
-  const mkdirs = (path: string) => {
-    const parts = path.split('/').filter(Boolean);
+/**
+ * An initramfs being put together: parent directories are added before what
+ * they contain, each once. `archive()` is the gzip-compressed newc cpio.
+ */
+export class InitramfsTree {
+  readonly #dirs = new Set<string>();
+  readonly #entries: CpioEntry[] = [];
+
+  mkdirs(path: string): this {
+    const parts = path.split('/').filter((p) => p && p !== '.');
     for (let i = 1; i <= parts.length; i++) {
       const d = parts.slice(0, i).join('/');
-      if (!dirs.has(d)) {
-        dirs.add(d);
-        dirEntries.push({ kind: 'dir', path: d });
+      if (!this.#dirs.has(d)) {
+        this.#dirs.add(d);
+        this.#entries.push({ kind: 'dir', path: d });
       }
     }
-  };
-  for (const d of ['bin', 'sbin', 'dev', 'proc', 'sys', 'run', 'tmp', 'etc', 'root']) mkdirs(d);
-  const moduleFiles: CpioEntry[] = modules.map((m) => {
-    mkdirs(join('lib/modules', m, '..'));
-    return { kind: 'file', path: join('lib/modules', m), data: readFileSync(join(kernel.modulesDir, m)) };
-  });
-  const entries: CpioEntry[] = [
-    ...dirEntries,
-    // The kernel opens /dev/console for init before devtmpfs is mounted.
-    { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-    { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 },
-    ...['sh', 'hostname', 'mount', 'insmod', 'cat', 'tr', 'sleep', 'uname', 'ip', 'udhcpc', 'wget', 'cut', 'echo', 'setsid', 'cttyhack'].map(
-      (a): CpioEntry => ({ kind: 'symlink', path: `bin/${a}`, target: 'busybox' }),
-    ),
-    { kind: 'file', path: 'init', data: INIT, mode: 0o755 },
-    { kind: 'file', path: 'etc/udhcpc.sh', data: UDHCPC_SCRIPT, mode: 0o755 },
-    { kind: 'file', path: 'etc/modules-load', data: modules.join('\n') + '\n' },
-    // A login shell runs this: every applet, not only the ones /init uses.
-    { kind: 'file', path: 'etc/profile', data: 'busybox --install -s /bin 2>/dev/null\nexport PS1="\\h# "\n' },
-    ...moduleFiles,
-  ];
-  return gzipSync(cpioNewc(entries), { level: 1 });
+    return this;
+  }
+
+  #parent(path: string): void {
+    const slash = path.replace(/^\/+/, '').lastIndexOf('/');
+    if (slash > 0) this.mkdirs(path.replace(/^\/+/, '').slice(0, slash));
+  }
+
+  file(path: string, data: Buffer | string, mode?: number): this {
+    this.#parent(path);
+    this.#entries.push({ kind: 'file', path, data, mode });
+    return this;
+  }
+
+  symlink(path: string, target: string): this {
+    this.#parent(path);
+    this.#entries.push({ kind: 'symlink', path, target });
+    return this;
+  }
+
+  chardev(path: string, major: number, minor: number): this {
+    this.#parent(path);
+    this.#entries.push({ kind: 'chardev', path, major, minor });
+    return this;
+  }
+
+  /** Paths of the entries so far, in order. */
+  paths(): string[] {
+    return this.#entries.map((e) => e.path);
+  }
+
+  archive(level = 1): Buffer {
+    return gzipSync(cpioNewc(this.#entries), { level });
+  }
 }
 
-/** The iPXE script every node on the provisioning network gets (over HTTP, named by DHCP). */
-export function ipxeScript(): string {
-  const base = `http://${PROVISIONING.address}`;
+/**
+ * The base every lab initramfs shares: the usual top-level directories,
+ * /dev/console (the kernel opens it for init before devtmpfs is mounted),
+ * static busybox with `applets` as symlinks, and the kernel modules `names`
+ * with their dependencies under /lib/modules, listed in load order in
+ * /etc/modules-load.
+ */
+export function initramfsBase(kernel: Kernel, modules: readonly string[], applets: readonly string[], busybox = BUSYBOX): InitramfsTree {
+  const files = resolveModules(readFileSync(join(kernel.modulesDir, 'modules.dep'), 'utf8'), modules);
+  const tree = new InitramfsTree();
+  for (const d of ['bin', 'sbin', 'dev', 'proc', 'sys', 'run', 'tmp', 'etc', 'root']) tree.mkdirs(d);
+  tree.chardev('dev/console', 5, 1);
+  tree.file('bin/busybox', readFileSync(busybox), 0o755);
+  for (const a of applets) if (a !== 'busybox') tree.symlink(`bin/${a}`, 'busybox');
+  for (const m of files) tree.file(join('lib/modules', m), readFileSync(join(kernel.modulesDir, m)));
+  tree.file('etc/modules-load', files.join('\n') + '\n');
+  return tree;
+}
+
+/** The initramfs (gzip-compressed newc cpio) for `kernel`. */
+export function buildInitramfs(kernel: Kernel, busybox = BUSYBOX): Buffer {
+  const applets = ['sh', 'hostname', 'mount', 'insmod', 'cat', 'tr', 'sleep', 'uname', 'ip', 'udhcpc', 'wget', 'cut', 'echo', 'setsid', 'cttyhack'];
+  const tree = initramfsBase(kernel, MODULES, applets, busybox);
+  tree.file('init', INIT, 0o755);
+  tree.file('etc/udhcpc.sh', UDHCPC_SCRIPT, 0o755);
+  // A login shell runs this: every applet, not only the ones /init uses.
+  tree.file('etc/profile', 'busybox --install -s /bin 2>/dev/null\nexport PS1="\\h# "\n');
+  return tree.archive();
+}
+
+/** The boot server's base URL, as nodes on the provisioning network see it. */
+export function bootServerUrl(): string {
+  return `http://${PROVISIONING.address}${PROVISIONING.httpPort === 80 ? '' : `:${PROVISIONING.httpPort}`}`;
+}
+
+/**
+ * The iPXE script every node on the provisioning network gets (over HTTP,
+ * named by DHCP). With `fpbl`, it chains to HIL's provisioning endpoint
+ * (which the boot server forwards /fpbl/ to), naming the booting NIC's MAC.
+ */
+export function ipxeScript(o: { fpbl?: boolean } = {}): string {
+  const base = bootServerUrl();
+  if (o.fpbl) {
+    return `#!ipxe
+chain ${base}/fpbl/v1/boot.ipxe?mac=\${netX/mac} || echo hil-lab: HIL has no FPBL boot for \${netX/mac}
+`;
+  }
   // initrd= lets an EFI-stub kernel find the image iPXE loaded (UEFI nodes); BIOS boots ignore it.
   return `#!ipxe
 echo hil-lab: iPXE booting \${netX/mac} from ${base}
@@ -174,8 +233,8 @@ boot
 }
 
 /** Writes vmlinuz, initrd.img and boot.ipxe into `dir` (the boot server's root). */
-export function writeBootFiles(dir: string, kernel: Kernel): void {
+export function writeBootFiles(dir: string, kernel: Kernel, o: { fpbl?: boolean } = {}): void {
   copyFileSync(kernel.image, join(dir, 'vmlinuz'));
   writeFileSync(join(dir, 'initrd.img'), buildInitramfs(kernel));
-  writeFileSync(join(dir, 'boot.ipxe'), ipxeScript());
+  writeFileSync(join(dir, 'boot.ipxe'), ipxeScript(o));
 }
