@@ -57,6 +57,8 @@ function printSummary(dir: string): void {
   process.stdout.write(`lab ${s.id} in ${s.dir} (${s.accel.toUpperCase()})
 switch:        Open vSwitch bridge br0, ovsdb ${s.switch.ovsdb}
 provisioning:  VLAN ${s.provisioning.vlan}, DHCP/TFTP/RA and http://10.128.0.1 in namespace ${s.provisioning.namespace}
+fpbl:          ${s.provisioning.fpblSocket ? `/fpbl/ forwarded to unix:${s.provisioning.fpblSocket}` : '(not forwarded)'}
+nodes:         ${s.memoryMiB} MiB RAM, ${s.diskMiB ? `a ${s.diskMiB} MiB disk (disk.raw)` : 'no disk'}
 registered in: ${s.registeredIn ?? '(not registered)'}
 `);
   printTable(
@@ -130,9 +132,11 @@ export function buildProgram(): Command {
     .option('--memory <mib>', 'RAM per node in MiB', int('--memory'), 256)
     .option('--prefix <name>', 'prefix of the names in HIL (<prefix>-node1, <prefix>-switch, <prefix>-provisioning)', 'lab')
     .option('--provisioning-vlan <vlan>', 'VLAN of the provisioning network', int('--provisioning-vlan'), 100)
+    .option('--disk-mib <n>', "size of each node's virtio disk (disk.raw in the node's directory; 0: no disk)", int('--disk-mib'), 0)
+    .option('--fpbl-socket <path>', "forward /fpbl/ on the boot server to HIL's provisioning endpoint on this unix socket (boot.ipxe then chains to it)")
     .addOption(new Option('--accel <accel>', 'QEMU accelerator').choices(['auto', 'tcg', 'kvm']).default('auto'))
     .option('--no-register', 'only build the lab; `hil-lab register` registers it later')
-    .action(async (o: { dir: string; nodes: number; nics: number; memory: number; prefix: string; provisioningVlan: number; accel: 'auto' | 'tcg' | 'kvm'; register: boolean }) => {
+    .action(async (o: { dir: string; nodes: number; nics: number; memory: number; prefix: string; provisioningVlan: number; diskMib: number; fpblSocket?: string; accel: 'auto' | 'tcg' | 'kvm'; register: boolean }) => {
       if (o.register && !process.env.HIL_ENDPOINT) throw new CliError('HIL_ENDPOINT is not set: point it at a running HIL (and set HIL_USERNAME/HIL_PASSWORD of an admin), or use --no-register');
       const started = Date.now();
       await up({
@@ -142,6 +146,8 @@ export function buildProgram(): Command {
         memoryMiB: o.memory,
         prefix: o.prefix,
         provisioningVlan: o.provisioningVlan,
+        diskMiB: o.diskMib,
+        fpblSocket: o.fpblSocket,
         accel: o.accel,
         progress: (m) => progress(`hil-lab: ${m}`),
       });

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,10 @@ export interface UpOptions {
   provisioningVlan?: number;
   memoryMiB?: number;
   accel?: 'auto' | 'tcg' | 'kvm';
+  /** MiB of a raw virtio disk per node (0: none, the default). */
+  diskMiB?: number;
+  /** Forward /fpbl/ on the boot server to the HTTP server on this unix socket (HIL's provisioning endpoint). */
+  fpblSocket?: string;
   progress?: (msg: string) => void;
 }
 
@@ -115,6 +119,8 @@ function labSpec(o: UpOptions, dir: string): LabSpec {
   if (nics !== 1 && nics !== 2) throw new LabError('--nics must be 1 or 2');
   if (!Number.isInteger(vlan) || vlan < 1 || vlan > 4094) throw new LabError('--provisioning-vlan must be from 1 to 4094');
   if (!Number.isInteger(memoryMiB) || memoryMiB < 128 || memoryMiB > 65536) throw new LabError('--memory must be from 128 to 65536 (MiB)');
+  const diskMiB = o.diskMiB ?? 0;
+  if (!Number.isInteger(diskMiB) || diskMiB < 0 || diskMiB > 1048576) throw new LabError('--disk-mib must be from 0 (no disk) to 1048576');
   return {
     dir,
     id: newId(),
@@ -124,6 +130,8 @@ function labSpec(o: UpOptions, dir: string): LabSpec {
     provisioningVlan: vlan,
     memoryMiB,
     accel: !o.accel || o.accel === 'auto' ? detectAccel() : o.accel,
+    ...(diskMiB ? { diskMiB } : {}),
+    ...(o.fpblSocket ? { fpblSocket: resolve(o.fpblSocket) } : {}),
   };
 }
 
@@ -151,7 +159,7 @@ export async function up(o: UpOptions): Promise<{ layout: LabLayout; state: LabS
     const kernel = findKernels()[0];
     progress(`guest: kernel ${kernel.version} and a busybox initramfs`);
     mkdirSync(layout.bootDir, { recursive: true });
-    writeBootFiles(layout.bootDir, kernel);
+    writeBootFiles(layout.bootDir, kernel, { fpbl: spec.fpblSocket !== undefined });
     state.kernel = kernel.image;
 
     progress(`switch: Open vSwitch (userspace) in namespace ${layout.switchNetns}`);
@@ -159,6 +167,7 @@ export async function up(o: UpOptions): Promise<{ layout: LabLayout; state: LabS
     startSwitch(layout);
 
     progress(`provisioning network: namespace ${layout.provisioningNetns}, VLAN ${spec.provisioningVlan}, dnsmasq and HTTP on 10.128.0.1`);
+    if (spec.fpblSocket) progress(`provisioning network: /fpbl/ forwarded to ${spec.fpblSocket}`);
     run('ip', ['netns', 'add', layout.provisioningNetns]);
     startProvisioning(layout, process.execPath);
 
@@ -181,8 +190,13 @@ function startNodes(layout: LabLayout, state: LabState, progress: (msg: string) 
   writeFileSync(wrapper, chassisControlWrapper(process.execPath));
   chmodSync(wrapper, 0o755);
   for (const node of layout.nodes) {
-    progress(`${node.name}: ${spec.accel.toUpperCase()} node, ${spec.memoryMiB} MiB, NICs ${node.nics.map((n) => n.mac).join(' ')}; BMC on 127.0.0.1:${node.bmcPort}`);
+    progress(`${node.name}: ${spec.accel.toUpperCase()} node, ${spec.memoryMiB} MiB${spec.diskMiB ? `, disk ${spec.diskMiB} MiB` : ''}, NICs ${node.nics.map((n) => n.mac).join(' ')}; BMC on 127.0.0.1:${node.bmcPort}`);
     mkdirSync(node.dir, { recursive: true });
+    const disk = spec.diskMiB ? nodeFiles(node.dir).disk : undefined;
+    if (disk) {
+      writeFileSync(disk, '');
+      truncateSync(disk, spec.diskMiB! * 1024 * 1024); // sparse
+    }
     const runtime: NodeRuntime = {
       name: node.name,
       labDir: dir,
@@ -191,6 +205,7 @@ function startNodes(layout: LabLayout, state: LabState, progress: (msg: string) 
       accel: spec.accel,
       serialPort: node.serialPort,
       nics: node.nics,
+      ...(disk ? { disk } : {}),
     };
     writeFileSync(nodeFiles(node.dir).runtime, JSON.stringify(runtime, null, 2) + '\n');
     for (const nic of node.nics) addNodePort(layout, nic.tap);
@@ -289,7 +304,10 @@ export interface LabStatus {
   phase: LabState['phase'];
   accel: string;
   switch: { ovsdb: string; running: boolean };
-  provisioning: { namespace: string; vlan: number; dnsmasq: boolean; bootServer: boolean };
+  provisioning: { namespace: string; vlan: number; dnsmasq: boolean; bootServer: boolean; fpblSocket?: string };
+  /** MiB of each node's disk; 0: none. */
+  diskMiB: number;
+  memoryMiB: number;
   registeredIn?: string;
   nodes: NodeStatus[];
 }
@@ -327,7 +345,10 @@ export function status(dirArg: string): LabStatus | null {
       vlan: state.spec.provisioningVlan,
       dnsmasq: running(join(layout.provisioningDir, 'dnsmasq.pid'), dir),
       bootServer: running(join(layout.provisioningDir, 'boot-server.pid'), dir),
+      ...(state.spec.fpblSocket ? { fpblSocket: state.spec.fpblSocket } : {}),
     },
+    diskMiB: state.spec.diskMiB ?? 0,
+    memoryMiB: state.spec.memoryMiB,
     registeredIn: state.registeredIn,
     nodes: layout.nodes.map((n) => {
       const mine = reports.filter((r) => n.nics.some((nic) => nic.mac === r.mac));

@@ -25,6 +25,10 @@ export interface LabSpec {
   /** MiB of RAM per node. */
   memoryMiB: number;
   accel: 'tcg' | 'kvm';
+  /** MiB of each node's disk (disk.raw in its directory, a virtio disk); 0 or absent: no disk. */
+  diskMiB?: number;
+  /** The unix socket the boot server forwards /fpbl/ to (HIL's provisioning endpoint); absent: none. */
+  fpblSocket?: string;
 }
 
 export interface NicLayout {
@@ -121,4 +125,6 @@ export interface NodeRuntime {
   accel: 'tcg' | 'kvm';
   serialPort: number;
   nics: NicLayout[];
+  /** The node's disk image (raw), if it has one. */
+  disk?: string;
 }

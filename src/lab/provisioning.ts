@@ -65,7 +65,7 @@ export function startProvisioning(layout: LabLayout, nodeBinary: string): void {
   const conf = join(layout.provisioningDir, 'dnsmasq.conf');
   writeFileSync(conf, dnsmasqConfig(layout));
   inNs('dnsmasq', `--conf-file=${conf}`); // daemonizes once it is listening, pid in pid-file
-  startDaemon('ip', ['netns', 'exec', ns, nodeBinary, '--disable-warning=ExperimentalWarning', BOOT_SERVER, layout.bootDir, layout.reportsFile, PROVISIONING.address, String(PROVISIONING.httpPort)], {
+  startDaemon('ip', ['netns', 'exec', ns, nodeBinary, '--disable-warning=ExperimentalWarning', BOOT_SERVER, layout.bootDir, layout.reportsFile, PROVISIONING.address, String(PROVISIONING.httpPort), ...(layout.spec.fpblSocket ? [layout.spec.fpblSocket] : [])], {
     pidFile: join(layout.provisioningDir, 'boot-server.pid'),
     logFile: join(layout.provisioningDir, 'boot-server.log'),
   });

@@ -41,6 +41,7 @@ export const nodeFiles = (dir: string) => ({
   runtime: join(dir, 'node.json'),
   boot: join(dir, 'boot-device'),
   events: join(dir, 'chassis.log'),
+  disk: join(dir, 'disk.raw'),
 });
 
 /** QEMU's arguments for a power-on. */
@@ -64,6 +65,8 @@ export function qemuArgs(node: NodeRuntime, dir: string, boot: BootDevice): stri
     // node with no network to boot from stops there instead of looping.
     '-boot', `order=${boot === 'network' ? 'n' : 'c'},strict=on`,
   ];
+  // A virtio disk (/dev/vda in the guest); booting "from disk" without a boot sector still ends at "No bootable device".
+  if (node.disk) args.push('-drive', `file=${node.disk},if=virtio,format=raw`);
   node.nics.forEach((nic, i) => {
     // vnet_hdr=off: the userspace datapath would pass on offloaded checksums unfinished.
     args.push('-netdev', `tap,id=nic${i},ifname=${nic.tap},script=no,downscript=no,vnet_hdr=off`);
