@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { buildServices, type Services } from './api/services.ts';
+import { imagesDir } from './config/config.ts';
+import { BlobStore } from './images/blob-store.ts';
 import { databaseUrl, type Config } from './config/config.ts';
 import type { CoreDeps } from './core/context.ts';
 import type { AuthBackend } from './core/auth/auth-backend.ts';
@@ -120,6 +122,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     switchTimeoutMs: config.worker.action_timeout_seconds * 1000,
     maintenance: config.maintenance.project && config.maintenance.url ? { project: config.maintenance.project, url: config.maintenance.url } : undefined,
     log: o.log,
+    blobs: new BlobStore(imagesDir(config), { maxFileBytes: config.images.max_file_mib * 1024 * 1024 }),
     usersChanged: (username) => auth.invalidate(username),
     actionsQueued: () => {
       if (worker) worker.kick();
@@ -159,6 +162,8 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     : undefined;
   // The API process holds the consoles of nodes whose OBM is enabled.
   if (app) await services.obm.resumeConsoles();
+  // Uploads cut short by a crash leave temporary files behind; a day is longer than any upload.
+  if (app) void deps.blobs!.removeStaleTemporaries(24 * 3600 * 1000).catch((err: Error) => o.log.warn({ err: err.message }, 'could not clean the image store'));
   // ... and keeps a derived HIL's pool within its policy, also between requests.
   const u = config.upstream;
   const rebalancing =

@@ -21,6 +21,7 @@ import { networkRoutes } from './routes/networks.routes.ts';
 import { switchRoutes } from './routes/switches.routes.ts';
 import { userRoutes } from './routes/users.routes.ts';
 import { miscRoutes } from './routes/misc.routes.ts';
+import { imageRoutes } from './routes/images.routes.ts';
 
 export interface AppOptions {
   services: Services;
@@ -115,6 +116,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   obmRoutes(app, o.services);
   networkRoutes(app, o.services);
   switchRoutes(app, o.services);
+  imageRoutes(app, o.services);
   if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
   miscRoutes(app, o.extensions);
 

@@ -18,6 +18,7 @@ import {
   ProjectMismatchError,
   ServerError,
   SwitchError,
+  TooLargeError,
   UpstreamError,
   ValidationError,
 } from '../core/errors.ts';
@@ -32,6 +33,7 @@ export const STATUS_OF = new Map<Function, number>([
   [BlockedError, 409],
   [IllegalStateError, 409],
   [MethodNotAllowedError, 405],
+  [TooLargeError, 413],
   [NotImplementedError, 501],
   [ServerError, 500],
   [AllocationError, 500],

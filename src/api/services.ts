@@ -8,6 +8,7 @@ import { switchService } from '../core/switch.service.ts';
 import { userService } from '../core/user.service.ts';
 import { obmService } from '../core/obm.service.ts';
 import { verifyService } from '../core/verify.service.ts';
+import { imageService } from '../images/image.service.ts';
 
 export function buildServices(deps: CoreDeps) {
   return {
@@ -19,6 +20,7 @@ export function buildServices(deps: CoreDeps) {
     users: userService(deps),
     obm: obmService(deps),
     verify: verifyService(deps),
+    images: imageService(deps),
   };
 }
 

@@ -84,6 +84,16 @@ const ConfigSchema = Type.Object(
       },
       Strict,
     ),
+    /** The image registry (docs/images.md): content-addressed files under <dir>/sha256/. */
+    images: Type.Object(
+      {
+        /** Where image files live; default <data_dir>/blobs. */
+        dir: Type.Optional(Type.String()),
+        /** The largest file one upload may store, in MiB. */
+        max_file_mib: Type.Integer({ minimum: 1, maximum: 1048576 }),
+      },
+      Strict,
+    ),
     /** A derived (recursive) HIL: the base HIL it rents its nodes from, as one of the base's projects. */
     upstream: Type.Object(
       {
@@ -129,6 +139,7 @@ export function defaultConfig(): Config {
   return {
     server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true },
     database: {},
+    images: { max_file_mib: 1024 },
     auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
@@ -157,6 +168,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): void {
   if (env.HIL_DATABASE_URL) cfg.database.url = env.HIL_DATABASE_URL;
   if (env.HIL_LISTEN) cfg.server.listen = env.HIL_LISTEN;
   if (env.HIL_DATA_DIR) cfg.server.data_dir = env.HIL_DATA_DIR;
+  if (env.HIL_IMAGES_DIR) cfg.images.dir = env.HIL_IMAGES_DIR;
   if (env.HIL_AUTH) {
     if (env.HIL_AUTH !== 'database' && env.HIL_AUTH !== 'null') {
       throw new ConfigError(`HIL_AUTH must be "database" or "null", not ${JSON.stringify(env.HIL_AUTH)}`);
@@ -237,6 +249,11 @@ function validateSemantics(cfg: Config): void {
 /** The database URL in force: the configured one, or SQLite in the data directory. */
 export function databaseUrl(cfg: Config): string {
   return cfg.database.url ?? `sqlite:${join(resolve(cfg.server.data_dir), 'hil.db')}`;
+}
+
+/** Where image files are: images.dir, or <data_dir>/blobs. */
+export function imagesDir(cfg: Config): string {
+  return resolve(cfg.images.dir ?? join(cfg.server.data_dir, 'blobs'));
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

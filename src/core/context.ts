@@ -6,6 +6,7 @@ import type { ConsoleHub } from './console-hub.ts';
 import type { SwitchRegistry } from '../drivers/switch/registry.ts';
 import type { NetworkAllocator } from '../network/allocators/network-allocator.ts';
 import type { Database } from '../store/schema.ts';
+import type { BlobStore } from '../images/blob-store.ts';
 
 export interface CoreDeps {
   db: Kysely<Database>;
@@ -27,6 +28,8 @@ export interface CoreDeps {
   actionsQueued(): void;
   /** Called after a user's admin flag or projects change (no name: anyone's), to drop cached identities. */
   usersChanged(username?: string): void;
+  /** The image registry's files (content-addressed); absent where no image is stored or served. */
+  blobs?: BlobStore;
   /** Where more nodes come from, in a derived HIL (its base); absent otherwise. */
   nodeSupply?: NodeSupply;
 }

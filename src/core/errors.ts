@@ -25,6 +25,8 @@ export class BlockedError extends HilError {}
 export class IllegalStateError extends HilError {}
 /** The route exists, but not for this HTTP method. */
 export class MethodNotAllowedError extends HilError {}
+/** A request body (an uploaded file) larger than the server accepts. */
+export class TooLargeError extends HilError {}
 /** A feature that exists upstream but is not offered by this server (headnodes). */
 export class NotImplementedError extends HilError {}
 
@@ -49,6 +51,7 @@ export const ERROR_TYPES = [
   BlockedError,
   IllegalStateError,
   MethodNotAllowedError,
+  TooLargeError,
   NotImplementedError,
   ServerError,
   AllocationError,

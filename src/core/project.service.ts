@@ -34,6 +34,9 @@ export function projectService(deps: CoreDeps) {
         if (await has(tx.selectFrom('network_access').select('network_id').where('project_id', '=', project.id).executeTakeFirst())) {
           throw new BlockedError('Project can still access networks');
         }
+        if (await has(tx.selectFrom('image').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
+          throw new BlockedError('Project still has images');
+        }
         await tx.deleteFrom('user_project').where('project_id', '=', project.id).execute();
         await tx.deleteFrom('project').where('id', '=', project.id).execute();
       });

@@ -2,7 +2,7 @@
  * Opens the database named by a URL: `sqlite:PATH` (the embedded default) or
  * `postgres://…`. Both speak the same Kysely schema and migrations.
  */
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteAdapter } from 'kysely';
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -72,4 +72,17 @@ export function isUniqueViolation(err: unknown): boolean {
   if (e.code === '23505') return true; // PostgreSQL unique_violation
   // SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555)
   return e.errcode === 2067 || e.errcode === 1555;
+}
+
+/** True when `err` is a foreign-key violation (a row still referenced, or a reference to nothing), on either database. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string; errcode?: number } | null;
+  if (!e) return false;
+  if (e.code === '23503') return true; // PostgreSQL foreign_key_violation
+  return e.errcode === 787; // SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+/** Which database a Kysely instance (or transaction) talks to, for the few statements that differ. */
+export function dialectOf(db: Kysely<Database>): DbKind {
+  return db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres';
 }

@@ -6,10 +6,12 @@
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Store } from './db.ts';
 import * as init from './migrations/0001-init.ts';
+import * as images from './migrations/0002-images.ts';
 
-const MIGRATIONS = { '0001-init': init } as const;
+const MIGRATIONS = { '0001-init': init, '0002-images': images } as const;
 
-export const LATEST_MIGRATION = Object.keys(MIGRATIONS).at(-1)!;
+export const MIGRATION_NAMES = Object.keys(MIGRATIONS);
+export const LATEST_MIGRATION = MIGRATION_NAMES.at(-1)!;
 
 function provider(store: Store): MigrationProvider {
   return {

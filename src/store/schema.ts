@@ -115,6 +115,24 @@ export interface VlanTable {
   available: Bool;
 }
 
+/** An image of the registry (docs/images.md); its files are blobs named by SHA-256 (64 lowercase hex). */
+export interface ImageTable {
+  id: Generated<number>;
+  label: string;
+  /** null: owned by the admins. */
+  project_id: number | null;
+  public: Bool;
+  cmdline: Generated<string>;
+  kernel_sha256: string | null;
+  kernel_size: number | null;
+  initrd_sha256: string | null;
+  initrd_size: number | null;
+  rootfs_sha256: string | null;
+  rootfs_size: number | null;
+  /** Epoch ms. */
+  created_at: number;
+}
+
 /** State of mock switches, kept in the database so tests (and other processes) can read it. */
 export interface MockSwitchPortTable {
   switch_id: number;
@@ -166,6 +184,7 @@ export interface Database {
   mock_switch_call: MockSwitchCallTable;
   mock_switch_fault: MockSwitchFaultTable;
   worker_lease: WorkerLeaseTable;
+  image: ImageTable;
 }
 
 export type NodeRow = Selectable<NodeTable>;
@@ -173,4 +192,5 @@ export type NicRow = Selectable<NicTable>;
 export type NetworkRow = Selectable<NetworkTable>;
 export type SwitchRow = Selectable<SwitchTable>;
 export type ActionRow = Selectable<NetworkingActionTable>;
+export type ImageRow = Selectable<ImageTable>;
 export type NewAction = Insertable<NetworkingActionTable>;

@@ -172,6 +172,9 @@ export interface Case {
   /** How the test is named when `path` is a function. */
   name?: string;
   body?: unknown;
+  /** A body sent as it is (e.g. a file upload), instead of `body` as JSON. */
+  rawBody?: string;
+  headers?: Record<string, string>;
   query?: string;
   expect: Expect;
   /** The message a refused authenticated caller gets (checked when given). */
@@ -224,7 +227,7 @@ async function streamCall(fx: Fixture, role: Role, path: string): Promise<Respon
 export async function call(fx: Fixture, role: Role, c: Case): Promise<Response> {
   const path = typeof c.path === 'function' ? c.path(fx) : c.path;
   if (c.stream) return streamCall(fx, role, path);
-  return fx.as(role)(c.method, path, c.body, { query: c.query });
+  return fx.as(role)(c.method, path, c.body, { query: c.query, rawBody: c.rawBody, headers: c.headers });
 }
 
 export function caseName(c: Case, role: Role): string {
@@ -255,6 +258,8 @@ export interface MatrixOptions {
   hil?: TestHilOptions;
   /** Also create users dave (no projects) and erin (manhattan), targets of the user routes. */
   extraUsers?: boolean;
+  /** More objects for the cases, made once per fixture (as admin). */
+  setup?: (fx: Fixture) => Promise<void>;
 }
 
 export const DEFAULT_GROUPS: Role[][] = [['admin'], ['alice'], ['bob', 'anon', 'wrong']];
@@ -299,6 +304,7 @@ export function matrix(database: TestDatabase, cases: Case[], o: MatrixOptions =
       let fx: Fixture | undefined;
       before(async () => {
         fx = await buildFixture(database, o.hil, o.extraUsers ?? false);
+        await o.setup?.(fx);
       });
       after(() => fx?.close());
       for (const role of group) roleCases(() => fx!, role, cases);
