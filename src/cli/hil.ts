@@ -16,6 +16,7 @@ import { projectCommands } from './commands/project.ts';
 import { networkCommands } from './commands/network.ts';
 import { switchCommands } from './commands/switch.ts';
 import { userCommands } from './commands/user.ts';
+import { imageCommands } from './commands/image.ts';
 
 export function buildProgram(client: () => HilClient = clientFromEnv): Command {
   const program = new Command('hil')
@@ -28,6 +29,7 @@ export function buildProgram(client: () => HilClient = clientFromEnv): Command {
   networkCommands(program, client);
   switchCommands(program, client);
   userCommands(program, client);
+  imageCommands(program, client);
   program
     .command('completion')
     .description('Print a shell completion script')

@@ -8,7 +8,9 @@ import type { ActionView, NodeView } from '../api/routes/nodes.routes.ts';
 import type { AttachmentList, NetworkList, NetworkView } from '../api/routes/networks.routes.ts';
 import type { PortView, SwitchView } from '../api/routes/switches.routes.ts';
 import type { UserList } from '../api/routes/users.routes.ts';
+import type { ImagePartView, ImageView } from '../api/routes/images.routes.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
+import { Readable } from 'node:stream';
 
 export type Node = Static<typeof NodeView>;
 export type NetworkingAction = Static<typeof ActionView>;
@@ -18,6 +20,11 @@ export type Attachments = Static<typeof AttachmentList>;
 export type Switch = Static<typeof SwitchView>;
 export type Port = Static<typeof PortView>;
 export type Users = Static<typeof UserList>;
+export type Image = Static<typeof ImageView>;
+export type ImageFile = Static<typeof ImagePartView>;
+export type ImagePart = 'kernel' | 'initrd' | 'rootfs';
+/** A downloading image file: its SHA-256 and size (from the headers), and the bytes. */
+export type ImageDownload = ImageFile & { body: Readable };
 export type StatusId = { status_id: string };
 export type PowerStatus = { power_status: string };
 
@@ -114,6 +121,31 @@ export class HilClient {
     addProject: (user: string, project: string) => this.http.call<void>('POST', ['auth', 'basic', 'user', user, 'add_project'], { project }),
     removeProject: (user: string, project: string) => this.http.call<void>('POST', ['auth', 'basic', 'user', user, 'remove_project'], { project }),
     setAdmin: (user: string, isAdmin: boolean) => this.http.call<void>('PATCH', ['auth', 'basic', 'user', user], { is_admin: isAdmin }),
+  };
+
+  /** The image registry (not in upstream; docs/images.md). */
+  readonly image = {
+    list: () => this.http.call<string[]>('GET', ['images']),
+    show: (image: string) => this.http.call<Image>('GET', ['image', image]),
+    /** project: one of yours, or "admin"/absent for an admin-owned image; public (admins only); cmdline: one line. */
+    create: (image: string, o: { project?: string; public?: boolean; cmdline?: string } = {}) => this.http.call<void>('PUT', ['image', image], o),
+    delete: (image: string) => this.http.call<void>('DELETE', ['image', image]),
+    /** Uploads (or replaces) a part; a stream is sent as it is read. `length`: the stream's size, if known. Answers the stored file's SHA-256 and size. */
+    upload: async (image: string, part: ImagePart, data: Uint8Array | Readable, o: { length?: number; signal?: AbortSignal } = {}): Promise<ImageFile> => {
+      const body = data instanceof Readable ? (Readable.toWeb(data) as ReadableStream<Uint8Array>) : data;
+      const length = data instanceof Readable ? o.length : data.byteLength;
+      const res = await this.http.send('PUT', ['image', image, part], { raw: { body, contentType: 'application/octet-stream', length }, signal: o.signal });
+      return (await res.json()) as ImageFile;
+    },
+    /** Streams a part; check the bytes against `sha256` if they matter. */
+    download: async (image: string, part: ImagePart, signal?: AbortSignal): Promise<ImageDownload> => {
+      const res = await this.http.send('GET', ['image', image, part], { signal });
+      return {
+        sha256: res.headers.get('x-hil-sha256') ?? '',
+        size: Number(res.headers.get('content-length') ?? NaN),
+        body: res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>) : Readable.from([]),
+      };
+    },
   };
 
   readonly networkingAction = {

@@ -27,6 +27,14 @@ export class HilApiError extends Error {
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
 
+/** A request body sent as it is (file uploads). */
+export interface RawBody {
+  body: Uint8Array | ReadableStream<Uint8Array>;
+  contentType: string;
+  /** Bytes, when known (sent as Content-Length, so that an oversized file is refused before it is sent). */
+  length?: number;
+}
+
 export class HttpClient {
   readonly endpoint: string;
   readonly #auth?: string;
@@ -60,18 +68,31 @@ export class HttpClient {
     }
   }
 
-  /** Sends a request and hands back the response for streaming. Throws HilApiError on an error status. */
-  async send(method: Method, segments: string[], o: { body?: unknown; query?: Record<string, string | undefined>; signal?: AbortSignal } = {}): Promise<Response> {
+  /**
+   * Sends a request and hands back the response for streaming. Throws HilApiError on an error status.
+   * `raw` sends bytes instead of a JSON body (a file upload), with their length when it is known.
+   */
+  async send(
+    method: Method,
+    segments: string[],
+    o: { body?: unknown; raw?: RawBody; query?: Record<string, string | undefined>; signal?: AbortSignal } = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = {};
     if (this.#auth) headers.authorization = this.#auth;
-    let payload: string | undefined;
-    if (method !== 'GET') {
+    let payload: string | Uint8Array | ReadableStream<Uint8Array> | undefined;
+    if (o.raw) {
+      headers['content-type'] = o.raw.contentType;
+      if (o.raw.length !== undefined) headers['content-length'] = String(o.raw.length);
+      payload = o.raw.body;
+    } else if (method !== 'GET') {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(o.body ?? {});
     }
     let res: Response;
     try {
-      res = await fetch(this.url(segments, o.query), { method, headers, body: payload, redirect: 'follow', signal: o.signal });
+      // A stream body must say it is sent while the answer may already come (duplex "half").
+      const init = { method, headers, body: payload, redirect: 'follow', signal: o.signal, ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}) };
+      res = await fetch(this.url(segments, o.query), init as RequestInit);
     } catch (err) {
       const e = err as Error;
       const why = e.name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : ((e.cause as Error | undefined)?.message ?? e.message);

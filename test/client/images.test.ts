@@ -1,0 +1,76 @@
+/**
+ * client.image against a real server on a socket: typed calls, uploads from
+ * buffers and streams, streamed downloads, and the server's errors (413
+ * included) as HilApiError.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { testDatabases } from '../support/databases.ts';
+import { addUser, withHil } from '../support/hil.ts';
+import { HilApiError, HilClient } from '../../src/client/index.ts';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const MiB = 1024 * 1024;
+
+async function bytes(r: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of r) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+for (const database of testDatabases()) {
+  describe(`client.image on ${database.name}`, { skip: database.skip }, () => {
+    it('creates, uploads (buffer and stream), shows, lists, downloads and deletes; errors are HilApiError', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hil-images-'));
+      try {
+        await withHil(database, { auth: 'database', config: (c) => ((c.images.dir = dir), (c.images.max_file_mib = 1)) }, async (t) => {
+          await addUser(t, 'root', 'root-pw', true);
+          const endpoint = await t.hil.app!.listen({ port: 0, host: '127.0.0.1' });
+          const c = new HilClient({ endpoint, username: 'root', password: 'root-pw' });
+
+          await c.image.create('debian', { cmdline: 'console=ttyS0', public: true });
+          const kernel = randomBytes(200_000);
+          assert.deepEqual(await c.image.upload('debian', 'kernel', kernel), { sha256: sha(kernel), size: kernel.length });
+          const initrd = randomBytes(300_000);
+          const streamed = await c.image.upload('debian', 'initrd', Readable.from([initrd.subarray(0, 100_000), initrd.subarray(100_000)]));
+          assert.deepEqual(streamed, { sha256: sha(initrd), size: initrd.length });
+
+          const img = await c.image.show('debian');
+          assert.deepEqual(img, { name: 'debian', project: 'admin', public: true, cmdline: 'console=ttyS0', kernel: { sha256: sha(kernel), size: kernel.length }, initrd: streamed, rootfs: null });
+          assert.deepEqual(await c.image.list(), ['debian']);
+
+          const down = await c.image.download('debian', 'initrd');
+          assert.equal(down.sha256, sha(initrd));
+          assert.equal(down.size, initrd.length);
+          assert.ok((await bytes(down.body)).equals(initrd));
+
+          // Too large, with its length known (refused before it is sent) and without (refused on the way).
+          const big = randomBytes(MiB + 1);
+          for (const data of [randomBytes(32 * MiB), Readable.from([big])]) {
+            const err = await c.image.upload('debian', 'rootfs', data).catch((e: unknown) => e);
+            assert.ok(err instanceof HilApiError, String(err));
+            assert.equal(err.type, 'TooLargeError');
+            assert.equal(err.status, 413);
+          }
+          const withLength = await c.image.upload('debian', 'rootfs', Readable.from([big]), { length: big.length }).catch((e: unknown) => e);
+          assert.ok(withLength instanceof HilApiError && withLength.status === 413, String(withLength));
+          assert.equal((await c.image.show('debian')).rootfs, null);
+
+          const missing = await c.image.download('debian', 'rootfs').catch((e: unknown) => e);
+          assert.ok(missing instanceof HilApiError);
+          assert.deepEqual([missing.type, missing.status, missing.message], ['NotFoundError', 404, 'Image "debian" has no rootfs.']);
+
+          await c.image.delete('debian');
+          assert.deepEqual(await c.image.list(), []);
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
