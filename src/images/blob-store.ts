@@ -79,6 +79,18 @@ export class BlobStore {
    * nothing stored. The blob is held until `release()`.
    */
   async put(source: Readable | AsyncIterable<Uint8Array>, limitBytes = this.maxFileBytes): Promise<StoredBlob> {
+    // A stream that fails before we read it must not fail the process; reading it reports the failure.
+    const readable = isReadable(source) ? source : undefined;
+    const ignore = () => {};
+    readable?.on('error', ignore);
+    try {
+      return await this.#put(source, limitBytes);
+    } finally {
+      readable?.off('error', ignore);
+    }
+  }
+
+  async #put(source: Readable | AsyncIterable<Uint8Array>, limitBytes: number): Promise<StoredBlob> {
     await mkdir(this.#shaDir, { recursive: true, mode: 0o700 });
     const tmp = join(this.#shaDir, `${TEMP_PREFIX}${randomUUID()}`);
     const file = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -87,7 +99,7 @@ export class BlobStore {
     let sha256: string;
     try {
       // An HTTP request must not be destroyed when we stop early: the answer (413) still goes out on its socket.
-      const chunks = 'iterator' in source && typeof source.iterator === 'function' ? source.iterator({ destroyOnReturn: false }) : source;
+      const chunks = isReadable(source) ? source.iterator({ destroyOnReturn: false }) : source;
       for await (const chunk of chunks as AsyncIterable<Uint8Array>) {
         size += chunk.length;
         if (size > limitBytes) throw new BlobTooLargeError(limitBytes);
@@ -201,6 +213,10 @@ export class BlobStore {
     if (n > 0) this.#holds.set(sha256, n);
     else this.#holds.delete(sha256);
   }
+}
+
+function isReadable(source: Readable | AsyncIterable<Uint8Array>): source is Readable {
+  return typeof (source as Readable).iterator === 'function' && typeof (source as Readable).on === 'function';
 }
 
 async function writeAll(file: FileHandle, chunk: Uint8Array): Promise<void> {

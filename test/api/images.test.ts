@@ -245,6 +245,31 @@ for (const database of testDatabases()) {
         assertError(await anon('DELETE', '/v0/image/pub'), 401, 'AuthorizationError');
       }));
 
+    it('tenants: another project\'s private image answers exactly as a missing one; refusals say why', () =>
+      withImages(database, { auth: 'database' }, async (t) => {
+        const root = await addUser(t, 'root', 'root-pw', true);
+        const admin = t.as(root);
+        for (const p of ['runway', 'manhattan']) assertEmptyOk(await admin('PUT', `/v0/project/${p}`));
+        const alice = await addUser(t, 'alice', 'alice-pw', false, ['runway']);
+        const bob = t.as(await addUser(t, 'bob', 'bob-pw', false, ['manhattan']));
+        assertEmptyOk(await t.as(alice)('PUT', '/v0/image/secret', { project: 'runway' }));
+        await upload(t, 'secret', 'kernel', randomBytes(10), { creds: alice });
+
+        const hidden = [await bob('GET', '/v0/image/secret'), await bob('DELETE', '/v0/image/secret'), await upload(t, 'secret', 'initrd', randomBytes(10), { creds: { username: 'bob', password: 'bob-pw' } })];
+        const missing = [await bob('GET', '/v0/image/nothing'), await bob('DELETE', '/v0/image/nothing'), await upload(t, 'nothing', 'initrd', randomBytes(10), { creds: { username: 'bob', password: 'bob-pw' } })];
+        for (const [i, r] of hidden.entries()) {
+          assertError(r, 404, 'NotFoundError', 'Image "secret" does not exist.');
+          assert.equal(missing[i].body.msg.replace('nothing', 'secret'), r.body.msg);
+        }
+        const dl = await t.hil.app!.inject({ method: 'GET', url: '/v0/image/secret/kernel', headers: authHeader({ username: 'bob', password: 'bob-pw' }) });
+        assert.equal(dl.statusCode, 404);
+
+        assertError(await t.as(alice)('PUT', '/v0/image/loud', { project: 'runway', public: true }), 401, 'AuthorizationError', 'Only administrators may make an image public.');
+        assertError(await t.as(alice)('PUT', '/v0/image/theirs', { project: 'manhattan' }), 401, 'AuthorizationError', 'You do not have access to the required project.');
+        assertError(await t.as(alice)('PUT', '/v0/image/nobody'), 401, 'AuthorizationError', 'Only administrators may create admin-owned images; give "project": one of your projects.');
+        assert.deepEqual((await bob('GET', '/v0/images')).body, []);
+      }));
+
     it('findDeployable: the project\'s own and public images with a kernel; null is an admin\'s deploy', () =>
       withImages(database, {}, async (t) => {
         const api = t.as();

@@ -6,7 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -64,6 +65,22 @@ for (const database of testDatabases()) {
           const missing = await c.image.download('debian', 'rootfs').catch((e: unknown) => e);
           assert.ok(missing instanceof HilApiError);
           assert.deepEqual([missing.type, missing.status, missing.message], ['NotFoundError', 404, 'Image "debian" has no rootfs.']);
+
+          // A client that hangs up mid-upload leaves nothing behind.
+          await new Promise<void>((resolve) => {
+            const req = request(`${endpoint}/v0/image/debian/rootfs`, {
+              method: 'PUT',
+              headers: { 'content-type': 'application/octet-stream', 'content-length': String(500_000), authorization: 'Basic ' + Buffer.from('root:root-pw').toString('base64') },
+            });
+            req.on('error', () => resolve());
+            req.write(randomBytes(100_000), () => setTimeout(() => (req.destroy(), resolve()), 50));
+          });
+          const deadline = Date.now() + 5000;
+          while (readdirSync(join(dir, 'sha256')).some((n) => n.startsWith('.tmp-'))) {
+            assert.ok(Date.now() < deadline, 'the temporary file of the aborted upload is still there');
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          assert.equal((await c.image.show('debian')).rootfs, null);
 
           await c.image.delete('debian');
           assert.deepEqual(await c.image.list(), []);

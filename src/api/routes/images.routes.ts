@@ -123,6 +123,9 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
         } catch (err) {
           // The rest of a refused body is not worth reading: close the connection after the answer.
           if (!(body instanceof UploadBody) || !body.stream.readableEnded) reply.header('connection', 'close');
+          // A client that hangs up mid-upload is not a server failure (nothing was stored).
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') throw new ValidationError('The upload was cut short; nothing was stored.');
           throw err;
         }
       },
