@@ -61,16 +61,23 @@ export function qemuArgs(node: NodeRuntime, dir: string, boot: BootDevice): stri
     '-serial', 'chardev:serial0',
     // SeaBIOS reads the port as a little-endian integer from this file (lab.ts writes it).
     '-fw_cfg', `name=etc/sercon-port,file=${join(node.labDir, SERCON_PORT_FILE)}`,
-    // strict: only the chosen device, as a BMC's forced boot device does; a
-    // node with no network to boot from stops there instead of looping.
-    '-boot', `order=${boot === 'network' ? 'n' : 'c'},strict=on`,
   ];
-  // A virtio disk (/dev/vda in the guest); booting "from disk" without a boot sector still ends at "No bootable device".
-  if (node.disk) args.push('-drive', `file=${node.disk},if=virtio,format=raw`);
+  // strict: only the chosen device, as a BMC's forced boot device does; a
+  // node with no network to boot from stops there instead of looping.
+  // With a disk, `-boot order=c` is not enough: SeaBIOS tries the (virtio)
+  // disk and then falls back to the NIC ROMs; boot indexes keep it strict.
+  const index = (device: 'network' | 'disk', i = 0) => (node.disk && boot === device ? `,bootindex=${i + 1}` : '');
+  if (node.disk) {
+    args.push('-boot', 'strict=on');
+    // A virtio disk: /dev/vda in the guest.
+    args.push('-drive', `file=${node.disk},if=none,id=disk0,format=raw`, '-device', `virtio-blk-pci,drive=disk0${index('disk')}`);
+  } else {
+    args.push('-boot', `order=${boot === 'network' ? 'n' : 'c'},strict=on`);
+  }
   node.nics.forEach((nic, i) => {
     // vnet_hdr=off: the userspace datapath would pass on offloaded checksums unfinished.
     args.push('-netdev', `tap,id=nic${i},ifname=${nic.tap},script=no,downscript=no,vnet_hdr=off`);
-    args.push('-device', `virtio-net-pci,netdev=nic${i},mac=${nic.mac}`);
+    args.push('-device', `virtio-net-pci,netdev=nic${i},mac=${nic.mac}${index('network', i)}`);
   });
   return args;
 }

@@ -263,6 +263,22 @@ describe('FPBL agent and return agent in a lab node', { skip }, () => {
       });
       assert.equal(r.status, 0, r.stderr);
     };
+    // With a disk that holds no boot sector, booting from disk still ends where it did without one.
+    ipmi('chassis', 'bootdev', 'disk');
+    ipmi('chassis', 'power', 'on');
+    await until('the firmware to find nothing to boot', async () => consoleText().includes('No bootable device'), 60_000).catch((e) => assert.fail(`${e.message}${show()}`));
+    ipmi('chassis', 'power', 'off');
+    const eventsBefore = readFileSync(files.events, 'utf8').split('\n').filter(Boolean).length;
+
+    // When did lines first show up on the console (polled; to measure the kexecs).
+    const firstSeen = new Map<string, number>();
+    const watched = ['hil-agent: kexec -e now', `hil-example: ${MARKER} booted`, 'hil-return: kexec -e now'];
+    const poll = setInterval(() => {
+      const t = consoleText();
+      for (const w of watched) if (!firstSeen.has(w) && t.includes(w)) firstSeen.set(w, Date.now());
+    }, 50);
+    after(() => clearInterval(poll));
+
     ipmi('chassis', 'bootdev', 'pxe');
     ipmi('chassis', 'power', 'on');
     poweredOnAt = Date.now();
@@ -311,7 +327,7 @@ describe('FPBL agent and return agent in a lab node', { skip }, () => {
     assert.match(consoleText(), /hil-example: disk before: \r?\n/, 'the example found the disk empty');
     assert.equal(readFileSync(files.disk).subarray(0, 27).toString(), `hil-example-data:${MARKER}`);
     // No power event since the power-on: the deploy was a kexec, not a reboot.
-    const events = () => readFileSync(files.events, 'utf8').split('\n').filter(Boolean);
+    const events = () => readFileSync(files.events, 'utf8').split('\n').filter(Boolean).slice(eventsBefore);
     const powerEvents = events().filter((l) => / (powered|set power|set reset|set shutdown)/.test(l));
     assert.equal(powerEvents.filter((l) => l.includes('powered on')).length, 1, events().join('\n'));
     assert.ok(!powerEvents.some((l) => /powered off|set power 0|set reset|set shutdown/.test(l)), events().join('\n'));
@@ -330,11 +346,13 @@ describe('FPBL agent and return agent in a lab node', { skip }, () => {
     assert.match(consoleText(), /hil-return: kexec -e now/);
     assert.equal(events().filter((l) => / (powered|set power|set reset)/.test(l)).length, powerEvents.length, 'still no power event');
 
+    const since = (a: string, b: string) => ((firstSeen.get(b)! - firstSeen.get(a)!) / 1000).toFixed(1);
     const leftToMarker = (markerAt - endpoint.leftAt) / 1000;
     const loadedToLeft = (endpoint.leftAt - loaded.at) / 1000;
     console.log(
       `# timings: power-on → first FPBL report ${firstReportS.toFixed(1)} s (FPBL uptime ${fresh.fields.uptime} s); ` +
         `loaded → endpoint gone ${loadedToLeft.toFixed(1)} s; endpoint gone → example marker ${leftToMarker.toFixed(1)} s (example uptime ${exampleUptime} s); ` +
+        `kexec -e → example marker ≈ ${since(watched[0], watched[1])} s (console polled every 50 ms); ` +
         `return → FPBL fresh ${((returned.at - ret.find((r) => r.fields.state === 'returning')!.at) / 1000).toFixed(1)} s (uptime ${returned.fields.uptime} s); ` +
         `boot.ipxe query ${endpoint.bootQueries[0]}`,
     );
