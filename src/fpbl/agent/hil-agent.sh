@@ -74,6 +74,7 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 # post STATE ERROR TIMEOUT: POST the report; the answer is in $REPLY.
 # Returns 0 on a 2xx, 2 on a 401, 1 on anything else (the reason in $WHY).
 post() {
+  IP=$(cat "$WORK/ip" 2>/dev/null || echo "$IP") # a renewal may have changed it
   body="agent=fpbl
 state=$1
 mac=$MAC
