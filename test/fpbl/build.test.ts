@@ -14,6 +14,7 @@ import { gunzipSync } from 'node:zlib';
 import { AGENT_SCRIPT, buildExampleImage, buildFpbl, FpblBuildError, KEXEC, RETURN_SCRIPT, sharedLibraries, type FpblManifest } from '../../src/fpbl/build.ts';
 import { isStaticElf } from '../../src/lab/doctor.ts';
 import { BUSYBOX, findKernels } from '../../src/lab/guest.ts';
+import { HIL_ADMIN } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
 
 const missing = !findKernels().length
@@ -117,6 +118,22 @@ describe('hil-admin fpbl build / example-image', { skip: skipUnless(missing) }, 
     const init = readFileSync(join(root, 'init'), 'utf8');
     assert.match(init, /^MARKER=MARKER-42$/m);
     assert.equal(spawnSync(BUSYBOX, ['sh', '-n', join(root, 'init')]).status, 0);
+  });
+
+  it('hil-admin fpbl build (default: <data_dir>/fpbl) and example-image print what they wrote, with sizes and SHA-256', () => {
+    const env = { ...process.env, HIL_DATA_DIR: join(tmp, 'data') };
+    const b = spawnSync(HIL_ADMIN, ['fpbl', 'build'], { env, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(b.status, 0, b.stderr);
+    for (const f of ['vmlinuz', 'initrd.img', 'fpbl.json']) {
+      const path = join(tmp, 'data', 'fpbl', f);
+      assert.match(b.stdout, new RegExp(`wrote ${path}  ${readFileSync(path).length} bytes  sha256 ${sha256sum(path)}`));
+    }
+    const e = spawnSync(HIL_ADMIN, ['fpbl', 'example-image', '--marker', 'CLI-1', '--out', join(tmp, 'cli-example')], { env, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(e.status, 0, e.stderr);
+    assert.match(e.stdout, /cli-example\/cmdline  26 bytes/);
+    const bad = spawnSync(HIL_ADMIN, ['fpbl', 'example-image', '--out', join(tmp, 'x')], { env, encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /needs --marker TEXT and --out DIR/);
   });
 
   it('refuses a marker that would need quoting', () => {
