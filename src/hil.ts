@@ -9,7 +9,10 @@ import { buildApp } from './api/app.ts';
 import { buildServices, type Services } from './api/services.ts';
 import { imagesDir } from './config/config.ts';
 import { BlobStore } from './images/blob-store.ts';
-import { databaseUrl, type Config } from './config/config.ts';
+import { databaseUrl, fpblDir, type Config } from './config/config.ts';
+import { startAgentServer } from './provisioning/agent-server.ts';
+import type { ProvisioningOptions } from './provisioning/provisioning.service.ts';
+import type { Server } from 'node:http';
 import type { CoreDeps } from './core/context.ts';
 import type { AuthBackend } from './core/auth/auth-backend.ts';
 import { databaseAuth } from './core/auth/database-auth.ts';
@@ -131,7 +134,23 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
   };
   const pool = upstream ? poolManager(deps, upstream, { minFree: config.upstream.min_free, maxFree: config.upstream.max_free, onDemand: config.upstream.on_demand }) : undefined;
   deps.nodeSupply = pool?.supply;
-  const services = buildServices(deps);
+  const pv = config.provisioning;
+  const provisioning: ProvisioningOptions | undefined =
+    pv.enabled && o.api
+      ? {
+          url: pv.url!,
+          network: pv.network!,
+          fpblDir: fpblDir(config),
+          bootTimeoutMs: pv.boot_timeout_seconds * 1000,
+          deployTimeoutMs: pv.deploy_timeout_seconds * 1000,
+          returnTimeoutMs: pv.return_timeout_seconds * 1000,
+          wipeTimeoutMs: pv.wipe_timeout_seconds * 1000,
+          networkTimeoutMs: pv.network_timeout_seconds * 1000,
+          tickMs: pv.tick_ms,
+        }
+      : undefined;
+  if (pv.enabled) deps.provisioningNetwork = pv.network;
+  const services = buildServices(deps, { provisioning });
 
   let subscription: Subscription | undefined;
   if (o.worker) {
@@ -171,6 +190,12 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
       ? setInterval(() => void pool.rebalance(), u.rebalance_seconds * 1000)
       : undefined;
   if (rebalancing) void pool!.rebalance();
+  // ... and, with fast provisioning, the nodes' agent endpoint and the state machine's tick.
+  let agentServer: Server | undefined;
+  if (services.provisioning) {
+    agentServer = await startAgentServer(services.provisioning, { listen: pv.listen, blobPath: (sha) => deps.blobs!.path(sha), log: o.log });
+    services.provisioning.start();
+  }
 
   return {
     config,
@@ -186,6 +211,9 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     app,
     async close() {
       clearInterval(rebalancing);
+      await services.provisioning?.stop();
+      agentServer?.closeAllConnections();
+      await new Promise((resolve) => (agentServer ? agentServer.close(resolve) : resolve(undefined)));
       services.obm.close(); // ends console streams, which would keep the server from closing
       await app?.close();
       await subscription?.close();

@@ -9,8 +9,10 @@ import { userService } from '../core/user.service.ts';
 import { obmService } from '../core/obm.service.ts';
 import { verifyService } from '../core/verify.service.ts';
 import { imageService } from '../images/image.service.ts';
+import { provisioningService, type ProvisioningOptions } from '../provisioning/provisioning.service.ts';
 
-export function buildServices(deps: CoreDeps) {
+export function buildServices(deps: CoreDeps, o: { provisioning?: ProvisioningOptions } = {}) {
+  const obm = obmService(deps);
   return {
     projects: projectService(deps),
     nodes: nodeService(deps),
@@ -18,9 +20,11 @@ export function buildServices(deps: CoreDeps) {
     networks: networkService(deps),
     switches: switchService(deps),
     users: userService(deps),
-    obm: obmService(deps),
+    obm,
     verify: verifyService(deps),
     images: imageService(deps),
+    /** Present when fast provisioning is enabled. */
+    provisioning: o.provisioning ? provisioningService(deps, obm, o.provisioning) : undefined,
   };
 }
 

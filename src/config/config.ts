@@ -115,6 +115,33 @@ const ConfigSchema = Type.Object(
       },
       Strict,
     ),
+    /** Fast provisioning (docs/fast-provisioning.md): nodes wait in the FPBL and are deployed and reclaimed by kexec. */
+    provisioning: Type.Object(
+      {
+        enabled: Type.Boolean(),
+        /** The agent endpoint: "host:port" or "unix:/path". */
+        listen: Type.String(),
+        /** How nodes reach that endpoint from the provisioning network, e.g. "http://10.128.0.1". */
+        url: Type.Optional(Type.String()),
+        /** The network every NIC of a node HIL holds is on (admin-owned, no project access). */
+        network: Type.Optional(Type.String()),
+        /** The FPBL's vmlinuz and initrd.img (hil-admin fpbl build); default <data_dir>/fpbl. */
+        fpbl_dir: Type.Optional(Type.String()),
+        /** From a power cycle (or a kexec back) to the FPBL reporting in. */
+        boot_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** From "deploy" to the node handed to the tenant's networks. */
+        deploy_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** How long a reclaim waits for the customer OS's return agent before power-cycling into the FPBL. */
+        return_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** From "wipe" to "wiped". */
+        wipe_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 86400 }),
+        /** Moving a node's NICs between networks. */
+        network_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** How often deadlines and network moves are checked. */
+        tick_ms: Type.Integer({ minimum: 10, maximum: 60000 }),
+      },
+      Strict,
+    ),
     log: Type.Object(
       {
         level: Type.Union([
@@ -146,6 +173,16 @@ export function defaultConfig(): Config {
     obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1, console_log_kib: 256 },
     maintenance: {},
     upstream: { min_free: 0, on_demand: false, rebalance_seconds: 60, timeout_seconds: 30 },
+    provisioning: {
+      enabled: false,
+      listen: '127.0.0.1:5080',
+      boot_timeout_seconds: 300,
+      deploy_timeout_seconds: 300,
+      return_timeout_seconds: 30,
+      wipe_timeout_seconds: 1800,
+      network_timeout_seconds: 120,
+      tick_ms: 100,
+    },
     log: { level: 'info' },
   };
 }
@@ -185,6 +222,11 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): void {
   if (env.HIL_UPSTREAM_PROJECT) cfg.upstream.project = env.HIL_UPSTREAM_PROJECT;
   // A derived HIL's networks are its base's: the upstream makes "hil" the allocator.
   if (cfg.upstream.endpoint && !env.HIL_VLAN_POOL) cfg.network.allocator = 'hil';
+  if (env.HIL_PROVISIONING_LISTEN) cfg.provisioning.listen = env.HIL_PROVISIONING_LISTEN;
+  if (env.HIL_PROVISIONING_URL) cfg.provisioning.url = env.HIL_PROVISIONING_URL;
+  if (env.HIL_PROVISIONING_NETWORK) cfg.provisioning.network = env.HIL_PROVISIONING_NETWORK;
+  if (env.HIL_FPBL_DIR) cfg.provisioning.fpbl_dir = env.HIL_FPBL_DIR;
+  if (env.HIL_PROVISIONING) cfg.provisioning.enabled = env.HIL_PROVISIONING === '1' || env.HIL_PROVISIONING === 'true';
   if (env.HIL_LOG_LEVEL) cfg.log.level = env.HIL_LOG_LEVEL as Config['log']['level'];
 }
 
@@ -237,6 +279,12 @@ function validateSemantics(cfg: Config): void {
   if (u.endpoint !== undefined && !/^https?:\/\//.test(u.endpoint)) throw new ConfigError('upstream.endpoint must be an http(s) URL');
   if (cfg.network.allocator === 'hil' && u.endpoint === undefined) throw new ConfigError('network.allocator "hil" needs an [upstream]');
   if (u.max_free !== undefined && u.max_free < u.min_free) throw new ConfigError('upstream.max_free must not be below upstream.min_free');
+  const pv = cfg.provisioning;
+  if (pv.enabled) {
+    if (!pv.url || !/^http:\/\/[^/]+$/.test(pv.url)) throw new ConfigError('provisioning.url must be set, as http://HOST[:PORT] (no path): how nodes reach the agent endpoint');
+    if (!pv.network) throw new ConfigError('provisioning.network must name the provisioning network');
+    if (!/^unix:\/./.test(pv.listen) && !/^[^:]+:\d+$/.test(pv.listen)) throw new ConfigError('provisioning.listen must be HOST:PORT or unix:/PATH');
+  }
   const m = cfg.maintenance;
   if ((m.project === undefined) !== (m.url === undefined)) {
     throw new ConfigError('maintenance needs both "project" and "url", or neither');
@@ -249,6 +297,11 @@ function validateSemantics(cfg: Config): void {
 /** The database URL in force: the configured one, or SQLite in the data directory. */
 export function databaseUrl(cfg: Config): string {
   return cfg.database.url ?? `sqlite:${join(resolve(cfg.server.data_dir), 'hil.db')}`;
+}
+
+/** Where the FPBL files are: provisioning.fpbl_dir, or <data_dir>/fpbl. */
+export function fpblDir(cfg: Config): string {
+  return resolve(cfg.provisioning.fpbl_dir ?? join(cfg.server.data_dir, 'fpbl'));
 }
 
 /** Where image files are: images.dir, or <data_dir>/blobs. */

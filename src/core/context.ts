@@ -28,6 +28,8 @@ export interface CoreDeps {
   actionsQueued(): void;
   /** Called after a user's admin flag or projects change (no name: anyone's), to drop cached identities. */
   usersChanged(username?: string): void;
+  /** The provisioning network's label, when fast provisioning is enabled. */
+  provisioningNetwork?: string;
   /** The image registry's files (content-addressed); absent where no image is stored or served. */
   blobs?: BlobStore;
   /** Where more nodes come from, in a derived HIL (its base); absent otherwise. */

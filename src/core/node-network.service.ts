@@ -9,6 +9,7 @@ import { inTx, type CoreDeps } from './context.ts';
 import { getNetwork, getNic, getNode } from './lookup.ts';
 import { clearFinishedAction, insertAction } from './action-queue.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
+import { requireNetworksFree } from './provisioning-guard.ts';
 
 export interface ActionView {
   status: string;
@@ -33,6 +34,7 @@ export function nodeNetworkService(deps: CoreDeps) {
         if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
         requireProjectAccess(p, node.project_id);
         if (nic.port_id === null) throw new NotFoundError('No port is connected to given nic.');
+        await requireNetworksFree(tx, node.id);
         await clearFinishedAction(tx, nic.id);
 
         const access = await tx.selectFrom('network_access').select('project_id').where('network_id', '=', net.id).execute();
@@ -60,6 +62,7 @@ export function nodeNetworkService(deps: CoreDeps) {
         const nic = await getNic(tx, node, nicLabel);
         if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
         requireProjectAccess(p, node.project_id);
+        await requireNetworksFree(tx, node.id);
         await clearFinishedAction(tx, nic.id);
         const attachment = await tx
           .selectFrom('network_attachment')

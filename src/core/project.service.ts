@@ -1,4 +1,5 @@
 /** Projects, and nodes entering and leaving them (spec §5.1, §5.9). */
+import { provisioningState } from './provisioning-guard.ts';
 import { BlockedError, NotFoundError } from './errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { getNode, getProject, insertUnique, absentOrConflict } from './lookup.ts';
@@ -43,6 +44,29 @@ export function projectService(deps: CoreDeps) {
       deps.usersChanged();
     },
 
+    /** Takes any free node that is ready in its FPBL; returns its name. */
+    async connectReadyNode(p: Principal, projectLabel: string): Promise<{ node: string }> {
+      const project = await getProject(db, projectLabel);
+      requireProjectAccess(p, project.id);
+      const candidates = await db
+        .selectFrom('node')
+        .innerJoin('node_provisioning', 'node_provisioning.node_id', 'node.id')
+        .select('node.label')
+        .where('node.project_id', 'is', null)
+        .where('node_provisioning.state', '=', 'ready')
+        .orderBy('node.label')
+        .execute();
+      for (const { label } of candidates) {
+        try {
+          await this.connectNode(p, projectLabel, label);
+          return { node: label };
+        } catch (err) {
+          if (!(err instanceof BlockedError)) throw err; // another request took it first: try the next
+        }
+      }
+      throw new BlockedError('No free node is ready.');
+    },
+
     async connectNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
       const supply = deps.nodeSupply;
       if (supply && !(await db.selectFrom('node').select('id').where('label', '=', nodeLabel).executeTakeFirst())) {
@@ -71,7 +95,16 @@ export function projectService(deps: CoreDeps) {
         if (node.project_id !== project.id) throw new NotFoundError('Node not in project');
         if (node.obm_enabled) throw new BlockedError("Node's obm is enabled.");
         const nics = tx.selectFrom('nic').select('id').where('node_id', '=', node.id);
-        const attached = await tx.selectFrom('network_attachment').select('id').where('nic_id', 'in', nics).executeTakeFirst();
+        // A node the provisioning service holds goes back to the free pool
+        // ready, in its FPBL, on the provisioning network; a deployed (or
+        // half-way) one must be reclaimed first.
+        const provisioning = await provisioningState(tx, node.id);
+        if (provisioning !== null && provisioning !== 'ready') throw new BlockedError(`Node is ${provisioning}; reclaim it first (hil node reclaim).`);
+        const attachedQuery = tx.selectFrom('network_attachment').select('id').where('nic_id', 'in', nics);
+        const attached = await (provisioning === 'ready' && deps.provisioningNetwork
+          ? attachedQuery.where('network_id', 'not in', tx.selectFrom('network').select('id').where('label', '=', deps.provisioningNetwork))
+          : attachedQuery
+        ).executeTakeFirst();
         if (attached) throw new BlockedError('Node attached to a network');
         const pending = await tx
           .selectFrom('networking_action')

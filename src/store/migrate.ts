@@ -7,8 +7,9 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely/migrati
 import type { Store } from './db.ts';
 import * as init from './migrations/0001-init.ts';
 import * as images from './migrations/0002-images.ts';
+import * as provisioning from './migrations/0003-provisioning.ts';
 
-const MIGRATIONS = { '0001-init': init, '0002-images': images } as const;
+const MIGRATIONS = { '0001-init': init, '0002-images': images, '0003-provisioning': provisioning } as const;
 
 export const MIGRATION_NAMES = Object.keys(MIGRATIONS);
 export const LATEST_MIGRATION = MIGRATION_NAMES.at(-1)!;

@@ -115,6 +115,34 @@ export interface VlanTable {
   available: Bool;
 }
 
+export const PROVISIONING_STATES = ['booting-fpbl', 'ready', 'deploying', 'deployed', 'reclaiming', 'error'] as const;
+export type ProvisioningState = (typeof PROVISIONING_STATES)[number];
+export type ProvisioningPath = 'kexec' | 'power-cycle';
+
+export interface NodeProvisioningTable {
+  node_id: number;
+  state: ProvisioningState;
+  /** Where in the state the node is (src/provisioning/states.ts). */
+  phase: string;
+  path: ProvisioningPath | null;
+  image_id: number | null;
+  /** JSON {nic: network} asked for by the deploy. */
+  networks: Generated<string>;
+  /** SHA-256 (hex) of the FPBL agent's token. */
+  fpbl_token_hash: string | null;
+  /** SHA-256 (hex) of the customer OS's return-agent token. */
+  return_token_hash: string | null;
+  ip: string | null;
+  boot_id: string | null;
+  error: string | null;
+  /** Epoch ms by which the state must have moved on. */
+  deadline: number | null;
+  since: number;
+  /** When the current deploy or reclaim was asked for. */
+  operation_started: number | null;
+  last_seen: number | null;
+}
+
 /** An image of the registry (docs/images.md); its files are blobs named by SHA-256 (64 lowercase hex). */
 export interface ImageTable {
   id: Generated<number>;
@@ -185,6 +213,7 @@ export interface Database {
   mock_switch_fault: MockSwitchFaultTable;
   worker_lease: WorkerLeaseTable;
   image: ImageTable;
+  node_provisioning: NodeProvisioningTable;
 }
 
 export type NodeRow = Selectable<NodeTable>;
@@ -193,4 +222,5 @@ export type NetworkRow = Selectable<NetworkTable>;
 export type SwitchRow = Selectable<SwitchTable>;
 export type ActionRow = Selectable<NetworkingActionTable>;
 export type ImageRow = Selectable<ImageTable>;
+export type ProvisioningRow = Selectable<NodeProvisioningTable>;
 export type NewAction = Insertable<NetworkingActionTable>;

@@ -51,6 +51,11 @@ describe('configuration', () => {
       ['[upstream]\nendpoint = "base:5000"\nusername = "u"\npassword = "p"\nproject = "r"\n', /upstream.endpoint must be an http/],
       ['[network]\nallocator = "hil"\n', /needs an \[upstream\]/],
       ['[upstream]\nmin_free = 3\nmax_free = 2\n', /max_free must not be below/],
+      ['[provisioning]\nenabled = true\nnetwork = "p"\n', /provisioning.url must be set/],
+      ['[provisioning]\nenabled = true\nurl = "http://10.0.0.1/fpbl"\nnetwork = "p"\n', /provisioning.url must be set/],
+      ['[provisioning]\nenabled = true\nurl = "http://10.0.0.1"\n', /provisioning.network/],
+      ['[provisioning]\nenabled = true\nurl = "http://10.0.0.1"\nnetwork = "p"\nlisten = "/tmp/x.sock"\n', /HOST:PORT or unix:/],
+      ['[provisioning]\nreturn_timeout_seconds = 0\n', /return_timeout_seconds/],
     ];
     for (const [text, msg] of bad) assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && msg.test(e.message), text);
     assert.throws(() => loadConfig({ env: { HIL_AUTH: 'keystone' } }), ConfigError);

@@ -1,0 +1,19 @@
+/**
+ * While the provisioning service holds a node (any state but "deployed"), its
+ * NICs are the service's to move: a tenant changing them could take the FPBL
+ * off the provisioning network, or put a tenant network next to it.
+ */
+import { BlockedError } from './errors.ts';
+import type { Tx } from './context.ts';
+
+export async function provisioningState(tx: Tx, nodeId: number): Promise<string | null> {
+  const row = await tx.selectFrom('node_provisioning').select('state').where('node_id', '=', nodeId).executeTakeFirst();
+  return row?.state ?? null;
+}
+
+export async function requireNetworksFree(tx: Tx, nodeId: number): Promise<void> {
+  const state = await provisioningState(tx, nodeId);
+  if (state !== null && state !== 'deployed') {
+    throw new BlockedError(`The provisioning service holds this node's networks while it is ${state}; deploy or reclaim it instead.`);
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * The provisioning state machine and the agent protocol, on both databases,
+ * with the agents played by this test (docs/fast-provisioning.md, protocol
+ * version 1) and mock hardware (switch and BMC) under a real HIL and its
+ * networking worker. The lab e2e test (test/e2e/fast-provisioning.test.ts)
+ * runs the real agents in QEMU; this one covers every branch in seconds:
+ *
+ * - enrolling: NICs onto the provisioning network, boot device PXE and a
+ *   power cycle, one token per PXE boot, wipe, ready;
+ * - deploy: the payload only with this node's token, checksums, the network
+ *   move before the kexec ("wait"), the FPBL's token dead afterwards;
+ * - reclaim by kexec through the return agent, and the fallback (power
+ *   cycle) when the customer's OS does not answer;
+ * - failures: a load the agent refuses, an image of another project;
+ * - guards: a tenant cannot touch the networks of a node the service holds,
+ *   nor release a deployed one.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { testDatabases, type FreshDb } from '../support/databases.ts';
+import { addUser, startTestHil, type Caller, type TestHil } from '../support/hil.ts';
+import { MOCK_SWITCH, SWITCH_FIELDS, assertError } from '../support/fixtures.ts';
+import type { MockBmcState } from '../../src/drivers/obm/mock-obm.ts';
+
+const MAC = '52:54:00:aa:00:01';
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+interface AgentAnswer {
+  status: number;
+  fields: Record<string, string>;
+  text: string;
+}
+
+/** One HTTP exchange with the agent endpoint over its unix socket. */
+function agentCall(socket: string, method: string, path: string, o: { token?: string; body?: Record<string, string>; timeoutMs?: number } = {}): Promise<AgentAnswer> {
+  return new Promise((resolve, reject) => {
+    const body = o.body ? Object.entries(o.body).map(([k, v]) => `${k}=${v}\n`).join('') : undefined;
+    const req = request({ socketPath: socket, method, path, headers: o.token ? { authorization: `Bearer ${o.token}` } : {}, timeout: o.timeoutMs ?? 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('latin1');
+        const fields: Record<string, string> = {};
+        for (const line of text.split('\n')) if (line.includes('=')) fields[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
+        resolve({ status: res.statusCode ?? 0, fields, text });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+for (const database of testDatabases()) {
+  describe(`fast provisioning: state machine and agent protocol (${database.name})`, { skip: database.skip }, () => {
+    let db: FreshDb;
+    let t: TestHil;
+    let admin: Caller;
+    let alice: Caller;
+    let bob: Caller;
+    let dir: string;
+    let socket: string;
+    /** The current FPBL's token, and the return token of the last deploy: the tests follow one node's life. */
+    let fpblToken = '';
+    let savedReturnToken = '';
+    const kernel = Buffer.from('customer kernel bytes '.repeat(100));
+    const initrd = Buffer.from('customer initrd bytes '.repeat(50));
+
+    const agent = (path: string, o: Parameters<typeof agentCall>[3] = {}) => agentCall(socket, o.body ? 'POST' : 'GET', path, o);
+    const report = (token: string, state: string, extra: Record<string, string> = {}) =>
+      agent('/fpbl/v1/agent', { token, body: { agent: 'fpbl', state, mac: MAC, ip: '10.128.0.57/24', boot_id: 'b1', uptime: '3.2', ...extra } });
+    const status = async (node = 'n1') => {
+      const r = await admin('GET', `/v0/node/${node}/provisioning`);
+      assert.equal(r.status, 200, r.text);
+      return r.body as { state: string; phase: string; path: string | null; error: string | null; image: string | null };
+    };
+    const until = async (what: string, check: () => Promise<boolean>, ms = 10_000) => {
+      const deadline = Date.now() + ms;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await status())}`);
+        await sleep(20);
+      }
+    };
+    const untilState = (state: string, phase?: string) => until(`${state}/${phase ?? '*'}`, async () => {
+      const s = await status();
+      return s.state === state && (phase === undefined || s.phase === phase);
+    });
+    const nicNetworks = async () => (await admin('GET', '/v0/node/n1')).body.nics[0].networks as Record<string, string>;
+    const bmc = () => (t.hil.obms.resolve('mock') as unknown as { state(n: string): MockBmcState }).state('n1');
+    /** Reports "fresh" as a newly booted FPBL would and answers the wipe: the node ends ready. */
+    const bootFpbl = async (token: string) => {
+      assert.equal((await report(token, 'fresh')).fields.command, 'wipe');
+      // The answer to "wiped" is held while there is nothing to do: don't wait for it.
+      void report(token, 'wiped').catch(() => {});
+      await untilState('ready', 'idle');
+    };
+    /** PXE-boots the FPBL: the boot script carries the node's new token. */
+    const pxeToken = async () => {
+      await untilState('booting-fpbl', 'pxe');
+      const r = await agent(`/fpbl/v1/boot.ipxe?mac=${MAC}`);
+      assert.equal(r.status, 200, r.text);
+      const token = /hil\.token=([0-9a-f]{64})/.exec(r.text)?.[1];
+      assert.ok(token, r.text);
+      assert.match(r.text, /^#!ipxe\nkernel http:\/\/10\.128\.0\.1\/fpbl\/v1\/fpbl\/vmlinuz /);
+      return token;
+    };
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'hil-prov-'));
+      socket = join(dir, 'fpbl.sock');
+      writeFileSync(join(dir, 'vmlinuz'), 'FPBL kernel');
+      writeFileSync(join(dir, 'initrd.img'), 'FPBL initrd');
+      db = await database.create();
+      t = await startTestHil(db, {
+        auth: 'database',
+        config: (c) => {
+          c.provisioning = { ...c.provisioning, enabled: true, listen: `unix:${socket}`, url: 'http://10.128.0.1', network: 'provisioning', fpbl_dir: dir, return_timeout_seconds: 1, tick_ms: 20 };
+          c.images.dir = join(dir, 'blobs');
+        },
+      });
+      admin = t.as(await addUser(t, 'admin', 'admin-pw', true));
+      for (const p of ['proj-a', 'proj-b', 'hil-provisioning']) assert.equal((await admin('PUT', `/v0/project/${p}`)).status, 200);
+      alice = t.as(await addUser(t, 'alice', 'alice-pw', false, ['proj-a']));
+      bob = t.as(await addUser(t, 'bob', 'bob-pw', false, ['proj-b']));
+      const ok = async (r: Promise<{ status: number; text: string }>) => assert.equal((await r).status, 200, (await r).text);
+      await ok(admin('PUT', '/v0/switch/sw0', { type: MOCK_SWITCH, ...SWITCH_FIELDS }));
+      await ok(admin('PUT', '/v0/switch/sw0/port/gi1/0/1'));
+      await ok(admin('PUT', '/v0/node/n1', { obm: { type: 'mock' } }));
+      await ok(admin('PUT', '/v0/node/n1/nic/eth0', { macaddr: MAC }));
+      await ok(admin('POST', '/v0/switch/sw0/port/gi1/0/1/connect_nic', { node: 'n1', nic: 'eth0' }));
+      // Admin-owned, and only a project without members may use it: no tenant can attach a NIC to it.
+      await ok(admin('PUT', '/v0/network/provisioning', { owner: 'admin', access: 'hil-provisioning', net_id: '' }));
+      await ok(alice('PUT', '/v0/network/net-a', { owner: 'proj-a', access: 'proj-a', net_id: '' }));
+      await ok(bob('PUT', '/v0/network/net-b', { owner: 'proj-b', access: 'proj-b', net_id: '' }));
+      for (const [who, name, owner] of [[alice, 'os-a', 'proj-a'], [bob, 'os-b', 'proj-b']] as const) {
+        await ok(who('PUT', `/v0/image/${name}`, { project: owner, cmdline: `console=ttyS0 marker=${name}` }));
+        for (const [part, data] of [['kernel', kernel], ['initrd', initrd]] as const) {
+          const r = await t.hil.app!.inject({ method: 'PUT', url: `/v0/image/${name}/${part}`, payload: data, headers: { 'content-type': 'application/octet-stream', authorization: 'Basic ' + Buffer.from(owner === 'proj-a' ? 'alice:alice-pw' : 'bob:bob-pw').toString('base64') } });
+          assert.equal(r.statusCode, 200, r.body);
+        }
+      }
+    });
+    after(async () => {
+      await t?.close();
+      await db?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('enrolls a free node: provisioning network, PXE by power cycle, one token per boot, wipe, ready', async () => {
+      assertError(await alice('POST', '/v0/node/n1/reclaim'), 401, 'AuthorizationError');
+      const r = await admin('POST', '/v0/node/n1/reclaim');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.state, 'booting-fpbl');
+      assert.equal((await agent(`/fpbl/v1/boot.ipxe?mac=${MAC}`)).status, 404, 'no boot script before the power cycle');
+      const token = await pxeToken();
+      assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' });
+      assert.equal(bmc().bootDevice, 'pxe');
+      assert.deepEqual(bmc().powerEvents.slice(-2), ['off', 'on']);
+      assert.equal((await agent(`/fpbl/v1/boot.ipxe?mac=${MAC}`)).status, 404, 'a second fetch mints no second token');
+      assert.equal((await agent('/fpbl/v1/boot.ipxe?mac=52:54:00:ff:ff:ff')).status, 404);
+      assert.equal((await report('0'.repeat(64), 'fresh')).status, 401);
+      assert.equal((await agent('/fpbl/v1/agent', { body: { state: 'fresh' } })).status, 401);
+      await bootFpbl(token);
+      const s = await status();
+      assert.equal(s.path, 'power-cycle');
+      assert.equal((await agent('/fpbl/v1/fpbl/vmlinuz')).text, 'FPBL kernel');
+      fpblToken = token;
+    });
+
+    it('hands a ready node to a project that asks for any ready node, and back', async () => {
+      const r = await alice('POST', '/v0/project/proj-a/connect_node', { ready: true });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.body, { node: 'n1' });
+      assertError(await bob('POST', '/v0/project/proj-b/connect_node', { ready: true }), 409, 'BlockedError', 'No free node is ready.');
+      assertError(await alice('POST', '/v0/project/proj-a/connect_node', {}), 400, 'BadArgumentError');
+      // Held by the service, the node's networks are not the tenant's to change until it is deployed.
+      assertError(await alice('POST', '/v0/node/n1/nic/eth0/detach_network', { network: 'provisioning' }), 409, 'BlockedError', /provisioning service holds/);
+      assertError(await alice('POST', '/v0/node/n1/nic/eth0/connect_network', { network: 'net-a' }), 409, 'BlockedError', /provisioning service holds/);
+      // A ready node goes back to the free pool with its FPBL still on the provisioning network.
+      assert.equal((await alice('POST', '/v0/project/proj-a/detach_node', { node: 'n1' })).status, 200);
+      assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' });
+      assert.equal((await alice('POST', '/v0/project/proj-a/connect_node', { ready: true })).status, 200);
+    });
+
+    it('deploys: own payload only, checksums, networks moved before the kexec, FPBL token dead after', async () => {
+      const fpbl = fpblToken;
+      assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-b' }), 404, 'NotFoundError');
+      assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'net-b' } }), 409, 'ProjectMismatchError');
+      assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'provisioning' } }), 400, 'BadArgumentError');
+      assertError(await bob('POST', '/v0/node/n1/deploy', { image: 'os-b' }), 401, 'AuthorizationError');
+      assert.equal((await agent('/fpbl/v1/payload/kernel', { token: fpbl })).status, 404, 'no payload before a deploy');
+
+      const r = await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'net-a' } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.state, 'deploying');
+      assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-a' }), 409, 'BlockedError');
+
+      const cmd = await report(fpbl, 'idle');
+      assert.equal(cmd.fields.command, 'deploy');
+      assert.equal(cmd.fields.kernel_sha256, sha(kernel));
+      assert.equal(cmd.fields.initrd_sha256, sha(initrd));
+      assert.equal(cmd.fields.kernel_url, 'http://10.128.0.1/fpbl/v1/payload/kernel');
+      assert.match(cmd.fields.cmdline, new RegExp(`^console=ttyS0 marker=os-a hil\\.url=http://10\\.128\\.0\\.1 hil\\.token=[0-9a-f]{64} hil\\.mac=${MAC} hil\\.ip=10\\.128\\.0\\.57/24$`));
+      const returnToken = /hil\.token=([0-9a-f]{64})/.exec(cmd.fields.cmdline)![1];
+      assert.notEqual(returnToken, fpbl);
+      savedReturnToken = returnToken;
+
+      assert.deepEqual(Buffer.from((await agent('/fpbl/v1/payload/kernel', { token: fpbl })).text, 'latin1'), kernel);
+      assert.deepEqual(Buffer.from((await agent('/fpbl/v1/payload/initrd', { token: fpbl })).text, 'latin1'), initrd);
+      assert.equal((await agent('/fpbl/v1/payload/kernel')).status, 401);
+      assert.equal((await agent('/fpbl/v1/payload/kernel', { token: returnToken })).status, 401, 'the return token fetches no payload');
+
+      // Loaded: HIL answers "wait" while the NIC leaves the provisioning network for net-a.
+      assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
+      await untilState('deployed', 'running');
+      assert.deepEqual(await nicNetworks(), { 'vlan/native': 'net-a' });
+      assert.equal((await report(fpbl, 'loaded')).status, 401, 'the FPBL is gone: its token with it');
+      assert.equal((await status()).image, 'os-a');
+      // Deployed, the networks are the tenant's again; releasing the node needs a reclaim first.
+      assertError(await alice('POST', '/v0/project/proj-a/detach_node', { node: 'n1' }), 409, 'BlockedError', /reclaim it first/);
+      assertError(await alice('DELETE', '/v0/image/os-a'), 409, 'BlockedError');
+    });
+
+    it('reclaims by kexec: NIC back on the provisioning network, the return agent gets the FPBL and a new token', async () => {
+      const returnToken = savedReturnToken;
+      const events = bmc().powerEvents.length;
+      // While deployed the return agent cannot reach HIL; if it could, it would hear "none".
+      assert.equal((await agent('/fpbl/v1/agent', { token: returnToken, body: { agent: 'return', state: 'running' } })).fields.command, 'none');
+      const r = await alice('POST', '/v0/node/n1/reclaim');
+      assert.equal(r.status, 200, r.text);
+      await untilState('reclaiming', 'returning');
+      assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' });
+      const back = await agent('/fpbl/v1/agent', { token: returnToken, body: { agent: 'return', state: 'running', mac: MAC } });
+      assert.equal(back.fields.command, 'return');
+      assert.equal(back.fields.kernel_url, 'http://10.128.0.1/fpbl/v1/fpbl/vmlinuz');
+      assert.equal(back.fields.kernel_sha256, sha('FPBL kernel'));
+      assert.equal(back.fields.initrd_sha256, sha('FPBL initrd'));
+      const token = /hil\.token=([0-9a-f]{64})/.exec(back.fields.cmdline)![1];
+      assert.equal((await agent('/fpbl/v1/agent', { token: returnToken, body: { agent: 'return', state: 'running' } })).status, 401, 'a return token works once');
+      await bootFpbl(token);
+      const s = await status();
+      assert.equal(s.path, 'kexec');
+      assert.equal(bmc().powerEvents.length, events, 'no power event on the kexec path');
+      fpblToken = token;
+    });
+
+    it('falls back to a power cycle when the customer OS does not come back, and says so', async () => {
+      const fpbl = fpblToken;
+      assert.equal((await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'net-a' } })).status, 200);
+      assert.equal((await report(fpbl, 'idle')).fields.command, 'deploy');
+      assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
+      await untilState('deployed');
+      const events = bmc().powerEvents.length;
+      assert.equal((await alice('POST', '/v0/node/n1/reclaim')).status, 200);
+      // return_timeout_seconds = 1, and no return agent answers.
+      const token = await pxeToken();
+      assert.equal((await status()).path, 'power-cycle');
+      assert.ok(bmc().powerEvents.length > events, 'the fallback power-cycled the node');
+      await bootFpbl(token);
+      fpblToken = token;
+    });
+
+    it('records why a deploy failed on the node, and a reclaim recovers', async () => {
+      const fpbl = fpblToken;
+      assert.equal((await alice('POST', '/v0/node/n1/deploy', { image: 'os-a' })).status, 200);
+      assert.equal((await report(fpbl, 'idle')).fields.command, 'deploy');
+      void report(fpbl, 'failed', { error: 'kernel sha256 mismatch' }).catch(() => {});
+      await untilState('error');
+      assert.equal((await status()).error, 'the node could not load the image: kernel sha256 mismatch');
+      assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-a' }), 409, 'BlockedError', /is error/);
+      assert.equal((await alice('POST', '/v0/node/n1/reclaim')).status, 200);
+      await bootFpbl(await pxeToken());
+    });
+  });
+}
