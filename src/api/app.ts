@@ -22,6 +22,7 @@ import { switchRoutes } from './routes/switches.routes.ts';
 import { userRoutes } from './routes/users.routes.ts';
 import { miscRoutes } from './routes/misc.routes.ts';
 import { imageRoutes } from './routes/images.routes.ts';
+import { provisioningRoutes } from './routes/provisioning.routes.ts';
 
 export interface AppOptions {
   services: Services;
@@ -114,6 +115,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   projectRoutes(app, o.services);
   nodeRoutes(app, o.services);
   obmRoutes(app, o.services);
+  provisioningRoutes(app, o.services);
   networkRoutes(app, o.services);
   switchRoutes(app, o.services);
   imageRoutes(app, o.services);

@@ -9,6 +9,7 @@ import type { AttachmentList, NetworkList, NetworkView } from '../api/routes/net
 import type { PortView, SwitchView } from '../api/routes/switches.routes.ts';
 import type { UserList } from '../api/routes/users.routes.ts';
 import type { ImagePartView, ImageView } from '../api/routes/images.routes.ts';
+import type { ProvisioningView } from '../api/routes/provisioning.routes.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
 import { Readable } from 'node:stream';
 
@@ -25,6 +26,7 @@ export type ImageFile = Static<typeof ImagePartView>;
 export type ImagePart = 'kernel' | 'initrd' | 'rootfs';
 /** A downloading image file: its SHA-256 and size (from the headers), and the bytes. */
 export type ImageDownload = ImageFile & { body: Readable };
+export type Provisioning = Static<typeof ProvisioningView>;
 export type StatusId = { status_id: string };
 export type PowerStatus = { power_status: string };
 
@@ -66,6 +68,23 @@ export class HilClient {
     /** persistent false: the next boot only (not in upstream). */
     setBootdev: (node: string, bootdev: string, persistent?: boolean) =>
       this.http.call<void>('PUT', ['node', node, 'boot_device'], persistent === undefined ? { bootdev } : { bootdev, persistent }),
+    /** Fast provisioning (not in upstream): boot `image` by kexec from the node's FPBL, its NICs moved to `networks` ({nic: network}) first. */
+    deploy: (node: string, image: string, networks?: Record<string, string>) =>
+      this.http.call<Provisioning>('POST', ['node', node, 'deploy'], networks ? { image, networks } : { image }),
+    /** Back into the FPBL, disks wiped (kexec when the node's OS cooperates, else power cycle); enrolls a new node. */
+    reclaim: (node: string, o: { powerCycle?: boolean } = {}) => this.http.call<Provisioning>('POST', ['node', node, 'reclaim'], o.powerCycle ? { power_cycle: true } : undefined),
+    provisioning: (node: string) => this.http.call<Provisioning>('GET', ['node', node, 'provisioning']),
+    /** Polls the provisioning state until it is one of `states` (or error); throws on timeout. */
+    waitProvisioning: async (node: string, states: string[], o: { timeoutMs?: number; intervalMs?: number; onPoll?: (p: Provisioning) => void } = {}): Promise<Provisioning> => {
+      const deadline = Date.now() + (o.timeoutMs ?? 600_000);
+      for (;;) {
+        const p = await this.node.provisioning(node);
+        o.onPoll?.(p);
+        if (states.includes(p.state) || p.state === 'error') return p;
+        if (Date.now() > deadline) throw new Error(`node ${node} is still ${p.state} (${p.phase}) after ${o.timeoutMs ?? 600_000} ms`);
+        await new Promise((r) => setTimeout(r, o.intervalMs ?? 250));
+      }
+    },
     /** The rolling console log (bytes), from the node's time in the caller's project. */
     consoleLog: async (node: string): Promise<Uint8Array> => new Uint8Array(await (await this.http.send('GET', ['node', node, 'console_log'])).arrayBuffer()),
     /** The serial console as a byte stream, until `signal` aborts or the server ends it. */
@@ -82,6 +101,8 @@ export class HilClient {
     nodes: (project: string) => this.http.call<string[]>('GET', ['project', project, 'nodes']),
     networks: (project: string) => this.http.call<string[]>('GET', ['project', project, 'networks']),
     connectNode: (project: string, node: string) => this.http.call<void>('POST', ['project', project, 'connect_node'], { node }),
+    /** Any free node that waits ready in its FPBL (not in upstream); answers its name. */
+    connectReadyNode: (project: string) => this.http.call<{ node: string }>('POST', ['project', project, 'connect_node'], { ready: true }),
     detachNode: (project: string, node: string) => this.http.call<void>('POST', ['project', project, 'detach_node'], { node }),
   };
 

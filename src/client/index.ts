@@ -1,5 +1,5 @@
 /** The hil client library: `import { HilClient } from 'hil/client'`. */
 export { HilClient } from './client.ts';
 export type { Image, ImageDownload, ImageFile, ImagePart } from './client.ts';
-export type { Attachments, Network, NetworkingAction, Networks, Node, NodeObm, Port, PowerStatus, StatusId, Switch, Users, WaitOptions } from './client.ts';
+export type { Attachments, Network, NetworkingAction, Networks, Node, NodeObm, Port, PowerStatus, Provisioning, StatusId, Switch, Users, WaitOptions } from './client.ts';
 export { HilApiError, type ClientOptions } from './http.ts';

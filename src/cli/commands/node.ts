@@ -6,6 +6,7 @@ import type { JsonOption } from '../context.ts';
 import { define, group } from '../define.ts';
 import { printJson, printList, printTable } from '../output.ts';
 import { waitAndReport } from '../wait.ts';
+import { provisioningCommands } from './provisioning.ts';
 
 export function nodeCommands(program: Command, client: () => HilClient): void {
   const node = group(program, 'node', 'Nodes: list, show, register, networks, power, console', 'hil node show node1');
@@ -107,6 +108,8 @@ export function nodeCommands(program: Command, client: () => HilClient): void {
   define(metadata, 'delete <node> <label>', 'Delete a metadata entry', 'hil node metadata delete node1 rack', (n: string, l: string) =>
     client().node.deleteMetadata(n, l),
   );
+
+  provisioningCommands(node, client);
 
   const console = group(node, 'console', "The node's serial console", 'hil node console show node1');
   define(console, 'log <node>', "Print the node's rolling console log", 'hil node console log node1', async (n: string) => {

@@ -1,7 +1,7 @@
 /** hil project …: projects and the nodes in them. */
 import type { Command } from 'commander';
 import type { HilClient } from '../../client/index.ts';
-import type { JsonOption } from '../context.ts';
+import { CliError, type JsonOption } from '../context.ts';
 import { define, group } from '../define.ts';
 import { printJson, printList, progress } from '../output.ts';
 import { waitAndReport } from '../wait.ts';
@@ -25,9 +25,18 @@ export function projectCommands(program: Command, client: () => HilClient): void
     const nodes = await client().project.nodes(p);
     o.json ? printJson(nodes) : printList(nodes);
   }).option('--json', 'print JSON');
-  define(node, 'add <project> <node>', 'Take a free node into the project', 'hil project node add runway node1', (p: string, n: string) =>
-    client().project.connectNode(p, n),
-  );
+  define(
+    node,
+    'add <project> [node]',
+    'Take a free node into the project; --ready and no NODE: any node ready in its FPBL (printed)',
+    'hil project node add runway node1   |   hil project node add runway --ready',
+    async (p: string, n: string | undefined, o: { ready?: boolean }) => {
+      if (n && o.ready) throw new CliError('give NODE or --ready, not both');
+      if (n) return client().project.connectNode(p, n);
+      if (!o.ready) throw new CliError('give NODE, or --ready for any node ready in its FPBL');
+      process.stdout.write(`${(await client().project.connectReadyNode(p)).node}\n`);
+    },
+  ).option('--ready', 'any free node that waits ready in its FPBL (fast provisioning)');
   define(
     node,
     'remove <project> <node>',
