@@ -47,6 +47,7 @@ commands:
   fpbl example-image         build an example customer OS (vmlinuz, initrd.img, cmdline) that
         --marker TEXT        prints TEXT when it boots and runs the return agent
         --out DIR
+        --no-return-agent    without the return agent: reclaimed only by power cycle
 
 examples:
   HIL_DATABASE_URL=postgres://hil@127.0.0.1/hil hil-admin db migrate
@@ -157,7 +158,7 @@ function printBuilt(files: BuiltFile[]): void {
 }
 
 /** hil-admin fpbl build | example-image (docs/fast-provisioning.md). */
-function fpblCommand(config: Config | null, args: string[], out: string | undefined, marker: string | undefined): void {
+function fpblCommand(config: Config | null, args: string[], out: string | undefined, marker: string | undefined, returnAgent = true): void {
   const [sub] = args;
   if (sub === 'build' && args.length === 1) {
     const dir = resolve(out ?? join(config!.server.data_dir, 'fpbl'));
@@ -168,7 +169,7 @@ function fpblCommand(config: Config | null, args: string[], out: string | undefi
   }
   if (sub === 'example-image' && args.length === 1) {
     if (!marker || !out) throw new UsageError('fpbl example-image needs --marker TEXT and --out DIR');
-    printBuilt(buildExampleImage(resolve(out), marker).files);
+    printBuilt(buildExampleImage(resolve(out), marker, { returnAgent }).files);
     return;
   }
   throw new UsageError('the fpbl commands are: hil-admin fpbl build [--out DIR] | fpbl example-image --marker TEXT --out DIR');
@@ -186,6 +187,7 @@ async function main(argv: string[]): Promise<void> {
       fix: { type: 'boolean' },
       out: { type: 'string' },
       marker: { type: 'string' },
+      'no-return-agent': { type: 'boolean' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -195,7 +197,7 @@ async function main(argv: string[]): Promise<void> {
 
   const [command, ...rest] = positionals;
   // The example image needs no configuration; everything else reads it.
-  if (command === 'fpbl' && rest[0] === 'example-image') return fpblCommand(null, rest, values.out, values.marker);
+  if (command === 'fpbl' && rest[0] === 'example-image') return fpblCommand(null, rest, values.out, values.marker, !values['no-return-agent']);
   const config = loadConfig({ file: values.config });
   switch (command) {
     case 'db':

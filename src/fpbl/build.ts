@@ -121,7 +121,7 @@ while true; do
 done
 `;
 
-function exampleInit(marker: string): string {
+function exampleInit(marker: string, returnAgent: boolean): string {
   return `${INIT_PROLOGUE}hostname hil-example
 MARKER=${marker}
 echo "hil-example: $MARKER booted boot_id=$boot_id uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$(uname -r)"
@@ -136,7 +136,7 @@ if [ -b /dev/vda ]; then
 else
   echo "hil-example: no disk (/dev/vda)"
 fi
-/bin/hil-return &
+${returnAgent ? '/bin/hil-return &' : 'echo "hil-example: no return agent in this image"'}
 echo "hil-example: ready"
 while true; do setsid cttyhack sh -l; done
 `;
@@ -175,18 +175,20 @@ export function buildFpbl(outDir: string, kernel: Kernel = newestKernel()): { fi
 }
 
 /** The example image's initramfs, with `marker` baked in. */
-export function exampleInitramfs(kernel: Kernel, marker: string): { archive: Buffer; paths: string[] } {
+export function exampleInitramfs(kernel: Kernel, marker: string, o: { returnAgent?: boolean } = {}): { archive: Buffer; paths: string[] } {
   if (!MARKER.test(marker)) throw new FpblBuildError(`the marker must be 1 to 64 of A-Z a-z 0-9 . _ : @ + - (got ${JSON.stringify(marker)})`);
   requireTools();
   const tree = baseTree(kernel);
-  tree.file('init', exampleInit(marker), 0o755);
-  tree.file('bin/hil-return', readFileSync(RETURN_SCRIPT), 0o755);
+  const returnAgent = o.returnAgent ?? true;
+  tree.file('init', exampleInit(marker, returnAgent), 0o755);
+  if (returnAgent) tree.file('bin/hil-return', readFileSync(RETURN_SCRIPT), 0o755);
   tree.file('etc/hil-example-marker', `${marker}\n`);
   return { archive: tree.archive(9), paths: tree.paths() };
 }
 
 /** Writes vmlinuz, initrd.img and cmdline of an example customer OS into `outDir`. */
-export function buildExampleImage(outDir: string, marker: string, kernel: Kernel = newestKernel()): { files: BuiltFile[] } {
-  const { archive } = exampleInitramfs(kernel, marker);
+export function buildExampleImage(outDir: string, marker: string, o: { returnAgent?: boolean; kernel?: Kernel } = {}): { files: BuiltFile[] } {
+  const kernel = o.kernel ?? newestKernel();
+  const { archive } = exampleInitramfs(kernel, marker, o);
   return { files: writeOut(outDir, { 'vmlinuz': readFileSync(kernel.image), 'initrd.img': archive, 'cmdline': EXAMPLE_CMDLINE }) };
 }

@@ -118,6 +118,21 @@ describe('hil-admin fpbl build / example-image', { skip: skipUnless(missing) }, 
     const init = readFileSync(join(root, 'init'), 'utf8');
     assert.match(init, /^MARKER=MARKER-42$/m);
     assert.equal(spawnSync(BUSYBOX, ['sh', '-n', join(root, 'init')]).status, 0);
+    assert.match(init, /^\/bin\/hil-return &$/m);
+  });
+
+  it('example image without the return agent (the fallback path): no hil-return, and /init does not start one', () => {
+    const dir = join(tmp, 'noreturn');
+    buildExampleImage(dir, 'NORETURN');
+    const list = cpioList(join(dir, 'initrd.img'));
+    assert.ok(list.includes('bin/hil-return'), 'the default has it');
+    buildExampleImage(dir, 'NORETURN', { returnAgent: false });
+    assert.ok(!cpioList(join(dir, 'initrd.img')).includes('bin/hil-return'));
+    const root = join(tmp, 'noreturn-root');
+    extract(join(dir, 'initrd.img'), root);
+    const init = readFileSync(join(root, 'init'), 'utf8');
+    assert.doesNotMatch(init, /hil-return &/);
+    assert.equal(spawnSync(BUSYBOX, ['sh', '-n', join(root, 'init')]).status, 0);
   });
 
   it('hil-admin fpbl build (default: <data_dir>/fpbl) and example-image print what they wrote, with sizes and SHA-256', () => {
