@@ -319,7 +319,8 @@ boot
     const s = report.state;
     await inTx(deps, async (tx) => {
       if (s === 'fresh' && row.phase === 'starting') {
-        await transition(tx, row, { state: row.state, phase: 'wiping', deadline: now() + o.wipeTimeoutMs });
+        // The FPBL runs: the customer OS that returned the node is gone, and its token with it.
+        await transition(tx, row, { state: row.state, phase: 'wiping', deadline: now() + o.wipeTimeoutMs, return_token_hash: null });
       } else if (s === 'wiped' && row.phase === 'wiping') {
         await transition(tx, row, { state: 'ready', phase: 'idle', deadline: null, image_id: null, networks: '{}', error: null, return_token_hash: null });
       } else if (s === 'failed' && row.phase === 'wiping') {
@@ -364,12 +365,17 @@ boot
 
   /** The return agent of a customer OS: told to kexec back into the FPBL when its node is being reclaimed. */
   async function returnCommand(row: ProvisioningRow, report: AgentReport): Promise<AgentCommand> {
-    if (!(row.state === 'reclaiming' && row.phase === 'returning')) return { command: 'none' };
+    // Asked again while the FPBL has not reported (the OS could not download or
+    // load it, and kept polling): the same answer, with a new FPBL token, and
+    // the first deadline still running.
+    // ("returning" is the OS saying it is about to jump: answering that with
+    // a new token would leave the FPBL it loaded with a dead one.)
+    if (report.state === 'returning') return { command: 'none' };
+    if (!(row.state === 'reclaiming' && (row.phase === 'returning' || row.phase === 'starting'))) return { command: 'none' };
     const { token, hash } = mintToken();
     const [kernelSha, initrdSha] = [await fpblSha256('vmlinuz'), await fpblSha256('initrd.img')];
-    const moved = await inTx(deps, (tx) =>
-      transition(tx, row, { state: 'reclaiming', phase: 'starting', path: 'kexec', fpbl_token_hash: hash, return_token_hash: null, deadline: now() + o.bootTimeoutMs }),
-    );
+    const deadline = row.phase === 'returning' ? now() + o.bootTimeoutMs : row.deadline;
+    const moved = await inTx(deps, (tx) => transition(tx, row, { state: 'reclaiming', phase: 'starting', path: 'kexec', fpbl_token_hash: hash, deadline }));
     if (!moved) return { command: 'none' };
     changed(row.node_id);
     const mac = await macOf(row.node_id, report.mac);

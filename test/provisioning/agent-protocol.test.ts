@@ -178,7 +178,7 @@ for (const database of testDatabases()) {
       assert.equal(r.status, 200, r.text);
       assert.deepEqual(r.body, { node: 'n1' });
       assertError(await bob('POST', '/v0/project/proj-b/connect_node', { ready: true }), 409, 'BlockedError', 'No free node is ready.');
-      assertError(await alice('POST', '/v0/project/proj-a/connect_node', {}), 400, 'BadArgumentError');
+      assertError(await alice('POST', '/v0/project/proj-a/connect_node', {}), 400, 'ValidationError');
       // Held by the service, the node's networks are not the tenant's to change until it is deployed.
       assertError(await alice('POST', '/v0/node/n1/nic/eth0/detach_network', { network: 'provisioning' }), 409, 'BlockedError', /provisioning service holds/);
       assertError(await alice('POST', '/v0/node/n1/nic/eth0/connect_network', { network: 'net-a' }), 409, 'BlockedError', /provisioning service holds/);
@@ -241,9 +241,17 @@ for (const database of testDatabases()) {
       assert.equal(back.fields.kernel_url, 'http://10.128.0.1/fpbl/v1/fpbl/vmlinuz');
       assert.equal(back.fields.kernel_sha256, sha('FPBL kernel'));
       assert.equal(back.fields.initrd_sha256, sha('FPBL initrd'));
-      const token = /hil\.token=([0-9a-f]{64})/.exec(back.fields.cmdline)![1];
-      assert.equal((await agent('/fpbl/v1/agent', { token: returnToken, body: { agent: 'return', state: 'running' } })).status, 401, 'a return token works once');
+      const first = /hil\.token=([0-9a-f]{64})/.exec(back.fields.cmdline)![1];
+      // The OS says it jumps now: nothing changes (the FPBL it loaded keeps its token).
+      assert.equal((await agent('/fpbl/v1/agent', { token: returnToken, body: { agent: 'return', state: 'returning', mac: MAC } })).fields.command, 'none');
+      // An OS that could not load the FPBL asks again: a new FPBL token, the old one dead.
+      const again = await agent('/fpbl/v1/agent', { token: returnToken, body: { agent: 'return', state: 'running', mac: MAC } });
+      assert.equal(again.fields.command, 'return');
+      const token = /hil\.token=([0-9a-f]{64})/.exec(again.fields.cmdline)![1];
+      assert.notEqual(token, first);
+      assert.equal((await report(first, 'fresh')).status, 401);
       await bootFpbl(token);
+      assert.equal((await agent('/fpbl/v1/agent', { token: returnToken, body: { agent: 'return', state: 'running' } })).status, 401, 'the return token dies when the FPBL reports');
       const s = await status();
       assert.equal(s.path, 'kexec');
       assert.equal(bmc().powerEvents.length, events, 'no power event on the kexec path');
