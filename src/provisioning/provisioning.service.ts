@@ -30,7 +30,7 @@ import { mintToken, hashToken } from './tokens.ts';
 export const PHASES = {
   'booting-fpbl': ['switching', 'power-cycling', 'pxe', 'starting', 'wiping'],
   ready: ['idle'],
-  deploying: ['loading', 'switching'],
+  deploying: ['loading', 'loaded', 'switching'],
   deployed: ['running'],
   reclaiming: ['switching', 'returning', 'starting', 'wiping'],
   error: ['failed'],
@@ -326,6 +326,11 @@ boot
       } else if (s === 'failed' && row.phase === 'wiping') {
         await transition(tx, row, { state: 'error', phase: 'failed', deadline: null, error: `wiping the disks failed: ${report.error ?? 'no reason given'}` });
       } else if (s === 'loaded' && row.state === 'deploying' && row.phase === 'loading') {
+        // Told to wait, but the move starts only when the agent reports again,
+        // which shows it heard "wait": moved at once, the answer could be cut
+        // off on its way, and an agent that never heard "wait" never kexecs.
+        await transition(tx, row, { state: 'deploying', phase: 'loaded' });
+      } else if (s === 'loaded' && row.state === 'deploying' && row.phase === 'loaded') {
         await transition(tx, row, { state: 'deploying', phase: 'switching', deadline: now() + o.networkTimeoutMs });
       } else if (s === 'failed' && row.state === 'deploying' && row.phase === 'loading') {
         await transition(tx, row, { state: 'error', phase: 'failed', deadline: null, error: `the node could not load the image: ${report.error ?? 'no reason given'}` });
@@ -341,7 +346,7 @@ boot
       if (report.state === 'failed') return { command: 'none' };
       return deployCommand(row, report);
     }
-    if (row.state === 'deploying' && row.phase === 'switching') return { command: 'wait' };
+    if (row.state === 'deploying' && (row.phase === 'loaded' || row.phase === 'switching')) return { command: 'wait' };
     if (report.state === 'loaded') return { command: 'abort' }; // a load nobody wants any more
     return { command: 'none' };
   }

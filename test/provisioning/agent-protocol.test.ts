@@ -216,7 +216,11 @@ for (const database of testDatabases()) {
       assert.equal((await agent('/fpbl/v1/payload/kernel')).status, 401);
       assert.equal((await agent('/fpbl/v1/payload/kernel', { token: returnToken })).status, 401, 'the return token fetches no payload');
 
-      // Loaded: HIL answers "wait" while the NIC leaves the provisioning network for net-a.
+      // Loaded: HIL answers "wait", and moves the NIC only once the agent reports again (it heard "wait").
+      assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
+      await sleep(200);
+      assert.deepEqual(await status().then((x) => [x.state, x.phase]), ['deploying', 'loaded']);
+      assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' }, 'nothing moved yet');
       assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
       await untilState('deployed', 'running');
       assert.deepEqual(await nicNetworks(), { 'vlan/native': 'net-a' });
@@ -262,6 +266,7 @@ for (const database of testDatabases()) {
       const fpbl = fpblToken;
       assert.equal((await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'net-a' } })).status, 200);
       assert.equal((await report(fpbl, 'idle')).fields.command, 'deploy');
+      assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
       assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
       await untilState('deployed');
       const events = bmc().powerEvents.length;
