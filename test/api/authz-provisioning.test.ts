@@ -22,6 +22,8 @@ const cases: Case[] = [
   { method: 'POST', path: '/v0/node/runway_obm/deploy', body: { image: 'none' }, expect: { admin: 409, alice: 409, bob: 401 }, msg: NO_PROJECT, state: held('runway_obm') },
   // A free node is in no project: the same answer for everyone, as connect_network's.
   { method: 'POST', path: '/v0/node/free_node2/deploy', body: { image: 'none' }, expect: { admin: 409, alice: 409, bob: 409 }, state: held('free_node2') },
+  // Any ready node for a project: its members and the admins may ask (none is ready here).
+  { method: 'POST', path: '/v0/project/runway/connect_node', body: { ready: true }, expect: { admin: 409, alice: 409, bob: 401 }, msg: NO_PROJECT },
   // Status: a node the service does not hold is a 404, once the caller may see the node at all.
   { method: 'GET', path: '/v0/node/runway_node/provisioning', expect: { admin: 404, alice: 404, bob: 401 }, msg: NO_PROJECT },
   { method: 'GET', path: '/v0/node/free_node/provisioning', expect: { admin: 404, alice: 401, bob: 401 }, msg: NO_PROJECT },

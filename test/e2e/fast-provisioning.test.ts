@@ -23,7 +23,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import type { HilClient } from '../../src/client/index.ts';
 import { missingSummary } from '../../src/lab/doctor.ts';
-import { startRig, type Rig } from '../support/fastprov-rig.ts';
+import { HIL, run, startRig, type Rig } from '../support/fastprov-rig.ts';
 import { until } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
 
@@ -152,14 +152,18 @@ describe('fast provisioning in the lab: a derived HIL deploys and reclaims by ke
     await rig.bob.node.reclaim(n);
     assert.equal((await waitState(rig.bob, n, 'ready')).path, 'kexec');
     const eventsBefore = rig.chassisLog(0);
-    await rig.bob.node.deploy(n, 'os-noreturn', { [rig.nic]: 'net-b' });
-    await waitState(rig.bob, n, 'deployed');
     const from = consoleText(0).length;
-    await until('the OS without a return agent to boot', async () => consoleMatch(0, from, /hil-example: CUSTOMER-B-NORETURN booted/), 120_000);
+    // This time as a tenant at a shell would: the CLI, waiting.
+    const bob = { HIL_ENDPOINT: rig.derived.endpoint, HIL_USERNAME: 'bob', HIL_PASSWORD: 'bob-pw' };
+    const deployed = JSON.parse(run(HIL, ['node', 'deploy', n, 'os-noreturn', '--network', `${rig.nic}=net-b`, '--wait', '--json'], bob));
+    assert.deepEqual([deployed.state, deployed.image, deployed.networks], ['deployed', 'os-noreturn', { [rig.nic]: 'net-b' }]);
+    await until('the OS without a return agent to boot', async () => consoleMatch(0, from, /hil-example: CUSTOMER-B-NORETURN booted/) ?? undefined, 120_000);
     const t0 = Date.now();
-    await rig.bob.node.reclaim(n);
-    const ready = await waitState(rig.bob, n, 'ready', 300_000);
+    const reclaimed = run(HIL, ['node', 'reclaim', n, '--wait'], bob, 400_000);
     timings.fallback = Date.now() - t0;
+    assert.match(reclaimed, /state\s+ready \(idle\)/);
+    assert.match(reclaimed, /path\s+power-cycle/);
+    const ready = JSON.parse(run(HIL, ['node', 'provision-status', n, '--json'], bob));
     assert.equal(ready.path, 'power-cycle');
     assert.notEqual(rig.chassisLog(0), eventsBefore, 'the BMC powered the node off and on');
     assert.match(consoleText(0).slice(from), /iPXE/, 'the firmware ran this time');

@@ -292,3 +292,83 @@ for (const database of testDatabases()) {
     });
   });
 }
+
+for (const database of testDatabases()) {
+  describe(`fast provisioning: deadlines and restarts (${database.name})`, { skip: database.skip }, () => {
+    let db: FreshDb;
+    let dir: string;
+    let t: TestHil | undefined;
+    const start = async () => {
+      t = await startTestHil(db, {
+        config: (c) => {
+          c.provisioning = { ...c.provisioning, enabled: true, listen: `unix:${join(dir, 'fpbl.sock')}`, url: 'http://10.128.0.1', network: 'provisioning', fpbl_dir: dir, deploy_timeout_seconds: 1, tick_ms: 20 };
+          c.images.dir = join(dir, 'blobs');
+        },
+      });
+      return t.as();
+    };
+    const state = async (api: Caller) => {
+      const r = await api('GET', '/v0/node/n1/provisioning');
+      assert.equal(r.status, 200, r.text);
+      return r.body as { state: string; phase: string; error: string | null };
+    };
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'hil-prov-restart-'));
+      writeFileSync(join(dir, 'vmlinuz'), 'FPBL kernel');
+      writeFileSync(join(dir, 'initrd.img'), 'FPBL initrd');
+      db = await database.create();
+    });
+    after(async () => {
+      await t?.close();
+      await db?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('a server restarted mid-enrollment carries on from the database, and a deploy nobody answers ends in error at its deadline', async () => {
+      let api = await start();
+      const ok = async (r: Promise<{ status: number; text: string }>) => assert.equal((await r).status, 200, (await r).text);
+      await ok(api('PUT', '/v0/project/p'));
+      await ok(api('PUT', '/v0/switch/sw0', { type: MOCK_SWITCH, ...SWITCH_FIELDS }));
+      await ok(api('PUT', '/v0/switch/sw0/port/gi1/0/1'));
+      await ok(api('PUT', '/v0/node/n1', { obm: { type: 'mock' } }));
+      await ok(api('PUT', '/v0/node/n1/nic/eth0', { macaddr: MAC }));
+      await ok(api('POST', '/v0/switch/sw0/port/gi1/0/1/connect_nic', { node: 'n1', nic: 'eth0' }));
+      await ok(api('PUT', '/v0/network/provisioning', { owner: 'admin', access: 'p', net_id: '' }));
+      await ok(api('PUT', '/v0/image/os', { project: 'p', cmdline: '' }));
+      for (const part of ['kernel', 'initrd']) {
+        const r = await t!.hil.app!.inject({ method: 'PUT', url: `/v0/image/os/${part}`, payload: Buffer.from(part), headers: { 'content-type': 'application/octet-stream' } });
+        assert.equal(r.statusCode, 200, r.body);
+      }
+      await ok(api('POST', '/v0/node/n1/reclaim'));
+      const deadline = Date.now() + 10_000;
+      while ((await state(api)).phase !== 'pxe') {
+        assert.ok(Date.now() < deadline, JSON.stringify(await state(api)));
+        await sleep(20);
+      }
+      await t!.close();
+      t = undefined;
+
+      // A new process on the same database: the node still waits for its PXE boot, and the protocol goes on.
+      api = await start();
+      assert.deepEqual(await state(api).then((s) => [s.state, s.phase]), ['booting-fpbl', 'pxe']);
+      const socket = join(dir, 'fpbl.sock');
+      const script = await agentCall(socket, 'GET', `/fpbl/v1/boot.ipxe?mac=${MAC}`);
+      const token = /hil\.token=([0-9a-f]{64})/.exec(script.text)![1];
+      assert.equal((await agentCall(socket, 'POST', '/fpbl/v1/agent', { token, body: { agent: 'fpbl', state: 'fresh' } })).fields.command, 'wipe');
+      void agentCall(socket, 'POST', '/fpbl/v1/agent', { token, body: { agent: 'fpbl', state: 'wiped' } }).catch(() => {});
+      while ((await state(api)).state !== 'ready') {
+        assert.ok(Date.now() < deadline + 10_000, JSON.stringify(await state(api)));
+        await sleep(20);
+      }
+
+      // deploy_timeout_seconds = 1, and no agent asks for the deploy.
+      await ok(api('POST', '/v0/project/p/connect_node', { node: 'n1' }));
+      await ok(api('POST', '/v0/node/n1/deploy', { image: 'os' }));
+      await sleep(1500);
+      const s = await state(api);
+      assert.equal(s.state, 'error');
+      assert.equal(s.error, 'deploying/loading took longer than allowed');
+    });
+  });
+}
