@@ -8,7 +8,7 @@ import { requireAdmin, requireProjectAccess, type Principal } from './principal.
 export function projectService(deps: CoreDeps) {
   const { db } = deps;
 
-  return {
+  const service = {
     async list(p: Principal): Promise<string[]> {
       requireAdmin(p);
       const rows = await db.selectFrom('project').select('label').orderBy('label').execute();
@@ -58,7 +58,7 @@ export function projectService(deps: CoreDeps) {
         .execute();
       for (const { label } of candidates) {
         try {
-          await this.connectNode(p, projectLabel, label);
+          await service.connectNode(p, projectLabel, label);
           return { node: label };
         } catch (err) {
           if (!(err instanceof BlockedError)) throw err; // another request took it first: try the next
@@ -155,6 +155,7 @@ export function projectService(deps: CoreDeps) {
       return [];
     },
   };
+  return service;
 }
 
 /**

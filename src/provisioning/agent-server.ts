@@ -9,6 +9,7 @@ import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { NotFoundError } from '../core/errors.ts';
 import type { ProvisioningService } from './provisioning.service.ts';
 import { bearerToken } from './tokens.ts';
 
@@ -111,7 +112,7 @@ export async function startAgentServer(service: ProvisioningService, o: AgentSer
   const server = createServer((req, res) => {
     handle(req, res).catch((err: Error) => {
       log.error({ err: err.message, url: req.url }, 'agent request failed');
-      if (!res.headersSent) text(res, err.name === 'NotFoundError' ? 404 : 500, `${err.message}\n`);
+      if (!res.headersSent) text(res, err instanceof NotFoundError ? 404 : 500, `${err.message}\n`);
       else res.destroy();
     });
   });

@@ -15,7 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BadArgumentError, BlockedError, NotFoundError, NotImplementedError, ProjectMismatchError } from '../core/errors.ts';
 import { inTx, type CoreDeps, type Tx } from '../core/context.ts';
@@ -88,35 +88,31 @@ export function provisioningService(deps: CoreDeps, power: PowerControl, o: Prov
   const changed = (nodeId: number) => changes.emit('changed', nodeId);
   const busy = new Set<number>(); // nodes with an OBM call in flight from this process
 
-  // --- the FPBL files and their checksums (read once per change of the file) ---
+  // --- the FPBL files, and their checksums (computed again when a file changes) ---
   const fpblHashes = new Map<string, { mtimeMs: number; sha256: string }>();
-  function fpblFile(name: string): { path: string; sha256: string } {
+  function fpblPath(name: string): string {
     if (!(FPBL_FILES as readonly string[]).includes(name)) throw new NotFoundError(`no FPBL file ${name}`);
     const path = join(o.fpblDir, name);
-    let st;
-    try {
-      st = statSync(path);
-    } catch {
-      throw new NotFoundError(`the FPBL has not been built: ${path} is missing (hil-admin fpbl build)`);
-    }
-    const cached = fpblHashes.get(name);
-    if (cached && cached.mtimeMs === st.mtimeMs) return { path, sha256: cached.sha256 };
-    return { path, sha256: '' }; // filled by fpblSha256 (async) before it is ever sent
+    if (!existsSync(path)) throw new NotFoundError(`the FPBL has not been built: ${path} is missing (hil-admin fpbl build)`);
+    return path;
   }
   async function fpblSha256(name: string): Promise<string> {
-    const { path, sha256 } = fpblFile(name);
-    if (sha256) return sha256;
+    const path = fpblPath(name);
+    const { mtimeMs } = statSync(path);
+    const cached = fpblHashes.get(name);
+    if (cached?.mtimeMs === mtimeMs) return cached.sha256;
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-    const digest = hash.digest('hex');
-    fpblHashes.set(name, { mtimeMs: statSync(path).mtimeMs, sha256: digest });
-    return digest;
+    const sha256 = hash.digest('hex');
+    fpblHashes.set(name, { mtimeMs, sha256 });
+    return sha256;
   }
 
   const now = () => Date.now();
 
   /** Moves a row from (state, phase) to a new one; false if it was not there any more. */
   async function transition(tx: Tx, row: Pick<ProvisioningRow, 'node_id' | 'state' | 'phase'>, to: Partial<ProvisioningRow> & { state: ProvisioningState; phase: string }): Promise<boolean> {
+    if (!(PHASES[to.state] as readonly string[]).includes(to.phase)) throw new Error(`${to.state} has no phase ${to.phase}`); // a bug here, not bad input
     const r = await tx
       .updateTable('node_provisioning')
       .set({ ...to, since: now() })
@@ -537,7 +533,7 @@ boot
     bootScript,
     agentReport,
     payload,
-    fpblFile: (name: string) => fpblFile(name).path,
+    fpblFile: fpblPath,
     start(): void {
       timer = setInterval(kick, o.tickMs);
       kick();
