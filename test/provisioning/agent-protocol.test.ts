@@ -216,8 +216,8 @@ for (const database of testDatabases()) {
       assert.equal((await agent('/fpbl/v1/payload/kernel')).status, 401);
       assert.equal((await agent('/fpbl/v1/payload/kernel', { token: returnToken })).status, 401, 'the return token fetches no payload');
 
-      // Loaded: HIL answers "wait", and moves the NIC only once the agent reports again (it heard "wait").
-      assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
+      // Loaded: HIL answers "wait" (with how fast to notice the move), and moves the NIC only once the agent reports again (it heard "wait").
+      assert.deepEqual((await report(fpbl, 'loaded')).fields, { command: 'wait', report_timeout: '1', failures: '3', interval: '0.2' });
       await sleep(200);
       assert.deepEqual(await status().then((x) => [x.state, x.phase]), ['deploying', 'loaded']);
       assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' }, 'nothing moved yet');

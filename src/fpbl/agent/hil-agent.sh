@@ -200,26 +200,28 @@ kexec --help 2>&1 | grep -q -- '--no-checks' && KEXEC_FAST=-i
 
 WAITING=   # set by "wait": short reports, and kexec -e once HIL is out of reach
 FAILS=0    # failed reports in a row while waiting
+# How "wait" reports (the server may say otherwise: report_timeout, failures, interval).
+WAIT_T=2; WAIT_N=3; WAIT_I=0.5
 LASTWHY=
 PRINTED="$STATE "
 say "state=$STATE"
 while :; do
-  if [ -n "$WAITING" ]; then t=2; else t=30; fi
+  if [ -n "$WAITING" ]; then t=$WAIT_T; else t=30; fi
   post "$STATE" "$ERROR" "$t"; rc=$?
   if [ "$rc" != 0 ]; then
     if [ -n "$WAITING" ]; then
       if [ "$rc" = 2 ]; then
-        say "report refused (401, bad token) while waiting: $WHY"; FAILS=0; sleep 0.5; continue
+        say "report refused (401, bad token) while waiting: $WHY"; FAILS=0; sleep "$WAIT_I"; continue
       fi
       FAILS=$((FAILS + 1))
-      say "report $FAILS of 3 failed while waiting: $WHY"
-      if [ "$FAILS" -ge 3 ]; then
+      say "report $FAILS of $WAIT_N failed while waiting: $WHY"
+      if [ "$FAILS" -ge "$WAIT_N" ]; then
         say "HIL is out of reach: the node has left the provisioning network"
         say "kexec -e now"
         kexec -e
         fail "kexec -e failed"; WAITING=; FAILS=0
       fi
-      sleep 0.5; continue
+      sleep "$WAIT_I"; continue
     fi
     if [ "$rc" = 2 ]; then
       say "report refused: 401, bad token ($WHY); retrying in 10 s"; LASTWHY=; sleep 10
@@ -235,13 +237,19 @@ while :; do
   [ "$STATE" = fresh ] && STATE=idle   # "fresh" is only the first report after a boot
   case "$command" in
     none|"")
-      if [ -n "$WAITING" ]; then sleep 0.5; else sleep 1; fi ;;
+      if [ -n "$WAITING" ]; then sleep "$WAIT_I"; else sleep 1; fi ;;
     wait)
       if [ -z "$LOADED" ]; then
         fail "wait: no kernel is loaded"; WAITING=
       else
-        [ -n "$WAITING" ] || say "wait: reporting every 0.5 s; kexec -e after 3 failed reports in a row"
-        WAITING=1; sleep 0.5
+        if [ -z "$WAITING" ]; then
+          # Only plain numbers from the server; anything else keeps the defaults.
+          v=$(val report_timeout); case "$v" in [1-9]|[1-9][0-9]) WAIT_T=$v ;; esac
+          v=$(val failures); case "$v" in [1-9]|[1-9][0-9]) WAIT_N=$v ;; esac
+          v=$(val interval); case "$v" in 0.[0-9]|0.[0-9][0-9]|[1-9]|[1-9].[0-9]) WAIT_I=$v ;; esac
+          say "wait: reporting every $WAIT_I s with a $WAIT_T s timeout; kexec -e after $WAIT_N failed reports in a row"
+        fi
+        WAITING=1; sleep "$WAIT_I"
       fi ;;
     wipe)
       WAITING=; say "command: wipe"; do_wipe ;;
