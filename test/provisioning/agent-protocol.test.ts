@@ -179,6 +179,7 @@ for (const database of testDatabases()) {
       assert.deepEqual(r.body, { node: 'n1' });
       assertError(await bob('POST', '/v0/project/proj-b/connect_node', { ready: true }), 409, 'BlockedError', 'No free node is ready.');
       assertError(await alice('POST', '/v0/project/proj-a/connect_node', {}), 400, 'ValidationError');
+      assertError(await alice('POST', '/v0/project/proj-a/connect_node', { node: 'n1', ready: true }), 400, 'ValidationError');
       // Held by the service, the node's networks are not the tenant's to change until it is deployed.
       assertError(await alice('POST', '/v0/node/n1/nic/eth0/detach_network', { network: 'provisioning' }), 409, 'BlockedError', /provisioning service holds/);
       assertError(await alice('POST', '/v0/node/n1/nic/eth0/connect_network', { network: 'net-a' }), 409, 'BlockedError', /provisioning service holds/);

@@ -2,7 +2,6 @@ import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
 import { Args, Labels, NoArgs, Path } from '../schemas.ts';
-import { BadArgumentError, ValidationError } from '../../core/errors.ts';
 import type { Services } from '../services.ts';
 
 export function projectRoutes(app: FastifyInstance, s: Services): void {
@@ -28,18 +27,12 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
       summary: 'Take a free node into the project; with "ready": true and no "node" (not in upstream), any free node that waits in its FPBL, answered as {"node"}.',
       tags,
       params: project,
-      body: Args({ node: Type.Optional(Type.String()), ready: Type.Optional(Type.Boolean()) }),
+      // Either upstream's {"node"} or {"ready": true}: anything else fails the schema, before authentication, as upstream.
+      body: Type.Union([Args({ node: Type.String() }), Args({ ready: Type.Literal(true) })]),
       response: { 200: Type.Union([Type.Null({ description: 'Empty body' }), Type.Object({ node: Type.String() })]) },
     },
-    async (req) => {
-      if (req.body.node === undefined) {
-        // Upstream answers a missing "node" with a ValidationError; so do we, unless "ready" asks for any node.
-        if (req.body.ready !== true) throw new ValidationError('"node" is required (or "ready": true for any node ready in its FPBL).');
-        return s.projects.connectReadyNode(req.principal, req.params.project);
-      }
-      if (req.body.ready === true) throw new BadArgumentError('Give either "node" or "ready": true, not both.');
-      return s.projects.connectNode(req.principal, req.params.project, req.body.node);
-    },
+    (req) =>
+      req.body.node === undefined ? s.projects.connectReadyNode(req.principal, req.params.project) : s.projects.connectNode(req.principal, req.params.project, req.body.node),
   );
   route(
     app,
