@@ -429,8 +429,12 @@ boot
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let again = false;
+  let stopped = false;
+  /** Power cycles in flight (they outlive a tick): stop() waits for them. */
+  const cycling = new Set<Promise<void>>();
 
   function kick(): void {
+    if (stopped) return;
     if (running) {
       again = true;
       return;
@@ -512,9 +516,9 @@ boot
 
   /** Boot device PXE and a power cycle, so that the node comes up in the FPBL (OBM enabled just for this if it was off). */
   function powerCycle(row: ProvisioningRow): void {
-    if (busy.has(row.node_id)) return;
+    if (busy.has(row.node_id) || stopped) return;
     busy.add(row.node_id);
-    void (async () => {
+    const work = (async () => {
       const node = await db.selectFrom('node').select(['label', 'obm_enabled']).where('id', '=', row.node_id).executeTakeFirstOrThrow();
       const wasEnabled = Boolean(node.obm_enabled);
       try {
@@ -530,7 +534,9 @@ boot
         busy.delete(row.node_id);
         changed(row.node_id);
       }
-    })();
+    })().catch((err: Error) => log.error({ node: row.node_id, err: err.message }, 'power cycle bookkeeping failed'));
+    cycling.add(work);
+    void work.finally(() => cycling.delete(work));
   }
 
   return {
@@ -545,9 +551,12 @@ boot
       timer = setInterval(kick, o.tickMs);
       kick();
     },
+    /** Stops the tick and waits for what it started; a power cycle under way is finished (bounded by the OBM timeout). */
     async stop(): Promise<void> {
+      stopped = true;
       clearInterval(timer);
       await running;
+      await Promise.allSettled([...cycling]);
     },
   };
 }

@@ -54,7 +54,11 @@ describe('fast provisioning in the lab: a derived HIL deploys and reclaims by ke
     await Promise.all(nodes.map((n) => waitState(who, n, 'deployed')));
     timings[`${image} deployed`] = Date.now() - t0;
     const booted = await Promise.all(
-      nodes.map((_, i) => until(`${nodes[i]} to boot ${marker}`, async () => consoleMatch(i, from[i], new RegExp(`hil-example: ${marker} booted boot_id=(\\S+)`)), 120_000)),
+      nodes.map((_, i) =>
+        until(`${nodes[i]} to boot ${marker}`, async () => consoleMatch(i, from[i], new RegExp(`hil-example: ${marker} booted boot_id=(\\S+)`)), 120_000).catch((err: Error) => {
+          throw new Error(`${err.message}\n--- console of ${nodes[i]} since the deploy ---\n${consoleText(i).slice(from[i]).slice(-4000)}`);
+        }),
+      ),
     );
     timings[`${image} marker`] = Date.now() - t0;
     nodes.forEach((_, i) => {
