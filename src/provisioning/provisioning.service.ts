@@ -329,11 +329,12 @@ boot
       } else if (s === 'failed' && row.phase === 'wiping') {
         await transition(tx, row, { state: 'error', phase: 'failed', deadline: null, error: `wiping the disks failed: ${report.error ?? 'no reason given'}` });
       } else if (s === 'loaded' && row.state === 'deploying' && row.phase === 'loading') {
-        // Told to wait, but the move starts only when the agent reports again,
-        // which shows it heard "wait": moved at once, the answer could be cut
-        // off on its way, and an agent that never heard "wait" never kexecs.
+        // Told to wait, but the move starts only when the agent says it heard
+        // "wait" (waiting=1): moved at once, the answer could be lost on its
+        // way (or the report retried), and an agent that never heard "wait"
+        // never kexecs.
         await transition(tx, row, { state: 'deploying', phase: 'loaded' });
-      } else if (s === 'loaded' && row.state === 'deploying' && row.phase === 'loaded') {
+      } else if (s === 'loaded' && report.waiting === '1' && row.state === 'deploying' && row.phase === 'loaded') {
         await transition(tx, row, { state: 'deploying', phase: 'switching', deadline: now() + o.networkTimeoutMs });
       } else if (s === 'failed' && row.state === 'deploying' && row.phase === 'loading') {
         await transition(tx, row, { state: 'error', phase: 'failed', deadline: null, error: `the node could not load the image: ${report.error ?? 'no reason given'}` });

@@ -150,7 +150,8 @@ class Endpoint {
   #decide(f: Record<string, string>, token: string): Record<string, string> {
     const example = (name: string) => createHashHex(join(this.exampleDir, name));
     if (f.agent === 'return') {
-      if (f.state === 'running' && this.phase === 'return') {
+      // Again after it was answered, as HIL does: under load the answer can outlive the agent's 2 s timeout.
+      if (f.state === 'running' && (this.phase === 'return' || this.phase === 'returned')) {
         this.phase = 'returned';
         return {
           command: 'return',

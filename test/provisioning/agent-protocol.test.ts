@@ -222,7 +222,11 @@ for (const database of testDatabases()) {
       await sleep(200);
       assert.deepEqual(await status().then((x) => [x.state, x.phase]), ['deploying', 'loaded']);
       assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' }, 'nothing moved yet');
+      // A retried report (its answer lost) is not proof that the agent heard "wait"; waiting=1 is.
       assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
+      await sleep(200);
+      assert.deepEqual(await status().then((x) => [x.state, x.phase]), ['deploying', 'loaded']);
+      assert.equal((await report(fpbl, 'loaded', { waiting: '1' })).fields.command, 'wait');
       await untilState('deployed', 'running');
       assert.deepEqual(await nicNetworks(), { 'vlan/native': 'net-a' });
       assert.equal((await report(fpbl, 'loaded')).status, 401, 'the FPBL is gone: its token with it');
@@ -268,7 +272,7 @@ for (const database of testDatabases()) {
       assert.equal((await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'net-a' } })).status, 200);
       assert.equal((await report(fpbl, 'idle')).fields.command, 'deploy');
       assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
-      assert.equal((await report(fpbl, 'loaded')).fields.command, 'wait');
+      assert.equal((await report(fpbl, 'loaded', { waiting: '1' })).fields.command, 'wait');
       await untilState('deployed');
       const events = bmc().powerEvents.length;
       assert.equal((await alice('POST', '/v0/node/n1/reclaim')).status, 200);

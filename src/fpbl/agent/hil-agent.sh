@@ -83,6 +83,9 @@ boot_id=$BOOT_ID
 uptime=$(uptime_s)"
   if [ -n "$2" ]; then body="$body
 error=$2"; fi
+  # Tells HIL this agent heard "wait" (it moves the networks only then).
+  if [ -n "$WAITING" ]; then body="$body
+waiting=1"; fi
   rm -f "$REPLY" "$WERR"
   if timeout "$3" wget -q -O "$REPLY" --header "Authorization: Bearer $TOKEN" --post-data "$body" "$URL/fpbl/v1/agent" 2>"$WERR"; then
     return 0
