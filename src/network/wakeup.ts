@@ -36,12 +36,28 @@ export async function subscribe(store: Store, onWake: () => void): Promise<Subsc
   if (!path || path === ':memory:') return { close: async () => {} };
   const wal = `${basename(path)}-wal`;
   let watcher: FSWatcher | undefined;
+  // The WAL changes while a commit is being written, so a look at once can
+  // come too early to see it: look again shortly after the last change too.
+  // (Without this, a loaded CI machine saw the commit only at the next lease
+  // renewal, 5 s later.)
+  const AGAIN_MS = [30, 300];
+  const timers: NodeJS.Timeout[] = [];
+  const wake = () => {
+    onWake();
+    for (const t of timers.splice(0)) clearTimeout(t);
+    for (const ms of AGAIN_MS) timers.push(setTimeout(onWake, ms).unref());
+  };
   try {
     watcher = watch(dirname(path), (_event, file) => {
-      if (file === wal) onWake();
+      if (file === wal) wake();
     });
   } catch {
     // No inotify (or similar): the worker's poll still finds the work.
   }
-  return { close: async () => watcher?.close() };
+  return {
+    close: async () => {
+      for (const t of timers.splice(0)) clearTimeout(t);
+      watcher?.close();
+    },
+  };
 }
