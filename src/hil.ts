@@ -10,9 +10,8 @@ import { buildServices, type Services } from './api/services.ts';
 import { imagesDir } from './config/config.ts';
 import { BlobStore } from './images/blob-store.ts';
 import { databaseUrl, fpblDir, type Config } from './config/config.ts';
-import { startAgentServer } from './provisioning/agent-server.ts';
+import { startAgentServer, type AgentServer } from './provisioning/agent-server.ts';
 import type { ProvisioningOptions } from './provisioning/provisioning.service.ts';
-import type { Server } from 'node:http';
 import type { CoreDeps } from './core/context.ts';
 import type { AuthBackend } from './core/auth/auth-backend.ts';
 import { databaseAuth } from './core/auth/database-auth.ts';
@@ -191,7 +190,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
       : undefined;
   if (rebalancing) void pool!.rebalance();
   // ... and, with fast provisioning, the nodes' agent endpoint and the state machine's tick.
-  let agentServer: Server | undefined;
+  let agentServer: AgentServer | undefined;
   if (services.provisioning) {
     agentServer = await startAgentServer(services.provisioning, { listen: pv.listen, blobPath: (sha) => deps.blobs!.path(sha), log: o.log });
     services.provisioning.start();
@@ -212,8 +211,7 @@ async function assemble(config: Config, o: HilOptions, store: Store): Promise<Hi
     async close() {
       clearInterval(rebalancing);
       await services.provisioning?.stop();
-      agentServer?.closeAllConnections();
-      await new Promise((resolve) => (agentServer ? agentServer.close(resolve) : resolve(undefined)));
+      await agentServer?.close();
       services.obm.close(); // ends console streams, which would keep the server from closing
       await app?.close();
       await subscription?.close();

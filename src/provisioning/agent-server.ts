@@ -6,7 +6,7 @@
  * lines a busybox shell can read and write.
  */
 import { createReadStream, mkdirSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { NotFoundError } from '../core/errors.ts';
@@ -50,7 +50,12 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function startAgentServer(service: ProvisioningService, o: AgentServerOptions): Promise<Server> {
+export interface AgentServer {
+  /** Ends held long polls and stops listening. */
+  close(): Promise<void>;
+}
+
+export async function startAgentServer(service: ProvisioningService, o: AgentServerOptions): Promise<AgentServer> {
   const log = o.log.child({ component: 'fpbl-endpoint' });
   const text = (res: ServerResponse, status: number, body: string): void => {
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
@@ -131,5 +136,11 @@ export async function startAgentServer(service: ProvisioningService, o: AgentSer
     }
   });
   log.info({ listen: o.listen }, 'fpbl agent endpoint listening');
-  return server;
+  return {
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -93,7 +93,6 @@ export function provisioningService(deps: CoreDeps, power: PowerControl, o: Prov
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
   const changed = (nodeId: number) => changes.emit('changed', nodeId);
-  const busy = new Set<number>(); // nodes with an OBM call in flight from this process
 
   // --- the FPBL files, and their checksums (computed again when a file changes) ---
   const fpblHashes = new Map<string, { mtimeMs: number; sha256: string }>();
@@ -318,28 +317,33 @@ boot
     }
   }
 
-  async function applyFpblReport(row: ProvisioningRow, report: AgentReport): Promise<void> {
+  /** What an FPBL's report moves its node to, if anything. */
+  function afterFpblReport(row: ProvisioningRow, report: AgentReport): (Partial<ProvisioningRow> & { state: ProvisioningState; phase: string }) | null {
     const s = report.state;
-    await inTx(deps, async (tx) => {
-      if (s === 'fresh' && row.phase === 'starting') {
-        // The FPBL runs: the customer OS that returned the node is gone, and its token with it.
-        await transition(tx, row, { state: row.state, phase: 'wiping', deadline: now() + o.wipeTimeoutMs, return_token_hash: null });
-      } else if (s === 'wiped' && row.phase === 'wiping') {
-        await transition(tx, row, { state: 'ready', phase: 'idle', deadline: null, image_id: null, networks: '{}', error: null, return_token_hash: null });
-      } else if (s === 'failed' && row.phase === 'wiping') {
-        await transition(tx, row, { state: 'error', phase: 'failed', deadline: null, error: `wiping the disks failed: ${report.error ?? 'no reason given'}` });
-      } else if (s === 'loaded' && row.state === 'deploying' && row.phase === 'loading') {
-        // Told to wait, but the move starts only when the agent says it heard
-        // "wait" (waiting=1): moved at once, the answer could be lost on its
-        // way (or the report retried), and an agent that never heard "wait"
-        // never kexecs.
-        await transition(tx, row, { state: 'deploying', phase: 'loaded' });
-      } else if (s === 'loaded' && report.waiting === '1' && row.state === 'deploying' && row.phase === 'loaded') {
-        await transition(tx, row, { state: 'deploying', phase: 'switching', deadline: now() + o.networkTimeoutMs });
-      } else if (s === 'failed' && row.state === 'deploying' && row.phase === 'loading') {
-        await transition(tx, row, { state: 'error', phase: 'failed', deadline: null, error: `the node could not load the image: ${report.error ?? 'no reason given'}` });
-      }
-    });
+    const why = report.error ?? 'no reason given';
+    if (s === 'fresh' && row.phase === 'starting') {
+      // The FPBL runs: the customer OS that returned the node is gone, and its token with it.
+      return { state: row.state, phase: 'wiping', deadline: now() + o.wipeTimeoutMs, return_token_hash: null };
+    }
+    if (row.phase === 'wiping') {
+      if (s === 'wiped') return { state: 'ready', phase: 'idle', deadline: null, image_id: null, networks: '{}', error: null, return_token_hash: null };
+      if (s === 'failed') return { state: 'error', phase: 'failed', deadline: null, error: `wiping the disks failed: ${why}` };
+      return null;
+    }
+    if (row.state !== 'deploying') return null;
+    // Told to wait, but the move starts only when the agent says it heard
+    // "wait" (waiting=1): moved at once, the answer could be lost on its way
+    // (or the report retried), and an agent that never heard "wait" never kexecs.
+    if (s === 'loaded' && row.phase === 'loading') return { state: 'deploying', phase: 'loaded' };
+    if (s === 'loaded' && row.phase === 'loaded' && report.waiting === '1') return { state: 'deploying', phase: 'switching', deadline: now() + o.networkTimeoutMs };
+    if (s === 'failed' && row.phase === 'loading') return { state: 'error', phase: 'failed', deadline: null, error: `the node could not load the image: ${why}` };
+    return null;
+  }
+
+  async function applyFpblReport(row: ProvisioningRow, report: AgentReport): Promise<void> {
+    const to = afterFpblReport(row, report);
+    if (!to) return; // most reports change nothing: no transaction, no tick
+    await inTx(deps, (tx) => transition(tx, row, to));
     changed(row.node_id);
     kick();
   }
@@ -431,8 +435,8 @@ boot
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
-  /** Power cycles in flight (they outlive a tick): stop() waits for them. */
-  const cycling = new Set<Promise<void>>();
+  /** Power cycles in flight from this process, by node (they outlive a tick): stop() waits for them. */
+  const cycling = new Map<number, Promise<void>>();
 
   function kick(): void {
     if (stopped) return;
@@ -517,8 +521,7 @@ boot
 
   /** Boot device PXE and a power cycle, so that the node comes up in the FPBL (OBM enabled just for this if it was off). */
   function powerCycle(row: ProvisioningRow): void {
-    if (busy.has(row.node_id) || stopped) return;
-    busy.add(row.node_id);
+    if (cycling.has(row.node_id) || stopped) return;
     const work = (async () => {
       const node = await db.selectFrom('node').select(['label', 'obm_enabled']).where('id', '=', row.node_id).executeTakeFirstOrThrow();
       const wasEnabled = Boolean(node.obm_enabled);
@@ -532,12 +535,11 @@ boot
         await inTx(deps, (tx) => transition(tx, row, { state: 'error', phase: 'failed', deadline: null, error: `power-cycling into the FPBL failed: ${(err as Error).message}` }));
       } finally {
         if (!wasEnabled) await power.setEnabled(SYSTEM, node.label, false).catch(() => {});
-        busy.delete(row.node_id);
         changed(row.node_id);
       }
     })().catch((err: Error) => log.error({ node: row.node_id, err: err.message }, 'power cycle bookkeeping failed'));
-    cycling.add(work);
-    void work.finally(() => cycling.delete(work));
+    cycling.set(row.node_id, work);
+    void work.finally(() => cycling.delete(row.node_id));
   }
 
   return {
@@ -557,7 +559,7 @@ boot
       stopped = true;
       clearInterval(timer);
       await running;
-      await Promise.allSettled([...cycling]);
+      await Promise.allSettled([...cycling.values()]);
     },
   };
 }

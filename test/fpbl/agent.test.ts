@@ -34,6 +34,7 @@ import { nodeFiles } from '../../src/lab/qemu.ts';
 import { vsctl } from '../../src/lab/switch.ts';
 import { REPO, until } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
+import { formatLines, parseLines } from '../../src/provisioning/agent-server.ts';
 
 const HIL_LAB = `${REPO}bin/hil-lab`;
 const skip = skipUnless(missingSummary() ?? (existsSync(KEXEC) ? undefined : `${KEXEC} is missing (apt-get install kexec-tools)`));
@@ -50,8 +51,6 @@ interface Report {
 }
 
 const newToken = () => randomBytes(32).toString('hex');
-const parseBody = (body: string) => Object.fromEntries(body.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-const kv = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `${k}=${v}\n`).join('');
 
 /** HIL's provisioning endpoint, reduced to this test's script. */
 class Endpoint {
@@ -134,10 +133,10 @@ class Endpoint {
       req.setEncoding('utf8');
       req.on('data', (d: string) => (body += d));
       req.on('end', () => {
-        const fields = parseBody(body);
+        const fields = parseLines(body);
         const ok = fields.agent === 'return' ? token === this.tokens.t2 : [this.tokens.t1, this.tokens.t3].includes(token);
         if (!ok) return this.#send(res, 401, 'bad token\n');
-        const answer = kv(this.#decide(fields, token));
+        const answer = formatLines(this.#decide(fields, token));
         this.reports.push({ at: Date.now(), token, fields, forwardedFor: String(req.headers['x-forwarded-for'] ?? ''), answer });
         this.#send(res, 200, answer);
         if (this.phase === 'gone' && this.#server) res.once('finish', () => this.leave());

@@ -25,8 +25,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testDatabases, type FreshDb } from '../support/databases.ts';
 import { addUser, startTestHil, type Caller, type TestHil } from '../support/hil.ts';
-import { MOCK_SWITCH, SWITCH_FIELDS, assertError } from '../support/fixtures.ts';
+import { assertError, mkNetwork, mkNodeWithNic, mkProject, mkSwitch } from '../support/fixtures.ts';
 import type { MockBmcState } from '../../src/drivers/obm/mock-obm.ts';
+import { formatLines, parseLines } from '../../src/provisioning/agent-server.ts';
 
 const MAC = '52:54:00:aa:00:01';
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -40,15 +41,13 @@ interface AgentAnswer {
 /** One HTTP exchange with the agent endpoint over its unix socket. */
 function agentCall(socket: string, method: string, path: string, o: { token?: string; body?: Record<string, string>; timeoutMs?: number } = {}): Promise<AgentAnswer> {
   return new Promise((resolve, reject) => {
-    const body = o.body ? Object.entries(o.body).map(([k, v]) => `${k}=${v}\n`).join('') : undefined;
+    const body = o.body ? formatLines(o.body) : undefined;
     const req = request({ socketPath: socket, method, path, headers: o.token ? { authorization: `Bearer ${o.token}` } : {}, timeout: o.timeoutMs ?? 30_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('latin1');
-        const fields: Record<string, string> = {};
-        for (const line of text.split('\n')) if (line.includes('=')) fields[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
-        resolve({ status: res.statusCode ?? 0, fields, text });
+        resolve({ status: res.statusCode ?? 0, fields: parseLines(text), text });
       });
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -129,15 +128,12 @@ for (const database of testDatabases()) {
       alice = t.as(await addUser(t, 'alice', 'alice-pw', false, ['proj-a']));
       bob = t.as(await addUser(t, 'bob', 'bob-pw', false, ['proj-b']));
       const ok = async (r: Promise<{ status: number; text: string }>) => assert.equal((await r).status, 200, (await r).text);
-      await ok(admin('PUT', '/v0/switch/sw0', { type: MOCK_SWITCH, ...SWITCH_FIELDS }));
-      await ok(admin('PUT', '/v0/switch/sw0/port/gi1/0/1'));
-      await ok(admin('PUT', '/v0/node/n1', { obm: { type: 'mock' } }));
-      await ok(admin('PUT', '/v0/node/n1/nic/eth0', { macaddr: MAC }));
-      await ok(admin('POST', '/v0/switch/sw0/port/gi1/0/1/connect_nic', { node: 'n1', nic: 'eth0' }));
+      await mkSwitch(admin, 'sw0');
+      await mkNodeWithNic(admin, { node: 'n1', macaddr: MAC, port: 'gi1/0/1' });
       // Admin-owned, and only a project without members may use it: no tenant can attach a NIC to it.
-      await ok(admin('PUT', '/v0/network/provisioning', { owner: 'admin', access: 'hil-provisioning', net_id: '' }));
-      await ok(alice('PUT', '/v0/network/net-a', { owner: 'proj-a', access: 'proj-a', net_id: '' }));
-      await ok(bob('PUT', '/v0/network/net-b', { owner: 'proj-b', access: 'proj-b', net_id: '' }));
+      await mkNetwork(admin, 'provisioning', 'admin', 'hil-provisioning');
+      await mkNetwork(alice, 'net-a', 'proj-a');
+      await mkNetwork(bob, 'net-b', 'proj-b');
       for (const [who, name, owner] of [[alice, 'os-a', 'proj-a'], [bob, 'os-b', 'proj-b']] as const) {
         await ok(who('PUT', `/v0/image/${name}`, { project: owner, cmdline: `console=ttyS0 marker=${name}` }));
         for (const [part, data] of [['kernel', kernel], ['initrd', initrd]] as const) {
@@ -333,13 +329,10 @@ for (const database of testDatabases()) {
     it('a server restarted mid-enrollment carries on from the database, and a deploy nobody answers ends in error at its deadline', async () => {
       let api = await start();
       const ok = async (r: Promise<{ status: number; text: string }>) => assert.equal((await r).status, 200, (await r).text);
-      await ok(api('PUT', '/v0/project/p'));
-      await ok(api('PUT', '/v0/switch/sw0', { type: MOCK_SWITCH, ...SWITCH_FIELDS }));
-      await ok(api('PUT', '/v0/switch/sw0/port/gi1/0/1'));
-      await ok(api('PUT', '/v0/node/n1', { obm: { type: 'mock' } }));
-      await ok(api('PUT', '/v0/node/n1/nic/eth0', { macaddr: MAC }));
-      await ok(api('POST', '/v0/switch/sw0/port/gi1/0/1/connect_nic', { node: 'n1', nic: 'eth0' }));
-      await ok(api('PUT', '/v0/network/provisioning', { owner: 'admin', access: 'p', net_id: '' }));
+      await mkProject(api, 'p');
+      await mkSwitch(api, 'sw0');
+      await mkNodeWithNic(api, { node: 'n1', macaddr: MAC, port: 'gi1/0/1' });
+      await mkNetwork(api, 'provisioning', 'admin', 'p');
       await ok(api('PUT', '/v0/image/os', { project: 'p', cmdline: '' }));
       for (const part of ['kernel', 'initrd']) {
         const r = await t!.hil.app!.inject({ method: 'PUT', url: `/v0/image/os/${part}`, payload: Buffer.from(part), headers: { 'content-type': 'application/octet-stream' } });
