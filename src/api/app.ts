@@ -1,5 +1,5 @@
 /**
- * Builds the HTTP application (never listens; see src/server.ts). Order of
+ * Builds the HTTP application (never listens; see src/assembly/server.ts). Order of
  * processing is upstream's: routing (404/405), schema validation (400),
  * authentication (401), then the handler.
  */
@@ -8,9 +8,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
-import { AuthorizationError, HilError, MethodNotAllowedError, NotFoundError, ServerError, ValidationError } from '../core/errors.ts';
+import { AuthorizationError, HilError, MethodNotAllowedError, NotFoundError, ServerError, ValidationError } from '../errors.ts';
 import { ANONYMOUS } from '../core/principal.ts';
-import type { AuthBackend } from '../core/auth/auth-backend.ts';
+import type { AuthBackend } from '../drivers/auth/interface.ts';
 import { installBinding, INVALID_ARGS, rewritePortUrl } from './binding.ts';
 import { errorBody, statusOf } from './errors.ts';
 import type { Services } from './services.ts';

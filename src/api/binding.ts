@@ -6,7 +6,7 @@
  * is an empty query value; a name may not come from both path and body.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ValidationError } from '../core/errors.ts';
+import { ValidationError } from '../errors.ts';
 
 export const INVALID_ARGS = 'Request arguments are not valid for this request';
 

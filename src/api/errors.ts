@@ -21,7 +21,7 @@ import {
   TooLargeError,
   UpstreamError,
   ValidationError,
-} from '../core/errors.ts';
+} from '../errors.ts';
 
 export const STATUS_OF = new Map<Function, number>([
   [ValidationError, 400],

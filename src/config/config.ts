@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { parseVlanRanges } from '../network/allocators/vlan-ranges.ts';
+import { parseVlanRanges } from '../drivers/allocator/vlan-ranges.ts';
 
 const Strict = { additionalProperties: false } as const;
 

@@ -4,7 +4,7 @@
  * finished one is replaced, so its status_id stops resolving, as upstream.
  */
 import { randomUUID } from 'node:crypto';
-import { BlockedError } from './errors.ts';
+import { BlockedError } from '../errors.ts';
 import type { Tx } from './context.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import type { ActionType } from '../store/schema.ts';

@@ -5,7 +5,7 @@
  * bounded by a timeout that includes its wait in line. A call that times out
  * gives its place up at once, even if the BMC never answers it.
  */
-import { TimeoutError } from './with-timeout.ts';
+import { TimeoutError } from '../util/timeout.ts';
 
 export class BmcGate {
   readonly #maxConcurrent: number;

@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
-import type { ConsoleSession } from '../drivers/obm/obm-driver.ts';
+import type { ConsoleSession } from '../drivers/bmc/interface.ts';
 
 /** Opens the node's console; `write` is absent for a read-only console. */
 type Open = (signal: AbortSignal) => { output: AsyncIterable<Uint8Array>; write?: ConsoleSession['write'] };

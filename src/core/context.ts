@@ -1,10 +1,10 @@
 /** What the use-cases need from the rest of the program; built once in src/app. */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { ObmRegistry } from '../drivers/obm/registry.ts';
+import type { ObmRegistry } from '../drivers/bmc/index.ts';
 import type { ConsoleHub } from './console-hub.ts';
-import type { SwitchRegistry } from '../drivers/switch/registry.ts';
-import type { NetworkAllocator } from '../network/allocators/network-allocator.ts';
+import type { SwitchRegistry } from '../drivers/switch/index.ts';
+import type { NetworkAllocator } from '../drivers/allocator/interface.ts';
 import type { Database } from '../store/schema.ts';
 import type { BlobStore } from '../images/blob-store.ts';
 

@@ -1,5 +1,5 @@
 /** Fetch-or-404 helpers, one per object kind, with upstream's messages. */
-import { NotFoundError, DuplicateError } from './errors.ts';
+import { NotFoundError, DuplicateError } from '../errors.ts';
 import type { Tx } from './context.ts';
 import { isUniqueViolation } from '../store/db.ts';
 

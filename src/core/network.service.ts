@@ -1,5 +1,5 @@
 /** Networks: ownership, access lists and who may see what (spec §5.3). */
-import { AllocationError, AuthorizationError, BadArgumentError, BlockedError, NotFoundError } from './errors.ts';
+import { AllocationError, AuthorizationError, BadArgumentError, BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNetwork, getProject, insertUnique } from './lookup.ts';
 import { hasProjectAccess, requireAdmin, requireProjectAccess, type Principal } from './principal.ts';

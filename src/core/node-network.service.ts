@@ -4,7 +4,7 @@
  * Checks run in upstream's order, because clients and tests depend on which
  * error wins.
  */
-import { BadArgumentError, BlockedError, NotFoundError, ProjectMismatchError } from './errors.ts';
+import { BadArgumentError, BlockedError, NotFoundError, ProjectMismatchError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { getNetwork, getNic, getNode } from './lookup.ts';
 import { clearFinishedAction, insertAction } from './action-queue.ts';

@@ -1,5 +1,5 @@
 /** Nodes, their NICs and metadata (spec §5.2). */
-import { BadArgumentError, BlockedError, NotFoundError } from './errors.ts';
+import { BadArgumentError, BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNic, getNode, insertUnique } from './lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';

@@ -4,15 +4,15 @@
  * upstream), or one of our built-in BMC drivers, which we call ourselves.
  * Either way the OBM must be enabled first, and disabling it cuts the console.
  */
-import { BadArgumentError, BlockedError, HilError, NotImplementedError, OBMError } from './errors.ts';
+import { BadArgumentError, BlockedError, HilError, NotImplementedError, OBMError } from '../errors.ts';
 import type { CoreDeps } from './context.ts';
 import { getNode } from './lookup.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
-import { TimeoutError } from './with-timeout.ts';
+import { TimeoutError } from '../util/timeout.ts';
 import { BmcGate } from './bmc-gate.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BOOT_DEVICES, type BootDevice, type ObmDriver, type ObmTarget, type PowerState } from '../drivers/obm/obm-driver.ts';
-import { obmdIssueToken, obmdRevokeToken, type ObmdNode } from '../drivers/obm/obmd-client.ts';
+import { BOOT_DEVICES, type BootDevice, type ObmDriver, type ObmTarget, type PowerState } from '../drivers/bmc/interface.ts';
+import { obmdIssueToken, obmdRevokeToken, type ObmdNode } from '../drivers/bmc/obmd.ts';
 import type { NodeRow } from '../store/schema.ts';
 
 /** Where an obmd-managed call must go instead: `{obmd}/<op>?token=…`. */

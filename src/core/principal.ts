@@ -3,7 +3,7 @@
  * admin implies access to every project; access to "no project" (a free
  * node) means admin; failures are AuthorizationError (401).
  */
-import { AuthorizationError } from './errors.ts';
+import { AuthorizationError } from '../errors.ts';
 
 export interface Principal {
   /** False only for anonymous callers when authentication is optional. */

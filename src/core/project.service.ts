@@ -1,6 +1,6 @@
 /** Projects, and nodes entering and leaving them (spec §5.1, §5.9). */
 import { provisioningState } from './provisioning-guard.ts';
-import { BlockedError, NotFoundError } from './errors.ts';
+import { BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { getNode, getProject, insertUnique, absentOrConflict } from './lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';

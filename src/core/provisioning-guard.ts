@@ -3,7 +3,7 @@
  * NICs are the service's to move: a tenant changing them could take the FPBL
  * off the provisioning network, or put a tenant network next to it.
  */
-import { BlockedError } from './errors.ts';
+import { BlockedError } from '../errors.ts';
 import type { Tx } from './context.ts';
 
 export async function provisioningState(tx: Tx, nodeId: number): Promise<string | null> {

@@ -1,5 +1,5 @@
 /** Switches, their ports, and the cabling of nics to ports (spec §5.5). */
-import { BlockedError, DuplicateError, NotFoundError } from './errors.ts';
+import { BlockedError, DuplicateError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { absentOrConflict, getNic, getNode, getPort, getSwitch, insertUnique } from './lookup.ts';
 import { clearFinishedAction, insertAction } from './action-queue.ts';

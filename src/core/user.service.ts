@@ -1,9 +1,9 @@
 /** Users of the database auth backend (spec §5.8). */
-import { BadArgumentError, IllegalStateError, NotFoundError } from './errors.ts';
+import { BadArgumentError, IllegalStateError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { absentOrConflict, getProject, getUser, insertUnique } from './lookup.ts';
 import { requireAdmin, type Principal } from './principal.ts';
-import { hashPassword } from './auth/password.ts';
+import { hashPassword } from '../drivers/auth/password.ts';
 
 export function userService(deps: CoreDeps) {
   const { db } = deps;

@@ -7,8 +7,8 @@
 import type { CoreDeps } from './context.ts';
 import { getSwitch } from './lookup.ts';
 import { requireAdmin, type Principal } from './principal.ts';
-import { withTimeout } from './with-timeout.ts';
-import type { PortChange, SwitchSession } from '../drivers/switch/switch-driver.ts';
+import { withTimeout } from '../util/timeout.ts';
+import type { PortChange, SwitchSession } from '../drivers/switch/interface.ts';
 
 /** channel → network id (VLAN), e.g. {"vlan/native": "1001"} */
 export type PortState = Record<string, string>;

@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUSYBOX, findKernels, initramfsBase, type InitramfsTree, type Kernel } from '../lab/guest.ts';
+import { BUSYBOX, findKernels, type Kernel } from '../initramfs/kernel.ts';
+import { initramfsBase, type InitramfsTree } from '../initramfs/tree.ts';
 
 export const KEXEC = '/usr/sbin/kexec';
 export const AGENT_SCRIPT = fileURLToPath(new URL('./agent/hil-agent.sh', import.meta.url));

@@ -14,7 +14,7 @@
 import type { Readable } from 'node:stream';
 import type { ReadStream } from 'node:fs';
 import { sql, type Updateable } from 'kysely';
-import { AuthorizationError, BadArgumentError, BlockedError, NotFoundError, ServerError, TooLargeError } from '../core/errors.ts';
+import { AuthorizationError, BadArgumentError, BlockedError, NotFoundError, ServerError, TooLargeError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from '../core/context.ts';
 import { getProject, insertUnique } from '../core/lookup.ts';
 import { requireProjectAccess, type Principal } from '../core/principal.ts';

@@ -4,7 +4,7 @@
  * to start without it; the lab tests skip (locally) with its summary.
  */
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { findKernels, BUSYBOX } from './guest.ts';
+import { findKernels, BUSYBOX } from '../initramfs/kernel.ts';
 import { findBinary } from './system.ts';
 
 export interface Check {

@@ -9,64 +9,14 @@
  * The node learns which NIC it booted from through `BOOTIF=`, which the iPXE
  * script fills in from the interface iPXE itself used.
  */
-import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { cpioNewc, type CpioEntry } from './cpio.ts';
+import { BUSYBOX, type Kernel } from '../initramfs/kernel.ts';
+import { initramfsBase } from '../initramfs/tree.ts';
 import { PROVISIONING } from './layout.ts';
 
 /** Drivers for the NICs QEMU gives the nodes (virtio-net-pci; e1000 for experiments), loaded in this order with their dependencies. */
 const MODULES = ['virtio_pci', 'virtio_net', 'e1000'];
-
-export const BUSYBOX = '/bin/busybox';
-
-export interface Kernel {
-  version: string;
-  image: string;
-  modulesDir: string;
-}
-
-/** Kernels that can boot the guest: /boot/vmlinuz-<v> with /lib/modules/<v>/modules.dep, newest first. */
-export function findKernels(): Kernel[] {
-  let files: string[] = [];
-  try {
-    files = readdirSync('/boot');
-  } catch {
-    return [];
-  }
-  return files
-    .filter((f) => f.startsWith('vmlinuz-'))
-    .map((f) => ({ version: f.slice('vmlinuz-'.length), image: join('/boot', f), modulesDir: join('/lib/modules', f.slice('vmlinuz-'.length)) }))
-    .filter((k) => existsSync(join(k.modulesDir, 'modules.dep')))
-    .sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }));
-}
-
-/** Module files (relative to the modules dir) for `names` and their dependencies, dependencies first. */
-export function resolveModules(modulesDep: string, names: readonly string[]): string[] {
-  const deps = new Map<string, string[]>();
-  const byName = new Map<string, string>();
-  for (const line of modulesDep.split('\n')) {
-    const m = /^([^:]+):\s*(.*)$/.exec(line);
-    if (!m) continue;
-    deps.set(m[1], m[2].split(/\s+/).filter(Boolean));
-    byName.set(moduleName(m[1]), m[1]);
-  }
-  const order: string[] = [];
-  const visit = (file: string) => {
-    if (order.includes(file)) return;
-    for (const d of deps.get(file) ?? []) visit(d);
-    order.push(file);
-  };
-  for (const n of names) {
-    const file = byName.get(n);
-    if (file) visit(file); // built into this kernel, or not there: nothing to load
-  }
-  return order;
-}
-
-function moduleName(file: string): string {
-  return file.replace(/^.*\//, '').replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_');
-}
 
 const INIT = `#!/bin/sh
 # hil-lab guest: report on the serial console and to the boot server that this
@@ -122,78 +72,6 @@ case "$1" in
   deconfig) ip addr flush dev "$interface" ;;
 esac
 `;
-
-/**
- * An initramfs being put together: parent directories are added before what
- * they contain, each once. `archive()` is the gzip-compressed newc cpio.
- */
-export class InitramfsTree {
-  readonly #dirs = new Set<string>();
-  readonly #entries: CpioEntry[] = [];
-
-  mkdirs(path: string): this {
-    const parts = path.split('/').filter((p) => p && p !== '.');
-    for (let i = 1; i <= parts.length; i++) {
-      const d = parts.slice(0, i).join('/');
-      if (!this.#dirs.has(d)) {
-        this.#dirs.add(d);
-        this.#entries.push({ kind: 'dir', path: d });
-      }
-    }
-    return this;
-  }
-
-  #parent(path: string): void {
-    const slash = path.replace(/^\/+/, '').lastIndexOf('/');
-    if (slash > 0) this.mkdirs(path.replace(/^\/+/, '').slice(0, slash));
-  }
-
-  file(path: string, data: Buffer | string, mode?: number): this {
-    this.#parent(path);
-    this.#entries.push({ kind: 'file', path, data, mode });
-    return this;
-  }
-
-  symlink(path: string, target: string): this {
-    this.#parent(path);
-    this.#entries.push({ kind: 'symlink', path, target });
-    return this;
-  }
-
-  chardev(path: string, major: number, minor: number): this {
-    this.#parent(path);
-    this.#entries.push({ kind: 'chardev', path, major, minor });
-    return this;
-  }
-
-  /** Paths of the entries so far, in order. */
-  paths(): string[] {
-    return this.#entries.map((e) => e.path);
-  }
-
-  archive(level = 1): Buffer {
-    return gzipSync(cpioNewc(this.#entries), { level });
-  }
-}
-
-/**
- * The base every lab initramfs shares: the usual top-level directories,
- * /dev/console (the kernel opens it for init before devtmpfs is mounted),
- * static busybox with `applets` as symlinks, and the kernel modules `names`
- * with their dependencies under /lib/modules, listed in load order in
- * /etc/modules-load.
- */
-export function initramfsBase(kernel: Kernel, modules: readonly string[], applets: readonly string[], busybox = BUSYBOX): InitramfsTree {
-  const files = resolveModules(readFileSync(join(kernel.modulesDir, 'modules.dep'), 'utf8'), modules);
-  const tree = new InitramfsTree();
-  for (const d of ['bin', 'sbin', 'dev', 'proc', 'sys', 'run', 'tmp', 'etc', 'root']) tree.mkdirs(d);
-  tree.chardev('dev/console', 5, 1);
-  tree.file('bin/busybox', readFileSync(busybox), 0o755);
-  for (const a of applets) if (a !== 'busybox') tree.symlink(`bin/${a}`, 'busybox');
-  for (const m of files) tree.file(join('lib/modules', m), readFileSync(join(kernel.modulesDir, m)));
-  tree.file('etc/modules-load', files.join('\n') + '\n');
-  return tree;
-}
 
 /** The initramfs (gzip-compressed newc cpio) for `kernel`. */
 export function buildInitramfs(kernel: Kernel, busybox = BUSYBOX): Buffer {

@@ -10,7 +10,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ISOLATION_VLAN } from '../drivers/switch/ovs/ovs-switch.ts';
+import { ISOLATION_VLAN } from '../drivers/switch/ovs/switch.ts';
 import type { LabLayout } from './layout.ts';
 import { killRecorded, run } from './system.ts';
 

@@ -11,10 +11,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { SwitchRegistry } from '../drivers/switch/registry.ts';
-import type { PortChange, SwitchSession } from '../drivers/switch/switch-driver.ts';
+import type { SwitchRegistry } from '../drivers/switch/index.ts';
+import type { PortChange, SwitchSession } from '../drivers/switch/interface.ts';
 import type { Database } from '../store/schema.ts';
-import { withTimeout } from '../core/with-timeout.ts';
+import { withTimeout } from '../util/timeout.ts';
 import { WorkerLease } from './worker-lease.ts';
 
 export interface WorkerOptions {

@@ -9,7 +9,7 @@ import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { NotFoundError } from '../core/errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { ProvisioningService } from './provisioning.service.ts';
 import { bearerToken } from './tokens.ts';
 

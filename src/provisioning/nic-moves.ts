@@ -11,7 +11,7 @@
  */
 import type { Tx } from '../core/context.ts';
 import { insertAction } from '../core/action-queue.ts';
-import type { NetworkAllocator } from '../network/allocators/network-allocator.ts';
+import type { NetworkAllocator } from '../drivers/allocator/interface.ts';
 
 export type MoveProgress = { done: true } | { done: false; failed?: string };
 

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BadArgumentError, BlockedError, NotFoundError, NotImplementedError, ProjectMismatchError } from '../core/errors.ts';
+import { BadArgumentError, BlockedError, NotFoundError, NotImplementedError, ProjectMismatchError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from '../core/context.ts';
 import { getNetwork, getNic, getNode } from '../core/lookup.ts';
 import { admin, requireProjectAccess, type Principal } from '../core/principal.ts';

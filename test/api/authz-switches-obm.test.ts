@@ -9,7 +9,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { ADMIN_ONLY, NO_PROJECT, count, matrix, type Case, type Fixture } from '../support/authz.ts';
-import type { MockBmcState } from '../../src/drivers/obm/mock-obm.ts';
+import type { MockBmcState } from '../../src/drivers/bmc/mock.ts';
 
 const A = { admin: 200, alice: 401, bob: 401 };
 const RUNWAY = { admin: 200, alice: 200, bob: 401 };

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testDatabases } from '../support/databases.ts';
 import { addUser, withHil } from '../support/hil.ts';
-import { mockObmDriver } from '../../src/drivers/obm/mock-obm.ts';
-import type { ObmDriver } from '../../src/drivers/obm/obm-driver.ts';
+import { mockObmDriver } from '../../src/drivers/bmc/mock.ts';
+import type { ObmDriver } from '../../src/drivers/bmc/interface.ts';
 
 for (const database of testDatabases()) {
   describe(`console log on ${database.name}`, { skip: database.skip }, () => {

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { withHil } from '../support/hil.ts';
-import { mockObmDriver } from '../../src/drivers/obm/mock-obm.ts';
-import type { ObmDriver } from '../../src/drivers/obm/obm-driver.ts';
+import { mockObmDriver } from '../../src/drivers/bmc/mock.ts';
+import type { ObmDriver } from '../../src/drivers/bmc/interface.ts';
 
 /** The mock BMC, but failing the first `failures` calls of each kind, and counting calls. */
 function flaky(failures: number) {

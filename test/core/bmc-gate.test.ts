@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BmcGate } from '../../src/core/bmc-gate.ts';
-import { TimeoutError } from '../../src/core/with-timeout.ts';
+import { TimeoutError } from '../../src/util/timeout.ts';
 
 /** Work that records how many calls run at once, overall and per key. */
 function tracker() {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { AGENT_SCRIPT, buildExampleImage, buildFpbl, FpblBuildError, KEXEC, RETURN_SCRIPT, sharedLibraries, type FpblManifest } from '../../src/fpbl/build.ts';
 import { isStaticElf } from '../../src/lab/doctor.ts';
-import { BUSYBOX, findKernels } from '../../src/lab/guest.ts';
+import { BUSYBOX, findKernels } from '../../src/initramfs/kernel.ts';
 import { HIL_ADMIN } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
 

@@ -8,8 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpioNewc } from '../../src/lab/cpio.ts';
-import { BUSYBOX, ipxeScript, resolveModules } from '../../src/lab/guest.ts';
+import { cpioNewc } from '../../src/initramfs/cpio.ts';
+import { BUSYBOX, resolveModules } from '../../src/initramfs/kernel.ts';
+import { ipxeScript } from '../../src/lab/guest.ts';
 import { findBinary } from '../../src/lab/system.ts';
 import { skipUnless } from '../support/require.ts';
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { labLayout, type LabSpec } from '../../src/lab/layout.ts';
 import { installLine, isStaticElf, type Check } from '../../src/lab/doctor.ts';
-import { BUSYBOX } from '../../src/lab/guest.ts';
+import { BUSYBOX } from '../../src/initramfs/kernel.ts';
 import { existsSync } from 'node:fs';
 
 const spec = (id: string): LabSpec => ({ dir: `/tmp/lab-${id}`, id, nodes: 32, nics: 2, prefix: 'lab', provisioningVlan: 100, memoryMiB: 256, accel: 'tcg' });

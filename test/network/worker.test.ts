@@ -9,8 +9,8 @@ import { testDatabases } from '../support/databases.ts';
 import { waitAction, withHil, type TestHil } from '../support/hil.ts';
 import { cabledProject, MOCK_SWITCH, queueConnect, SWITCH_FIELDS } from '../support/fixtures.ts';
 import { NetworkWorker } from '../../src/network/worker.ts';
-import { SwitchRegistry } from '../../src/drivers/switch/registry.ts';
-import { mockSwitchDriver } from '../../src/drivers/switch/mock-switch.ts';
+import { SwitchRegistry } from '../../src/drivers/switch/index.ts';
+import { mockSwitchDriver } from '../../src/drivers/switch/mock.ts';
 
 function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches, batchLingerMs = 0): NetworkWorker {
   return new NetworkWorker({

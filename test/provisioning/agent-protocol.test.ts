@@ -26,7 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { testDatabases, type FreshDb } from '../support/databases.ts';
 import { addUser, startTestHil, type Caller, type TestHil } from '../support/hil.ts';
 import { assertError, mkNetwork, mkNodeWithNic, mkProject, mkSwitch } from '../support/fixtures.ts';
-import type { MockBmcState } from '../../src/drivers/obm/mock-obm.ts';
+import type { MockBmcState } from '../../src/drivers/bmc/mock.ts';
 import { formatLines, parseLines } from '../../src/provisioning/agent-server.ts';
 
 const MAC = '52:54:00:aa:00:01';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { openStore } from '../../src/store/db.ts';
 import { migrate, pendingMigrations, MIGRATION_NAMES } from '../../src/store/migrate.ts';
-import { DuplicateError } from '../../src/core/errors.ts';
+import { DuplicateError } from '../../src/errors.ts';
 import { insertUnique } from '../../src/core/lookup.ts';
 
 for (const database of testDatabases()) {

@@ -4,8 +4,8 @@
  */
 import { Writable } from 'node:stream';
 import { defaultConfig, type Config } from '../../src/config/config.ts';
-import { createHil, type Hil, type HilOptions } from '../../src/hil.ts';
-import { createLogger } from '../../src/log.ts';
+import { createHil, type Hil, type HilOptions } from '../../src/assembly/hil.ts';
+import { createLogger } from '../../src/util/log.ts';
 import { createUser } from '../../src/core/user.service.ts';
 import type { FreshDb, TestDatabase } from './databases.ts';
 

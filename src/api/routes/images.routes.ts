@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
 import { Args, ErrorBody, NoArgs, Nullable, Path } from '../schemas.ts';
 import type { Services } from '../services.ts';
-import { ValidationError } from '../../core/errors.ts';
+import { ValidationError } from '../../errors.ts';
 
 export const ImagePartView = Type.Object({ sha256: Type.String({ description: 'SHA-256 of the file, 64 lowercase hex digits' }), size: Type.Integer({ description: 'bytes' }) });
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance, HTTPMethods } from 'fastify';
-import { NotImplementedError } from '../../core/errors.ts';
+import { NotImplementedError } from '../../errors.ts';
 import { requireAdmin } from '../../core/principal.ts';
 import { route } from '../route.ts';
 import { Labels } from '../schemas.ts';

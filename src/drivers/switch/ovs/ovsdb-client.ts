@@ -12,7 +12,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import { SwitchError } from '../../../core/errors.ts';
+import { SwitchError } from '../../../errors.ts';
 
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 

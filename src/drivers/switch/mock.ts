@@ -1,0 +1,87 @@
+/**
+ * The `mock` switch (upstream hil.ext.switches.mock). Unlike upstream, which
+ * kept its state in the daemon's memory, this one keeps it in the database,
+ * so the API process, the worker process and tests all see the same switch.
+ * Tests can also inject faults per port (mock_switch_fault: throw | hang).
+ */
+import type { Kysely } from 'kysely';
+import { BadArgumentError, SwitchError } from '../../errors.ts';
+import type { Database } from '../../store/schema.ts';
+import { TYPE_PREFIX, type PortNetwork, type SwitchDriver, type SwitchSession } from './interface.ts';
+
+const PORT_NAME = /^(gi|te)\d+\/\d+(\/\d+)?$/;
+const FIELDS = ['hostname', 'username', 'password'] as const;
+
+export function mockSwitchDriver(db: Kysely<Database>): SwitchDriver {
+  return {
+    type: `${TYPE_PREFIX}mock`,
+    extensionName: 'hil.ext.switches.mock',
+
+    validateParams(params) {
+      for (const f of FIELDS) {
+        if (typeof params[f] !== 'string') throw new BadArgumentError(`mock switch needs a string field "${f}"`);
+      }
+      const extra = Object.keys(params).filter((k) => !(FIELDS as readonly string[]).includes(k));
+      if (extra.length) throw new BadArgumentError(`unknown field(s) for a mock switch: ${extra.join(', ')}`);
+    },
+
+    validatePortName(port) {
+      if (!PORT_NAME.test(port)) throw new BadArgumentError(`Invalid port name ${JSON.stringify(port)} for a mock switch`);
+    },
+
+    capabilities() {
+      return ['nativeless-trunk-mode'];
+    },
+
+    async openSession(sw) {
+      return mockSession(db, sw.id);
+    },
+  };
+}
+
+function mockSession(db: Kysely<Database>, switchId: number): SwitchSession {
+  async function record(port: string, op: string, channel: string | null, networkId: string | null) {
+    const fault = await db
+      .selectFrom('mock_switch_fault')
+      .select('mode')
+      .where('switch_id', '=', switchId)
+      .where('port', '=', port)
+      .executeTakeFirst();
+    if (fault?.mode === 'throw') throw new SwitchError(`mock switch: injected failure on port ${port}`);
+    if (fault?.mode === 'hang') await new Promise(() => {}); // never answers, like a dead switch
+    await db.insertInto('mock_switch_call').values({ switch_id: switchId, port, op, channel, network_id: networkId, at: Date.now() }).execute();
+  }
+
+  return {
+    async modifyPort(port, channel, networkId) {
+      await record(port, 'modify', channel, networkId);
+      await db.transaction().execute(async (tx) => {
+        await tx.deleteFrom('mock_switch_port').where('switch_id', '=', switchId).where('port', '=', port).where('channel', '=', channel).execute();
+        if (networkId !== null) {
+          await tx.insertInto('mock_switch_port').values({ switch_id: switchId, port, channel, network_id: networkId }).execute();
+        }
+      });
+    },
+
+    async revertPort(port) {
+      await record(port, 'revert', null, null);
+      await db.deleteFrom('mock_switch_port').where('switch_id', '=', switchId).where('port', '=', port).execute();
+    },
+
+    async getPortNetworks(ports) {
+      const out = new Map<string, PortNetwork[]>(ports.map((p) => [p, []]));
+      if (ports.length === 0) return out;
+      const rows = await db
+        .selectFrom('mock_switch_port')
+        .select(['port', 'channel', 'network_id'])
+        .where('switch_id', '=', switchId)
+        .where('port', 'in', ports)
+        .orderBy('channel')
+        .execute();
+      for (const r of rows) out.get(r.port)!.push({ channel: r.channel, networkId: r.network_id });
+      return out;
+    },
+
+    async close() {},
+  };
+}

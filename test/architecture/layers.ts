@@ -1,0 +1,54 @@
+/**
+ * Which units of src/ may import which (checked by ./checker.ts, run as
+ * `npm run check:architecture` and by ./architecture.test.ts).
+ *
+ * A unit is the first folder under src/ (src/core/node.service.ts is `core`),
+ * or, for a file directly in src/, its name without `.ts` (src/errors.ts is
+ * `errors`). A unit may always import from itself. A unit that is missing
+ * here is a violation wherever it appears, so a new folder gets a place (and a
+ * line saying what it is) on purpose. Package imports are not checked.
+ *
+ * Each entry is either the list of units it may import, or
+ * `{ everyUnitExcept: [...] }` for the units at the top that wire everything.
+ */
+export type Allowed = readonly string[] | { readonly everyUnitExcept: readonly string[] };
+export type LayerTable = Readonly<Record<string, Allowed>>;
+
+export const LAYERS: LayerTable = {
+  // The error catalog, a leaf.
+  errors: [],
+  // The version string, a leaf.
+  version: [],
+  // Small helpers: keyed serialisation, coalesced wake-ups, timeouts, logging.
+  util: ['errors'],
+  // The /v0 wire contract: TypeBox schemas shared by api and client.
+  wire: [],
+  // The database: SQLite or PostgreSQL, schema, migrations, precompiled reads.
+  store: ['errors', 'util'],
+  // The typed client, to be packaged on its own.
+  client: ['wire'],
+  // Switch, BMC, allocator, auth and HIL drivers; see also the driver-kind rule.
+  drivers: ['store', 'client', 'wire', 'errors', 'util'],
+  // Building initramfs images (cpio and friends).
+  initramfs: ['errors', 'util'],
+  // Reading and validating the configuration file.
+  config: ['drivers', 'errors', 'util'],
+  // The networking journal's worker, its lease and wake-ups.
+  network: ['drivers', 'store', 'errors', 'util'],
+  // The use-cases and authorization.
+  core: ['drivers', 'store', 'errors', 'util'],
+  // The image registry and its blob store.
+  images: ['core', 'drivers', 'store', 'errors', 'util'],
+  // Fast provisioning: the state machine and the nodes' agent endpoint.
+  provisioning: ['core', 'images', 'drivers', 'store', 'errors', 'util'],
+  // The fast-provisioning boot loader images and the agent scripts.
+  fpbl: ['initramfs', 'errors', 'util'],
+  // The HTTP API (Fastify routes over the use-cases).
+  api: ['core', 'images', 'provisioning', 'drivers', 'wire', 'errors', 'util', 'version'],
+  // Wires one HIL together from its configuration.
+  assembly: { everyUnitExcept: ['cli', 'lab'] },
+  // The development lab: QEMU nodes, simulated BMCs, OVS (development only).
+  lab: ['initramfs', 'client', 'wire', 'drivers', 'errors', 'util', 'version'],
+  // The command-line programs, at the very top.
+  cli: { everyUnitExcept: [] },
+};
