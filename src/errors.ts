@@ -59,3 +59,10 @@ export const ERROR_TYPES = [
   SwitchError,
   UpstreamError,
 ] as const;
+
+/**
+ * Internal: work bounded by a timeout (util/timeout.ts) took too long. Never
+ * on the wire by itself: whoever bounded the work answers with the wire error
+ * of what timed out (OBMError for a BMC, an ERROR action for a switch).
+ */
+export class TimeoutError extends Error {}

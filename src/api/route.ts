@@ -1,11 +1,13 @@
 /**
  * Registers one route: schema in, principal resolved, one call into core,
  * reply out. A handler returns the response body; `undefined` means an
- * empty 200, `{redirect}` a 307 to obmd, `{status, body}` another status.
+ * empty 200, a `Delegated` a 307 to the service that does the work (obmd),
+ * `{status, body}` another status.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { TSchema } from 'typebox';
 import type { Principal } from '../core/principal.ts';
+import { Delegated } from '../core/obm.service.ts';
 import { ERROR_RESPONSES } from './schemas.ts';
 
 declare module 'fastify' {
@@ -62,7 +64,7 @@ export function route(app: FastifyInstance, spec: RouteSpec, handler: (req: Req<
       if (reply.sent) return reply;
       if (result === undefined) return reply.code(200).send('');
       if (result instanceof WithStatus) return reply.code(result.status).send(result.body);
-      if (isRedirect(result)) return reply.code(307).header('location', result.redirect).send('');
+      if (result instanceof Delegated) return reply.code(307).header('location', result.location).send('');
       return reply.send(result);
     },
   });
@@ -75,8 +77,4 @@ function audit(req: FastifyRequest, reply: FastifyReply, done: () => void): void
     'api call',
   );
   done();
-}
-
-function isRedirect(x: unknown): x is { redirect: string } {
-  return typeof x === 'object' && x !== null && typeof (x as { redirect?: unknown }).redirect === 'string' && Object.keys(x).length === 1;
 }

@@ -1,4 +1,4 @@
-/** The use-cases the HTTP layer calls; built from CoreDeps by buildServices. */
+/** The use-cases the HTTP layer calls, built once by the assembly. */
 import type { CoreDeps } from '../core/context.ts';
 import { projectService } from '../core/project.service.ts';
 import { nodeService } from '../core/node.service.ts';
@@ -8,10 +8,11 @@ import { switchService } from '../core/switch.service.ts';
 import { userService } from '../core/user.service.ts';
 import { obmService } from '../core/obm.service.ts';
 import { verifyService } from '../core/verify.service.ts';
+import type { BlobStore } from '../images/blob-store.ts';
 import { imageService } from '../images/image.service.ts';
 import { provisioningService, type ProvisioningOptions } from '../provisioning/provisioning.service.ts';
 
-export function buildServices(deps: CoreDeps, o: { provisioning?: ProvisioningOptions } = {}) {
+export function buildServices(deps: CoreDeps, o: { blobs: BlobStore; provisioning?: ProvisioningOptions }) {
   const obm = obmService(deps);
   return {
     projects: projectService(deps),
@@ -22,7 +23,7 @@ export function buildServices(deps: CoreDeps, o: { provisioning?: ProvisioningOp
     users: userService(deps),
     obm,
     verify: verifyService(deps),
-    images: imageService(deps),
+    images: imageService(deps, o.blobs),
     /** Present when fast provisioning is enabled. */
     provisioning: o.provisioning ? provisioningService(deps, obm, o.provisioning) : undefined,
   };

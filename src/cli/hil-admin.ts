@@ -15,14 +15,12 @@ import { parseArgs } from 'node:util';
 import { ConfigError, databaseUrl, loadConfig, type Config } from '../config/config.ts';
 import { createUser } from '../core/user.service.ts';
 import { HilError } from '../errors.ts';
-import { SchemaOutdatedError, createHil } from '../assembly/hil.ts';
+import { SchemaOutdatedError, createHil, migrateDatabase } from '../assembly/hil.ts';
 import { VERSION } from '../version.ts';
 import { admin } from '../core/principal.ts';
 import { createLogger } from '../util/log.ts';
 import { serveApi, serveNetworks } from '../assembly/server.ts';
 import { openStore } from '../store/db.ts';
-import { migrate } from '../store/migrate.ts';
-import { vlanPoolAllocator } from '../drivers/allocator/vlan-pool.ts';
 import { promptSecret } from './prompt.ts';
 import { buildExampleImage, buildFpbl, FpblBuildError, type BuiltFile } from '../fpbl/build.ts';
 import { join, resolve } from 'node:path';
@@ -64,11 +62,8 @@ async function withSchema<T>(config: Config, fn: (store: ReturnType<typeof openS
 }
 
 async function dbMigrate(config: Config): Promise<void> {
-  await withSchema(config, async (store) => {
-    const applied = await migrate(store);
-    if (config.network.allocator === 'vlan_pool') await vlanPoolAllocator(config.network.vlans).populate(store.db);
-    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema already up to date');
-  });
+  const applied = await migrateDatabase(config);
+  console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema already up to date');
 }
 
 async function createAdmin(config: Config, name: string | undefined): Promise<void> {

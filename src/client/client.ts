@@ -11,6 +11,7 @@ import type { UserList } from '../api/routes/users.routes.ts';
 import type { ImagePartView, ImageView } from '../api/routes/images.routes.ts';
 import type { ProvisioningView } from '../api/routes/provisioning.routes.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
+import { openInteractiveConsole, type InteractiveConsole } from './console.ts';
 import { Readable } from 'node:stream';
 
 export type Node = Static<typeof NodeView>;
@@ -92,6 +93,8 @@ export class HilClient {
       const res = await this.http.send('GET', ['node', node, 'console'], { signal });
       return res.body ?? emptyStream();
     },
+    /** The console with input: output, and what is written typed into the node's serial line (Node.js only). */
+    openConsole: (node: string, signal?: AbortSignal): Promise<InteractiveConsole> => openInteractiveConsole(this.http, node, signal),
   };
 
   readonly project = {

@@ -48,6 +48,11 @@ export class HttpClient {
     this.#timeoutMs = o.timeoutMs ?? 30_000;
   }
 
+  /** The Authorization header this client sends, if it has credentials. */
+  get authorization(): string | undefined {
+    return this.#auth;
+  }
+
   url(segments: string[], query?: Record<string, string | undefined>): string {
     const path = segments.map(encodeURIComponent).join('/');
     const q = new URLSearchParams();

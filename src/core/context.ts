@@ -1,28 +1,29 @@
-/** What the use-cases need from the rest of the program; built once in src/app. */
+/** What the use-cases need from the rest of the program; built once by the assembly (src/assembly/hil.ts). */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { ObmRegistry } from '../drivers/bmc/index.ts';
-import type { ConsoleHub } from './console-hub.ts';
-import type { SwitchRegistry } from '../drivers/switch/index.ts';
 import type { NetworkAllocator } from '../drivers/allocator/interface.ts';
+import type { BmcCatalog } from '../drivers/bmc/index.ts';
+import type { Notifier } from '../drivers/notify/interface.ts';
+import type { SwitchCatalog } from '../drivers/switch/index.ts';
 import type { Database } from '../store/schema.ts';
-import type { BlobStore } from '../images/blob-store.ts';
+import type { ConsoleHub } from './console-hub.ts';
 
 export interface CoreDeps {
   db: Kysely<Database>;
   allocator: NetworkAllocator;
-  switches: SwitchRegistry;
-  obms: ObmRegistry;
+  switches: SwitchCatalog;
+  bmcs: BmcCatalog;
   obmTimeoutMs: number;
   /** BMC calls running at once, across all nodes. */
   obmConcurrency: number;
   /** Extra tries for a repeatable BMC call that failed quickly. */
   obmRetries: number;
-  /** The serial consoles HIL holds (built-in BMC drivers) and their rolling logs. */
+  /** The serial consoles HIL holds and their rolling logs. */
   consoles: ConsoleHub;
   /** Bound on one switch call outside the worker (network verify). */
   switchTimeoutMs: number;
-  maintenance?: { project: string; url: string };
+  /** Upstream's maintenance pool: nodes leaving any other project go to `project`, and `notifier` is told. */
+  maintenance?: { project: string; notifier: Notifier };
   log: Logger;
   /** Called after networking actions are committed, to wake the worker at once. */
   actionsQueued(): void;
@@ -30,8 +31,6 @@ export interface CoreDeps {
   usersChanged(username?: string): void;
   /** The provisioning network's label, when fast provisioning is enabled. */
   provisioningNetwork?: string;
-  /** The image registry's files (content-addressed); absent where no image is stored or served. */
-  blobs?: BlobStore;
   /** Where more nodes come from, in a derived HIL (its base); absent otherwise. */
   nodeSupply?: NodeSupply;
 }

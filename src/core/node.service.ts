@@ -1,14 +1,16 @@
 /** Nodes, their NICs and metadata (spec §5.2). */
-import { BadArgumentError, BlockedError, NotFoundError } from '../errors.ts';
+import { BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNic, getNode, insertUnique } from './lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
 import { pythonJsonDumps } from './python-json.ts';
 import { runPrecompiled } from '../store/precompiled.ts';
 
-export type NodeObmSpec =
-  | { kind: 'obmd'; uri: string; adminToken: string }
-  | { kind: 'builtin'; type: string; params: Record<string, unknown> };
+/** A node's BMC: its type (drivers/bmc) and that type's registration fields. */
+export interface NodeObmSpec {
+  type: string;
+  params: Record<string, unknown>;
+}
 
 export interface NicView {
   label: string;
@@ -31,21 +33,13 @@ export function nodeService(deps: CoreDeps) {
   return {
     async register(p: Principal, label: string, obm: NodeObmSpec, metadata: Record<string, unknown> = {}): Promise<void> {
       requireAdmin(p);
-      let obmType: string, obmParams: Record<string, unknown>;
-      if (obm.kind === 'obmd') {
-        if (!/^https?:\/\/[^/]/.test(obm.uri)) throw new BadArgumentError('obmd.uri must be an http or https URL');
-        obmType = 'obmd';
-        obmParams = { uri: obm.uri.replace(/\/+$/, ''), admin_token: obm.adminToken };
-      } else {
-        deps.obms.resolve(obm.type).validateParams(obm.params);
-        obmType = obm.type;
-        obmParams = obm.params;
-      }
+      // Stored as given, once the type's schema accepts it; parsed again where it is used.
+      deps.bmcs.resolve(obm.type).params.parse(obm.params);
       const dup = `Node "${label}" already exists.`;
       await inTx(deps, async (tx) => {
         await absentOrConflict(tx.selectFrom('node').select('id').where('label', '=', label).executeTakeFirst(), dup);
         const node = await insertUnique(
-          tx.insertInto('node').values({ label, project_id: null, obm_type: obmType, obm_params: JSON.stringify(obmParams), obm_enabled: false, obmd_node_token: null }).returning('id').executeTakeFirstOrThrow(),
+          tx.insertInto('node').values({ label, project_id: null, obm_type: obm.type, obm_params: JSON.stringify(obm.params), obm_enabled: false, obm_token: null }).returning('id').executeTakeFirstOrThrow(),
           dup,
         );
         const entries = Object.entries(metadata);

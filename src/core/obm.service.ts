@@ -1,37 +1,45 @@
 /**
- * Out-of-band management of nodes (spec §5.2.9–10). A node's OBM is either an
- * external obmd, to which power and console calls are redirected (307, as
- * upstream), or one of our built-in BMC drivers, which we call ourselves.
- * Either way the OBM must be enabled first, and disabling it cuts the console.
+ * Out-of-band management of nodes (spec §5.2.9–10): power, boot device and
+ * serial console, through the node's BMC type (drivers/bmc). A type HIL
+ * drives itself is called here, one call per BMC at a time and bounded by
+ * the OBM timeout; a type another service drives (obmd) is delegated: the
+ * caller is sent there. Either way the OBM must be enabled first, and
+ * disabling it cuts the console.
  */
-import { BadArgumentError, BlockedError, HilError, NotImplementedError, OBMError } from '../errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BadArgumentError, BlockedError, HilError, NotImplementedError, OBMError, TimeoutError } from '../errors.ts';
+import { BOOT_DEVICES, type BmcDriver, type BmcTarget, type BootDevice, type ManagedBmcDriver, type ObmOperation, type PowerState } from '../drivers/bmc/interface.ts';
+import type { NodeRow } from '../store/schema.ts';
+import { BmcGate } from './bmc-gate.ts';
 import type { CoreDeps } from './context.ts';
 import { getNode } from './lookup.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
-import { TimeoutError } from '../util/timeout.ts';
-import { BmcGate } from './bmc-gate.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { BOOT_DEVICES, type BootDevice, type ObmDriver, type ObmTarget, type PowerState } from '../drivers/bmc/interface.ts';
-import { obmdIssueToken, obmdRevokeToken, type ObmdNode } from '../drivers/bmc/obmd.ts';
-import type { NodeRow } from '../store/schema.ts';
 
-/** Where an obmd-managed call must go instead: `{obmd}/<op>?token=…`. */
-export interface Redirect {
-  redirect: string;
+/** The operation is done by another service, at `location` (the API answers 307). */
+export class Delegated {
+  readonly location: string;
+  constructor(location: string) {
+    this.location = location;
+  }
 }
 
-type Resolved = { kind: 'obmd'; obmd: ObmdNode; token: string | null } | { kind: 'builtin'; driver: ObmDriver; target: ObmTarget };
+interface Bmc {
+  node: NodeRow;
+  driver: BmcDriver;
+  target: BmcTarget<unknown>;
+}
+
+type Interface = 'power' | 'boot' | 'console';
+const OFFERS: Record<Interface, string> = { power: 'power control', boot: 'boot device selection', console: 'serial console' };
 
 export function obmService(deps: CoreDeps) {
   const { consoles } = deps;
   const gate = new BmcGate(deps.obmConcurrency);
 
-  function resolve(node: NodeRow): Resolved {
-    const params = JSON.parse(node.obm_params) as Record<string, unknown>;
-    if (node.obm_type === 'obmd') {
-      return { kind: 'obmd', obmd: { uri: String(params.uri), adminToken: String(params.admin_token) }, token: node.obmd_node_token };
-    }
-    return { kind: 'builtin', driver: deps.obms.resolve(node.obm_type), target: { nodeLabel: node.label, params } };
+  function bmcOf(node: NodeRow): Bmc {
+    const driver = deps.bmcs.resolve(node.obm_type);
+    const params = driver.params.parse(JSON.parse(node.obm_params) as Record<string, unknown>);
+    return { node, driver, target: { nodeLabel: node.label, params } };
   }
 
   async function authorized(p: Principal, label: string): Promise<NodeRow> {
@@ -40,19 +48,29 @@ export function obmService(deps: CoreDeps) {
     return node;
   }
 
-  async function enabled(p: Principal, label: string): Promise<{ node: NodeRow; obm: Resolved }> {
+  async function enabled(p: Principal, label: string): Promise<Bmc> {
     const node = await authorized(p, label);
     if (!node.obm_enabled) throw new BlockedError('OBM is not enabled');
-    return { node, obm: resolve(node) };
+    return bmcOf(node);
   }
 
+  /** The driver's interface `k`; NotImplementedError (501) when its BMC type has none. */
+  function offered<K extends Interface>(bmc: Bmc, k: K): NonNullable<ManagedBmcDriver[K]> {
+    const i = (bmc.driver as ManagedBmcDriver)[k];
+    if (!i) throw new NotImplementedError(`The ${bmc.driver.type} BMC driver offers no ${OFFERS[k]}.`);
+    return i as NonNullable<ManagedBmcDriver[K]>;
+  }
+
+  const delegated = (bmc: Bmc, op: ObmOperation) => new Delegated(bmc.driver.delegate!.location(bmc.target, op, bmc.node.obm_token));
+
   /**
-   * Runs a built-in driver call through the gate (one call per BMC at a time,
-   * a global bound, the OBM timeout). Calls that are safe to repeat are
-   * retried after a quick failure (flaky BMCs), never after a timeout: the
-   * caller was promised an answer within the timeout.
+   * Runs a driver call through the gate (one call per BMC at a time, a global
+   * bound, the OBM timeout). Calls that are safe to repeat are retried after
+   * a quick failure (flaky BMCs), never after a timeout: the caller was
+   * promised an answer within the timeout.
    */
-  async function call<T>(node: NodeRow, what: string, work: () => Promise<T>, o: { repeatable: boolean }): Promise<T> {
+  async function call<T>(bmc: Bmc, what: string, work: () => Promise<T>, o: { repeatable: boolean }): Promise<T> {
+    const { node } = bmc;
     const attempts = o.repeatable ? 1 + deps.obmRetries : 1;
     for (let n = 1; ; n++) {
       try {
@@ -67,59 +85,55 @@ export function obmService(deps: CoreDeps) {
     }
   }
 
-  function noConsole(obm: Extract<Resolved, { kind: 'builtin' }>): void {
-    if (obm.driver.hasConsole === false) throw new NotImplementedError(`The ${obm.driver.type} BMC driver offers no serial console.`);
+  function holdConsole(bmc: Bmc): void {
+    const console = bmc.driver.console;
+    if (!console) return;
+    consoles.start(bmc.node.id, bmc.node.project_id, (signal) => console.open(bmc.target, signal));
   }
 
-  function redirect(obm: Extract<Resolved, { kind: 'obmd' }>, op: string): Redirect {
-    return { redirect: `${obm.obmd.uri}/${op}?token=${encodeURIComponent(obm.token ?? '')}` };
-  }
-
-  function holdConsole(node: NodeRow, obm: Extract<Resolved, { kind: 'builtin' }>) {
-    const { driver, target } = obm;
-    if (driver.hasConsole === false) return;
-    consoles.start(node.id, node.project_id, (signal) => driver.openConsole?.(target, signal) ?? { output: driver.console(target, signal) });
+  /** The console hub's stream of the node, its console held first if it is not yet (e.g. after a restart). */
+  function consoleOf(bmc: Bmc, callerSignal: AbortSignal) {
+    offered(bmc, 'console');
+    if (!consoles.running(bmc.node.id)) holdConsole(bmc);
+    return consoles.subscribe(bmc.node.id, callerSignal);
   }
 
   return {
     async setEnabled(p: Principal, label: string, on: boolean): Promise<void> {
-      const node = await authorized(p, label);
-      const obm = resolve(node);
+      const bmc = bmcOf(await authorized(p, label));
+      const { delegate } = bmc.driver;
       let token: string | null = null;
-      if (obm.kind === 'obmd') {
-        if (on) token = await obmdIssueToken(obm.obmd, deps.obmTimeoutMs);
-        else await obmdRevokeToken(obm.obmd, deps.obmTimeoutMs);
-      }
-      if (obm.kind === 'builtin') {
-        if (on) holdConsole(node, obm);
-        else consoles.stop(node.id); // disabling cuts the console, as upstream
-      }
-      await deps.db.updateTable('node').set({ obm_enabled: on, obmd_node_token: token }).where('id', '=', node.id).execute();
+      if (delegate) {
+        if (on) token = await delegate.enable(bmc.target, deps.obmTimeoutMs);
+        else await delegate.disable(bmc.target, deps.obmTimeoutMs);
+      } else if (on) holdConsole(bmc);
+      else consoles.stop(bmc.node.id); // disabling cuts the console, as upstream
+      await deps.db.updateTable('node').set({ obm_enabled: on, obm_token: token }).where('id', '=', bmc.node.id).execute();
     },
 
-    async power(p: Principal, label: string, op: 'power_on' | 'power_off' | 'power_cycle', force = false): Promise<Redirect | void> {
-      const { node, obm } = await enabled(p, label);
-      if (obm.kind === 'obmd') return redirect(obm, op);
-      const { driver, target } = obm;
-      if (op === 'power_cycle') await call(node, 'power cycle', () => driver.powerCycle(target, force), { repeatable: false });
-      else await call(node, op.replace('_', ' '), () => driver.setPower(target, op === 'power_on' ? 'on' : 'off'), { repeatable: true });
+    async power(p: Principal, label: string, op: 'power_on' | 'power_off' | 'power_cycle', force = false): Promise<Delegated | void> {
+      const bmc = await enabled(p, label);
+      if (bmc.driver.delegate) return delegated(bmc, op);
+      const power = offered(bmc, 'power');
+      if (op === 'power_cycle') await call(bmc, 'power cycle', () => power.powerCycle(bmc.target, force), { repeatable: false });
+      else await call(bmc, op.replace('_', ' '), () => power.setPower(bmc.target, op === 'power_on' ? 'on' : 'off'), { repeatable: true });
     },
 
-    async powerStatus(p: Principal, label: string): Promise<Redirect | { power_status: PowerState }> {
-      const { node, obm } = await enabled(p, label);
-      if (obm.kind === 'obmd') return redirect(obm, 'power_status');
-      const { driver, target } = obm;
-      return { power_status: await call(node, 'power status', () => driver.powerStatus(target), { repeatable: true }) };
+    async powerStatus(p: Principal, label: string): Promise<Delegated | { power_status: PowerState }> {
+      const bmc = await enabled(p, label);
+      if (bmc.driver.delegate) return delegated(bmc, 'power_status');
+      const power = offered(bmc, 'power');
+      return { power_status: await call(bmc, 'power status', () => power.powerStatus(bmc.target), { repeatable: true }) };
     },
 
-    async setBootDevice(p: Principal, label: string, bootdev: string, persistent = true): Promise<Redirect | void> {
-      const { node, obm } = await enabled(p, label);
-      if (obm.kind === 'obmd') return redirect(obm, 'boot_device');
+    async setBootDevice(p: Principal, label: string, bootdev: string, persistent = true): Promise<Delegated | void> {
+      const bmc = await enabled(p, label);
+      if (bmc.driver.delegate) return delegated(bmc, 'boot_device');
       if (!(BOOT_DEVICES as readonly string[]).includes(bootdev)) {
         throw new BadArgumentError(`Boot device ${JSON.stringify(bootdev)} is not one of ${BOOT_DEVICES.join(', ')}.`);
       }
-      const { driver, target } = obm;
-      await call(node, 'set boot device', () => driver.setBootDevice(target, bootdev as BootDevice, persistent), { repeatable: true });
+      const boot = offered(bmc, 'boot');
+      await call(bmc, 'set boot device', () => boot.setBootDevice(bmc.target, bootdev as BootDevice, persistent), { repeatable: true });
     },
 
     /**
@@ -127,12 +141,10 @@ export function obmService(deps: CoreDeps) {
      * displaces the previous one, as obmd does. The stream ends when the
      * caller goes away, another reader arrives, or the OBM is disabled.
      */
-    async console(p: Principal, label: string, callerSignal: AbortSignal): Promise<Redirect | AsyncIterable<Uint8Array>> {
-      const { node, obm } = await enabled(p, label);
-      if (obm.kind === 'obmd') return redirect(obm, 'console');
-      noConsole(obm);
-      if (!consoles.running(node.id)) holdConsole(node, obm); // e.g. after a server restart
-      return consoles.subscribe(node.id, callerSignal);
+    async console(p: Principal, label: string, callerSignal: AbortSignal): Promise<Delegated | AsyncIterable<Uint8Array>> {
+      const bmc = await enabled(p, label);
+      if (bmc.driver.delegate) return delegated(bmc, 'console');
+      return consoleOf(bmc, callerSignal);
     },
 
     /**
@@ -140,14 +152,13 @@ export function obmService(deps: CoreDeps) {
      * the node's serial line where the driver supports it.
      */
     async interactiveConsole(p: Principal, label: string, callerSignal: AbortSignal): Promise<{ output: AsyncIterable<Uint8Array>; write(data: Uint8Array): boolean }> {
-      const { node, obm } = await enabled(p, label);
-      if (obm.kind === 'obmd') throw new BadArgumentError('This node\'s console is served by obmd: use GET /v0/node/<node>/console.');
-      noConsole(obm);
-      if (!consoles.running(node.id)) holdConsole(node, obm);
-      return { output: consoles.subscribe(node.id, callerSignal), write: (data) => consoles.write(node.id, data) };
+      const bmc = await enabled(p, label);
+      if (bmc.driver.delegate) throw new BadArgumentError(`This node's console is served by ${bmc.driver.type}: use GET /v0/node/<node>/console.`);
+      const output = consoleOf(bmc, callerSignal);
+      return { output, write: (data) => consoles.write(bmc.node.id, data) };
     },
 
-    /** The node's rolling console log, from its time in the caller's project (empty for obmd nodes). */
+    /** The node's rolling console log, from its time in the caller's project (empty where HIL holds no console). */
     async consoleLog(p: Principal, label: string): Promise<Buffer> {
       const node = await authorized(p, label);
       return consoles.log(node.id, node.project_id);
@@ -155,10 +166,10 @@ export function obmService(deps: CoreDeps) {
 
     /** After a start: hold the consoles of nodes whose OBM was left enabled. */
     async resumeConsoles(): Promise<void> {
-      const nodes = await deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).where('obm_type', '!=', 'obmd').execute();
+      const nodes = await deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).execute();
       for (const node of nodes) {
-        const obm = resolve(node);
-        if (obm.kind === 'builtin') holdConsole(node, obm);
+        const driver = deps.bmcs.get(node.obm_type);
+        if (driver?.console) holdConsole(bmcOf(node));
       }
     },
 

@@ -26,6 +26,7 @@ import { nodeService } from './node.service.ts';
 import { switchService } from './switch.service.ts';
 import { HIL_OBM_TYPE } from '../drivers/hil/bmc.ts';
 import { HIL_SWITCH_TYPE, hilPortName } from '../drivers/hil/switch.ts';
+import { KeyedLock } from '../util/keyed-lock.ts';
 import { atBase, type Upstream } from '../drivers/hil/upstream.ts';
 
 export const UPSTREAM_SWITCH = 'upstream';
@@ -50,18 +51,14 @@ export function poolManager(deps: CoreDeps, up: Upstream, policy: PoolPolicy) {
   const switches = switchService(deps);
   const who = admin('pool');
   const log = deps.log.child({ component: 'pool' });
-  let busy: Promise<unknown> = Promise.resolve(); // pool changes run one at a time
-
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = busy.then(fn, fn);
-    busy = run.catch(() => {});
-    return run;
-  };
+  const changes = new KeyedLock();
+  /** Pool changes run one at a time. */
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => changes.run('pool', fn);
 
   async function importNode(name: string): Promise<void> {
     const base = await atBase(`showing node ${name}`, () => up.client.node.show(name));
     await ensure(switches.register(who, UPSTREAM_SWITCH, HIL_SWITCH_TYPE, {}));
-    await ensure(nodes.register(who, name, { kind: 'builtin', type: HIL_OBM_TYPE, params: { node: name } }));
+    await ensure(nodes.register(who, name, { type: HIL_OBM_TYPE, params: { node: name } }));
     for (const nic of base.nics) {
       const port = hilPortName(name, nic.label);
       await ensure(nodes.addNic(who, name, nic.label, nic.macaddr ?? ''));

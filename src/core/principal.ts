@@ -4,21 +4,9 @@
  * node) means admin; failures are AuthorizationError (401).
  */
 import { AuthorizationError } from '../errors.ts';
+import type { Principal } from '../drivers/auth/interface.ts';
 
-export interface Principal {
-  /** False only for anonymous callers when authentication is optional. */
-  readonly authenticated: boolean;
-  readonly isAdmin: boolean;
-  readonly username?: string;
-  readonly userId?: number;
-  readonly projectIds: ReadonlySet<number>;
-}
-
-export const ANONYMOUS: Principal = Object.freeze({ authenticated: false, isAdmin: false, projectIds: new Set<number>() });
-
-export function admin(username = 'admin'): Principal {
-  return { authenticated: true, isAdmin: true, username, projectIds: new Set<number>() };
-}
+export { admin, ANONYMOUS, type Principal } from '../drivers/auth/interface.ts';
 
 export function hasProjectAccess(p: Principal, projectId: number | null): boolean {
   if (p.isAdmin) return true;

@@ -124,7 +124,7 @@ export function projectService(deps: CoreDeps) {
         await tx.updateTable('node').set({ project_id: newProjectId }).where('id', '=', node.id).execute();
         return newProjectId !== null;
       });
-      if (movedToMaintenance) await notifyMaintenance(deps, nodeLabel);
+      if (movedToMaintenance) await deps.maintenance!.notifier.nodeArrived(nodeLabel);
       else deps.nodeSupply?.freePoolChanged();
     },
 
@@ -156,25 +156,4 @@ export function projectService(deps: CoreDeps) {
     },
   };
   return service;
-}
-
-/**
- * Tells the maintenance service a node arrived. Runs after the commit: the
- * node is already in the maintenance project, so a failure here is only a
- * warning (as upstream), never a rollback.
- */
-async function notifyMaintenance(deps: CoreDeps, node: string): Promise<void> {
-  const url = deps.maintenance!.url;
-  try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ node }),
-      signal: AbortSignal.timeout(deps.obmTimeoutMs),
-    });
-    await res.body?.cancel();
-    if (!res.ok) deps.log.warn({ node, url, status: res.status }, 'maintenance service refused node');
-  } catch (err) {
-    deps.log.warn({ node, url, err: (err as Error).message }, 'maintenance service unreachable');
-  }
 }

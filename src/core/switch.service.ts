@@ -25,7 +25,7 @@ export function switchService(deps: CoreDeps) {
       const dup = `Switch "${label}" already exists.`;
       await absentOrConflict(db.selectFrom('switch').select('id').where('label', '=', label).executeTakeFirst(), dup);
       const driver = deps.switches.resolve(type);
-      driver.validateParams(fields);
+      driver.params.parse(fields);
       await insertUnique(db.insertInto('switch').values({ label, type: driver.type, params: JSON.stringify(fields) }).execute(), dup);
     },
 

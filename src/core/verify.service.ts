@@ -9,6 +9,7 @@ import { getSwitch } from './lookup.ts';
 import { requireAdmin, type Principal } from './principal.ts';
 import { withTimeout } from '../util/timeout.ts';
 import type { PortChange, SwitchSession } from '../drivers/switch/interface.ts';
+import { openSwitchSession } from '../drivers/switch/open.ts';
 
 /** channel → network id (VLAN), e.g. {"vlan/native": "1001"} */
 export type PortState = Record<string, string>;
@@ -83,7 +84,7 @@ export function verifyService(deps: CoreDeps) {
         ? [await getSwitch(db, o.switch)]
         : await db.selectFrom('switch').selectAll().orderBy('label').execute();
       const report: VerifyReport = { switches: switches.map((s) => s.label), checked: 0, pending: [], differences: [], unreachable: [] };
-      const timeout = <T>(work: Promise<T>, what: string) => withTimeout(work, deps.switchTimeoutMs, what);
+      const timeout = <T>(work: Promise<T>, what: string) => withTimeout(deps.switchTimeoutMs, what, () => work);
 
       for (const sw of switches) {
         const driver = deps.switches.get(sw.type);
@@ -96,7 +97,7 @@ export function verifyService(deps: CoreDeps) {
         report.pending.push(...[...pending].map((port) => `${sw.label} ${port}`));
         let session: SwitchSession | undefined;
         try {
-          session = await timeout(driver.openSession({ id: sw.id, label: sw.label, params: JSON.parse(sw.params) }), `connecting to switch ${sw.label}`);
+          session = await timeout(openSwitchSession(driver, sw), `connecting to switch ${sw.label}`);
           const actual = await timeout(session.getPortNetworks(ports), `reading switch ${sw.label}`);
           report.checked += ports.length;
           for (const port of ports) {

@@ -157,13 +157,10 @@ export async function findDeployable(tx: Tx, projectId: number | null, name: str
   return { id: row.id, name: row.label, cmdline: row.cmdline, kernel, initrd: partOf(row, 'initrd'), rootfs: partOf(row, 'rootfs') };
 }
 
-export function imageService(deps: CoreDeps) {
+export function imageService(deps: CoreDeps, store: BlobStore) {
   const { db } = deps;
 
-  function blobs(): BlobStore {
-    if (!deps.blobs) throw new ServerError('This server has no image store.');
-    return deps.blobs;
-  }
+  const blobs = () => store;
 
   async function isReferenced(sha256: string): Promise<boolean> {
     const row = await db
@@ -176,9 +173,9 @@ export function imageService(deps: CoreDeps) {
 
   /** Removes the blobs no image names any more; a failure is logged, never the caller's problem. */
   async function collectGarbage(candidates: string[]): Promise<void> {
-    if (!candidates.length || !deps.blobs) return;
+    if (!candidates.length) return;
     try {
-      const removed = await deps.blobs.collect(candidates, isReferenced);
+      const removed = await store.collect(candidates, isReferenced);
       if (removed.length) deps.log.info({ removed }, 'image blobs collected');
     } catch (err) {
       deps.log.warn({ err: (err as Error).message, candidates }, 'could not collect image blobs');

@@ -11,15 +11,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { SwitchRegistry } from '../drivers/switch/index.ts';
+import type { SwitchCatalog } from '../drivers/switch/index.ts';
 import type { PortChange, SwitchSession } from '../drivers/switch/interface.ts';
+import { openSwitchSession } from '../drivers/switch/open.ts';
 import type { Database } from '../store/schema.ts';
 import { withTimeout } from '../util/timeout.ts';
+import { Coalesced } from '../util/coalesced.ts';
 import { WorkerLease } from './worker-lease.ts';
 
 export interface WorkerOptions {
   db: Kysely<Database>;
-  switches: SwitchRegistry;
+  switches: SwitchCatalog;
   log: Logger;
   actionTimeoutMs: number;
   maxAttempts: number;
@@ -52,14 +54,18 @@ export class NetworkWorker {
   readonly #draining = new Set<number>();
   #running = false;
   #holdsLease = false;
-  #kicking = false;
-  #kickAgain = false;
+  /** Scans for work; kicks while a scan runs make one more scan after it. */
+  readonly #scanner: Coalesced;
   #timers: NodeJS.Timeout[] = [];
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: WorkerOptions) {
     this.#o = options;
     this.#lease = new WorkerLease(options.db, options.leaseTtlMs);
+    this.#scanner = new Coalesced(async () => (this.#running && this.#holdsLease ? this.#scan() : undefined), {
+      onError: (err) => this.#o.log.error({ err }, 'networking worker: scan failed'),
+      onSettled: () => this.#maybeIdle(),
+    });
   }
 
   /** Who this worker is in the lease table (host:pid:nonce). */
@@ -87,30 +93,17 @@ export class NetworkWorker {
   /** Look for work now. Cheap to call often: concurrent calls coalesce. */
   kick(): void {
     if (!this.#running || !this.#holdsLease) return this.#maybeIdle();
-    if (this.#kicking) {
-      this.#kickAgain = true;
-      return;
-    }
-    this.#kicking = true;
-    this.#scan()
-      .catch((err) => this.#o.log.error({ err }, 'networking worker: scan failed'))
-      .finally(() => {
-        this.#kicking = false;
-        if (this.#kickAgain) {
-          this.#kickAgain = false;
-          this.kick();
-        } else this.#maybeIdle();
-      });
+    this.#scanner.kick();
   }
 
   /** Resolves when no switch is being worked on (tests, shutdown). */
   idle(): Promise<void> {
-    if (this.#draining.size === 0 && !this.#kicking) return Promise.resolve();
+    if (this.#draining.size === 0 && !this.#scanner.running) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #maybeIdle() {
-    if (this.#draining.size === 0 && !this.#kicking) {
+    if (this.#draining.size === 0 && !this.#scanner.running) {
       for (const w of this.#idleWaiters.splice(0)) w();
     }
   }
@@ -173,7 +166,7 @@ export class NetworkWorker {
     const sw = await db.selectFrom('switch').selectAll().where('id', '=', switchId).executeTakeFirstOrThrow();
     const driver = this.#o.switches.get(sw.type);
     const session = new SessionHolder(
-      driver ? () => driver.openSession({ id: sw.id, label: sw.label, params: JSON.parse(sw.params) as Record<string, unknown> }) : null,
+      driver ? () => openSwitchSession(driver, sw) : null,
       sw.label,
       this.#o.actionTimeoutMs,
     );
@@ -208,9 +201,10 @@ export class NetworkWorker {
   /** The batch in one driver call; null when the driver cannot or the call failed. */
   async #applyTogether(session: SessionHolder, batch: PendingAction[]): Promise<Result[] | null> {
     const s = await session.get().catch(() => null);
-    if (!s?.applyBatch) return null;
+    const applyBatch = s?.applyBatch?.bind(s);
+    if (!applyBatch) return null;
     try {
-      await withTimeout(s.applyBatch(batch.map(toChange)), this.#o.actionTimeoutMs, `${batch.length} changes on switch ${session.label}`);
+      await withTimeout(this.#o.actionTimeoutMs, `${batch.length} changes on switch ${session.label}`, () => applyBatch(batch.map(toChange)));
       return batch.map((action) => ({ action, outcome: { ok: true, attempts: 1 } }));
     } catch (err) {
       this.#o.log.warn({ err: (err as Error).message, switch: session.label, actions: batch.length }, 'batch failed; applying one by one');
@@ -232,7 +226,7 @@ export class NetworkWorker {
           const s = await session.get();
           const c = toChange(action);
           const work = c.op === 'revert' ? s.revertPort(c.port) : s.modifyPort(c.port, c.channel, c.networkId);
-          await withTimeout(work, this.#o.actionTimeoutMs, `${action.type} on ${session.label} port ${action.port}`);
+          await withTimeout(this.#o.actionTimeoutMs, `${action.type} on ${session.label} port ${action.port}`, () => work);
         },
         () => session.discard(),
       );
@@ -331,8 +325,9 @@ class SessionHolder {
   }
 
   async get(): Promise<SwitchSession> {
-    if (!this.#open) throw new Error(`no driver for switch ${this.label}`);
-    this.#session ??= await withTimeout(this.#open(), this.#timeoutMs, `connecting to switch ${this.label}`);
+    const open = this.#open;
+    if (!open) throw new Error(`no driver for switch ${this.label}`);
+    this.#session ??= await withTimeout(this.#timeoutMs, `connecting to switch ${this.label}`, () => open());
     return this.#session;
   }
 
@@ -346,6 +341,6 @@ class SessionHolder {
   async close(): Promise<void> {
     const s = this.#session;
     this.#session = null;
-    if (s) await withTimeout(s.close(), this.#timeoutMs, `closing the session with switch ${this.label}`);
+    if (s) await withTimeout(this.#timeoutMs, `closing the session with switch ${this.label}`, () => s.close());
   }
 }

@@ -1,42 +1,64 @@
 /**
- * Schema migrations, shared by SQLite and PostgreSQL. Kysely's Migrator keeps
- * its bookkeeping in `kysely_migration` and takes a lock, so running
+ * Schema migrations, shared by SQLite and PostgreSQL. Each owner has its own
+ * ordered set with its own bookkeeping table: HIL's core schema here, and
+ * drivers that keep state in the database (the mock switch) their own, which
+ * their catalog lists. Kysely's Migrator takes a lock per set, so running
  * `hil-admin db migrate` twice, or from two processes, is harmless.
  */
+import type { Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
-import type { Store } from './db.ts';
+import type { DbKind, Store } from './db.ts';
 import * as init from './migrations/0001-init.ts';
 import * as images from './migrations/0002-images.ts';
 import * as provisioning from './migrations/0003-provisioning.ts';
+import * as obmToken from './migrations/0004-obm-token.ts';
 
-const MIGRATIONS = { '0001-init': init, '0002-images': images, '0003-provisioning': provisioning } as const;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyDb = Kysely<any>;
 
-export const MIGRATION_NAMES = Object.keys(MIGRATIONS);
-export const LATEST_MIGRATION = MIGRATION_NAMES.at(-1)!;
+export interface MigrationSet {
+  /** Names the bookkeeping tables: "hil" is kysely_migration, others kysely_migration_<owner>. */
+  owner: string;
+  migrations: Record<string, { up(db: AnyDb, kind: DbKind): Promise<void> }>;
+}
 
-function provider(store: Store): MigrationProvider {
-  return {
+export const CORE_MIGRATIONS: MigrationSet = {
+  owner: 'hil',
+  migrations: { '0001-init': init, '0002-images': images, '0003-provisioning': provisioning, '0004-obm-token': obmToken },
+};
+
+function migrator(store: Store, set: MigrationSet): Migrator {
+  const provider: MigrationProvider = {
     async getMigrations() {
       const out: Record<string, Migration> = {};
-      for (const [name, m] of Object.entries(MIGRATIONS)) {
-        out[name] = { up: (db) => m.up(db, store.kind) };
-      }
+      for (const [name, m] of Object.entries(set.migrations)) out[name] = { up: (db) => m.up(db, store.kind) };
       return out;
     },
   };
+  const tables = set.owner === 'hil' ? {} : { migrationTableName: `kysely_migration_${set.owner}`, migrationLockTableName: `kysely_migration_lock_${set.owner}` };
+  return new Migrator({ db: store.db, provider, ...tables });
 }
 
-/** Applies every pending migration; returns the names it applied. */
-export async function migrate(store: Store): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider: provider(store) });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error;
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+/** Applies every pending migration of each set, core first; returns what it applied ("owner/name", core ones by name only). */
+export async function migrate(store: Store, sets: MigrationSet[] = [CORE_MIGRATIONS]): Promise<string[]> {
+  const applied: string[] = [];
+  for (const set of sets) {
+    const { error, results } = await migrator(store, set).migrateToLatest();
+    if (error) throw error;
+    for (const r of results ?? []) if (r.status === 'Success') applied.push(qualified(set, r.migrationName));
+  }
+  return applied;
 }
 
-/** Names of migrations not yet applied; empty means the schema is current. */
-export async function pendingMigrations(store: Store): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider: provider(store) });
-  const all = await migrator.getMigrations();
-  return all.filter((m) => !m.executedAt).map((m) => m.name);
+/** Migrations not yet applied; empty means the schema is current. */
+export async function pendingMigrations(store: Store, sets: MigrationSet[] = [CORE_MIGRATIONS]): Promise<string[]> {
+  const pending: string[] = [];
+  for (const set of sets) {
+    for (const m of await migrator(store, set).getMigrations()) if (!m.executedAt) pending.push(qualified(set, m.name));
+  }
+  return pending;
 }
+
+export const migrationNames = (sets: MigrationSet[]) => sets.flatMap((set) => Object.keys(set.migrations).map((name) => qualified(set, name)));
+
+const qualified = (set: MigrationSet, name: string) => (set.owner === 'hil' ? name : `${set.owner}/${name}`);

@@ -23,8 +23,8 @@ export interface NodeTable {
   obm_params: string;
   /** Upstream's "OBM enabled" flag. */
   obm_enabled: Bool;
-  /** obmd only: the node token obmd gave us while the OBM is enabled. Secret. */
-  obmd_node_token: string | null;
+  /** What a delegating BMC type (obmd) issued when the OBM was enabled: the node's token there. Secret. */
+  obm_token: string | null;
 }
 
 export interface NicTable {
@@ -161,32 +161,6 @@ export interface ImageTable {
   created_at: number;
 }
 
-/** State of mock switches, kept in the database so tests (and other processes) can read it. */
-export interface MockSwitchPortTable {
-  switch_id: number;
-  port: string;
-  channel: string;
-  network_id: string;
-}
-
-/** Every call a mock switch received, in order; lets tests prove exactly-once. */
-export interface MockSwitchCallTable {
-  id: Generated<number>;
-  switch_id: number;
-  port: string;
-  op: string;
-  channel: string | null;
-  network_id: string | null;
-  at: number;
-}
-
-/** Faults tests inject into a mock switch port: 'throw' or 'hang'. */
-export interface MockSwitchFaultTable {
-  switch_id: number;
-  port: string;
-  mode: string;
-}
-
 /** Which worker may apply networking actions; one at a time per database. */
 export interface WorkerLeaseTable {
   name: string;
@@ -208,9 +182,6 @@ export interface Database {
   user: UserTable;
   user_project: UserProjectTable;
   vlan: VlanTable;
-  mock_switch_port: MockSwitchPortTable;
-  mock_switch_call: MockSwitchCallTable;
-  mock_switch_fault: MockSwitchFaultTable;
   worker_lease: WorkerLeaseTable;
   image: ImageTable;
   node_provisioning: NodeProvisioningTable;

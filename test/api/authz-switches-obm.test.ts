@@ -17,7 +17,7 @@ const MANHATTAN = { admin: 200, alice: 401, bob: 200 };
 
 /** The node's mock BMC: power, boot device and every power event, copied. */
 function bmc(fx: Fixture, node: string): MockBmcState {
-  const s = (fx.t.hil.obms.resolve('mock') as unknown as { state(label: string): MockBmcState }).state(node);
+  const s = (fx.t.hil.bmcs.resolve('mock') as unknown as { state(label: string): MockBmcState }).state(node);
   return { power: s.power, bootDevice: s.bootDevice, bootPersistent: s.bootPersistent, powerEvents: [...s.powerEvents], consoleCounter: 0 };
 }
 

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testDatabases } from '../support/databases.ts';
 import { addUser, withHil } from '../support/hil.ts';
-import { mockObmDriver } from '../../src/drivers/bmc/mock.ts';
-import type { ObmDriver } from '../../src/drivers/bmc/interface.ts';
+import { mockBmcDriver } from '../../src/drivers/bmc/mock.ts';
+import type { ManagedBmcDriver } from '../../src/drivers/bmc/interface.ts';
 
 for (const database of testDatabases()) {
   describe(`console log on ${database.name}`, { skip: database.skip }, () => {
@@ -70,17 +70,20 @@ for (const database of testDatabases()) {
       }));
 
     it("says in the console when the BMC's console fails, without the BMC's details", () => {
-      const mock = mockObmDriver();
-      const failing: ObmDriver = {
+      const mock = mockBmcDriver();
+      const failing: ManagedBmcDriver = {
         ...mock,
         type: 'flaky',
-        openConsole: undefined,
-        // eslint-disable-next-line require-yield
-        async *console() {
-          throw new Error('no answer from the BMC at 10.9.8.7:623');
+        console: {
+          open: () => ({
+            // eslint-disable-next-line require-yield
+            output: (async function* () {
+              throw new Error('no answer from the BMC at 10.9.8.7:623');
+            })(),
+          }),
         },
       };
-      return withHil(database, { auth: 'database', obmDrivers: [mock, failing] }, async (t) => {
+      return withHil(database, { auth: 'database', bmcDrivers: [mock, failing] }, async (t) => {
         const root = t.as(await addUser(t, 'root', 'root-pw', true));
         await root('PUT', '/v0/project/alpha');
         const alice = t.as(await addUser(t, 'alice', 'alice-pw', false, ['alpha']));

@@ -297,7 +297,7 @@ for (const database of testDatabases()) {
           initrd: { sha256: sha(initrd), size: 32 },
           rootfs: null,
         });
-        assert.equal(t.hil.deps.blobs!.path(img.kernel.sha256).endsWith(`/sha256/${sha(kernel)}`), true);
+        assert.equal(t.hil.blobs.path(img.kernel.sha256).endsWith(`/sha256/${sha(kernel)}`), true);
         assert.equal((await find(manhattan, 'pub-os')).name, 'pub-os');
         await assert.rejects(find(manhattan, 'runway-os'), (e: Error) => e instanceof NotFoundError && e.message === 'Image "runway-os" does not exist.');
         await assert.rejects(find(runway, 'admin-os'), NotFoundError);

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
-import { waitAction, withHil, type Caller, type TestHil } from '../support/hil.ts';
+import { mockSwitchDb, waitAction, withHil, type Caller, type TestHil } from '../support/hil.ts';
 import { assertError, attachments, mkNetwork, mkNodeWithNic, mkPort, mkProjects, mkSwitch, queueConnect, queueDetach, switchPort, UUID } from '../support/fixtures.ts';
 
 /** runway (n1/eth0 on sw0 gi1/0/1; networks net=40, net2=41) and manhattan (network other=42). */
@@ -199,7 +199,7 @@ for (const database of testDatabases()) {
         await mkNodeWithNic(api, { node: 'n2', project: 'runway', port: 'gi1/0/2' });
         assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
         const sw = await t.hil.store.db.selectFrom('switch').select('id').where('label', '=', 'sw0').executeTakeFirstOrThrow();
-        await t.hil.store.db.insertInto('mock_switch_fault').values({ switch_id: sw.id, port: 'gi1/0/1', mode: 'throw' }).execute();
+        await mockSwitchDb(t).insertInto('mock_switch_fault').values({ switch_id: sw.id, port: 'gi1/0/1', mode: 'throw' }).execute();
 
         const failed = await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net2', 'vlan/41'));
         assert.equal(failed.status, 'ERROR');

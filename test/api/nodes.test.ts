@@ -20,7 +20,7 @@ import {
 import { startFakeObmd } from '../support/fake-obmd.ts';
 
 const nodeRow = (t: TestHil, label: string) => t.hil.store.db.selectFrom('node').selectAll().where('label', '=', label).executeTakeFirst();
-const mockBmc = (t: TestHil, label: string) => (t.hil.obms.resolve('mock') as unknown as { state(l: string): { power: string; bootDevice: string; powerEvents: string[] } }).state(label);
+const mockBmc = (t: TestHil, label: string) => (t.hil.bmcs.resolve('mock') as unknown as { state(l: string): { power: string; bootDevice: string; powerEvents: string[] } }).state(label);
 const POWER_CALLS: Array<[string, string, unknown]> = [
   ['POST', 'power_on', undefined],
   ['POST', 'power_off', undefined],
@@ -43,7 +43,7 @@ for (const database of testDatabases()) {
         assert.equal(obmd?.obm_type, 'obmd');
         assert.deepEqual(JSON.parse(obmd!.obm_params), { uri: 'https://obmd.example.com/node/node-obmd', admin_token: 'tok' });
         assert.equal(Boolean(obmd!.obm_enabled), false);
-        assert.equal(obmd!.obmd_node_token, null);
+        assert.equal(obmd!.obm_token, null);
         assert.equal((await nodeRow(t, 'node-mock'))?.obm_type, 'mock');
         assert.deepEqual((await api('GET', '/v0/node/node-obmd')).body, { name: 'node-obmd', project: null, nics: [], metadata: {} });
 
@@ -274,7 +274,7 @@ for (const database of testDatabases()) {
           await mkNode(api, 'node-1', { obmd: { uri: obmd.uri('node-1'), admin_token: 'sekrit' } });
           assertEmptyOk(await api('PUT', '/v0/node/node-1/obm', { enabled: true }));
           assertEmptyOk(await api('PUT', '/v0/node/node-1/obm', { enabled: true }));
-          const token = (await nodeRow(t, 'node-1'))!.obmd_node_token;
+          const token = (await nodeRow(t, 'node-1'))!.obm_token;
           assert.equal(token, obmd.nodeToken('node-1'));
           assert.deepEqual(obmd.requests.map((c) => `${c.method} ${c.path}`), ['POST /node/node-1/token', 'POST /node/node-1/token']);
           assert.equal(obmd.requests[0].auth, 'Basic ' + Buffer.from('admin:sekrit').toString('base64'));
@@ -285,7 +285,7 @@ for (const database of testDatabases()) {
           }
           assertEmptyOk(await api('PUT', '/v0/node/node-1/obm', { enabled: false }));
           assert.equal(obmd.requests.at(-1)?.method, 'DELETE');
-          assert.equal((await nodeRow(t, 'node-1'))!.obmd_node_token, null);
+          assert.equal((await nodeRow(t, 'node-1'))!.obm_token, null);
           assertError(await api('POST', '/v0/node/node-1/power_on'), 409, 'BlockedError');
           obmd.failWith = 500;
           assertError(await api('PUT', '/v0/node/node-1/obm', { enabled: true }), 500, 'OBMError');

@@ -3,12 +3,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { withHil } from '../support/hil.ts';
-import { mockObmDriver } from '../../src/drivers/bmc/mock.ts';
-import type { ObmDriver } from '../../src/drivers/bmc/interface.ts';
+import { mockBmcDriver } from '../../src/drivers/bmc/mock.ts';
+import type { ManagedBmcDriver } from '../../src/drivers/bmc/interface.ts';
 
 /** The mock BMC, but failing the first `failures` calls of each kind, and counting calls. */
 function flaky(failures: number) {
-  const mock = mockObmDriver();
+  const mock = mockBmcDriver();
   const calls: string[] = [];
   let active = 0;
   let peak = 0;
@@ -26,12 +26,14 @@ function flaky(failures: number) {
         active--;
       }
     };
-  const driver: ObmDriver = {
+  const driver: ManagedBmcDriver = {
     ...mock,
     type: 'flaky',
-    setPower: wrap('setPower', mock.setPower),
-    powerCycle: wrap('powerCycle', mock.powerCycle),
-    powerStatus: wrap('powerStatus', mock.powerStatus),
+    power: {
+      setPower: wrap('setPower', mock.power.setPower),
+      powerCycle: wrap('powerCycle', mock.power.powerCycle),
+      powerStatus: wrap('powerStatus', mock.power.powerStatus),
+    },
   };
   return { driver, calls, peak: () => peak };
 }
@@ -40,7 +42,7 @@ for (const database of testDatabases()) {
   describe(`OBM robustness on ${database.name}`, { skip: database.skip }, () => {
     it('retries a repeatable call after a quick failure, but never a power cycle', () => {
       const bmc = flaky(1);
-      return withHil(database, { obmDrivers: [bmc.driver] }, async (t) => {
+      return withHil(database, { bmcDrivers: [bmc.driver] }, async (t) => {
         const api = t.as();
         await api('PUT', '/v0/node/n1', { obm: { type: 'flaky' } });
         await api('PUT', '/v0/node/n1/obm', { enabled: true });
@@ -56,7 +58,7 @@ for (const database of testDatabases()) {
 
     it('sends one call at a time to a BMC, however many requests arrive', () => {
       const bmc = flaky(0);
-      return withHil(database, { obmDrivers: [bmc.driver] }, async (t) => {
+      return withHil(database, { bmcDrivers: [bmc.driver] }, async (t) => {
         const api = t.as();
         await api('PUT', '/v0/node/n1', { obm: { type: 'flaky' } });
         await api('PUT', '/v0/node/n1/obm', { enabled: true });
@@ -71,7 +73,7 @@ for (const database of testDatabases()) {
         const api = t.as();
         await api('PUT', '/v0/node/n1', { obm: { type: 'mock' } });
         await api('PUT', '/v0/node/n1/obm', { enabled: true });
-        const bmc = (t.hil.obms.resolve('mock') as unknown as { state(n: string): { bootDevice: string; bootPersistent: boolean } }).state('n1');
+        const bmc = (t.hil.bmcs.resolve('mock') as unknown as { state(n: string): { bootDevice: string; bootPersistent: boolean } }).state('n1');
         assert.equal((await api('PUT', '/v0/node/n1/boot_device', { bootdev: 'pxe' })).status, 200);
         assert.deepEqual([bmc.bootDevice, bmc.bootPersistent], ['pxe', true]);
         assert.equal((await api('PUT', '/v0/node/n1/boot_device', { bootdev: 'disk', persistent: false })).status, 200);

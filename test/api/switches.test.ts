@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
-import { waitAction, withHil, type TestHil } from '../support/hil.ts';
+import { mockSwitchDb, waitAction, withHil, type TestHil } from '../support/hil.ts';
 import {
   MOCK_SWITCH,
   SWITCH_FIELDS,
@@ -175,7 +175,7 @@ for (const database of testDatabases()) {
         const channel = (await api('GET', '/v0/network/tagged')).body.channels[1];
         const tagged = await api('POST', `/v0/node/${w.node}/nic/${w.nic}/connect_network`, { network: 'tagged', channel });
         assert.equal((await waitAction(api, tagged.body.status_id)).status, 'DONE');
-        const switchPorts = () => t.hil.store.db.selectFrom('mock_switch_port').select(['port', 'channel', 'network_id']).orderBy('channel').execute().then((rows) => rows.map((r) => ({ ...r })));
+        const switchPorts = () => mockSwitchDb(t).selectFrom('mock_switch_port').select(['port', 'channel', 'network_id']).orderBy('channel').execute().then((rows) => rows.map((r) => ({ ...r })));
         assert.deepEqual(await switchPorts(), [
           { port: w.port, channel: 'vlan/41', network_id: '41' },
           { port: w.port, channel: 'vlan/native', network_id: '40' },
@@ -199,7 +199,7 @@ for (const database of testDatabases()) {
         assert.deepEqual(await switchPorts(), []);
         assert.deepEqual((await api('GET', `/v0/switch/sw0/port/${w.port}`)).body, { node: w.node, nic: w.nic, networks: {} });
         assert.deepEqual((await api('GET', `/v0/node/${w.node}`)).body.nics[0].networks, {});
-        const calls = await t.hil.store.db.selectFrom('mock_switch_call').select(['port', 'op']).orderBy('id').execute();
+        const calls = await mockSwitchDb(t).selectFrom('mock_switch_call').select(['port', 'op']).orderBy('id').execute();
         assert.deepEqual({ ...calls.at(-1) }, { port: w.port, op: 'revert' });
       }));
   });

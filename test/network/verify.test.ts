@@ -7,14 +7,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { testDatabases } from '../support/databases.ts';
-import { addUser, withHil, waitAction, type TestHil } from '../support/hil.ts';
+import { mockSwitchDb, addUser, withHil, waitAction, type TestHil } from '../support/hil.ts';
 import { cabledProject, queueConnect } from '../support/fixtures.ts';
 import { HIL_ADMIN } from '../support/processes.ts';
 
 async function drift(t: TestHil, port: string, channel: string, networkId: string | null) {
   const sw = await t.hil.store.db.selectFrom('switch').select('id').executeTakeFirstOrThrow();
-  await t.hil.store.db.deleteFrom('mock_switch_port').where('switch_id', '=', sw.id).where('port', '=', port).where('channel', '=', channel).execute();
-  if (networkId !== null) await t.hil.store.db.insertInto('mock_switch_port').values({ switch_id: sw.id, port, channel, network_id: networkId }).execute();
+  await mockSwitchDb(t).deleteFrom('mock_switch_port').where('switch_id', '=', sw.id).where('port', '=', port).where('channel', '=', channel).execute();
+  if (networkId !== null) await mockSwitchDb(t).insertInto('mock_switch_port').values({ switch_id: sw.id, port, channel, network_id: networkId }).execute();
 }
 
 for (const database of testDatabases()) {
@@ -41,7 +41,7 @@ for (const database of testDatabases()) {
         const fixed = (await api('POST', '/v0/verify_networks', { fix: true })).body;
         assert.deepEqual(fixed.differences.map((d: any) => [d.port, d.fixed]), [['gi1/0/1', true], ['gi1/0/3', true]]);
         assert.deepEqual((await api('GET', '/v0/verify_networks')).body.differences, []);
-        const onSwitch = await t.hil.store.db.selectFrom('mock_switch_port').select(['port', 'channel', 'network_id']).orderBy('port').execute();
+        const onSwitch = await mockSwitchDb(t).selectFrom('mock_switch_port').select(['port', 'channel', 'network_id']).orderBy('port').execute();
         assert.deepEqual(onSwitch.map((r) => [r.port, r.channel, r.network_id]), [['gi1/0/1', 'vlan/native', '40'], ['gi1/0/2', 'vlan/native', '40']]);
       }));
 
@@ -65,7 +65,7 @@ for (const database of testDatabases()) {
         await drift(t, 'gi1/0/1', 'vlan/9', '9');
         const r = (await api('POST', '/v0/verify_networks', { fix: true })).body;
         assert.deepEqual([r.checked, r.pending, r.differences], [1, ['sw0 gi1/0/1'], []]);
-        const still = await t.hil.store.db.selectFrom('mock_switch_port').select('channel').execute();
+        const still = await mockSwitchDb(t).selectFrom('mock_switch_port').select('channel').execute();
         assert.deepEqual(still.map((s) => s.channel), ['vlan/9']);
         assert.equal((await api('GET', '/v0/verify_networks', undefined, { query: '?switch=nope' })).status, 404);
       }));

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabases } from '../support/databases.ts';
-import { waitAction, withHil, type TestHil } from '../support/hil.ts';
+import { mockSwitchDb, waitAction, withHil, type TestHil } from '../support/hil.ts';
 import { cabledProject, queueConnect } from '../support/fixtures.ts';
 import { HIL_ADMIN, start, until } from '../support/processes.ts';
 
@@ -39,7 +39,7 @@ for (const database of testDatabases()) {
         await cabledProject(api, count);
         const sw = await t.hil.store.db.selectFrom('switch').select('id').executeTakeFirstOrThrow();
         // Port 4 hangs: the worker is stuck inside its switch call when we kill it.
-        await t.hil.store.db.insertInto('mock_switch_fault').values({ switch_id: sw.id, port: 'gi1/0/4', mode: 'hang' }).execute();
+        await mockSwitchDb(t).insertInto('mock_switch_fault').values({ switch_id: sw.id, port: 'gi1/0/4', mode: 'hang' }).execute();
         for (let i = 1; i <= count; i++) await queueConnect(api, `n${i}`, 'eth0', 'net');
 
         const first = serveNetworks(t, '[worker]\naction_timeout_seconds = 60\n');
@@ -52,7 +52,7 @@ for (const database of testDatabases()) {
         }
         assert.deepEqual(await actionStates(t), [...Array(3).fill('DONE'), ...Array(7).fill('PENDING')]);
 
-        await t.hil.store.db.deleteFrom('mock_switch_fault').execute();
+        await mockSwitchDb(t).deleteFrom('mock_switch_fault').execute();
         const second = serveNetworks(t, '[worker]\naction_timeout_seconds = 60\n');
         try {
           await until('all actions done', async () => (await actionStates(t)).every((s) => s === 'DONE'), 30000);
@@ -60,14 +60,14 @@ for (const database of testDatabases()) {
           await second.kill();
         }
 
-        const calls = await t.hil.store.db.selectFrom('mock_switch_call').select(['port', 'op']).execute();
+        const calls = await mockSwitchDb(t).selectFrom('mock_switch_call').select(['port', 'op']).execute();
         const perPort = new Map<string, number>();
         for (const c of calls) perPort.set(c.port, (perPort.get(c.port) ?? 0) + 1);
         for (let i = 1; i <= count; i++) assert.equal(perPort.get(`gi1/0/${i}`), 1, `switch calls for gi1/0/${i}`);
         const attachments = await t.hil.store.db.selectFrom('network_attachment').select('nic_id').execute();
         assert.equal(attachments.length, count);
         assert.equal(new Set(attachments.map((a) => a.nic_id)).size, count);
-        const onSwitch = await t.hil.store.db.selectFrom('mock_switch_port').select('port').execute();
+        const onSwitch = await mockSwitchDb(t).selectFrom('mock_switch_port').select('port').execute();
         assert.equal(onSwitch.length, count);
       }));
 

@@ -6,11 +6,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
-import { waitAction, withHil, type TestHil } from '../support/hil.ts';
+import { mockSwitchDb, waitAction, withHil, type TestHil } from '../support/hil.ts';
 import { cabledProject, MOCK_SWITCH, queueConnect, SWITCH_FIELDS } from '../support/fixtures.ts';
 import { NetworkWorker } from '../../src/network/worker.ts';
-import { SwitchRegistry } from '../../src/drivers/switch/index.ts';
+import { switchCatalog } from '../../src/drivers/switch/index.ts';
+import type { SwitchDriver } from '../../src/drivers/switch/interface.ts';
 import { mockSwitchDriver } from '../../src/drivers/switch/mock.ts';
+
+/** A catalog with just `driver`: the worker then talks to no other switch model. */
+const only = (t: TestHil, driver: SwitchDriver) => switchCatalog({ db: t.hil.store.db }, [driver]);
 
 function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches, batchLingerMs = 0): NetworkWorker {
   return new NetworkWorker({
@@ -28,7 +32,7 @@ function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches
 
 async function injectFault(t: TestHil, port: string, mode: 'throw' | 'hang') {
   const sw = await t.hil.store.db.selectFrom('switch').select('id').where('label', '=', 'sw0').executeTakeFirstOrThrow();
-  await t.hil.store.db.insertInto('mock_switch_fault').values({ switch_id: sw.id, port, mode }).execute();
+  await mockSwitchDb(t).insertInto('mock_switch_fault').values({ switch_id: sw.id, port, mode }).execute();
 }
 
 async function statuses(t: TestHil) {
@@ -57,13 +61,13 @@ for (const database of testDatabases()) {
           const rows = await statuses(t);
           assert.deepEqual(rows.map((r) => [r.node, r.status]), [['n1', 'DONE'], ['n2', 'ERROR'], ['n3', 'DONE']]);
           assert.match(rows[1].error ?? '', /injected failure on port gi1\/0\/2/);
-          const onSwitch = await t.hil.store.db.selectFrom('mock_switch_port').select('port').orderBy('port').execute();
+          const onSwitch = await mockSwitchDb(t).selectFrom('mock_switch_port').select('port').orderBy('port').execute();
           assert.deepEqual(onSwitch.map((r) => r.port), ['gi1/0/1', 'gi1/0/3']);
           assert.deepEqual((await api('GET', '/v0/node/n2')).body.nics[0].networks, {});
           assert.equal((await api('GET', `/v0/networking_action/${ids[1]}`)).body.status, 'ERROR');
 
           // The worker survived the failure: new work still gets done.
-          await t.hil.store.db.deleteFrom('mock_switch_fault').execute();
+          await mockSwitchDb(t).deleteFrom('mock_switch_fault').execute();
           const retry = await queueConnect(api, 'n2', 'eth0', 'net');
           worker.kick();
           assert.equal((await waitAction(api, retry)).status, 'DONE');
@@ -142,7 +146,7 @@ for (const database of testDatabases()) {
           third.kick();
           second.kick();
           assert.equal((await waitAction(api, id)).status, 'DONE');
-          const calls = await t.hil.store.db.selectFrom('mock_switch_call').select('id').execute();
+          const calls = await mockSwitchDb(t).selectFrom('mock_switch_call').select('id').execute();
           assert.equal(calls.length, 1);
           const lease = await t.hil.store.db.selectFrom('worker_lease').select('owner').executeTakeFirstOrThrow();
           assert.equal(lease.owner, second.leaseOwner);
@@ -156,9 +160,9 @@ for (const database of testDatabases()) {
       withHil(database, { worker: false }, async (t) => {
         const api = t.as();
         await cabledProject(api, 5);
-        const mock = mockSwitchDriver(t.hil.store.db);
+        const mock = mockSwitchDriver(mockSwitchDb(t));
         let sessions = 0;
-        const counting = new SwitchRegistry([{ ...mock, openSession: (sw) => (sessions++, mock.openSession(sw)) }]);
+        const counting = only(t, { ...mock, openSession: (sw) => (sessions++, mock.openSession(sw)) });
         for (let i = 1; i <= 5; i++) await queueConnect(api, `n${i}`, 'eth0', 'net');
         const worker = workerFor(t, 2000, counting);
         await worker.start();
@@ -197,9 +201,9 @@ for (const database of testDatabases()) {
       withHil(database, { worker: false }, async (t) => {
         const api = t.as();
         await cabledProject(api, 6);
-        const mock = mockSwitchDriver(t.hil.store.db);
+        const mock = mockSwitchDriver(mockSwitchDb(t));
         const batches: number[] = [];
-        const counting = new SwitchRegistry([
+        const counting = only(t,
           {
             ...mock,
             openSession: async (sw) => {
@@ -218,7 +222,7 @@ for (const database of testDatabases()) {
               };
             },
           },
-        ]);
+        );
         const worker = workerFor(t, 2000, counting, 400);
         await worker.start();
         try {
@@ -248,9 +252,9 @@ for (const database of testDatabases()) {
       withHil(database, { worker: false }, async (t) => {
         const api = t.as();
         await cabledProject(api, 6);
-        const mock = mockSwitchDriver(t.hil.store.db);
+        const mock = mockSwitchDriver(mockSwitchDb(t));
         const batches: number[] = [];
-        const batching = new SwitchRegistry([
+        const batching = only(t,
           {
             ...mock,
             openSession: async (sw) => {
@@ -264,7 +268,7 @@ for (const database of testDatabases()) {
               };
             },
           },
-        ]);
+        );
         for (let i = 1; i <= 6; i++) await queueConnect(api, `n${i}`, 'eth0', 'net');
         const worker = workerFor(t, 2000, batching);
         await worker.start();

@@ -91,7 +91,7 @@ for (const database of testDatabases()) {
       return s.state === state && (phase === undefined || s.phase === phase);
     });
     const nicNetworks = async () => (await admin('GET', '/v0/node/n1')).body.nics[0].networks as Record<string, string>;
-    const bmc = () => (t.hil.obms.resolve('mock') as unknown as { state(n: string): MockBmcState }).state('n1');
+    const bmc = () => (t.hil.bmcs.resolve('mock') as unknown as { state(n: string): MockBmcState }).state('n1');
     /** Reports "fresh" as a newly booted FPBL would and answers the wipe: the node ends ready. */
     const bootFpbl = async (token: string) => {
       assert.equal((await report(token, 'fresh')).fields.command, 'wipe');

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitAction, type Caller, type Response, type TestHil } from './hil.ts';
+import { mockSwitchDb, waitAction, type Caller, type Response, type TestHil } from './hil.ts';
 
 export const MOCK_SWITCH = 'http://schema.massopencloud.org/haas/v0/switches/mock';
 /** The mock switch's connection fields (any strings will do). */
@@ -164,7 +164,7 @@ export async function withWorkerPaused(t: TestHil, fn: () => Promise<void>): Pro
 
 /** The mock switch's VLAN state for one port, as the switch recorded it. */
 export async function switchPort(t: TestHil, port: string): Promise<Array<{ channel: string; network_id: string }>> {
-  const rows = await t.hil.store.db.selectFrom('mock_switch_port').select(['channel', 'network_id']).where('port', '=', port).orderBy('channel').execute();
+  const rows = await mockSwitchDb(t).selectFrom('mock_switch_port').select(['channel', 'network_id']).where('port', '=', port).orderBy('channel').execute();
   return rows.map((r) => ({ channel: r.channel, network_id: r.network_id }));
 }
 

@@ -5,6 +5,7 @@
 import { Writable } from 'node:stream';
 import { defaultConfig, type Config } from '../../src/config/config.ts';
 import { createHil, type Hil, type HilOptions } from '../../src/assembly/hil.ts';
+import type { MockSwitchTables } from '../../src/drivers/switch/mock-schema.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { createUser } from '../../src/core/user.service.ts';
 import type { FreshDb, TestDatabase } from './databases.ts';
@@ -37,7 +38,7 @@ export interface TestHilOptions {
   worker?: boolean;
   config?: (c: Config) => void;
   /** Built-in OBM drivers to offer instead of the defaults. */
-  obmDrivers?: HilOptions['obmDrivers'];
+  bmcDrivers?: HilOptions['bmcDrivers'];
 }
 
 export function testConfig(url: string, o: TestHilOptions = {}): Config {
@@ -62,7 +63,7 @@ export async function startTestHil(db: FreshDb, o: TestHilOptions = {}): Promise
     },
   });
   const config = testConfig(db.url, o);
-  const hil = await createHil(config, { log: createLogger(config.log.level, sink), api: true, worker: o.worker ?? true, migrate: true, obmDrivers: o.obmDrivers });
+  const hil = await createHil(config, { log: createLogger(config.log.level, sink), api: true, worker: o.worker ?? true, migrate: true, bmcDrivers: o.bmcDrivers });
   const app = hil.app!;
 
   const as =
@@ -116,4 +117,9 @@ export async function waitAction(call: Caller, statusId: string, timeoutMs = 500
     if (Date.now() > deadline) throw new Error(`networking_action ${statusId} still PENDING after ${timeoutMs} ms`);
     await new Promise((res) => setTimeout(res, 5));
   }
+}
+
+/** The mock switch's own tables (its port state, calls and injected faults), in a test HIL's database. */
+export function mockSwitchDb(t: TestHil) {
+  return t.hil.store.db.withTables<MockSwitchTables>();
 }

@@ -4,6 +4,7 @@ import { route, WithStatus } from '../route.ts';
 import { Args, Labels, NoArgs, Nullable, Path, StatusId, StringEnum, StringMap } from '../schemas.ts';
 import { ACTION_STATUSES, ACTION_TYPES } from '../../store/schema.ts';
 import type { Services } from '../services.ts';
+import { OBMD_TYPE } from '../../drivers/bmc/obmd.ts';
 
 const Metadata = Type.Optional(StringMap(Type.Unknown()));
 
@@ -51,9 +52,7 @@ export function nodeRoutes(app: FastifyInstance, s: Services): void {
     { method: 'PUT', url: '/v0/node/:node', summary: 'Register a node with an external obmd or a built-in OBM driver. Admin only.', tags, params: node, body: RegisterNode },
     (req) => {
       const b = req.body as { obmd?: { uri: string; admin_token: string }; obm?: { type: string } & Record<string, unknown>; metadata?: Record<string, unknown> };
-      const spec = b.obmd
-        ? ({ kind: 'obmd', uri: b.obmd.uri, adminToken: b.obmd.admin_token } as const)
-        : ({ kind: 'builtin', type: b.obm!.type, params: withoutType(b.obm!) } as const);
+      const spec = b.obmd ? { type: OBMD_TYPE, params: b.obmd } : { type: b.obm!.type, params: withoutType(b.obm!) };
       return s.nodes.register(req.principal, req.params.node, spec, b.metadata);
     },
   );

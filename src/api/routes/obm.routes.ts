@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
+import { Delegated } from '../../core/obm.service.ts';
 import { route } from '../route.ts';
 import { Args, NoArgs, Path } from '../schemas.ts';
 import type { Services } from '../services.ts';
@@ -65,7 +66,7 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
       const gone = new AbortController();
       reply.raw.once('close', () => gone.abort());
       const result = await s.obm.console(req.principal, req.params.node, gone.signal);
-      if ('redirect' in result) return result;
+      if (result instanceof Delegated) return result;
       // We stream by hand, sending the headers at once: a quiet serial line may
       // print nothing for a long time, and a client must not wait for them.
       reply.hijack();

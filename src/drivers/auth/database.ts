@@ -7,8 +7,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
-import type { Principal } from '../../core/principal.ts';
-import type { AuthBackend } from './interface.ts';
+import type { AuthBackend, Principal } from './interface.ts';
 import { verifyPassword } from './password.ts';
 import { runPrecompiled } from '../../store/precompiled.ts';
 
@@ -36,7 +35,7 @@ interface CacheEntry {
 
 export interface DatabaseAuthOptions {
   /** How long a verified username/password pair is trusted. */
-  cacheSeconds: number;
+  cacheMs: number;
   /**
    * How long the admin flag and project list of a cached caller are reused
    * before being read again. Changes made through this process drop them at
@@ -63,6 +62,7 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
     );
 
   return {
+    type: 'database',
     extensionName: 'hil.ext.auth.database',
 
     async authenticate(header) {
@@ -92,9 +92,9 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
         userId: user.id,
         projectIds: new Set(rows.map((r) => r.project_id).filter((id): id is number => id !== null)),
       });
-      if (options.cacheSeconds > 0) {
+      if (options.cacheMs > 0) {
         if (cache.size >= 10_000 && !hit) cache.clear(); // bounded: a flood of distinct credentials cannot grow it
-        const expires = hit && hit.expires > now ? hit.expires : now + options.cacheSeconds * 1000;
+        const expires = hit && hit.expires > now ? hit.expires : now + options.cacheMs;
         cache.set(key, { username, passwordHash: user.password_hash, expires, principal, fresh: now + options.refreshMs });
       }
       return principal;

@@ -1,24 +1,36 @@
-/** The built-in BMC drivers this server knows, by their registration `type`. */
-import { BadArgumentError } from '../../errors.ts';
-import type { ObmDriver } from './interface.ts';
+/**
+ * The BMC types this server knows, by their registration `type`. Adding one:
+ * a file exporting a BmcDriver (./interface.ts), one line in BMC_DRIVERS,
+ * one row in the BMC contract suite.
+ */
+import { Catalog } from '../catalog.ts';
+import { hilBmcDriver } from '../hil/bmc.ts';
+import type { Upstream } from '../hil/upstream.ts';
+import type { BmcDriver } from './interface.ts';
+import { ipmiBmcDriver } from './ipmi/bmc.ts';
+import { mockBmcDriver } from './mock.ts';
+import { obmdBmcDriver } from './obmd.ts';
+import { redfishBmcDriver } from './redfish/bmc.ts';
 
-export class ObmRegistry {
-  readonly #byType = new Map<string, ObmDriver>();
+/** What BMC drivers may be built with. */
+export interface BmcDriverContext {
+  /** The OBM timeout: drivers stop their own work (an ipmitool run, a request) when the service gives up on it. */
+  timeoutMs: number;
+  /** A derived HIL's base (absent otherwise: no `hil` BMCs then). */
+  upstream?: Upstream;
+}
 
-  constructor(drivers: ObmDriver[]) {
-    for (const d of drivers) this.#byType.set(d.type, d);
-  }
+const BMC_DRIVERS: Array<(ctx: BmcDriverContext) => BmcDriver | undefined> = [
+  () => mockBmcDriver(),
+  (ctx) => ipmiBmcDriver({ timeoutMs: ctx.timeoutMs }),
+  (ctx) => redfishBmcDriver({ requestTimeoutMs: ctx.timeoutMs }),
+  () => obmdBmcDriver(),
+  (ctx) => (ctx.upstream ? hilBmcDriver(ctx.upstream) : undefined),
+];
 
-  resolve(type: string): ObmDriver {
-    const d = this.#byType.get(type);
-    if (!d) {
-      const known = [...this.#byType.keys()].join(', ');
-      throw new BadArgumentError(`${JSON.stringify(type)} is not a known OBM type (known: ${known}).`);
-    }
-    return d;
-  }
+export type BmcCatalog = Catalog<BmcDriver>;
 
-  types(): string[] {
-    return [...this.#byType.keys()];
-  }
+/** `drivers` replaces the built-in list (tests that drive a BMC of their own). */
+export function bmcCatalog(ctx: BmcDriverContext, drivers = BMC_DRIVERS.map((make) => make(ctx))): BmcCatalog {
+  return new Catalog(drivers, { unknown: (name, known) => `${JSON.stringify(name)} is not a known OBM type (known: ${known.join(', ')}).` });
 }

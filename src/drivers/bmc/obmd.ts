@@ -1,13 +1,38 @@
 /**
- * Talks to an external obmd (CCI-MOC/obmd), as upstream HIL does: HIL asks
- * obmd for a per-node token when the OBM is enabled and revokes it when it is
- * disabled; power and console calls are redirected to obmd with that token.
+ * The `obmd` BMC type: an external obmd (CCI-MOC/obmd) drives the BMC, as in
+ * upstream HIL. Registered as `{"obmd": {"uri", "admin_token"}}`. HIL asks
+ * obmd for a per-node token when the node's OBM is enabled and revokes it
+ * when it is disabled; power, boot device and console calls are sent to
+ * obmd with that token (307 redirects), and HIL never talks to the BMC.
  */
+import { Type } from 'typebox';
 import { OBMError } from '../../errors.ts';
+import { driverParams, MUST, Secret } from '../params.ts';
+import type { DelegatingBmcDriver } from './interface.ts';
+
+export const OBMD_TYPE = 'obmd';
 
 export interface ObmdNode {
+  /** obmd's URL for this node, e.g. http://obmd.example:8080/node/n1 (no trailing slash). */
   uri: string;
   adminToken: string;
+}
+
+const ObmdParams = Type.Object({
+  uri: Type.String({ pattern: '^https?://[^/]', [MUST]: 'an http or https URL', description: "obmd's URL for this node." }),
+  admin_token: Secret({ description: "obmd's admin token." }),
+});
+
+export function obmdBmcDriver(): DelegatingBmcDriver<ObmdNode> {
+  return {
+    type: OBMD_TYPE,
+    params: driverParams('obmd', ObmdParams, (p) => ({ uri: p.uri.replace(/\/+$/, ''), adminToken: p.admin_token })),
+    delegate: {
+      enable: (t, timeoutMs) => issueToken(t.params, timeoutMs),
+      disable: (t, timeoutMs) => revokeToken(t.params, timeoutMs),
+      location: (t, op, token) => `${t.params.uri}/${op}?token=${encodeURIComponent(token ?? '')}`,
+    },
+  };
 }
 
 function adminAuth(node: ObmdNode): string {
@@ -15,7 +40,7 @@ function adminAuth(node: ObmdNode): string {
 }
 
 /** Gets a fresh node token (obmd invalidates the previous one). */
-export async function obmdIssueToken(node: ObmdNode, timeoutMs: number): Promise<string> {
+async function issueToken(node: ObmdNode, timeoutMs: number): Promise<string> {
   let res: Response;
   try {
     res = await fetch(`${node.uri}/token`, { method: 'POST', headers: { authorization: adminAuth(node) }, signal: AbortSignal.timeout(timeoutMs) });
@@ -27,7 +52,7 @@ export async function obmdIssueToken(node: ObmdNode, timeoutMs: number): Promise
   return body.token;
 }
 
-export async function obmdRevokeToken(node: ObmdNode, timeoutMs: number): Promise<void> {
+async function revokeToken(node: ObmdNode, timeoutMs: number): Promise<void> {
   let res: Response;
   try {
     res = await fetch(`${node.uri}/token`, { method: 'DELETE', headers: { authorization: adminAuth(node) }, signal: AbortSignal.timeout(timeoutMs) });

@@ -24,7 +24,7 @@ export const NATIVE = 'vlan/native';
 export const taggedChannel = (baseNetwork: string) => `vlan/${baseNetwork}`;
 const BASE_NAME = /^[A-Za-z0-9_.-]+$/;
 
-export function hilUpstreamAllocator(up: Upstream): NetworkAllocator {
+export function hilAllocator(up: Upstream): NetworkAllocator {
   const remove = async (name: string) => {
     try {
       await atBase(`deleting network ${name}`, () => up.client.network.delete(name));

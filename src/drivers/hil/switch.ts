@@ -11,7 +11,9 @@
  * the base's words. Changes are idempotent (the port's state at the base is
  * read first), which is what lets the worker re-run an action after a crash.
  */
+import { Type } from 'typebox';
 import { BadArgumentError, SwitchError } from '../../errors.ts';
+import { driverParams } from '../params.ts';
 import { NATIVE, taggedChannel } from './allocator.ts';
 import { atBase, baseActionDone, type Upstream } from './upstream.ts';
 import { TYPE_PREFIX, type PortNetwork, type SwitchDriver, type SwitchSession } from '../switch/interface.ts';
@@ -101,10 +103,8 @@ export function hilSwitchDriver(up: Upstream): SwitchDriver {
   return {
     type: HIL_SWITCH_TYPE,
     extensionName: 'hil.ext.switches.hil',
-    validateParams(params) {
-      const extra = Object.keys(params);
-      if (extra.length) throw new BadArgumentError(`A hil switch takes no fields (its base HIL is this server's [upstream]); got ${extra.join(', ')}.`);
-    },
+    // No fields: its base HIL is this server's [upstream].
+    params: driverParams('hil switch', Type.Object({})),
     validatePortName(port) {
       parseHilPort(port);
     },

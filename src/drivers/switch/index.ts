@@ -1,27 +1,41 @@
-/** The switch models this server knows, by upstream type URL (or its short name). */
-import { BadArgumentError } from '../../errors.ts';
+/**
+ * The switch models this server knows, by upstream type URL (or its short
+ * name, "mock"). Adding one: a file implementing SwitchDriver
+ * (./interface.ts), one line in SWITCH_DRIVERS, one row in the switch
+ * contract suite.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from '../../store/schema.ts';
+import { Catalog } from '../catalog.ts';
+import type { Upstream } from '../hil/upstream.ts';
+import { hilSwitchDriver } from '../hil/switch.ts';
 import { TYPE_PREFIX, type SwitchDriver } from './interface.ts';
+import { mockSwitchDriver } from './mock.ts';
+import { MOCK_SWITCH_MIGRATIONS, type MockSwitchTables } from './mock-schema.ts';
+import type { MigrationSet } from '../../store/migrate.ts';
+import { ovsSwitchDriver } from './ovs/switch.ts';
 
-export class SwitchRegistry {
-  readonly #byType = new Map<string, SwitchDriver>();
+/** What switch drivers may be built with. */
+export interface SwitchDriverContext {
+  db: Kysely<Database>;
+  /** A derived HIL's base (absent otherwise: no `hil` switches then). */
+  upstream?: Upstream;
+}
 
-  constructor(drivers: SwitchDriver[]) {
-    for (const d of drivers) this.#byType.set(d.type, d);
-  }
+const SWITCH_DRIVERS: Array<(ctx: SwitchDriverContext) => SwitchDriver | undefined> = [
+  (ctx) => mockSwitchDriver(ctx.db.withTables<MockSwitchTables>()),
+  () => ovsSwitchDriver(),
+  (ctx) => (ctx.upstream ? hilSwitchDriver(ctx.upstream) : undefined),
+];
 
-  /** Accepts the full type URL, or the part after the upstream prefix ("mock"). */
-  resolve(type: string): SwitchDriver {
-    const driver = this.#byType.get(type) ?? this.#byType.get(TYPE_PREFIX + type);
-    if (!driver) throw new BadArgumentError(`${JSON.stringify(type)} is not a valid switch type.`);
-    return driver;
-  }
+/** The schemas switch drivers keep in the database (applied with HIL's own). */
+export const SWITCH_MIGRATIONS: MigrationSet[] = [MOCK_SWITCH_MIGRATIONS];
 
-  /** For stored switches, whose type was checked at registration. */
-  get(type: string): SwitchDriver | undefined {
-    return this.#byType.get(type);
-  }
+export type SwitchCatalog = Catalog<SwitchDriver>;
 
-  all(): SwitchDriver[] {
-    return [...this.#byType.values()];
-  }
+export function switchCatalog(ctx: SwitchDriverContext, drivers = SWITCH_DRIVERS.map((make) => make(ctx))): SwitchCatalog {
+  return new Catalog(drivers, {
+    unknown: (name) => `${JSON.stringify(name)} is not a valid switch type.`,
+    canonical: (name) => TYPE_PREFIX + name,
+  });
 }

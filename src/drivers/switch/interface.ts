@@ -1,18 +1,21 @@
 /**
  * What a switch model must provide. Adding a model is one file implementing
- * SwitchDriver, plus one line in ./registry.ts.
+ * SwitchDriver, one line in ./index.ts (the catalog), and one row in the
+ * switch contract suite (test/drivers/switch/contract.test.ts).
  *
  * Channels follow upstream: "vlan/native" is the port's untagged VLAN,
  * "vlan/<n>" a tagged (trunk) VLAN, "null" the channel of the null allocator.
  */
 
+import type { DriverParams } from '../params.ts';
+
 export const TYPE_PREFIX = 'http://schema.massopencloud.org/haas/v0/switches/';
 
-export interface SwitchRecord {
+export interface SwitchRecord<P = Record<string, unknown>> {
   id: number;
   label: string;
-  /** The driver fields given at registration, secrets included. */
-  params: Record<string, unknown>;
+  /** The driver fields given at registration, secrets included, as the driver's params parsed them. */
+  params: P;
 }
 
 /** One change to a port, as the networking worker hands it to a session. */
@@ -25,13 +28,13 @@ export interface PortNetwork {
   networkId: string;
 }
 
-export interface SwitchDriver {
+export interface SwitchDriver<P = any> {
   /** Upstream's api_name, e.g. "http://schema.massopencloud.org/haas/v0/switches/mock". */
   readonly type: string;
   /** Reported by GET /v0/active_extensions, e.g. "hil.ext.switches.mock". */
   readonly extensionName: string;
-  /** Throws BadArgumentError naming the first bad field. */
-  validateParams(params: Record<string, unknown>): void;
+  /** The registration fields (validation, secrets, OpenAPI). */
+  readonly params: DriverParams<P>;
   /** Throws BadArgumentError when the switch could not have such a port. */
   validatePortName(port: string): void;
   capabilities(): string[];
@@ -39,7 +42,7 @@ export interface SwitchDriver {
    * Opens a session for applying several changes in a row (one login, one
    * save). May block on the network; the worker bounds it with a timeout.
    */
-  openSession(sw: SwitchRecord): Promise<SwitchSession>;
+  openSession(sw: SwitchRecord<P>): Promise<SwitchSession>;
 }
 
 /**

@@ -3,27 +3,25 @@
  * kept its state in the daemon's memory, this one keeps it in the database,
  * so the API process, the worker process and tests all see the same switch.
  * Tests can also inject faults per port (mock_switch_fault: throw | hang).
+ * Its tables are its own: ./mock-schema.ts.
  */
-import type { Kysely } from 'kysely';
+import { Type } from 'typebox';
 import { BadArgumentError, SwitchError } from '../../errors.ts';
-import type { Database } from '../../store/schema.ts';
+import type { MockSwitchDb } from './mock-schema.ts';
+import { driverParams, Secret } from '../params.ts';
 import { TYPE_PREFIX, type PortNetwork, type SwitchDriver, type SwitchSession } from './interface.ts';
 
 const PORT_NAME = /^(gi|te)\d+\/\d+(\/\d+)?$/;
-const FIELDS = ['hostname', 'username', 'password'] as const;
 
-export function mockSwitchDriver(db: Kysely<Database>): SwitchDriver {
+/** Upstream's mock switch fields; none is used, but registrations carry them. */
+const MockSwitchParams = Type.Object({ hostname: Type.String(), username: Type.String(), password: Secret() });
+
+export function mockSwitchDriver(db: MockSwitchDb): SwitchDriver {
   return {
     type: `${TYPE_PREFIX}mock`,
     extensionName: 'hil.ext.switches.mock',
 
-    validateParams(params) {
-      for (const f of FIELDS) {
-        if (typeof params[f] !== 'string') throw new BadArgumentError(`mock switch needs a string field "${f}"`);
-      }
-      const extra = Object.keys(params).filter((k) => !(FIELDS as readonly string[]).includes(k));
-      if (extra.length) throw new BadArgumentError(`unknown field(s) for a mock switch: ${extra.join(', ')}`);
-    },
+    params: driverParams('mock switch', MockSwitchParams),
 
     validatePortName(port) {
       if (!PORT_NAME.test(port)) throw new BadArgumentError(`Invalid port name ${JSON.stringify(port)} for a mock switch`);
@@ -39,7 +37,7 @@ export function mockSwitchDriver(db: Kysely<Database>): SwitchDriver {
   };
 }
 
-function mockSession(db: Kysely<Database>, switchId: number): SwitchSession {
+function mockSession(db: MockSwitchDb, switchId: number): SwitchSession {
   async function record(port: string, op: string, channel: string | null, networkId: string | null) {
     const fault = await db
       .selectFrom('mock_switch_fault')

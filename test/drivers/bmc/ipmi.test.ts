@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ipmiObmDriver } from '../../../src/drivers/bmc/ipmi.ts';
-import { mockObmDriver } from '../../../src/drivers/bmc/mock.ts';
+import { ipmiBmcDriver } from '../../../src/drivers/bmc/ipmi/bmc.ts';
+import { mockBmcDriver } from '../../../src/drivers/bmc/mock.ts';
+import { bmcCalls } from '../../support/bmc-calls.ts';
 import { testDatabases } from '../../support/databases.ts';
 import { addUser, withHil, type Caller, type TestHil, type TestHilOptions } from '../../support/hil.ts';
 import { recordingIpmitool, skipReason, startBmc, type Bmc } from '../../support/ipmi-sim.ts';
@@ -23,7 +24,7 @@ after(() => ipmitool?.remove());
 function options(timeoutSeconds = 15): TestHilOptions {
   return {
     auth: 'database',
-    obmDrivers: [mockObmDriver(), ipmiObmDriver({ ipmitool: ipmitool.path, timeoutMs: 5000 })],
+    bmcDrivers: [mockBmcDriver(), ipmiBmcDriver({ ipmitool: ipmitool.path, timeoutMs: 5000 })],
     config: (c) => (c.obm.timeout_seconds = timeoutSeconds),
   };
 }
@@ -314,8 +315,8 @@ describe('ipmi OBM driver: console input', { skip }, () => {
     const bmc = await startBmc('in1');
     const ctl = new AbortController();
     try {
-      const driver = ipmiObmDriver({ ipmitool: ipmitool.path, timeoutMs: 5000 });
-      const session = driver.openConsole!({ nodeLabel: 'in1', params: { host: bmc.host, port: bmc.port, user: bmc.user, password: bmc.password } }, ctl.signal);
+      const driver = ipmiBmcDriver({ ipmitool: ipmitool.path, timeoutMs: 5000 });
+      const session = bmcCalls(driver).openConsole({ nodeLabel: 'in1', params: { host: bmc.host, port: bmc.port, user: bmc.user, password: bmc.password } }, ctl.signal);
       const writer = setInterval(() => bmc.serialWrite('READY\r\n'), 100);
       const it = session.output[Symbol.asyncIterator]();
       let seen = '';
@@ -324,7 +325,7 @@ describe('ipmi OBM driver: console input', { skip }, () => {
       } finally {
         clearInterval(writer);
       }
-      session.write(Buffer.from('ls\r~.still-here\r'));
+      session.write!(Buffer.from('ls\r~.still-here\r'));
       await until('the typed bytes on the serial line', async () => bmc.serialReceived().toString('latin1').includes('~.still-here'), 5000);
       assert.ok(bmc.solActive(), 'the session survived the typed `~.`');
       ctl.abort();

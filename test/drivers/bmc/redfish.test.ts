@@ -8,15 +8,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { redfishObmDriver, type RedfishObmOptions } from '../../../src/drivers/bmc/redfish.ts';
-import { mockObmDriver } from '../../../src/drivers/bmc/mock.ts';
+import { redfishBmcDriver, type RedfishBmcOptions } from '../../../src/drivers/bmc/redfish/bmc.ts';
+import { mockBmcDriver } from '../../../src/drivers/bmc/mock.ts';
 import { BadArgumentError } from '../../../src/errors.ts';
-import type { ObmTarget } from '../../../src/drivers/bmc/interface.ts';
+import { bmcCalls, type RawTarget } from '../../support/bmc-calls.ts';
 import { testDatabases } from '../../support/databases.ts';
 import { addUser, withHil, type Caller } from '../../support/hil.ts';
 import { startRedfishEmulator, type RedfishEmulator } from '../../support/redfish-emulator.ts';
 
-function target(bmc: RedfishEmulator, extra: Record<string, unknown> = {}): ObmTarget {
+function target(bmc: RedfishEmulator, extra: Record<string, unknown> = {}): RawTarget {
   return { nodeLabel: 'n1', params: { url: bmc.url, user: bmc.user, password: bmc.password, ...extra } };
 }
 
@@ -40,7 +40,7 @@ async function rejection(p: Promise<unknown>): Promise<Error & { status?: number
 }
 
 describe('redfish driver against the emulator', () => {
-  const driver = (o?: RedfishObmOptions) => redfishObmDriver(o);
+  const driver = (o?: RedfishBmcOptions) => bmcCalls(redfishBmcDriver(o));
 
   it('session auth: power, cycle and boot change the system; every session is ended', () =>
     withBmc({}, async (bmc) => {
@@ -164,13 +164,10 @@ describe('redfish driver against the emulator', () => {
     for (const [params, msg] of bad) assert.throws(() => d.validateParams(params), (e: Error) => e instanceof BadArgumentError && msg.test(e.message), JSON.stringify(params));
   });
 
-  it('console streams nothing and ends when its signal aborts (Redfish has no serial console)', async () => {
-    const ctl = new AbortController();
-    const next = driver().console({ nodeLabel: 'n1', params: {} }, ctl.signal)[Symbol.asyncIterator]().next();
-    const early = await Promise.race([next.then(() => 'ended'), new Promise((r) => setTimeout(() => r('pending'), 100))]);
-    assert.equal(early, 'pending', 'the console neither fails nor ends on its own');
-    ctl.abort();
-    assert.deepEqual(await next, { done: true, value: undefined });
+  it('has no console interface (Redfish defines no serial console stream)', () => {
+    const d = redfishBmcDriver();
+    assert.equal(d.console, undefined);
+    assert.ok(d.power && d.boot);
   });
 });
 
@@ -193,7 +190,7 @@ for (const database of testDatabases()) {
     });
     after(() => bmc.close());
 
-    const opts = { auth: 'database' as const, obmDrivers: [mockObmDriver(), redfishObmDriver()], config: (c: { obm: { timeout_seconds: number } }) => (c.obm.timeout_seconds = 2) };
+    const opts = { auth: 'database' as const, bmcDrivers: [mockBmcDriver(), redfishBmcDriver()], config: (c: { obm: { timeout_seconds: number } }) => (c.obm.timeout_seconds = 2) };
 
     /** Projects runway (alice) and manhattan (bob); n1 (redfish, in runway), m1 (mock, in runway). */
     async function setup(t: Parameters<Parameters<typeof withHil>[2]>[0], extra: Record<string, unknown> = {}) {

@@ -32,14 +32,20 @@
  * concurrent edit makes it retry rather than be overwritten); then, like
  * ovs-vsctl, we wait until ovs-vswitchd has applied it (cur_cfg >= next_cfg).
  */
+import { Type, type Static } from 'typebox';
 import { BadArgumentError, SwitchError } from '../../../errors.ts';
+import { driverParams, MUST } from '../../params.ts';
 import { TYPE_PREFIX, type PortChange, type PortNetwork, type SwitchDriver, type SwitchRecord, type SwitchSession } from '../interface.ts';
 import { OvsdbClient, parseEndpoint, type OvsdbOp, type OvsdbOpError } from './ovsdb-client.ts';
 
-export const DEFAULT_OVSDB = 'unix:/var/run/openvswitch/db.sock';
 /** The VLAN an isolated port trunks; never a network's VLAN. */
 export const ISOLATION_VLAN = 4095;
-const FIELDS = ['ovs_bridge', 'ovsdb'];
+export const DEFAULT_OVSDB = 'unix:/var/run/openvswitch/db.sock';
+const OvsParams = Type.Object({
+  ovs_bridge: Type.String({ minLength: 1, description: 'The bridge whose ports HIL manages.' }),
+  ovsdb: Type.Optional(Type.String({ [MUST]: 'an endpoint string "unix:/path" or "tcp:HOST:PORT"', description: `The OVSDB server; default ${DEFAULT_OVSDB}.` })),
+});
+export type OvsParams = Static<typeof OvsParams>;
 const PORT_NAME = /^[^\s\p{Cc}]+$/u;
 const PORT_COLUMNS = ['tag', 'trunks', 'vlan_mode', 'protected'];
 /** Attempts when a concurrent edit invalidates what we read. */
@@ -58,8 +64,8 @@ export interface OvsSession extends SwitchSession {
   applyBatch(changes: PortChange[]): Promise<void>;
 }
 
-export interface OvsSwitchDriver extends SwitchDriver {
-  openSession(sw: SwitchRecord): Promise<OvsSession>;
+export interface OvsSwitchDriver extends SwitchDriver<OvsParams> {
+  openSession(sw: SwitchRecord<OvsParams>): Promise<OvsSession>;
 }
 
 export function ovsSwitchDriver(o: OvsDriverOptions = {}): OvsSwitchDriver {
@@ -67,14 +73,10 @@ export function ovsSwitchDriver(o: OvsDriverOptions = {}): OvsSwitchDriver {
     type: `${TYPE_PREFIX}ovs`,
     extensionName: 'hil.ext.switches.ovs',
 
-    validateParams(params) {
-      if (typeof params.ovs_bridge !== 'string' || params.ovs_bridge === '') throw new BadArgumentError('ovs switch needs a non-empty string field "ovs_bridge"');
-      if (params.ovsdb !== undefined && (typeof params.ovsdb !== 'string' || !parseEndpoint(params.ovsdb))) {
-        throw new BadArgumentError('ovs switch field "ovsdb" must be an endpoint string "unix:/path" or "tcp:HOST:PORT"');
-      }
-      const extra = Object.keys(params).filter((k) => !FIELDS.includes(k));
-      if (extra.length) throw new BadArgumentError(`unknown field(s) for an ovs switch: ${extra.join(', ')}`);
-    },
+    params: driverParams('ovs switch', OvsParams, (p, fail) => {
+      if (p.ovsdb !== undefined && !parseEndpoint(p.ovsdb)) fail('ovsdb', 'an endpoint string "unix:/path" or "tcp:HOST:PORT"');
+      return p;
+    }),
 
     validatePortName(port) {
       if (!PORT_NAME.test(port)) throw new BadArgumentError(`Invalid port name ${JSON.stringify(port)} for an ovs switch (empty, or has whitespace or control characters)`);
@@ -85,9 +87,9 @@ export function ovsSwitchDriver(o: OvsDriverOptions = {}): OvsSwitchDriver {
     },
 
     async openSession(sw) {
-      const endpoint = typeof sw.params.ovsdb === 'string' ? sw.params.ovsdb : DEFAULT_OVSDB;
+      const endpoint = sw.params.ovsdb ?? DEFAULT_OVSDB;
       const client = await OvsdbClient.connect(endpoint, { connectTimeoutMs: o.connectTimeoutMs, requestTimeoutMs: o.requestTimeoutMs });
-      return ovsSession(client, String(sw.params.ovs_bridge), o.applyTimeoutMs ?? 10000);
+      return ovsSession(client, sw.params.ovs_bridge, o.applyTimeoutMs ?? 10000);
     },
   };
 }

@@ -19,7 +19,7 @@ const skip = skipUnless(skipReason);
 
 const TYPE = 'http://schema.massopencloud.org/haas/v0/switches/ovs';
 const ISOLATED = { tag: '[]', trunks: '[4095]', mode: 'trunk', protected: 'true' };
-const sw = (params: Record<string, unknown>) => ({ id: 1, label: 'sw', params });
+const sw = (params: Record<string, unknown>) => ({ id: 1, label: 'sw', params: ovsSwitchDriver().params.parse(params) });
 
 describe('ovs switch driver: registration fields and port names', () => {
   const d = ovsSwitchDriver();
@@ -32,7 +32,7 @@ describe('ovs switch driver: registration fields and port names', () => {
 
   it('accepts ovs_bridge with an optional unix or tcp ovsdb endpoint', () => {
     for (const p of [{ ovs_bridge: 'br0' }, { ovs_bridge: 'br0', ovsdb: 'unix:/run/db.sock' }, { ovs_bridge: 'b', ovsdb: 'tcp:127.0.0.1:6640' }, { ovs_bridge: 'b', ovsdb: 'tcp:[::1]:6640' }]) {
-      d.validateParams(p);
+      d.params.parse(p);
     }
   });
 
@@ -48,7 +48,7 @@ describe('ovs switch driver: registration fields and port names', () => {
       [{ ovs_bridge: 'br0', ovsdb: 'tcp:127.0.0.1:70000' }, /ovsdb/],
       [{ ovs_bridge: 'br0', ovsdb: 'unix:' }, /ovsdb/],
     ];
-    for (const [p, msg] of bad) assert.throws(() => d.validateParams(p), (e) => e instanceof BadArgumentError && msg.test(e.message), JSON.stringify(p));
+    for (const [p, msg] of bad) assert.throws(() => d.params.parse(p), (e) => e instanceof BadArgumentError && msg.test(e.message), JSON.stringify(p));
   });
 
   it('accepts any port name without whitespace or control characters', () => {

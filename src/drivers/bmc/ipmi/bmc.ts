@@ -37,11 +37,14 @@
  * call as well, and reports OBMError); failures are thrown with ipmitool's
  * own error text.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { BadArgumentError } from '../../errors.ts';
-import type { BootDevice, ConsoleSession, ObmDriver, ObmTarget, PowerState } from './interface.ts';
+import { execFile, spawn } from 'node:child_process';
+import { Type } from 'typebox';
+import { KeyedLock } from '../../../util/keyed-lock.ts';
+import { driverParams, MUST, Secret } from '../../params.ts';
+import type { BmcTarget, BootDevice, ConsoleSession, ManagedBmcDriver, PowerState } from '../interface.ts';
+import { oneLine, SolSession } from './sol-session.ts';
 
-export interface IpmiObmOptions {
+export interface IpmiBmcOptions {
   /** Kills an ipmitool run after this long (ms). Default 10 s. */
   timeoutMs?: number;
   /** The ipmitool binary. Default `ipmitool` from PATH. */
@@ -60,58 +63,47 @@ interface Conn {
   cipherSuite: number;
 }
 
-const FIELDS = ['host', 'port', 'user', 'password', 'cipher_suite'] as const;
 const BANNER = /\[SOL Session operational[^\n]*\n/;
 const ALREADY_ACTIVE = /SOL payload already active/i;
 
-function integerField(name: string, v: unknown, min: number, max: number): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new BadArgumentError(`ipmi OBM field "${name}" must be an integer from ${min} to ${max}`);
-  return n;
-}
+/** Strings reach ipmitool's command line (never the password) and its environment. */
+const NO_CONTROL = '^[^\\u0000-\\u001f\\u007f]*$';
+/** A number, or its digits as a string (upstream's clients send both). */
+const IntegerField = (min: number, max: number, description: string) =>
+  Type.Union([Type.Integer({ minimum: min, maximum: max }), Type.String({ pattern: '^\\d+$' })], { [MUST]: `an integer from ${min} to ${max}`, description });
 
-function stringField(name: string, v: unknown, allowEmpty: boolean): string {
-  if (typeof v !== 'string') throw new BadArgumentError(`ipmi OBM field "${name}" must be a string`);
-  if (!allowEmpty && v === '') throw new BadArgumentError(`ipmi OBM field "${name}" must not be empty`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(v)) throw new BadArgumentError(`ipmi OBM field "${name}" must not contain control characters`);
-  return v;
-}
+const IpmiParams = Type.Object({
+  host: Type.String({ minLength: 1, pattern: '^[^\\s-][^\\s]*$', [MUST]: 'a host name or address', description: "The BMC's address." }),
+  port: Type.Optional(IntegerField(1, 65535, 'UDP port; default 623.')),
+  user: Type.String({ minLength: 1, pattern: NO_CONTROL, [MUST]: 'a non-empty string without control characters' }),
+  password: Secret({ description: 'Handed to ipmitool in its environment, never on its command line.' }),
+  cipher_suite: Type.Optional(IntegerField(0, 17, 'RMCP+ cipher suite; default 3.')),
+});
 
-function parse(params: Record<string, unknown>): Conn {
-  for (const k of Object.keys(params)) {
-    if (!(FIELDS as readonly string[]).includes(k)) throw new BadArgumentError(`unknown field "${k}" for an ipmi OBM (known: ${FIELDS.join(', ')})`);
-  }
-  for (const k of ['host', 'user', 'password'] as const) {
-    if (params[k] === undefined) throw new BadArgumentError(`ipmi OBM field "${k}" is required`);
-  }
-  const host = stringField('host', params.host, false);
-  if (/\s/.test(host) || host.startsWith('-')) throw new BadArgumentError('ipmi OBM field "host" must be a host name or address');
-  return {
-    host,
-    port: params.port === undefined ? 623 : integerField('port', params.port, 1, 65535),
-    user: stringField('user', params.user, false),
-    password: stringField('password', params.password, true),
-    cipherSuite: params.cipher_suite === undefined ? 3 : integerField('cipher_suite', params.cipher_suite, 0, 17),
+const ipmiParams = driverParams('ipmi OBM', IpmiParams, (p, fail): Conn => {
+  if (!new RegExp(NO_CONTROL).test(p.password)) fail('password', 'a string without control characters');
+  // Digits given as a string are checked for range here (the schema checks numbers).
+  const integer = (name: string, v: number | string | undefined, fallback: number, min: number, max: number) => {
+    const n = v === undefined ? fallback : Number(v);
+    if (!Number.isSafeInteger(n) || n < min || n > max) fail(name, `an integer from ${min} to ${max}`);
+    return n;
   };
-}
+  return { host: p.host, port: integer('port', p.port, 623, 1, 65535), user: p.user, password: p.password, cipherSuite: integer('cipher_suite', p.cipher_suite, 3, 0, 17) };
+});
 
 /** Quotes one word for /bin/sh. */
 function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-function oneLine(text: string): string {
-  return text.replace(/\r/g, '').trim().split('\n').filter(Boolean).join('; ');
-}
 
-export function ipmiObmDriver(options: IpmiObmOptions = {}) {
+export function ipmiBmcDriver(options: IpmiBmcOptions = {}): ManagedBmcDriver<Conn> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const ipmitool = options.ipmitool ?? 'ipmitool';
   const scriptBin = options.script ?? 'script';
   const grace = options.consoleGraceMs ?? 1000;
-  /** Per BMC (host:port): the end of the last console session's teardown. */
-  const consoleQueue = new Map<string, Promise<void>>();
+  /** Per BMC (host:port): one console session at a time, the next after the last one's teardown. */
+  const consoleLines = new KeyedLock();
 
   const baseArgs = (c: Conn) => ['-I', 'lanplus', '-C', String(c.cipherSuite), '-H', c.host, '-p', String(c.port), '-U', c.user, '-E'];
   const env = (c: Conn) => ({ ...process.env, IPMI_PASSWORD: c.password, SHELL: '/bin/sh' });
@@ -180,18 +172,18 @@ export function ipmiObmDriver(options: IpmiObmOptions = {}) {
    * line. Sessions on one BMC never overlap: each waits for the previous
    * one's teardown.
    */
-  function openSession(t: ObmTarget, signal: AbortSignal): ConsoleSession {
-    const c = parse(t.params);
+  function openSession(t: BmcTarget<Conn>, signal: AbortSignal): ConsoleSession {
+    const c = t.params;
     const key = `${c.host}:${c.port}`;
     let current: SolSession | null = null;
     async function* output(): AsyncGenerator<Uint8Array, void, undefined> {
-      const previous = consoleQueue.get(key) ?? Promise.resolve();
-      let release!: () => void;
-      const mine = new Promise<void>((r) => (release = r));
-      const chained = previous.then(() => mine);
-      consoleQueue.set(key, chained);
+      let release: () => void;
       try {
-        await previous;
+        release = await consoleLines.acquire(key, signal);
+      } catch {
+        return; // the reader left while waiting
+      }
+      try {
         if (signal.aborted) return;
         let s = await openSol(c, signal);
         if (s === 'busy') {
@@ -215,7 +207,6 @@ export function ipmiObmDriver(options: IpmiObmOptions = {}) {
         }
       } finally {
         release();
-        if (consoleQueue.get(key) === chained) consoleQueue.delete(key);
       }
     }
     return {
@@ -224,150 +215,40 @@ export function ipmiObmDriver(options: IpmiObmOptions = {}) {
     };
   }
 
-  const driver: ObmDriver = {
+  return {
     type: 'ipmi',
-    secretFields: ['password'],
+    params: ipmiParams,
 
-    validateParams(params) {
-      parse(params);
+    power: {
+      async setPower(t, action) {
+        await run(t.params, ['chassis', 'power', action]);
+      },
+
+      async powerCycle(t, force) {
+        const c = t.params;
+        if ((await status(c)) === 'off') {
+          await run(c, ['chassis', 'power', 'on']);
+          return;
+        }
+        try {
+          await run(c, ['chassis', 'power', force ? 'reset' : 'cycle']);
+        } catch (err) {
+          // obmd's fallback: a BMC refuses a cycle of a node that is (now) off.
+          await run(c, ['chassis', 'power', 'on']).catch(() => {
+            throw err;
+          });
+        }
+      },
+
+      powerStatus: (t) => status(t.params),
     },
 
-    async setPower(t: ObmTarget, action) {
-      await run(parse(t.params), ['chassis', 'power', action]);
+    boot: {
+      async setBootDevice(t, device: BootDevice, persistent: boolean) {
+        await run(t.params, ['chassis', 'bootdev', device, ...(persistent ? ['options=persistent'] : [])]);
+      },
     },
 
-    async powerCycle(t, force) {
-      const c = parse(t.params);
-      if ((await status(c)) === 'off') {
-        await run(c, ['chassis', 'power', 'on']);
-        return;
-      }
-      try {
-        await run(c, ['chassis', 'power', force ? 'reset' : 'cycle']);
-      } catch (err) {
-        // obmd's fallback: a BMC refuses a cycle of a node that is (now) off.
-        await run(c, ['chassis', 'power', 'on']).catch(() => {
-          throw err;
-        });
-      }
-    },
-
-    async powerStatus(t) {
-      return status(parse(t.params));
-    },
-
-    async setBootDevice(t, device: BootDevice, persistent: boolean) {
-      await run(parse(t.params), ['chassis', 'bootdev', device, ...(persistent ? ['options=persistent'] : [])]);
-    },
-
-    console(t, signal) {
-      return openSession(t, signal).output;
-    },
-
-    openConsole(t, signal) {
-      return openSession(t, signal);
-    },
+    console: { open: openSession },
   };
-  return driver;
-}
-
-/** A running `script -c "ipmitool ... sol activate"`: its output queue and its teardown. */
-class SolSession {
-  readonly queue: Buffer[] = [];
-  exited = false;
-  spawnError: Error | null = null;
-  stderr = '';
-  #wake: (() => void) | null = null;
-  readonly #exit: Promise<void>;
-
-  readonly child: ChildProcess;
-  readonly grace: number;
-
-  constructor(child: ChildProcess, grace: number) {
-    this.child = child;
-    this.grace = grace;
-    this.#exit = new Promise<void>((resolve) => {
-      child.once('close', () => {
-        this.exited = true;
-        this.poke();
-        resolve();
-      });
-    });
-    child.once('error', (err) => {
-      this.spawnError = err;
-      this.exited = true;
-      this.poke();
-    });
-    child.stdin!.on('error', () => {});
-    child.stdout!.on('data', (d: Buffer) => {
-      this.queue.push(d);
-      this.poke();
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      this.stderr += d.toString();
-    });
-  }
-
-  poke(): void {
-    const w = this.#wake;
-    this.#wake = null;
-    w?.();
-  }
-
-  /** Until output, exit, abort or poke. */
-  async wait(signal: AbortSignal): Promise<void> {
-    if (signal.aborted || this.queue.length || this.exited) return;
-    const onAbort = () => this.poke();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      await new Promise<void>((r) => (this.#wake = r));
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
-  }
-
-  /** The next chunk of console output; null once the reader is gone. Throws if the session dies. */
-  async next(signal: AbortSignal): Promise<Buffer | null> {
-    for (;;) {
-      if (signal.aborted) return null;
-      const chunk = this.queue.shift();
-      if (chunk) return chunk;
-      if (this.exited) throw new Error(`the SOL session ended: ${oneLine(this.stderr) || 'ipmitool exited'}`);
-      await this.wait(signal);
-    }
-  }
-
-  #lineStart = true;
-
-  /**
-   * Input for the node. ipmitool takes `~` at the start of a line as its
-   * escape character (`~.` ends the session), so such a `~` is sent as `~~`.
-   */
-  type(data: Uint8Array): void {
-    if (this.exited || this.#closing) return;
-    const out: number[] = [];
-    for (const b of data) {
-      if (b === 0x7e && this.#lineStart) out.push(0x7e);
-      out.push(b);
-      this.#lineStart = b === 0x0d || b === 0x0a;
-    }
-    this.child.stdin!.write(Buffer.from(out));
-  }
-
-  #closing = false;
-
-  /** `~.`, then SIGTERM and SIGKILL, each after the grace period. */
-  async close(): Promise<void> {
-    const waitExit = (ms: number) => Promise.race([this.#exit, new Promise<void>((r) => setTimeout(r, ms).unref())]);
-    this.#closing = true;
-    if (this.exited) return;
-    this.child.stdin!.write('\r~.');
-    await waitExit(this.grace);
-    if (this.exited) return;
-    this.child.kill('SIGTERM');
-    await waitExit(this.grace);
-    if (this.exited) return;
-    this.child.kill('SIGKILL');
-    await waitExit(this.grace);
-  }
 }

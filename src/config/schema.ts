@@ -1,0 +1,183 @@
+/**
+ * The configuration file's shape (TOML, hil.example.toml) and its defaults.
+ * Keys say their units as operators write them (`timeout_seconds`,
+ * `max_file_mib`); ./settings.ts turns them into what the program uses.
+ */
+import { Type, type Static } from 'typebox';
+
+const Strict = { additionalProperties: false } as const;
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        listen: Type.String(),
+        /** Where the embedded SQLite database lives when no database URL is set. */
+        data_dir: Type.String(),
+        /** Run the networking worker inside `serve` (false: run `serve-networks`). */
+        worker: Type.Boolean(),
+      },
+      Strict,
+    ),
+    database: Type.Object({ url: Type.Optional(Type.String()) }, Strict),
+    auth: Type.Object(
+      {
+        backend: Type.Union([Type.Literal('database'), Type.Literal('null')]),
+        require_authentication: Type.Boolean(),
+        /** How long a verified username/password pair is trusted without rehashing. */
+        cache_seconds: Type.Number({ minimum: 0, maximum: 3600 }),
+        /** How long a cached caller's admin flag and projects are reused (changes through this process apply at once). */
+        refresh_ms: Type.Integer({ minimum: 0, maximum: 60000 }),
+      },
+      Strict,
+    ),
+    network: Type.Object(
+      {
+        /** "hil": networks are networks of the upstream HIL (a derived HIL; set by [upstream]). */
+        allocator: Type.Union([Type.Literal('vlan_pool'), Type.Literal('null'), Type.Literal('hil')]),
+        /** e.g. "1001-1040" or "14,35-40,100-900" */
+        vlans: Type.String(),
+      },
+      Strict,
+    ),
+    worker: Type.Object(
+      {
+        /** A switch call that takes longer than this fails the action. */
+        action_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** Tries per action before it ends ERROR (1 = no retry). */
+        max_attempts: Type.Integer({ minimum: 1, maximum: 10 }),
+        /** Delay before the first retry; doubles each time. */
+        retry_backoff_ms: Type.Integer({ minimum: 0, maximum: 600000 }),
+        /** Switches worked on at the same time. */
+        switch_concurrency: Type.Integer({ minimum: 1, maximum: 256 }),
+        /** Safety-net poll for actions queued by another process (SQLite only wakes by file watch). */
+        poll_ms: Type.Integer({ minimum: 10, maximum: 60000 }),
+        /** After a round that found several actions, how long a switch's queue may fill before the next (one at a time never waits). */
+        batch_linger_ms: Type.Integer({ minimum: 0, maximum: 1000 }),
+      },
+      Strict,
+    ),
+    obm: Type.Object(
+      {
+        /** A BMC or obmd call that takes longer than this fails with OBMError. */
+        timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 600 }),
+        /** BMC calls in flight at once, over all nodes (each BMC gets one at a time anyway). */
+        max_concurrent: Type.Integer({ minimum: 1, maximum: 1024 }),
+        /** Extra tries for a repeatable call (status, on, off, boot device) that failed quickly. */
+        retries: Type.Integer({ minimum: 0, maximum: 5 }),
+        /** Size of each node's rolling console log, in KiB. */
+        console_log_kib: Type.Integer({ minimum: 1, maximum: 65536 }),
+      },
+      Strict,
+    ),
+    maintenance: Type.Object(
+      {
+        /** Project that receives nodes leaving any other project. */
+        project: Type.Optional(Type.String()),
+        /** Notified by POST {"node": label} when a node enters the maintenance project. */
+        url: Type.Optional(Type.String()),
+      },
+      Strict,
+    ),
+    /** The image registry (docs/images.md): content-addressed files under <dir>/sha256/. */
+    images: Type.Object(
+      {
+        /** Where image files live; default <data_dir>/blobs. */
+        dir: Type.Optional(Type.String()),
+        /** The largest file one upload may store, in MiB. */
+        max_file_mib: Type.Integer({ minimum: 1, maximum: 1048576 }),
+      },
+      Strict,
+    ),
+    /** A derived (recursive) HIL: the base HIL it rents its nodes from, as one of the base's projects. */
+    upstream: Type.Object(
+      {
+        endpoint: Type.Optional(Type.String()),
+        username: Type.Optional(Type.String()),
+        password: Type.Optional(Type.String()),
+        /** The base project whose nodes this HIL hands out. */
+        project: Type.Optional(Type.String()),
+        /** Keep at least this many free nodes, taking more from the base (0: never grow by itself). */
+        min_free: Type.Integer({ minimum: 0, maximum: 10000 }),
+        /** Return free nodes above this many to the base when nodes are released (unset: never). */
+        max_free: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000 })),
+        /** Offer the base's free nodes to this HIL's projects, taken from the base when a project asks for one. */
+        on_demand: Type.Boolean(),
+        /** How often the API server checks min_free/max_free by itself (0: only after allocations and releases). */
+        rebalance_seconds: Type.Integer({ minimum: 0, maximum: 86400 }),
+        /** A call to the base that takes longer than this fails. */
+        timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 600 }),
+      },
+      Strict,
+    ),
+    /** Fast provisioning (docs/fast-provisioning.md): nodes wait in the FPBL and are deployed and reclaimed by kexec. */
+    provisioning: Type.Object(
+      {
+        enabled: Type.Boolean(),
+        /** The agent endpoint: "host:port" or "unix:/path". */
+        listen: Type.String(),
+        /** How nodes reach that endpoint from the provisioning network, e.g. "http://10.128.0.1". */
+        url: Type.Optional(Type.String()),
+        /** The network every NIC of a node HIL holds is on (admin-owned, no project access). */
+        network: Type.Optional(Type.String()),
+        /** The FPBL's vmlinuz and initrd.img (hil-admin fpbl build); default <data_dir>/fpbl. */
+        fpbl_dir: Type.Optional(Type.String()),
+        /** From a power cycle (or a kexec back) to the FPBL reporting in. */
+        boot_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** From "deploy" to the node handed to the tenant's networks. */
+        deploy_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** How long a reclaim waits for the customer OS's return agent before power-cycling into the FPBL. */
+        return_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** From "wipe" to "wiped". */
+        wipe_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 86400 }),
+        /** Moving a node's NICs between networks. */
+        network_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
+        /** How often deadlines and network moves are checked. */
+        tick_ms: Type.Integer({ minimum: 10, maximum: 60000 }),
+      },
+      Strict,
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union([
+          Type.Literal('fatal'),
+          Type.Literal('error'),
+          Type.Literal('warn'),
+          Type.Literal('info'),
+          Type.Literal('debug'),
+          Type.Literal('trace'),
+          Type.Literal('silent'),
+        ]),
+      },
+      Strict,
+    ),
+  },
+  Strict,
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+export function defaultConfig(): Config {
+  return {
+    server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true },
+    database: {},
+    images: { max_file_mib: 1024 },
+    auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
+    network: { allocator: 'vlan_pool', vlans: '1001-1040' },
+    worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
+    obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1, console_log_kib: 256 },
+    maintenance: {},
+    upstream: { min_free: 0, on_demand: false, rebalance_seconds: 60, timeout_seconds: 30 },
+    provisioning: {
+      enabled: false,
+      listen: '127.0.0.1:5080',
+      boot_timeout_seconds: 300,
+      deploy_timeout_seconds: 300,
+      return_timeout_seconds: 30,
+      wipe_timeout_seconds: 1800,
+      network_timeout_seconds: 120,
+      tick_ms: 100,
+    },
+    log: { level: 'info' },
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The configuration as the program uses it, computed once: durations in
+ * milliseconds, sizes in bytes, paths resolved, optional parts present only
+ * when configured. Nothing else converts units.
+ */
+import { databaseUrl, fpblDir, imagesDir, parseListen } from './config.ts';
+import type { Config } from './schema.ts';
+
+export interface UpstreamSettings {
+  endpoint: string;
+  username: string;
+  password: string;
+  project: string;
+  timeoutMs: number;
+  minFree: number;
+  maxFree?: number;
+  onDemand: boolean;
+  /** 0: only after allocations and releases. */
+  rebalanceMs: number;
+}
+
+export interface ProvisioningSettings {
+  url: string;
+  network: string;
+  listen: string;
+  fpblDir: string;
+  bootTimeoutMs: number;
+  deployTimeoutMs: number;
+  returnTimeoutMs: number;
+  wipeTimeoutMs: number;
+  networkTimeoutMs: number;
+  tickMs: number;
+}
+
+export interface Settings {
+  databaseUrl: string;
+  listen: { host: string; port: number };
+  auth: { backend: string; requireAuthentication: boolean; cacheMs: number; refreshMs: number };
+  network: { allocator: string; vlans: string };
+  worker: { actionTimeoutMs: number; maxAttempts: number; retryBackoffMs: number; switchConcurrency: number; pollMs: number; batchLingerMs: number };
+  obm: { timeoutMs: number; maxConcurrent: number; retries: number; consoleLogBytes: number };
+  maintenance?: { project: string; url: string };
+  images: { dir: string; maxFileBytes: number };
+  upstream?: UpstreamSettings;
+  provisioning?: ProvisioningSettings;
+}
+
+const seconds = (s: number) => Math.round(s * 1000);
+
+export function settingsFrom(cfg: Config): Settings {
+  const { auth, worker: w, obm, maintenance: m, upstream: u, provisioning: pv } = cfg;
+  return {
+    databaseUrl: databaseUrl(cfg),
+    listen: parseListen(cfg.server.listen),
+    auth: { backend: auth.backend, requireAuthentication: auth.require_authentication, cacheMs: seconds(auth.cache_seconds), refreshMs: auth.refresh_ms },
+    network: { allocator: cfg.network.allocator, vlans: cfg.network.vlans },
+    worker: {
+      actionTimeoutMs: seconds(w.action_timeout_seconds),
+      maxAttempts: w.max_attempts,
+      retryBackoffMs: w.retry_backoff_ms,
+      switchConcurrency: w.switch_concurrency,
+      pollMs: w.poll_ms,
+      batchLingerMs: w.batch_linger_ms,
+    },
+    obm: { timeoutMs: seconds(obm.timeout_seconds), maxConcurrent: obm.max_concurrent, retries: obm.retries, consoleLogBytes: obm.console_log_kib * 1024 },
+    maintenance: m.project !== undefined && m.url !== undefined ? { project: m.project, url: m.url } : undefined,
+    images: { dir: imagesDir(cfg), maxFileBytes: cfg.images.max_file_mib * 1024 * 1024 },
+    upstream:
+      u.endpoint !== undefined && u.username !== undefined && u.password !== undefined && u.project !== undefined
+        ? {
+            endpoint: u.endpoint,
+            username: u.username,
+            password: u.password,
+            project: u.project,
+            timeoutMs: seconds(u.timeout_seconds),
+            minFree: u.min_free,
+            maxFree: u.max_free,
+            onDemand: u.on_demand,
+            rebalanceMs: seconds(u.rebalance_seconds),
+          }
+        : undefined,
+    provisioning:
+      pv.enabled && pv.url !== undefined && pv.network !== undefined
+        ? {
+            url: pv.url,
+            network: pv.network,
+            listen: pv.listen,
+            fpblDir: fpblDir(cfg),
+            bootTimeoutMs: seconds(pv.boot_timeout_seconds),
+            deployTimeoutMs: seconds(pv.deploy_timeout_seconds),
+            returnTimeoutMs: seconds(pv.return_timeout_seconds),
+            wipeTimeoutMs: seconds(pv.wipe_timeout_seconds),
+            networkTimeoutMs: seconds(pv.network_timeout_seconds),
+            tickMs: pv.tick_ms,
+          }
+        : undefined,
+  };
+}
