@@ -3,6 +3,7 @@ import { AllocationError, AuthorizationError, BadArgumentError, BlockedError, No
 import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNetwork, getProject, insertUnique } from './lookup.ts';
 import { hasProjectAccess, requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
+import { hasPendingAction } from '../store/repos/actions.ts';
 
 /** The owner name upstream uses for admin-owned networks. */
 export const ADMIN_OWNER = 'admin';
@@ -27,11 +28,15 @@ async function accessList(tx: Tx, networkId: number) {
 
 const duplicate = (label: string) => `Network "${label}" already exists.`;
 
-export function networkService(deps: CoreDeps) {
-  const { db, allocator } = deps;
+export class NetworkService {
+  readonly #deps: CoreDeps;
+
+  constructor(deps: CoreDeps) {
+    this.#deps = deps;
+  }
 
   /** Who may create the network, and who may use it; throws as upstream does. */
-  async function creationChecks(tx: Tx, p: Principal, label: string, owner: string, access: string, netId: string) {
+  async #creationChecks(tx: Tx, p: Principal, label: string, owner: string, access: string, netId: string) {
     await absentOrConflict(tx.selectFrom('network').select('id').where('label', '=', label).executeTakeFirst(), duplicate(label));
     if (owner !== ADMIN_OWNER) {
       const project = await getProject(tx, owner);
@@ -45,21 +50,21 @@ export function networkService(deps: CoreDeps) {
   }
 
   /** Creates the network in one transaction (allocating its ID there, unless `preallocated`). */
-  function createInTx(p: Principal, label: string, owner: string, access: string, netId: string, preallocated: string | null): Promise<void> {
-    return inTx(deps, async (tx) => {
-      const { ownerId, accessIds } = await creationChecks(tx, p, label, owner, access, netId);
+  #createInTx(p: Principal, label: string, owner: string, access: string, netId: string, preallocated: string | null): Promise<void> {
+    return inTx(this.#deps, async (tx) => {
+      const { ownerId, accessIds } = await this.#creationChecks(tx, p, label, owner, access, netId);
       let networkId: string;
       let fromPool: boolean;
       if (netId === '') {
-        const id = preallocated ?? (await allocator.allocate(tx));
+        const id = preallocated ?? (await this.#deps.allocator.allocate(tx));
         if (id === null) throw new AllocationError('No more networks');
         networkId = id;
         fromPool = true;
       } else {
-        if (!allocator.isValid(netId)) throw new BadArgumentError('Invalid net_id');
-        await allocator.claim(tx, netId);
+        if (!this.#deps.allocator.isValid(netId)) throw new BadArgumentError('Invalid net_id');
+        await this.#deps.allocator.claim(tx, netId);
         networkId = netId;
-        fromPool = await allocator.isInPool(tx, netId);
+        fromPool = await this.#deps.allocator.isInPool(tx, netId);
       }
       const net = await insertUnique(
         tx.insertInto('network').values({ label, owner_id: ownerId, allocated: fromPool, network_id: networkId }).returning('id').executeTakeFirstOrThrow(),
@@ -72,173 +77,172 @@ export function networkService(deps: CoreDeps) {
   }
 
   /** The network, if it may be deleted now; throws as upstream does. */
-  async function deletionChecks(tx: Tx, p: Principal, label: string) {
+  async #deletionChecks(tx: Tx, p: Principal, label: string) {
     const net = await getNetwork(tx, label);
     requireProjectAccess(p, net.owner_id);
     if (await tx.selectFrom('network_attachment').select('id').where('network_id', '=', net.id).executeTakeFirst()) {
       throw new BlockedError('Network still connected to nodes');
     }
-    const pending = await tx.selectFrom('networking_action').select('id').where('new_network_id', '=', net.id).where('status', '=', 'PENDING').executeTakeFirst();
-    if (pending) throw new BlockedError('There are pending actions on this network');
+    if (await hasPendingAction(tx, { networkId: net.id })) throw new BlockedError('There are pending actions on this network');
     return net;
   }
 
-  async function deleteRows(tx: Tx, networkId: number): Promise<void> {
+  async #deleteRows(tx: Tx, networkId: number): Promise<void> {
     // Finished actions only record history; they must not pin the network.
     await tx.deleteFrom('networking_action').where('new_network_id', '=', networkId).execute();
     await tx.deleteFrom('network_access').where('network_id', '=', networkId).execute();
     await tx.deleteFrom('network').where('id', '=', networkId).execute();
   }
 
-  return {
-    async create(p: Principal, label: string, owner: string, access: string, netId: string): Promise<void> {
-      if (netId !== '' || !allocator.external) return createInTx(p, label, owner, access, netId, null);
-      // An external allocator (a derived HIL's base) is a call to another
-      // server: made between two transactions, never inside one, so that a
-      // slow base cannot hold this database; undone if the record fails.
-      await inTx(deps, (tx) => creationChecks(tx, p, label, owner, access, netId));
-      const id = await allocator.allocate(db);
-      if (id === null) throw new AllocationError('No more networks');
-      try {
-        await createInTx(p, label, owner, access, netId, id);
-      } catch (err) {
-        await allocator.free(db, id).catch((e: Error) => deps.log.warn({ networkId: id, err: e.message }, 'could not undo a network allocation'));
-        throw err;
-      }
-    },
+  async create(p: Principal, label: string, owner: string, access: string, netId: string): Promise<void> {
+    if (netId !== '' || !this.#deps.allocator.external) return this.#createInTx(p, label, owner, access, netId, null);
+    // An external this.#deps.allocator (a derived HIL's base) is a call to another
+    // server: made between two transactions, never inside one, so that a
+    // slow base cannot hold this database; undone if the record fails.
+    await inTx(this.#deps, (tx) => this.#creationChecks(tx, p, label, owner, access, netId));
+    const id = await this.#deps.allocator.allocate(this.#deps.db);
+    if (id === null) throw new AllocationError('No more networks');
+    try {
+      await this.#createInTx(p, label, owner, access, netId, id);
+    } catch (err) {
+      await this.#deps.allocator.free(this.#deps.db, id).catch((e: Error) => this.#deps.log.warn({ networkId: id, err: e.message }, 'could not undo a network allocation'));
+      throw err;
+    }
+  }
 
-    async delete(p: Principal, label: string): Promise<void> {
-      if (!allocator.external) {
-        return inTx(deps, async (tx) => {
-          const net = await deletionChecks(tx, p, label);
-          if (net.allocated) await allocator.free(tx, net.network_id);
-          await deleteRows(tx, net.id);
-        });
-      }
-      // External: free it there first (a failure there changes nothing here), then forget it.
-      const net = await inTx(deps, (tx) => deletionChecks(tx, p, label));
-      if (net.allocated) await allocator.free(db, net.network_id);
-      await inTx(deps, async (tx) => deleteRows(tx, (await deletionChecks(tx, p, label)).id));
-    },
-
-    async show(p: Principal, label: string): Promise<NetworkView> {
-      const net = await getNetwork(db, label);
-      const access = await accessList(db, net.id);
-      if (access.length && !access.some((a) => hasProjectAccess(p, a.id))) {
-        throw new AuthorizationError('You do not have access to this network.');
-      }
-      const owner = net.owner_id === null ? ADMIN_OWNER : (await db.selectFrom('project').select('label').where('id', '=', net.owner_id).executeTakeFirstOrThrow()).label;
-      const attached = await db
-        .selectFrom('network_attachment')
-        .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
-        .innerJoin('node', 'node.id', 'nic.node_id')
-        .select(['node.label as node', 'node.project_id', 'nic.label as nic'])
-        .where('network_attachment.network_id', '=', net.id)
-        .orderBy('network_attachment.id')
-        .execute();
-      const ownerAccess = hasProjectAccess(p, net.owner_id);
-      const connected: Record<string, string[]> = {};
-      for (const a of attached) {
-        if (!ownerAccess && !hasProjectAccess(p, a.project_id)) continue;
-        (connected[a.node] ??= []).push(a.nic);
-      }
-      return {
-        name: net.label,
-        owner,
-        access: access.length ? access.map((a) => a.label) : null,
-        channels: allocator.legalChannels(net.network_id),
-        'connected-nodes': connected,
-      };
-    },
-
-    /** Admins see every network; everyone else sees the public ones (spec §5.3.4). */
-    async list(p: Principal): Promise<Record<string, { network_id: string; projects: string[] | null }>> {
-      const nets = await db.selectFrom('network').select(['id', 'label', 'network_id']).orderBy('label').execute();
-      const access = await db
-        .selectFrom('network_access')
-        .innerJoin('project', 'project.id', 'network_access.project_id')
-        .select(['network_access.network_id', 'project.label'])
-        .orderBy('project.label')
-        .execute();
-      const byNet = new Map<number, string[]>();
-      for (const a of access) {
-        const list = byNet.get(a.network_id) ?? [];
-        list.push(a.label);
-        byNet.set(a.network_id, list);
-      }
-      const out: Record<string, { network_id: string; projects: string[] | null }> = {};
-      for (const n of nets) {
-        const projects = byNet.get(n.id) ?? null;
-        if (projects && !p.isAdmin) continue;
-        out[n.label] = { network_id: n.network_id, projects };
-      }
-      return out;
-    },
-
-    async attachments(p: Principal, label: string, projectLabel?: string): Promise<Record<string, { nic: string; channel: string; project: string }>> {
-      const net = await getNetwork(db, label);
-      let q = db
-        .selectFrom('network_attachment')
-        .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
-        .innerJoin('node', 'node.id', 'nic.node_id')
-        .innerJoin('project', 'project.id', 'node.project_id')
-        .select(['node.label as node', 'nic.label as nic', 'network_attachment.channel', 'project.label as project'])
-        .where('network_attachment.network_id', '=', net.id);
-      if (projectLabel === undefined) {
-        requireProjectAccess(p, net.owner_id);
-      } else {
-        const project = await getProject(db, projectLabel);
-        if (!hasProjectAccess(p, net.owner_id)) {
-          const inList = await db
-            .selectFrom('network_access')
-            .select('project_id')
-            .where('network_id', '=', net.id)
-            .where('project_id', '=', project.id)
-            .executeTakeFirst();
-          if (!inList || !hasProjectAccess(p, project.id)) throw new AuthorizationError('You do not have access to the required project.');
-        }
-        q = q.where('node.project_id', '=', project.id);
-      }
-      const rows = await q.orderBy('node.label').orderBy('network_attachment.id').execute();
-      const out: Record<string, { nic: string; channel: string; project: string }> = {};
-      for (const r of rows) out[r.node] = { nic: r.nic, channel: r.channel, project: r.project };
-      return out;
-    },
-
-    async grantAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
-      await inTx(deps, async (tx) => {
-        const net = await getNetwork(tx, label);
-        const project = await getProject(tx, projectLabel);
-        requireProjectAccess(p, net.owner_id);
-        await insertUnique(
-          tx.insertInto('network_access').values({ network_id: net.id, project_id: project.id }).execute(),
-          `Network ${label} is already in project ${projectLabel}`,
-        );
+  async delete(p: Principal, label: string): Promise<void> {
+    if (!this.#deps.allocator.external) {
+      return inTx(this.#deps, async (tx) => {
+        const net = await this.#deletionChecks(tx, p, label);
+        if (net.allocated) await this.#deps.allocator.free(tx, net.network_id);
+        await this.#deleteRows(tx, net.id);
       });
-    },
+    }
+    // External: free it there first (a failure there changes nothing here), then forget it.
+    const net = await inTx(this.#deps, (tx) => this.#deletionChecks(tx, p, label));
+    if (net.allocated) await this.#deps.allocator.free(this.#deps.db, net.network_id);
+    await inTx(this.#deps, async (tx) => this.#deleteRows(tx, (await this.#deletionChecks(tx, p, label)).id));
+  }
 
-    async revokeAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
-      await inTx(deps, async (tx) => {
-        const net = await getNetwork(tx, label);
-        const project = await getProject(tx, projectLabel);
-        const access = await accessList(tx, net.id);
-        const inList = access.some((a) => a.id === project.id);
-        if (access.length && !hasProjectAccess(p, net.owner_id) && !(inList && hasProjectAccess(p, project.id))) {
-          throw new AuthorizationError('You do not have access to the required project.');
-        }
-        if (!inList) throw new NotFoundError(`Network "${label}" is not in project "${projectLabel}"`);
-        if (net.owner_id === project.id) throw new BlockedError(`Project "${projectLabel}" is the owner of network "${label}"; it cannot lose access.`);
-        const attached = await tx
-          .selectFrom('network_attachment')
-          .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
-          .innerJoin('node', 'node.id', 'nic.node_id')
-          .select('network_attachment.id')
-          .where('network_attachment.network_id', '=', net.id)
-          .where('node.project_id', '=', project.id)
+  async show(p: Principal, label: string): Promise<NetworkView> {
+    const net = await getNetwork(this.#deps.db, label);
+    const access = await accessList(this.#deps.db, net.id);
+    if (access.length && !access.some((a) => hasProjectAccess(p, a.id))) {
+      throw new AuthorizationError('You do not have access to this network.');
+    }
+    const owner = net.owner_id === null ? ADMIN_OWNER : (await this.#deps.db.selectFrom('project').select('label').where('id', '=', net.owner_id).executeTakeFirstOrThrow()).label;
+    const attached = await this.#deps.db
+      .selectFrom('network_attachment')
+      .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
+      .innerJoin('node', 'node.id', 'nic.node_id')
+      .select(['node.label as node', 'node.project_id', 'nic.label as nic'])
+      .where('network_attachment.network_id', '=', net.id)
+      .orderBy('network_attachment.id')
+      .execute();
+    const ownerAccess = hasProjectAccess(p, net.owner_id);
+    const connected: Record<string, string[]> = {};
+    for (const a of attached) {
+      if (!ownerAccess && !hasProjectAccess(p, a.project_id)) continue;
+      (connected[a.node] ??= []).push(a.nic);
+    }
+    return {
+      name: net.label,
+      owner,
+      access: access.length ? access.map((a) => a.label) : null,
+      channels: this.#deps.allocator.legalChannels(net.network_id),
+      'connected-nodes': connected,
+    };
+  }
+
+  /** Admins see every network; everyone else sees the public ones (spec §5.3.4). */
+  async list(p: Principal): Promise<Record<string, { network_id: string; projects: string[] | null }>> {
+    const nets = await this.#deps.db.selectFrom('network').select(['id', 'label', 'network_id']).orderBy('label').execute();
+    const access = await this.#deps.db
+      .selectFrom('network_access')
+      .innerJoin('project', 'project.id', 'network_access.project_id')
+      .select(['network_access.network_id', 'project.label'])
+      .orderBy('project.label')
+      .execute();
+    const byNet = new Map<number, string[]>();
+    for (const a of access) {
+      const list = byNet.get(a.network_id) ?? [];
+      list.push(a.label);
+      byNet.set(a.network_id, list);
+    }
+    const out: Record<string, { network_id: string; projects: string[] | null }> = {};
+    for (const n of nets) {
+      const projects = byNet.get(n.id) ?? null;
+      if (projects && !p.isAdmin) continue;
+      out[n.label] = { network_id: n.network_id, projects };
+    }
+    return out;
+  }
+
+  async attachments(p: Principal, label: string, projectLabel?: string): Promise<Record<string, { nic: string; channel: string; project: string }>> {
+    const net = await getNetwork(this.#deps.db, label);
+    let q = this.#deps.db
+      .selectFrom('network_attachment')
+      .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
+      .innerJoin('node', 'node.id', 'nic.node_id')
+      .innerJoin('project', 'project.id', 'node.project_id')
+      .select(['node.label as node', 'nic.label as nic', 'network_attachment.channel', 'project.label as project'])
+      .where('network_attachment.network_id', '=', net.id);
+    if (projectLabel === undefined) {
+      requireProjectAccess(p, net.owner_id);
+    } else {
+      const project = await getProject(this.#deps.db, projectLabel);
+      if (!hasProjectAccess(p, net.owner_id)) {
+        const inList = await this.#deps.db
+          .selectFrom('network_access')
+          .select('project_id')
+          .where('network_id', '=', net.id)
+          .where('project_id', '=', project.id)
           .executeTakeFirst();
-        if (attached) throw new BlockedError('Project still has node(s) attached to the network');
-        await tx.deleteFrom('network_access').where('network_id', '=', net.id).where('project_id', '=', project.id).execute();
-      });
-    },
-  };
+        if (!inList || !hasProjectAccess(p, project.id)) throw new AuthorizationError('You do not have access to the required project.');
+      }
+      q = q.where('node.project_id', '=', project.id);
+    }
+    const rows = await q.orderBy('node.label').orderBy('network_attachment.id').execute();
+    const out: Record<string, { nic: string; channel: string; project: string }> = {};
+    for (const r of rows) out[r.node] = { nic: r.nic, channel: r.channel, project: r.project };
+    return out;
+  }
+
+  async grantAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
+    await inTx(this.#deps, async (tx) => {
+      const net = await getNetwork(tx, label);
+      const project = await getProject(tx, projectLabel);
+      requireProjectAccess(p, net.owner_id);
+      await insertUnique(
+        tx.insertInto('network_access').values({ network_id: net.id, project_id: project.id }).execute(),
+        `Network ${label} is already in project ${projectLabel}`,
+      );
+    });
+  }
+
+  async revokeAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
+    await inTx(this.#deps, async (tx) => {
+      const net = await getNetwork(tx, label);
+      const project = await getProject(tx, projectLabel);
+      const access = await accessList(tx, net.id);
+      const inList = access.some((a) => a.id === project.id);
+      if (access.length && !hasProjectAccess(p, net.owner_id) && !(inList && hasProjectAccess(p, project.id))) {
+        throw new AuthorizationError('You do not have access to the required project.');
+      }
+      if (!inList) throw new NotFoundError(`Network "${label}" is not in project "${projectLabel}"`);
+      if (net.owner_id === project.id) throw new BlockedError(`Project "${projectLabel}" is the owner of network "${label}"; it cannot lose access.`);
+      const attached = await tx
+        .selectFrom('network_attachment')
+        .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
+        .innerJoin('node', 'node.id', 'nic.node_id')
+        .select('network_attachment.id')
+        .where('network_attachment.network_id', '=', net.id)
+        .where('node.project_id', '=', project.id)
+        .executeTakeFirst();
+      if (attached) throw new BlockedError('Project still has node(s) attached to the network');
+      await tx.deleteFrom('network_access').where('network_id', '=', net.id).where('project_id', '=', project.id).execute();
+    });
+  }
 }
+
+export const networkService = (deps: CoreDeps) => new NetworkService(deps);

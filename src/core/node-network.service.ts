@@ -10,6 +10,7 @@ import { getNetwork, getNic, getNode } from './lookup.ts';
 import { clearFinishedAction, insertAction } from './action-queue.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
 import { requireNetworksFree } from './provisioning-guard.ts';
+import { requireNetworkAccess } from './network-access.ts';
 
 export interface ActionView {
   status: string;
@@ -22,82 +23,83 @@ export interface ActionView {
   error: string | null;
 }
 
-export function nodeNetworkService(deps: CoreDeps) {
-  const { db, allocator } = deps;
+export class NodeNetworkService {
+  readonly #deps: CoreDeps;
 
-  return {
-    async connect(p: Principal, nodeLabel: string, nicLabel: string, networkLabel: string, channel?: string | null): Promise<{ status_id: string }> {
-      const statusId = await inTx(deps, async (tx) => {
-        const node = await getNode(tx, nodeLabel);
-        const nic = await getNic(tx, node, nicLabel);
-        const net = await getNetwork(tx, networkLabel);
-        if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
-        requireProjectAccess(p, node.project_id);
-        if (nic.port_id === null) throw new NotFoundError('No port is connected to given nic.');
-        await requireNetworksFree(tx, node.id);
-        await clearFinishedAction(tx, nic.id);
+  constructor(deps: CoreDeps) {
+    this.#deps = deps;
+  }
 
-        const access = await tx.selectFrom('network_access').select('project_id').where('network_id', '=', net.id).execute();
-        if (access.length && !access.some((a) => a.project_id === node.project_id)) {
-          throw new ProjectMismatchError('Project does not have access to given network.');
-        }
-        const attachments = await tx.selectFrom('network_attachment').select(['network_id', 'channel']).where('nic_id', '=', nic.id).execute();
-        if (attachments.some((a) => a.network_id === net.id)) throw new BlockedError('The network is already attached to the nic.');
-        // An empty channel means "the default" too: upstream's CLI sends "" when none is given.
-        const ch = channel ? channel : allocator.defaultChannel();
-        if (attachments.some((a) => a.channel === ch)) throw new BlockedError('The channel is already in use on the nic.');
-        if (!allocator.legalChannels(net.network_id).includes(ch)) {
-          throw new BadArgumentError(`Channel ${JSON.stringify(ch)}, is not legal for this network.`);
-        }
-        return insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: ch, newNetworkId: net.id });
-      });
-      deps.actionsQueued();
-      return { status_id: statusId };
-    },
+  async connect(p: Principal, nodeLabel: string, nicLabel: string, networkLabel: string, channel?: string | null): Promise<{ status_id: string }> {
+    const statusId = await inTx(this.#deps, async (tx) => {
+      const node = await getNode(tx, nodeLabel);
+      const nic = await getNic(tx, node, nicLabel);
+      const net = await getNetwork(tx, networkLabel);
+      if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
+      requireProjectAccess(p, node.project_id);
+      if (nic.port_id === null) throw new NotFoundError('No port is connected to given nic.');
+      await requireNetworksFree(tx, node.id);
+      await clearFinishedAction(tx, nic.id);
 
-    async detach(p: Principal, nodeLabel: string, nicLabel: string, networkLabel: string): Promise<{ status_id: string }> {
-      const statusId = await inTx(deps, async (tx) => {
-        const node = await getNode(tx, nodeLabel);
-        const net = await getNetwork(tx, networkLabel);
-        const nic = await getNic(tx, node, nicLabel);
-        if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
-        requireProjectAccess(p, node.project_id);
-        await requireNetworksFree(tx, node.id);
-        await clearFinishedAction(tx, nic.id);
-        const attachment = await tx
-          .selectFrom('network_attachment')
-          .select('channel')
-          .where('nic_id', '=', nic.id)
-          .where('network_id', '=', net.id)
-          .executeTakeFirst();
-        if (!attachment) throw new BadArgumentError('The network is not attached to the nic.');
-        return insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: attachment.channel, newNetworkId: null });
-      });
-      deps.actionsQueued();
-      return { status_id: statusId };
-    },
+      await requireNetworkAccess(tx, net.id, node.project_id, 'Project does not have access to given network.');
+      const attachments = await tx.selectFrom('network_attachment').select(['network_id', 'channel']).where('nic_id', '=', nic.id).execute();
+      if (attachments.some((a) => a.network_id === net.id)) throw new BlockedError('The network is already attached to the nic.');
+      // An empty channel means "the default" too: upstream's CLI sends "" when none is given.
+      const ch = channel ? channel : this.#deps.allocator.defaultChannel();
+      if (attachments.some((a) => a.channel === ch)) throw new BlockedError('The channel is already in use on the nic.');
+      if (!this.#deps.allocator.legalChannels(net.network_id).includes(ch)) {
+        throw new BadArgumentError(`Channel ${JSON.stringify(ch)}, is not legal for this network.`);
+      }
+      return insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: ch, newNetworkId: net.id });
+    });
+    this.#deps.actionsQueued();
+    return { status_id: statusId };
+  }
 
-    async showAction(p: Principal, statusId: string): Promise<ActionView> {
-      const row = await db
-        .selectFrom('networking_action')
-        .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
-        .innerJoin('node', 'node.id', 'nic.node_id')
-        .leftJoin('network', 'network.id', 'networking_action.new_network_id')
-        .select([
-          'networking_action.status',
-          'networking_action.type',
-          'networking_action.channel',
-          'networking_action.error',
-          'nic.label as nic',
-          'node.label as node',
-          'node.project_id',
-          'network.label as new_network',
-        ])
-        .where('networking_action.uuid', '=', statusId)
+  async detach(p: Principal, nodeLabel: string, nicLabel: string, networkLabel: string): Promise<{ status_id: string }> {
+    const statusId = await inTx(this.#deps, async (tx) => {
+      const node = await getNode(tx, nodeLabel);
+      const net = await getNetwork(tx, networkLabel);
+      const nic = await getNic(tx, node, nicLabel);
+      if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
+      requireProjectAccess(p, node.project_id);
+      await requireNetworksFree(tx, node.id);
+      await clearFinishedAction(tx, nic.id);
+      const attachment = await tx
+        .selectFrom('network_attachment')
+        .select('channel')
+        .where('nic_id', '=', nic.id)
+        .where('network_id', '=', net.id)
         .executeTakeFirst();
-      if (!row) throw new NotFoundError('status_id not found');
-      requireProjectAccess(p, row.project_id);
-      return { status: row.status, node: row.node, nic: row.nic, type: row.type, channel: row.channel, new_network: row.new_network, error: row.error };
-    },
-  };
+      if (!attachment) throw new BadArgumentError('The network is not attached to the nic.');
+      return insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: attachment.channel, newNetworkId: null });
+    });
+    this.#deps.actionsQueued();
+    return { status_id: statusId };
+  }
+
+  async showAction(p: Principal, statusId: string): Promise<ActionView> {
+    const row = await this.#deps.db
+      .selectFrom('networking_action')
+      .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
+      .innerJoin('node', 'node.id', 'nic.node_id')
+      .leftJoin('network', 'network.id', 'networking_action.new_network_id')
+      .select([
+        'networking_action.status',
+        'networking_action.type',
+        'networking_action.channel',
+        'networking_action.error',
+        'nic.label as nic',
+        'node.label as node',
+        'node.project_id',
+        'network.label as new_network',
+      ])
+      .where('networking_action.uuid', '=', statusId)
+      .executeTakeFirst();
+    if (!row) throw new NotFoundError('status_id not found');
+    requireProjectAccess(p, row.project_id);
+    return { status: row.status, node: row.node, nic: row.nic, type: row.type, channel: row.channel, new_network: row.new_network, error: row.error };
+  }
 }
+
+export const nodeNetworkService = (deps: CoreDeps) => new NodeNetworkService(deps);

@@ -5,6 +5,8 @@ import { absentOrConflict, getNic, getNode, insertUnique } from './lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
 import { pythonJsonDumps } from './python-json.ts';
 import { runPrecompiled } from '../store/precompiled.ts';
+import { hasPendingAction } from '../store/repos/actions.ts';
+import { deleteNics, deleteNode, nicsOf } from '../store/repos/nodes.ts';
 
 /** A node's BMC: its type (drivers/bmc) and that type's registration fields. */
 export interface NodeObmSpec {
@@ -27,109 +29,131 @@ export interface NodeView {
   metadata: Record<string, string>;
 }
 
-export function nodeService(deps: CoreDeps) {
-  const { db } = deps;
+export class NodeService {
+  readonly #deps: CoreDeps;
 
-  return {
-    async register(p: Principal, label: string, obm: NodeObmSpec, metadata: Record<string, unknown> = {}): Promise<void> {
-      requireAdmin(p);
-      // Stored as given, once the type's schema accepts it; parsed again where it is used.
-      deps.bmcs.resolve(obm.type).params.parse(obm.params);
-      const dup = `Node "${label}" already exists.`;
-      await inTx(deps, async (tx) => {
-        await absentOrConflict(tx.selectFrom('node').select('id').where('label', '=', label).executeTakeFirst(), dup);
-        const node = await insertUnique(
-          tx.insertInto('node').values({ label, project_id: null, obm_type: obm.type, obm_params: JSON.stringify(obm.params), obm_enabled: false, obm_token: null }).returning('id').executeTakeFirstOrThrow(),
-          dup,
-        );
-        const entries = Object.entries(metadata);
-        if (entries.length) {
-          await tx.insertInto('node_metadata').values(entries.map(([k, v]) => ({ node_id: node.id, label: k, value: pythonJsonDumps(v) }))).execute();
-        }
-      });
-    },
+  constructor(deps: CoreDeps) {
+    this.#deps = deps;
+  }
 
-    async delete(p: Principal, label: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const node = await getNode(tx, label);
-        if (node.project_id !== null) {
-          const project = await tx.selectFrom('project').select('label').where('id', '=', node.project_id).executeTakeFirstOrThrow();
-          throw new BlockedError(`Node "${label}" is part of project "${project.label}"; remove from project before deleting`);
-        }
-        if (await tx.selectFrom('nic').select('id').where('node_id', '=', node.id).executeTakeFirst()) {
-          throw new BlockedError(`Node "${label}" has nics; remove them before deleting "${label}".`);
-        }
-        // Metadata belongs to the node and goes with it (upstream crashed here instead).
-        await tx.deleteFrom('node_metadata').where('node_id', '=', node.id).execute();
-        await tx.deleteFrom('node').where('id', '=', node.id).execute();
-      });
-    },
+  async register(p: Principal, label: string, obm: NodeObmSpec, metadata: Record<string, unknown> = {}): Promise<void> {
+    requireAdmin(p);
+    // Stored as given, once the type's schema accepts it; parsed again where it is used.
+    this.#deps.bmcs.resolve(obm.type).params.parse(obm.params);
+    const dup = `Node "${label}" already exists.`;
+    await inTx(this.#deps, async (tx) => {
+      await absentOrConflict(tx.selectFrom('node').select('id').where('label', '=', label).executeTakeFirst(), dup);
+      const node = await insertUnique(
+        tx.insertInto('node').values({ label, project_id: null, obm_type: obm.type, obm_params: JSON.stringify(obm.params), obm_enabled: false, obm_token: null }).returning('id').executeTakeFirstOrThrow(),
+        dup,
+      );
+      const entries = Object.entries(metadata);
+      if (entries.length) {
+        await tx.insertInto('node_metadata').values(entries.map(([k, v]) => ({ node_id: node.id, label: k, value: pythonJsonDumps(v) }))).execute();
+      }
+    });
+  }
 
-    async addNic(p: Principal, nodeLabel: string, nicLabel: string, macaddr: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const node = await getNode(tx, nodeLabel);
-        const dup = `Nic "${nicLabel}" already exists on node "${nodeLabel}".`;
-        await absentOrConflict(tx.selectFrom('nic').select('id').where('node_id', '=', node.id).where('label', '=', nicLabel).executeTakeFirst(), dup);
-        await insertUnique(tx.insertInto('nic').values({ node_id: node.id, label: nicLabel, macaddr, port_id: null }).execute(), dup);
-      });
-    },
+  async delete(p: Principal, label: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const node = await getNode(tx, label);
+      if (node.project_id !== null) {
+        const project = await tx.selectFrom('project').select('label').where('id', '=', node.project_id).executeTakeFirstOrThrow();
+        throw new BlockedError(`Node "${label}" is part of project "${project.label}"; remove from project before deleting`);
+      }
+      if ((await nicsOf(tx, node.id)).length) throw new BlockedError(`Node "${label}" has nics; remove them before deleting "${label}".`);
+      // Metadata belongs to the node and goes with it (upstream crashed here instead).
+      await deleteNode(tx, node.id);
+    });
+  }
 
-    async deleteNic(p: Principal, nodeLabel: string, nicLabel: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const node = await getNode(tx, nodeLabel);
-        const nic = await getNic(tx, node, nicLabel);
-        if (node.project_id !== null) {
-          throw new BlockedError('Nic is on a node that belongs to a project. Remove node from project and try again');
-        }
-        const action = await tx.selectFrom('networking_action').select('status').where('nic_id', '=', nic.id).executeTakeFirst();
-        if (action?.status === 'PENDING') throw new BlockedError('A networking operation is still active on the nic.');
-        await tx.deleteFrom('networking_action').where('nic_id', '=', nic.id).execute();
-        await tx.deleteFrom('network_attachment').where('nic_id', '=', nic.id).execute();
-        await tx.deleteFrom('nic').where('id', '=', nic.id).execute();
-      });
-    },
+  /**
+   * Forgets a free node with its nics and the ports they are cabled to, in
+   * one transaction (a derived HIL returning a node to its base); false when
+   * it is not free, or a networking action on it is still pending.
+   */
+  async forgetFree(p: Principal, label: string): Promise<boolean> {
+    requireAdmin(p);
+    const forgotten = await inTx(this.#deps, async (tx) => {
+      const node = await tx.selectFrom('node').select(['id', 'project_id']).where('label', '=', label).executeTakeFirst();
+      if (!node || node.project_id !== null) return null;
+      const nics = await nicsOf(tx, node.id);
+      if (await hasPendingAction(tx, { nicIds: nics.map((n) => n.id) })) return null;
+      await deleteNics(tx, nics.map((n) => n.id));
+      const portIds = nics.map((n) => n.port_id).filter((id): id is number => id !== null);
+      if (portIds.length) await tx.deleteFrom('port').where('id', 'in', portIds).execute();
+      await deleteNode(tx, node.id);
+      return node.id;
+    });
+    if (forgotten === null) return false;
+    this.#deps.consoles.stop(forgotten);
+    return true;
+  }
 
-    async setMetadata(p: Principal, nodeLabel: string, key: string, value: unknown): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const node = await getNode(tx, nodeLabel);
-        await tx
-          .insertInto('node_metadata')
-          .values({ node_id: node.id, label: key, value: pythonJsonDumps(value) })
-          .onConflict((oc) => oc.columns(['node_id', 'label']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
-          .execute();
-      });
-    },
+  async addNic(p: Principal, nodeLabel: string, nicLabel: string, macaddr: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const node = await getNode(tx, nodeLabel);
+      const dup = `Nic "${nicLabel}" already exists on node "${nodeLabel}".`;
+      await absentOrConflict(tx.selectFrom('nic').select('id').where('node_id', '=', node.id).where('label', '=', nicLabel).executeTakeFirst(), dup);
+      await insertUnique(tx.insertInto('nic').values({ node_id: node.id, label: nicLabel, macaddr, port_id: null }).execute(), dup);
+    });
+  }
 
-    async deleteMetadata(p: Principal, nodeLabel: string, key: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const node = await getNode(tx, nodeLabel);
-        const r = await tx.deleteFrom('node_metadata').where('node_id', '=', node.id).where('label', '=', key).executeTakeFirst();
-        if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`Metadata "${key}" does not exist on node "${nodeLabel}".`);
-      });
-    },
+  async deleteNic(p: Principal, nodeLabel: string, nicLabel: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const node = await getNode(tx, nodeLabel);
+      const nic = await getNic(tx, node, nicLabel);
+      if (node.project_id !== null) {
+        throw new BlockedError('Nic is on a node that belongs to a project. Remove node from project and try again');
+      }
+      if (await hasPendingAction(tx, { nicIds: [nic.id] })) throw new BlockedError('A networking operation is still active on the nic.');
+      await deleteNics(tx, [nic.id]);
+    });
+  }
 
-    async show(p: Principal, label: string): Promise<NodeView> {
-      return showNode(db, p, label);
-    },
+  async setMetadata(p: Principal, nodeLabel: string, key: string, value: unknown): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const node = await getNode(tx, nodeLabel);
+      await tx
+        .insertInto('node_metadata')
+        .values({ node_id: node.id, label: key, value: pythonJsonDumps(value) })
+        .onConflict((oc) => oc.columns(['node_id', 'label']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
+        .execute();
+    });
+  }
 
-    /** `free`: nodes in no project; anything else: every node. Sorted. Any authenticated caller. */
-    async list(_p: Principal, which: string): Promise<string[]> {
-      const rows =
-        which === 'free'
-          ? await runPrecompiled(db, 'nodes.free', [], () => db.selectFrom('node').select('label').where('project_id', 'is', null).orderBy('label'))
-          : await runPrecompiled(db, 'nodes.all', [], () => db.selectFrom('node').select('label').orderBy('label'));
-      const labels = rows.map((r) => r.label);
-      // A derived HIL with on-demand growth also offers its base's free nodes.
-      if (which !== 'free' || !deps.nodeSupply) return labels;
-      return [...new Set([...labels, ...(await deps.nodeSupply.extraFree())])].sort();
-    },
-  };
+  async deleteMetadata(p: Principal, nodeLabel: string, key: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const node = await getNode(tx, nodeLabel);
+      const r = await tx.deleteFrom('node_metadata').where('node_id', '=', node.id).where('label', '=', key).executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`Metadata "${key}" does not exist on node "${nodeLabel}".`);
+    });
+  }
+
+  async show(p: Principal, label: string): Promise<NodeView> {
+    return showNode(this.#deps.db, p, label);
+  }
+
+  /** `free`: nodes in no project; anything else: every node. Sorted. Any authenticated caller. */
+  async list(_p: Principal, which: string): Promise<string[]> {
+    const { db, nodeSupply } = this.#deps;
+    const rows =
+      which === 'free'
+        ? await runPrecompiled(db, 'nodes.free', [], () => db.selectFrom('node').select('label').where('project_id', 'is', null).orderBy('label'))
+        : await runPrecompiled(db, 'nodes.all', [], () => db.selectFrom('node').select('label').orderBy('label'));
+    const labels = rows.map((r) => r.label);
+    // A derived HIL with on-demand growth also offers its base's free nodes.
+    if (which !== 'free' || !nodeSupply) return labels;
+    return [...new Set([...labels, ...(await nodeSupply.extraFree())])].sort();
+  }
 }
+
+export const nodeService = (deps: CoreDeps) => new NodeService(deps);
 
 /**
  * The node view in two queries (it is among the most-read calls): the node

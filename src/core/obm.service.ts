@@ -32,36 +32,43 @@ interface Bmc {
 type Interface = 'power' | 'boot' | 'console';
 const OFFERS: Record<Interface, string> = { power: 'power control', boot: 'boot device selection', console: 'serial console' };
 
-export function obmService(deps: CoreDeps) {
-  const { consoles } = deps;
-  const gate = new BmcGate(deps.obmConcurrency);
+/** The driver's interface `k`; NotImplementedError (501) when its BMC type has none. */
+function offered<K extends Interface>(bmc: Bmc, k: K): NonNullable<ManagedBmcDriver[K]> {
+  const i = (bmc.driver as ManagedBmcDriver)[k];
+  if (!i) throw new NotImplementedError(`The ${bmc.driver.type} BMC driver offers no ${OFFERS[k]}.`);
+  return i as NonNullable<ManagedBmcDriver[K]>;
+}
 
-  function bmcOf(node: NodeRow): Bmc {
-    const driver = deps.bmcs.resolve(node.obm_type);
+export class ObmService {
+  readonly #deps: CoreDeps;
+  readonly #gate: BmcGate;
+
+  constructor(deps: CoreDeps) {
+    this.#deps = deps;
+    this.#gate = new BmcGate(deps.obmConcurrency);
+  }
+
+  #bmcOf(node: NodeRow): Bmc {
+    const driver = this.#deps.bmcs.resolve(node.obm_type);
     const params = driver.params.parse(JSON.parse(node.obm_params) as Record<string, unknown>);
     return { node, driver, target: { nodeLabel: node.label, params } };
   }
 
-  async function authorized(p: Principal, label: string): Promise<NodeRow> {
-    const node = await getNode(deps.db, label);
+  async #authorized(p: Principal, label: string): Promise<NodeRow> {
+    const node = await getNode(this.#deps.db, label);
     requireProjectAccess(p, node.project_id);
     return node;
   }
 
-  async function enabled(p: Principal, label: string): Promise<Bmc> {
-    const node = await authorized(p, label);
+  async #enabled(p: Principal, label: string): Promise<Bmc> {
+    const node = await this.#authorized(p, label);
     if (!node.obm_enabled) throw new BlockedError('OBM is not enabled');
-    return bmcOf(node);
+    return this.#bmcOf(node);
   }
 
-  /** The driver's interface `k`; NotImplementedError (501) when its BMC type has none. */
-  function offered<K extends Interface>(bmc: Bmc, k: K): NonNullable<ManagedBmcDriver[K]> {
-    const i = (bmc.driver as ManagedBmcDriver)[k];
-    if (!i) throw new NotImplementedError(`The ${bmc.driver.type} BMC driver offers no ${OFFERS[k]}.`);
-    return i as NonNullable<ManagedBmcDriver[K]>;
+  #delegated(bmc: Bmc, op: ObmOperation): Delegated {
+    return new Delegated(bmc.driver.delegate!.location(bmc.target, op, bmc.node.obm_token));
   }
-
-  const delegated = (bmc: Bmc, op: ObmOperation) => new Delegated(bmc.driver.delegate!.location(bmc.target, op, bmc.node.obm_token));
 
   /**
    * Runs a driver call through the gate (one call per BMC at a time, a global
@@ -69,112 +76,112 @@ export function obmService(deps: CoreDeps) {
    * a quick failure (flaky BMCs), never after a timeout: the caller was
    * promised an answer within the timeout.
    */
-  async function call<T>(bmc: Bmc, what: string, work: () => Promise<T>, o: { repeatable: boolean }): Promise<T> {
+  async #call<T>(bmc: Bmc, what: string, work: () => Promise<T>, o: { repeatable: boolean }): Promise<T> {
     const { node } = bmc;
-    const attempts = o.repeatable ? 1 + deps.obmRetries : 1;
+    const attempts = o.repeatable ? 1 + this.#deps.obmRetries : 1;
     for (let n = 1; ; n++) {
       try {
-        return await gate.run(node.label, deps.obmTimeoutMs, `${what} on node ${node.label}`, work);
+        return await this.#gate.run(node.label, this.#deps.obmTimeoutMs, `${what} on node ${node.label}`, work);
       } catch (err) {
         if (err instanceof HilError && !(err instanceof OBMError)) throw err;
         const timedOut = err instanceof TimeoutError;
-        deps.log.warn({ node: node.label, op: what, attempt: n, err: (err as Error).message }, 'OBM call failed');
+        this.#deps.log.warn({ node: node.label, op: what, attempt: n, err: (err as Error).message }, 'OBM call failed');
         if (timedOut || n >= attempts) throw new OBMError(`${what} failed on node ${node.label}: ${(err as Error).message}`, { cause: err });
         await sleep(100 * n);
       }
     }
   }
 
-  function holdConsole(bmc: Bmc): void {
+  #holdConsole(bmc: Bmc): void {
     const console = bmc.driver.console;
     if (!console) return;
-    consoles.start(bmc.node.id, bmc.node.project_id, (signal) => console.open(bmc.target, signal));
+    this.#deps.consoles.start(bmc.node.id, bmc.node.project_id, (signal) => console.open(bmc.target, signal));
   }
 
   /** The console hub's stream of the node, its console held first if it is not yet (e.g. after a restart). */
-  function consoleOf(bmc: Bmc, callerSignal: AbortSignal) {
+  #consoleOf(bmc: Bmc, callerSignal: AbortSignal) {
     offered(bmc, 'console');
-    if (!consoles.running(bmc.node.id)) holdConsole(bmc);
-    return consoles.subscribe(bmc.node.id, callerSignal);
+    if (!this.#deps.consoles.running(bmc.node.id)) this.#holdConsole(bmc);
+    return this.#deps.consoles.subscribe(bmc.node.id, callerSignal);
   }
 
-  return {
-    async setEnabled(p: Principal, label: string, on: boolean): Promise<void> {
-      const bmc = bmcOf(await authorized(p, label));
-      const { delegate } = bmc.driver;
-      let token: string | null = null;
-      if (delegate) {
-        if (on) token = await delegate.enable(bmc.target, deps.obmTimeoutMs);
-        else await delegate.disable(bmc.target, deps.obmTimeoutMs);
-      } else if (on) holdConsole(bmc);
-      else consoles.stop(bmc.node.id); // disabling cuts the console, as upstream
-      await deps.db.updateTable('node').set({ obm_enabled: on, obm_token: token }).where('id', '=', bmc.node.id).execute();
-    },
+  async setEnabled(p: Principal, label: string, on: boolean): Promise<void> {
+    const bmc = this.#bmcOf(await this.#authorized(p, label));
+    const { delegate } = bmc.driver;
+    let token: string | null = null;
+    if (delegate) {
+      if (on) token = await delegate.enable(bmc.target, this.#deps.obmTimeoutMs);
+      else await delegate.disable(bmc.target, this.#deps.obmTimeoutMs);
+    } else if (on) this.#holdConsole(bmc);
+    else this.#deps.consoles.stop(bmc.node.id); // disabling cuts the console, as upstream
+    await this.#deps.db.updateTable('node').set({ obm_enabled: on, obm_token: token }).where('id', '=', bmc.node.id).execute();
+  }
 
-    async power(p: Principal, label: string, op: 'power_on' | 'power_off' | 'power_cycle', force = false): Promise<Delegated | void> {
-      const bmc = await enabled(p, label);
-      if (bmc.driver.delegate) return delegated(bmc, op);
-      const power = offered(bmc, 'power');
-      if (op === 'power_cycle') await call(bmc, 'power cycle', () => power.powerCycle(bmc.target, force), { repeatable: false });
-      else await call(bmc, op.replace('_', ' '), () => power.setPower(bmc.target, op === 'power_on' ? 'on' : 'off'), { repeatable: true });
-    },
+  async power(p: Principal, label: string, op: 'power_on' | 'power_off' | 'power_cycle', force = false): Promise<Delegated | void> {
+    const bmc = await this.#enabled(p, label);
+    if (bmc.driver.delegate) return this.#delegated(bmc, op);
+    const power = offered(bmc, 'power');
+    if (op === 'power_cycle') await this.#call(bmc, 'power cycle', () => power.powerCycle(bmc.target, force), { repeatable: false });
+    else await this.#call(bmc, op.replace('_', ' '), () => power.setPower(bmc.target, op === 'power_on' ? 'on' : 'off'), { repeatable: true });
+  }
 
-    async powerStatus(p: Principal, label: string): Promise<Delegated | { power_status: PowerState }> {
-      const bmc = await enabled(p, label);
-      if (bmc.driver.delegate) return delegated(bmc, 'power_status');
-      const power = offered(bmc, 'power');
-      return { power_status: await call(bmc, 'power status', () => power.powerStatus(bmc.target), { repeatable: true }) };
-    },
+  async powerStatus(p: Principal, label: string): Promise<Delegated | { power_status: PowerState }> {
+    const bmc = await this.#enabled(p, label);
+    if (bmc.driver.delegate) return this.#delegated(bmc, 'power_status');
+    const power = offered(bmc, 'power');
+    return { power_status: await this.#call(bmc, 'power status', () => power.powerStatus(bmc.target), { repeatable: true }) };
+  }
 
-    async setBootDevice(p: Principal, label: string, bootdev: string, persistent = true): Promise<Delegated | void> {
-      const bmc = await enabled(p, label);
-      if (bmc.driver.delegate) return delegated(bmc, 'boot_device');
-      if (!(BOOT_DEVICES as readonly string[]).includes(bootdev)) {
-        throw new BadArgumentError(`Boot device ${JSON.stringify(bootdev)} is not one of ${BOOT_DEVICES.join(', ')}.`);
-      }
-      const boot = offered(bmc, 'boot');
-      await call(bmc, 'set boot device', () => boot.setBootDevice(bmc.target, bootdev as BootDevice, persistent), { repeatable: true });
-    },
+  async setBootDevice(p: Principal, label: string, bootdev: string, persistent = true): Promise<Delegated | void> {
+    const bmc = await this.#enabled(p, label);
+    if (bmc.driver.delegate) return this.#delegated(bmc, 'boot_device');
+    if (!(BOOT_DEVICES as readonly string[]).includes(bootdev)) {
+      throw new BadArgumentError(`Boot device ${JSON.stringify(bootdev)} is not one of ${BOOT_DEVICES.join(', ')}.`);
+    }
+    const boot = offered(bmc, 'boot');
+    await this.#call(bmc, 'set boot device', () => boot.setBootDevice(bmc.target, bootdev as BootDevice, persistent), { repeatable: true });
+  }
 
-    /**
-     * The console stream from now on. One reader per node: a new reader
-     * displaces the previous one, as obmd does. The stream ends when the
-     * caller goes away, another reader arrives, or the OBM is disabled.
-     */
-    async console(p: Principal, label: string, callerSignal: AbortSignal): Promise<Delegated | AsyncIterable<Uint8Array>> {
-      const bmc = await enabled(p, label);
-      if (bmc.driver.delegate) return delegated(bmc, 'console');
-      return consoleOf(bmc, callerSignal);
-    },
+  /**
+   * The console stream from now on. One reader per node: a new reader
+   * displaces the previous one, as obmd does. The stream ends when the
+   * caller goes away, another reader arrives, or the OBM is disabled.
+   */
+  async console(p: Principal, label: string, callerSignal: AbortSignal): Promise<Delegated | AsyncIterable<Uint8Array>> {
+    const bmc = await this.#enabled(p, label);
+    if (bmc.driver.delegate) return this.#delegated(bmc, 'console');
+    return this.#consoleOf(bmc, callerSignal);
+  }
 
-    /**
-     * The interactive console (WebSocket): live output, and input typed into
-     * the node's serial line where the driver supports it.
-     */
-    async interactiveConsole(p: Principal, label: string, callerSignal: AbortSignal): Promise<{ output: AsyncIterable<Uint8Array>; write(data: Uint8Array): boolean }> {
-      const bmc = await enabled(p, label);
-      if (bmc.driver.delegate) throw new BadArgumentError(`This node's console is served by ${bmc.driver.type}: use GET /v0/node/<node>/console.`);
-      const output = consoleOf(bmc, callerSignal);
-      return { output, write: (data) => consoles.write(bmc.node.id, data) };
-    },
+  /**
+   * The interactive console (WebSocket): live output, and input typed into
+   * the node's serial line where the driver supports it.
+   */
+  async interactiveConsole(p: Principal, label: string, callerSignal: AbortSignal): Promise<{ output: AsyncIterable<Uint8Array>; write(data: Uint8Array): boolean }> {
+    const bmc = await this.#enabled(p, label);
+    if (bmc.driver.delegate) throw new BadArgumentError(`This node's console is served by ${bmc.driver.type}: use GET /v0/node/<node>/console.`);
+    const output = this.#consoleOf(bmc, callerSignal);
+    return { output, write: (data) => this.#deps.consoles.write(bmc.node.id, data) };
+  }
 
-    /** The node's rolling console log, from its time in the caller's project (empty where HIL holds no console). */
-    async consoleLog(p: Principal, label: string): Promise<Buffer> {
-      const node = await authorized(p, label);
-      return consoles.log(node.id, node.project_id);
-    },
+  /** The node's rolling console log, from its time in the caller's project (empty where HIL holds no console). */
+  async consoleLog(p: Principal, label: string): Promise<Buffer> {
+    const node = await this.#authorized(p, label);
+    return this.#deps.consoles.log(node.id, node.project_id);
+  }
 
-    /** After a start: hold the consoles of nodes whose OBM was left enabled. */
-    async resumeConsoles(): Promise<void> {
-      const nodes = await deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).execute();
-      for (const node of nodes) {
-        const driver = deps.bmcs.get(node.obm_type);
-        if (driver?.console) holdConsole(bmcOf(node));
-      }
-    },
+  /** After a start: hold the consoles of nodes whose OBM was left enabled. */
+  async resumeConsoles(): Promise<void> {
+    const nodes = await this.#deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).execute();
+    for (const node of nodes) {
+      const driver = this.#deps.bmcs.get(node.obm_type);
+      if (driver?.console) this.#holdConsole(this.#bmcOf(node));
+    }
+  }
 
-    close(): void {
-      consoles.stopAll();
-    },
-  };
+  close(): void {
+    this.#deps.consoles.stopAll();
+  }
 }
+
+export const obmService = (deps: CoreDeps) => new ObmService(deps);

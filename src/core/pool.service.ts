@@ -17,17 +17,20 @@
  *   and connect_node takes one from the base on the spot.
  *
  * Node names are the base's: a derived HIL is its own namespace, and the
- * base node's name is also what its BMC record points at.
+ * base node's name is also what its BMC record points at. Every change here
+ * goes through the node and switch use-cases, as an administrator's would.
  */
-import type { CoreDeps, NodeSupply } from './context.ts';
+import type { Logger } from 'pino';
 import { DuplicateError } from '../errors.ts';
-import { admin } from './principal.ts';
-import { nodeService } from './node.service.ts';
-import { switchService } from './switch.service.ts';
 import { HIL_OBM_TYPE } from '../drivers/hil/bmc.ts';
+import { baseNodes, type BaseNodes } from '../drivers/hil/base-nodes.ts';
 import { HIL_SWITCH_TYPE, hilPortName } from '../drivers/hil/switch.ts';
+import type { Upstream } from '../drivers/hil/upstream.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
-import { atBase, type Upstream } from '../drivers/hil/upstream.ts';
+import type { CoreDeps, NodeSupply } from './context.ts';
+import { NodeService } from './node.service.ts';
+import { admin } from './principal.ts';
+import { SwitchService } from './switch.service.ts';
 
 export const UPSTREAM_SWITCH = 'upstream';
 
@@ -36,6 +39,8 @@ export interface PoolPolicy {
   maxFree?: number;
   onDemand: boolean;
 }
+
+const WHO = admin('pool');
 
 /** Ignores "already exists" (imports are re-runnable). */
 async function ensure(p: Promise<void>): Promise<void> {
@@ -46,152 +51,142 @@ async function ensure(p: Promise<void>): Promise<void> {
   }
 }
 
-export function poolManager(deps: CoreDeps, up: Upstream, policy: PoolPolicy) {
-  const nodes = nodeService(deps);
-  const switches = switchService(deps);
-  const who = admin('pool');
-  const log = deps.log.child({ component: 'pool' });
-  const changes = new KeyedLock();
+export class PoolManager {
+  readonly #deps: CoreDeps;
+  readonly #base: BaseNodes;
+  readonly #policy: PoolPolicy;
+  readonly #nodes: NodeService;
+  readonly #switches: SwitchService;
+  readonly #log: Logger;
   /** Pool changes run one at a time. */
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => changes.run('pool', fn);
+  readonly #changes = new KeyedLock();
 
-  async function importNode(name: string): Promise<void> {
-    const base = await atBase(`showing node ${name}`, () => up.client.node.show(name));
-    await ensure(switches.register(who, UPSTREAM_SWITCH, HIL_SWITCH_TYPE, {}));
-    await ensure(nodes.register(who, name, { type: HIL_OBM_TYPE, params: { node: name } }));
-    for (const nic of base.nics) {
+  constructor(deps: CoreDeps, base: BaseNodes, policy: PoolPolicy) {
+    this.#deps = deps;
+    this.#base = base;
+    this.#policy = policy;
+    this.#nodes = new NodeService(deps);
+    this.#switches = new SwitchService(deps);
+    this.#log = deps.log.child({ component: 'pool' });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#changes.run('pool', fn);
+  }
+
+  async #importNode(name: string): Promise<void> {
+    const nics = await this.#base.nics(name);
+    await ensure(this.#switches.register(WHO, UPSTREAM_SWITCH, HIL_SWITCH_TYPE, {}));
+    await ensure(this.#nodes.register(WHO, name, { type: HIL_OBM_TYPE, params: { node: name } }));
+    for (const nic of nics) {
       const port = hilPortName(name, nic.label);
-      await ensure(nodes.addNic(who, name, nic.label, nic.macaddr ?? ''));
-      await ensure(switches.registerPort(who, UPSTREAM_SWITCH, port));
-      await ensure(switches.connectNic(who, UPSTREAM_SWITCH, port, name, nic.label));
+      await ensure(this.#nodes.addNic(WHO, name, nic.label, nic.macaddr ?? ''));
+      await ensure(this.#switches.registerPort(WHO, UPSTREAM_SWITCH, port));
+      await ensure(this.#switches.connectNic(WHO, UPSTREAM_SWITCH, port, name, nic.label));
     }
   }
 
-  /** Removes a free node from this HIL in one transaction; false if it is not free (any more). */
-  async function removeFree(name: string): Promise<boolean> {
-    return deps.db.transaction().execute(async (tx) => {
-      const node = await tx.selectFrom('node').select(['id', 'project_id', 'obm_type']).where('label', '=', name).executeTakeFirst();
-      if (!node || node.project_id !== null || node.obm_type !== HIL_OBM_TYPE) return false;
-      const nics = await tx.selectFrom('nic').select(['id', 'port_id']).where('node_id', '=', node.id).execute();
-      const nicIds = nics.map((n) => n.id);
-      if (nicIds.length) {
-        const pending = await tx.selectFrom('networking_action').select('id').where('nic_id', 'in', nicIds).where('status', '=', 'PENDING').executeTakeFirst();
-        if (pending) return false;
-        await tx.deleteFrom('networking_action').where('nic_id', 'in', nicIds).execute();
-        await tx.deleteFrom('network_attachment').where('nic_id', 'in', nicIds).execute();
-        await tx.deleteFrom('nic').where('id', 'in', nicIds).execute();
-        const portIds = nics.map((n) => n.port_id).filter((id): id is number => id !== null);
-        if (portIds.length) await tx.deleteFrom('port').where('id', 'in', portIds).execute();
-      }
-      await tx.deleteFrom('node_metadata').where('node_id', '=', node.id).execute();
-      await tx.deleteFrom('node').where('id', '=', node.id).execute();
-      deps.consoles.stop(node.id);
-      return true;
-    });
+  async #take(name: string): Promise<void> {
+    await this.#base.take(name);
+    await this.#importNode(name);
   }
 
-  async function freeHere(): Promise<string[]> {
-    const rows = await deps.db.selectFrom('node').select('label').where('project_id', 'is', null).where('obm_type', '=', HIL_OBM_TYPE).orderBy('label').execute();
+  /** This HIL's free nodes that came from the base. */
+  async freeHere(): Promise<string[]> {
+    const rows = await this.#deps.db.selectFrom('node').select('label').where('project_id', 'is', null).where('obm_type', '=', HIL_OBM_TYPE).orderBy('label').execute();
     return rows.map((r) => r.label);
   }
 
-  async function take(name: string): Promise<void> {
-    await atBase(`taking node ${name} into project ${up.project}`, () => up.client.project.connectNode(up.project, name));
-    await importNode(name);
+  baseFree(): Promise<string[]> {
+    return this.#base.free();
   }
 
-  const pool = {
-    /** Registers every node of the base project that is not here yet; returns their names. */
-    import: () =>
-      serial(async () => {
-        const owned = await atBase(`listing the nodes of project ${up.project}`, () => up.client.project.nodes(up.project));
-        const known = new Set((await deps.db.selectFrom('node').select('label').execute()).map((r) => r.label));
-        const added: string[] = [];
-        for (const name of owned) {
-          await importNode(name); // also completes a node whose import was interrupted
-          if (!known.has(name)) added.push(name);
+  /** Registers every node of the base project that is not here yet; returns their names. */
+  import(): Promise<string[]> {
+    return this.#serial(async () => {
+      const known = new Set((await this.#deps.db.selectFrom('node').select('label').execute()).map((r) => r.label));
+      const added: string[] = [];
+      for (const name of await this.#base.owned()) {
+        await this.#importNode(name); // also completes a node whose import was interrupted
+        if (!known.has(name)) added.push(name);
+      }
+      return added;
+    });
+  }
+
+  /** Takes up to `n` of the base's free nodes; returns the names taken (fewer when the base has fewer). */
+  grow(n: number): Promise<string[]> {
+    return this.#serial(async () => {
+      const taken: string[] = [];
+      for (const name of await this.#base.free()) {
+        if (taken.length >= n) break;
+        try {
+          await this.#take(name);
+          taken.push(name);
+        } catch (err) {
+          this.#log.warn({ node: name, err: (err as Error).message }, 'could not take a free base node; trying the next');
         }
-        return added;
-      }),
+      }
+      return taken;
+    });
+  }
 
-    /** Takes up to `n` of the base's free nodes; returns the names taken (fewer when the base has fewer). */
-    grow: (n: number) =>
-      serial(async () => {
-        const taken: string[] = [];
-        for (const name of await atBase('listing free nodes', () => up.client.node.list('free'))) {
-          if (taken.length >= n) break;
-          try {
-            await take(name);
-            taken.push(name);
-          } catch (err) {
-            log.warn({ node: name, err: (err as Error).message }, 'could not take a free base node; trying the next');
-          }
+  /** Returns up to `n` free nodes to the base's free pool; returns their names. */
+  shrink(n: number): Promise<string[]> {
+    return this.#serial(async () => {
+      const returned: string[] = [];
+      for (const name of await this.freeHere()) {
+        if (returned.length >= n) break;
+        if (!(await this.#nodes.forgetFree(WHO, name))) continue;
+        try {
+          await this.#base.giveBack(name);
+          returned.push(name);
+        } catch (err) {
+          await this.#importNode(name).catch((e: Error) => this.#log.error({ node: name, err: e.message }, 'could not re-import a node the base did not take back'));
+          throw err;
         }
-        return taken;
-      }),
+      }
+      return returned;
+    });
+  }
 
-    /** Returns up to `n` free nodes to the base's free pool; returns their names. */
-    shrink: (n: number) =>
-      serial(async () => {
-        const returned: string[] = [];
-        for (const name of await freeHere()) {
-          if (returned.length >= n) break;
-          if (!(await removeFree(name))) continue;
-          try {
-            // The base will not let a node with an enabled BMC leave a project.
-            await atBase(`disabling the OBM of node ${name}`, () => up.client.node.disableObm(name));
-            await atBase(`returning node ${name} to the free pool`, () => up.client.project.detachNode(up.project, name));
-            returned.push(name);
-          } catch (err) {
-            await importNode(name).catch((e: Error) => log.error({ node: name, err: e.message }, 'could not re-import a node the base did not take back'));
-            throw err;
-          }
-        }
-        return returned;
-      }),
+  /** Applies min_free/max_free now; errors are logged (it runs after tenants' requests). */
+  async rebalance(): Promise<void> {
+    const { minFree, maxFree } = this.#policy;
+    try {
+      const free = (await this.freeHere()).length;
+      if (free < minFree) this.#log.info({ taken: await this.grow(minFree - free) }, 'pool below min_free: took nodes from the base');
+      else if (maxFree !== undefined && free > maxFree) this.#log.info({ returned: await this.shrink(free - maxFree) }, 'pool above max_free: returned nodes to the base');
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'pool rebalance failed');
+    }
+  }
 
-    freeHere,
-    baseFree: () => atBase('listing free nodes', () => up.client.node.list('free')),
-
-    /** Applies min_free/max_free now; errors are logged (it runs after tenants' requests). */
-    async rebalance(): Promise<void> {
+  /** What the rest of HIL asks of a node supplier (core/context.ts). */
+  readonly supply: NodeSupply = {
+    extraFree: async () => {
+      if (!this.#policy.onDemand) return [];
       try {
-        const free = (await freeHere()).length;
-        if (free < policy.minFree) log.info({ taken: await pool.grow(policy.minFree - free) }, 'pool below min_free: took nodes from the base');
-        else if (policy.maxFree !== undefined && free > policy.maxFree) log.info({ returned: await pool.shrink(free - policy.maxFree) }, 'pool above max_free: returned nodes to the base');
+        return await this.#base.free();
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'pool rebalance failed');
+        // The local free pool is still worth listing when the base is away.
+        this.#log.warn({ err: (err as Error).message }, "could not list the base's free nodes");
+        return [];
       }
     },
-
-    /** What the rest of HIL asks of a node supplier (core/context.ts). */
-    supply: {
-      async extraFree() {
-        if (!policy.onDemand) return [];
-        try {
-          return await atBase('listing free nodes', () => up.client.node.list('free'));
-        } catch (err) {
-          // The local free pool is still worth listing when the base is away.
-          log.warn({ err: (err as Error).message }, "could not list the base's free nodes");
-          return [];
-        }
-      },
-      async provide(label) {
-        if (!policy.onDemand) return false;
-        return serial(async () => {
-          const baseFree = await atBase('listing free nodes', () => up.client.node.list('free'));
-          if (!baseFree.includes(label)) return false;
-          await take(label);
-          log.info({ node: label }, 'took a node from the base on demand');
-          return true;
-        });
-      },
-      freePoolChanged() {
-        if (policy.minFree > 0 || policy.maxFree !== undefined) void pool.rebalance();
-      },
-    } satisfies NodeSupply,
+    provide: async (label) => {
+      if (!this.#policy.onDemand) return false;
+      return this.#serial(async () => {
+        if (!(await this.#base.free()).includes(label)) return false;
+        await this.#take(label);
+        this.#log.info({ node: label }, 'took a node from the base on demand');
+        return true;
+      });
+    },
+    freePoolChanged: () => {
+      if (this.#policy.minFree > 0 || this.#policy.maxFree !== undefined) void this.rebalance();
+    },
   };
-  return pool;
 }
 
-export type PoolManager = ReturnType<typeof poolManager>;
+export const poolManager = (deps: CoreDeps, up: Upstream, policy: PoolPolicy) => new PoolManager(deps, baseNodes(up), policy);

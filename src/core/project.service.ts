@@ -1,159 +1,158 @@
 /** Projects, and nodes entering and leaving them (spec §5.1, §5.9). */
 import { provisioningState } from './provisioning-guard.ts';
+import { hasPendingAction } from '../store/repos/actions.ts';
 import { BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { getNode, getProject, insertUnique, absentOrConflict } from './lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
 
-export function projectService(deps: CoreDeps) {
-  const { db } = deps;
+export class ProjectService {
+  readonly #deps: CoreDeps;
 
-  const service = {
-    async list(p: Principal): Promise<string[]> {
-      requireAdmin(p);
-      const rows = await db.selectFrom('project').select('label').orderBy('label').execute();
-      return rows.map((r) => r.label);
-    },
+  constructor(deps: CoreDeps) {
+    this.#deps = deps;
+  }
 
-    async create(p: Principal, label: string): Promise<void> {
-      requireAdmin(p);
-      await absentOrConflict(db.selectFrom('project').select('id').where('label', '=', label).executeTakeFirst(), `Project "${label}" already exists.`);
-      await insertUnique(db.insertInto('project').values({ label }).execute(), `Project "${label}" already exists.`);
-    },
+  async list(p: Principal): Promise<string[]> {
+    requireAdmin(p);
+    const rows = await this.#deps.db.selectFrom('project').select('label').orderBy('label').execute();
+    return rows.map((r) => r.label);
+  }
 
-    async delete(p: Principal, label: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const project = await getProject(tx, label);
-        const has = async (q: Promise<unknown>) => (await q) !== undefined;
-        if (await has(tx.selectFrom('node').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
-          throw new BlockedError('Project has nodes still');
-        }
-        if (await has(tx.selectFrom('network').select('id').where('owner_id', '=', project.id).executeTakeFirst())) {
-          throw new BlockedError('Project still has networks');
-        }
-        if (await has(tx.selectFrom('network_access').select('network_id').where('project_id', '=', project.id).executeTakeFirst())) {
-          throw new BlockedError('Project can still access networks');
-        }
-        if (await has(tx.selectFrom('image').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
-          throw new BlockedError('Project still has images');
-        }
-        await tx.deleteFrom('user_project').where('project_id', '=', project.id).execute();
-        await tx.deleteFrom('project').where('id', '=', project.id).execute();
-      });
-      deps.usersChanged();
-    },
+  async create(p: Principal, label: string): Promise<void> {
+    requireAdmin(p);
+    await absentOrConflict(this.#deps.db.selectFrom('project').select('id').where('label', '=', label).executeTakeFirst(), `Project "${label}" already exists.`);
+    await insertUnique(this.#deps.db.insertInto('project').values({ label }).execute(), `Project "${label}" already exists.`);
+  }
 
-    /** Takes any free node that is ready in its FPBL; returns its name. */
-    async connectReadyNode(p: Principal, projectLabel: string): Promise<{ node: string }> {
-      const project = await getProject(db, projectLabel);
-      requireProjectAccess(p, project.id);
-      const candidates = await db
-        .selectFrom('node')
-        .innerJoin('node_provisioning', 'node_provisioning.node_id', 'node.id')
-        .select('node.label')
-        .where('node.project_id', 'is', null)
-        .where('node_provisioning.state', '=', 'ready')
-        .orderBy('node.label')
-        .execute();
-      for (const { label } of candidates) {
-        try {
-          await service.connectNode(p, projectLabel, label);
-          return { node: label };
-        } catch (err) {
-          if (!(err instanceof BlockedError)) throw err; // another request took it first: try the next
-        }
+  async delete(p: Principal, label: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const project = await getProject(tx, label);
+      const has = async (q: Promise<unknown>) => (await q) !== undefined;
+      if (await has(tx.selectFrom('node').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
+        throw new BlockedError('Project has nodes still');
       }
-      throw new BlockedError('No free node is ready.');
-    },
-
-    async connectNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
-      const supply = deps.nodeSupply;
-      if (supply && !(await db.selectFrom('node').select('id').where('label', '=', nodeLabel).executeTakeFirst())) {
-        // Only a member may make this HIL take a node from its base for the project.
-        requireProjectAccess(p, (await getProject(db, projectLabel)).id);
-        await supply.provide(nodeLabel);
+      if (await has(tx.selectFrom('network').select('id').where('owner_id', '=', project.id).executeTakeFirst())) {
+        throw new BlockedError('Project still has networks');
       }
-      const moved = await inTx(deps, async (tx) => {
-        const project = await getProject(tx, projectLabel);
-        requireProjectAccess(p, project.id);
-        const node = await getNode(tx, nodeLabel);
-        // The WHERE makes two concurrent requests for one free node safe: one wins.
-        const r = await tx.updateTable('node').set({ project_id: project.id }).where('id', '=', node.id).where('project_id', 'is', null).executeTakeFirst();
-        if (Number(r.numUpdatedRows) !== 1) throw new BlockedError('Node is already owned by a project.');
-        return { nodeId: node.id, projectId: project.id };
-      });
-      deps.consoles.newTenant(moved.nodeId, moved.projectId);
-      supply?.freePoolChanged();
-    },
+      if (await has(tx.selectFrom('network_access').select('network_id').where('project_id', '=', project.id).executeTakeFirst())) {
+        throw new BlockedError('Project can still access networks');
+      }
+      if (await has(tx.selectFrom('image').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
+        throw new BlockedError('Project still has images');
+      }
+      await tx.deleteFrom('user_project').where('project_id', '=', project.id).execute();
+      await tx.deleteFrom('project').where('id', '=', project.id).execute();
+    });
+    this.#deps.usersChanged();
+  }
 
-    async detachNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
-      const movedToMaintenance = await inTx(deps, async (tx) => {
-        const project = await getProject(tx, projectLabel);
-        requireProjectAccess(p, project.id);
-        const node = await getNode(tx, nodeLabel);
-        if (node.project_id !== project.id) throw new NotFoundError('Node not in project');
-        if (node.obm_enabled) throw new BlockedError("Node's obm is enabled.");
-        const nics = tx.selectFrom('nic').select('id').where('node_id', '=', node.id);
-        // A node the provisioning service holds goes back to the free pool
-        // ready, in its FPBL, on the provisioning network; a deployed (or
-        // half-way) one must be reclaimed first.
-        const provisioning = await provisioningState(tx, node.id);
-        if (provisioning !== null && provisioning !== 'ready') throw new BlockedError(`Node is ${provisioning}; reclaim it first (hil node reclaim).`);
-        const attachedQuery = tx.selectFrom('network_attachment').select('id').where('nic_id', 'in', nics);
-        const attached = await (provisioning === 'ready' && deps.provisioningNetwork
-          ? attachedQuery.where('network_id', 'not in', tx.selectFrom('network').select('id').where('label', '=', deps.provisioningNetwork))
-          : attachedQuery
-        ).executeTakeFirst();
-        if (attached) throw new BlockedError('Node attached to a network');
-        const pending = await tx
-          .selectFrom('networking_action')
-          .select('id')
-          .where('nic_id', 'in', nics)
-          .where('status', '=', 'PENDING')
-          .executeTakeFirst();
-        if (pending) throw new BlockedError('Node has pending network actions');
+  /** Takes any free node that is ready in its FPBL; returns its name. */
+  async connectReadyNode(p: Principal, projectLabel: string): Promise<{ node: string }> {
+    const project = await getProject(this.#deps.db, projectLabel);
+    requireProjectAccess(p, project.id);
+    const candidates = await this.#deps.db
+      .selectFrom('node')
+      .innerJoin('node_provisioning', 'node_provisioning.node_id', 'node.id')
+      .select('node.label')
+      .where('node.project_id', 'is', null)
+      .where('node_provisioning.state', '=', 'ready')
+      .orderBy('node.label')
+      .execute();
+    for (const { label } of candidates) {
+      try {
+        await this.connectNode(p, projectLabel, label);
+        return { node: label };
+      } catch (err) {
+        if (!(err instanceof BlockedError)) throw err; // another request took it first: try the next
+      }
+    }
+    throw new BlockedError('No free node is ready.');
+  }
 
-        let newProjectId: number | null = null;
-        const m = deps.maintenance;
-        if (m) {
-          const maint = await tx.selectFrom('project').select('id').where('label', '=', m.project).executeTakeFirst();
-          if (!maint) throw new NotFoundError(`Maintenance project "${m.project}" does not exist.`);
-          if (maint.id !== project.id) newProjectId = maint.id;
-        }
-        await tx.updateTable('node').set({ project_id: newProjectId }).where('id', '=', node.id).execute();
-        return newProjectId !== null;
-      });
-      if (movedToMaintenance) await deps.maintenance!.notifier.nodeArrived(nodeLabel);
-      else deps.nodeSupply?.freePoolChanged();
-    },
-
-    async nodes(p: Principal, projectLabel: string): Promise<string[]> {
-      const project = await getProject(db, projectLabel);
+  async connectNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
+    const supply = this.#deps.nodeSupply;
+    if (supply && !(await this.#deps.db.selectFrom('node').select('id').where('label', '=', nodeLabel).executeTakeFirst())) {
+      // Only a member may make this HIL take a node from its base for the project.
+      requireProjectAccess(p, (await getProject(this.#deps.db, projectLabel)).id);
+      await supply.provide(nodeLabel);
+    }
+    const moved = await inTx(this.#deps, async (tx) => {
+      const project = await getProject(tx, projectLabel);
       requireProjectAccess(p, project.id);
-      const rows = await db.selectFrom('node').select('label').where('project_id', '=', project.id).orderBy('id').execute();
-      return rows.map((r) => r.label);
-    },
+      const node = await getNode(tx, nodeLabel);
+      // The WHERE makes two concurrent requests for one free node safe: one wins.
+      const r = await tx.updateTable('node').set({ project_id: project.id }).where('id', '=', node.id).where('project_id', 'is', null).executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new BlockedError('Node is already owned by a project.');
+      return { nodeId: node.id, projectId: project.id };
+    });
+    this.#deps.consoles.newTenant(moved.nodeId, moved.projectId);
+    supply?.freePoolChanged();
+  }
 
-    async networks(p: Principal, projectLabel: string): Promise<string[]> {
-      const project = await getProject(db, projectLabel);
+  async detachNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
+    const movedToMaintenance = await inTx(this.#deps, async (tx) => {
+      const project = await getProject(tx, projectLabel);
       requireProjectAccess(p, project.id);
-      const rows = await db
-        .selectFrom('network')
-        .innerJoin('network_access', 'network_access.network_id', 'network.id')
-        .select('network.label')
-        .where('network_access.project_id', '=', project.id)
-        .orderBy('network.label')
-        .execute();
-      return rows.map((r) => r.label);
-    },
+      const node = await getNode(tx, nodeLabel);
+      if (node.project_id !== project.id) throw new NotFoundError('Node not in project');
+      if (node.obm_enabled) throw new BlockedError("Node's obm is enabled.");
+      const nics = tx.selectFrom('nic').select('id').where('node_id', '=', node.id);
+      // A node the provisioning service holds goes back to the free pool
+      // ready, in its FPBL, on the provisioning network; a deployed (or
+      // half-way) one must be reclaimed first.
+      const provisioning = await provisioningState(tx, node.id);
+      if (provisioning !== null && provisioning !== 'ready') throw new BlockedError(`Node is ${provisioning}; reclaim it first (hil node reclaim).`);
+      const attachedQuery = tx.selectFrom('network_attachment').select('id').where('nic_id', 'in', nics);
+      const attached = await (provisioning === 'ready' && this.#deps.provisioningNetwork
+        ? attachedQuery.where('network_id', 'not in', tx.selectFrom('network').select('id').where('label', '=', this.#deps.provisioningNetwork))
+        : attachedQuery
+      ).executeTakeFirst();
+      if (attached) throw new BlockedError('Node attached to a network');
+      const pending = await hasPendingAction(tx, { nodeId: node.id });
+      if (pending) throw new BlockedError('Node has pending network actions');
 
-    /** Headnodes are not offered by this server, so a project never has any. */
-    async headnodes(p: Principal, projectLabel: string): Promise<string[]> {
-      const project = await getProject(db, projectLabel);
-      requireProjectAccess(p, project.id);
-      return [];
-    },
-  };
-  return service;
+      let newProjectId: number | null = null;
+      const m = this.#deps.maintenance;
+      if (m) {
+        const maint = await tx.selectFrom('project').select('id').where('label', '=', m.project).executeTakeFirst();
+        if (!maint) throw new NotFoundError(`Maintenance project "${m.project}" does not exist.`);
+        if (maint.id !== project.id) newProjectId = maint.id;
+      }
+      await tx.updateTable('node').set({ project_id: newProjectId }).where('id', '=', node.id).execute();
+      return newProjectId !== null;
+    });
+    if (movedToMaintenance) await this.#deps.maintenance!.notifier.nodeArrived(nodeLabel);
+    else this.#deps.nodeSupply?.freePoolChanged();
+  }
+
+  async nodes(p: Principal, projectLabel: string): Promise<string[]> {
+    const project = await getProject(this.#deps.db, projectLabel);
+    requireProjectAccess(p, project.id);
+    const rows = await this.#deps.db.selectFrom('node').select('label').where('project_id', '=', project.id).orderBy('id').execute();
+    return rows.map((r) => r.label);
+  }
+
+  async networks(p: Principal, projectLabel: string): Promise<string[]> {
+    const project = await getProject(this.#deps.db, projectLabel);
+    requireProjectAccess(p, project.id);
+    const rows = await this.#deps.db
+      .selectFrom('network')
+      .innerJoin('network_access', 'network_access.network_id', 'network.id')
+      .select('network.label')
+      .where('network_access.project_id', '=', project.id)
+      .orderBy('network.label')
+      .execute();
+    return rows.map((r) => r.label);
+  }
+
+  /** Headnodes are not offered by this server, so a project never has any. */
+  async headnodes(p: Principal, projectLabel: string): Promise<string[]> {
+    const project = await getProject(this.#deps.db, projectLabel);
+    requireProjectAccess(p, project.id);
+    return [];
+  }
 }
+
+export const projectService = (deps: CoreDeps) => new ProjectService(deps);

@@ -4,12 +4,10 @@
  * off the provisioning network, or put a tenant network next to it.
  */
 import { BlockedError } from '../errors.ts';
+import { provisioningState } from '../store/repos/nodes.ts';
 import type { Tx } from './context.ts';
 
-export async function provisioningState(tx: Tx, nodeId: number): Promise<string | null> {
-  const row = await tx.selectFrom('node_provisioning').select('state').where('node_id', '=', nodeId).executeTakeFirst();
-  return row?.state ?? null;
-}
+export { provisioningState };
 
 export async function requireNetworksFree(tx: Tx, nodeId: number): Promise<void> {
   const state = await provisioningState(tx, nodeId);

@@ -11,129 +11,133 @@ export interface PortView {
   networks?: Record<string, string>;
 }
 
-export function switchService(deps: CoreDeps) {
-  const { db } = deps;
+export class SwitchService {
+  readonly #deps: CoreDeps;
 
-  return {
-    async list(p: Principal): Promise<string[]> {
-      requireAdmin(p);
-      return (await db.selectFrom('switch').select('label').orderBy('label').execute()).map((r) => r.label);
-    },
+  constructor(deps: CoreDeps) {
+    this.#deps = deps;
+  }
 
-    async register(p: Principal, label: string, type: string, fields: Record<string, unknown>): Promise<void> {
-      requireAdmin(p);
-      const dup = `Switch "${label}" already exists.`;
-      await absentOrConflict(db.selectFrom('switch').select('id').where('label', '=', label).executeTakeFirst(), dup);
-      const driver = deps.switches.resolve(type);
-      driver.params.parse(fields);
-      await insertUnique(db.insertInto('switch').values({ label, type: driver.type, params: JSON.stringify(fields) }).execute(), dup);
-    },
+  async list(p: Principal): Promise<string[]> {
+    requireAdmin(p);
+    return (await this.#deps.db.selectFrom('switch').select('label').orderBy('label').execute()).map((r) => r.label);
+  }
 
-    async delete(p: Principal, label: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const sw = await getSwitch(tx, label);
-        if (await tx.selectFrom('port').select('id').where('switch_id', '=', sw.id).executeTakeFirst()) {
-          throw new BlockedError(`Switch "${label}" has ports; delete them first.`);
-        }
-        await tx.deleteFrom('switch').where('id', '=', sw.id).execute();
-      });
-    },
+  async register(p: Principal, label: string, type: string, fields: Record<string, unknown>): Promise<void> {
+    requireAdmin(p);
+    const dup = `Switch "${label}" already exists.`;
+    await absentOrConflict(this.#deps.db.selectFrom('switch').select('id').where('label', '=', label).executeTakeFirst(), dup);
+    const driver = this.#deps.switches.resolve(type);
+    driver.params.parse(fields);
+    await insertUnique(this.#deps.db.insertInto('switch').values({ label, type: driver.type, params: JSON.stringify(fields) }).execute(), dup);
+  }
 
-    async show(p: Principal, label: string) {
-      requireAdmin(p);
-      const sw = await getSwitch(db, label);
-      const ports = await db.selectFrom('port').select('label').where('switch_id', '=', sw.id).orderBy('id').execute();
-      return { name: sw.label, ports: ports.map((r) => ({ label: r.label })), capabilities: deps.switches.get(sw.type)?.capabilities() ?? [] };
-    },
+  async delete(p: Principal, label: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const sw = await getSwitch(tx, label);
+      if (await tx.selectFrom('port').select('id').where('switch_id', '=', sw.id).executeTakeFirst()) {
+        throw new BlockedError(`Switch "${label}" has ports; delete them first.`);
+      }
+      await tx.deleteFrom('switch').where('id', '=', sw.id).execute();
+    });
+  }
 
-    async registerPort(p: Principal, switchLabel: string, port: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const sw = await getSwitch(tx, switchLabel);
-        const dup = `Port "${port}" already exists on switch "${switchLabel}".`;
-        await absentOrConflict(tx.selectFrom('port').select('id').where('switch_id', '=', sw.id).where('label', '=', port).executeTakeFirst(), dup);
-        deps.switches.get(sw.type)?.validatePortName(port);
-        await insertUnique(tx.insertInto('port').values({ switch_id: sw.id, label: port }).execute(), dup);
-      });
-    },
+  async show(p: Principal, label: string) {
+    requireAdmin(p);
+    const sw = await getSwitch(this.#deps.db, label);
+    const ports = await this.#deps.db.selectFrom('port').select('label').where('switch_id', '=', sw.id).orderBy('id').execute();
+    return { name: sw.label, ports: ports.map((r) => ({ label: r.label })), capabilities: this.#deps.switches.get(sw.type)?.capabilities() ?? [] };
+  }
 
-    async deletePort(p: Principal, switchLabel: string, port: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const sw = await getSwitch(tx, switchLabel);
-        const row = await getPort(tx, sw, port);
-        if (await tx.selectFrom('nic').select('id').where('port_id', '=', row.id).executeTakeFirst()) {
-          throw new BlockedError(`Port "${port}" is attached to a nic; please detach it first.`);
-        }
-        await tx.deleteFrom('port').where('id', '=', row.id).execute();
-      });
-    },
+  async registerPort(p: Principal, switchLabel: string, port: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const sw = await getSwitch(tx, switchLabel);
+      const dup = `Port "${port}" already exists on switch "${switchLabel}".`;
+      await absentOrConflict(tx.selectFrom('port').select('id').where('switch_id', '=', sw.id).where('label', '=', port).executeTakeFirst(), dup);
+      this.#deps.switches.get(sw.type)?.validatePortName(port);
+      await insertUnique(tx.insertInto('port').values({ switch_id: sw.id, label: port }).execute(), dup);
+    });
+  }
 
-    async showPort(p: Principal, switchLabel: string, port: string): Promise<PortView> {
-      requireAdmin(p);
-      const sw = await getSwitch(db, switchLabel);
-      const row = await getPort(db, sw, port);
-      const nic = await db
+  async deletePort(p: Principal, switchLabel: string, port: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const sw = await getSwitch(tx, switchLabel);
+      const row = await getPort(tx, sw, port);
+      if (await tx.selectFrom('nic').select('id').where('port_id', '=', row.id).executeTakeFirst()) {
+        throw new BlockedError(`Port "${port}" is attached to a nic; please detach it first.`);
+      }
+      await tx.deleteFrom('port').where('id', '=', row.id).execute();
+    });
+  }
+
+  async showPort(p: Principal, switchLabel: string, port: string): Promise<PortView> {
+    requireAdmin(p);
+    const sw = await getSwitch(this.#deps.db, switchLabel);
+    const row = await getPort(this.#deps.db, sw, port);
+    const nic = await this.#deps.db
+      .selectFrom('nic')
+      .innerJoin('node', 'node.id', 'nic.node_id')
+      .select(['nic.id', 'nic.label as nic', 'node.label as node'])
+      .where('nic.port_id', '=', row.id)
+      .executeTakeFirst();
+    if (!nic) return {};
+    const attached = await this.#deps.db
+      .selectFrom('network_attachment')
+      .innerJoin('network', 'network.id', 'network_attachment.network_id')
+      .select(['network_attachment.channel', 'network.label'])
+      .where('network_attachment.nic_id', '=', nic.id)
+      .execute();
+    return { node: nic.node, nic: nic.nic, networks: Object.fromEntries(attached.map((a) => [a.channel, a.label])) };
+  }
+
+  async connectNic(p: Principal, switchLabel: string, port: string, nodeLabel: string, nicLabel: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const sw = await getSwitch(tx, switchLabel);
+      const portRow = await getPort(tx, sw, port);
+      const node = await getNode(tx, nodeLabel);
+      const nic = await getNic(tx, node, nicLabel);
+      if (nic.port_id !== null) throw new DuplicateError(nicLabel);
+      if (await tx.selectFrom('nic').select('id').where('port_id', '=', portRow.id).executeTakeFirst()) throw new DuplicateError(port);
+      await insertUnique(tx.updateTable('nic').set({ port_id: portRow.id }).where('id', '=', nic.id).execute(), port);
+    });
+  }
+
+  async detachNic(p: Principal, switchLabel: string, port: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const sw = await getSwitch(tx, switchLabel);
+      const portRow = await getPort(tx, sw, port);
+      const nic = await tx
         .selectFrom('nic')
         .innerJoin('node', 'node.id', 'nic.node_id')
-        .select(['nic.id', 'nic.label as nic', 'node.label as node'])
-        .where('nic.port_id', '=', row.id)
+        .select(['nic.id', 'node.project_id'])
+        .where('nic.port_id', '=', portRow.id)
         .executeTakeFirst();
-      if (!nic) return {};
-      const attached = await db
-        .selectFrom('network_attachment')
-        .innerJoin('network', 'network.id', 'network_attachment.network_id')
-        .select(['network_attachment.channel', 'network.label'])
-        .where('network_attachment.nic_id', '=', nic.id)
-        .execute();
-      return { node: nic.node, nic: nic.nic, networks: Object.fromEntries(attached.map((a) => [a.channel, a.label])) };
-    },
+      if (!nic) throw new NotFoundError(`${port} not attached`);
+      if (nic.project_id !== null) throw new BlockedError('The port is attached to a node which is not free');
+      await clearFinishedAction(tx, nic.id);
+      await tx.updateTable('nic').set({ port_id: null }).where('id', '=', nic.id).execute();
+    });
+  }
 
-    async connectNic(p: Principal, switchLabel: string, port: string, nodeLabel: string, nicLabel: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const sw = await getSwitch(tx, switchLabel);
-        const portRow = await getPort(tx, sw, port);
-        const node = await getNode(tx, nodeLabel);
-        const nic = await getNic(tx, node, nicLabel);
-        if (nic.port_id !== null) throw new DuplicateError(nicLabel);
-        if (await tx.selectFrom('nic').select('id').where('port_id', '=', portRow.id).executeTakeFirst()) throw new DuplicateError(port);
-        await insertUnique(tx.updateTable('nic').set({ port_id: portRow.id }).where('id', '=', nic.id).execute(), port);
-      });
-    },
-
-    async detachNic(p: Principal, switchLabel: string, port: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const sw = await getSwitch(tx, switchLabel);
-        const portRow = await getPort(tx, sw, port);
-        const nic = await tx
-          .selectFrom('nic')
-          .innerJoin('node', 'node.id', 'nic.node_id')
-          .select(['nic.id', 'node.project_id'])
-          .where('nic.port_id', '=', portRow.id)
-          .executeTakeFirst();
-        if (!nic) throw new NotFoundError(`${port} not attached`);
-        if (nic.project_id !== null) throw new BlockedError('The port is attached to a node which is not free');
-        await clearFinishedAction(tx, nic.id);
-        await tx.updateTable('nic').set({ port_id: null }).where('id', '=', nic.id).execute();
-      });
-    },
-
-    /** Queues a revert_port action; answered with 200 (not 202), as upstream. */
-    async revertPort(p: Principal, switchLabel: string, port: string): Promise<{ status_id: string }> {
-      requireAdmin(p);
-      const statusId = await inTx(deps, async (tx) => {
-        const sw = await getSwitch(tx, switchLabel);
-        const portRow = await getPort(tx, sw, port);
-        const nic = await tx.selectFrom('nic').select('id').where('port_id', '=', portRow.id).executeTakeFirst();
-        if (!nic) throw new NotFoundError(`${port} not attached`);
-        await clearFinishedAction(tx, nic.id);
-        return insertAction(tx, { nicId: nic.id, type: 'revert_port', channel: '', newNetworkId: null });
-      });
-      deps.actionsQueued();
-      return { status_id: statusId };
-    },
-  };
+  /** Queues a revert_port action; answered with 200 (not 202), as upstream. */
+  async revertPort(p: Principal, switchLabel: string, port: string): Promise<{ status_id: string }> {
+    requireAdmin(p);
+    const statusId = await inTx(this.#deps, async (tx) => {
+      const sw = await getSwitch(tx, switchLabel);
+      const portRow = await getPort(tx, sw, port);
+      const nic = await tx.selectFrom('nic').select('id').where('port_id', '=', portRow.id).executeTakeFirst();
+      if (!nic) throw new NotFoundError(`${port} not attached`);
+      await clearFinishedAction(tx, nic.id);
+      return insertAction(tx, { nicId: nic.id, type: 'revert_port', channel: '', newNetworkId: null });
+    });
+    this.#deps.actionsQueued();
+    return { status_id: statusId };
+  }
 }
+
+export const switchService = (deps: CoreDeps) => new SwitchService(deps);

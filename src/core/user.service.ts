@@ -5,76 +5,80 @@ import { absentOrConflict, getProject, getUser, insertUnique } from './lookup.ts
 import { requireAdmin, type Principal } from './principal.ts';
 import { hashPassword } from '../drivers/auth/password.ts';
 
-export function userService(deps: CoreDeps) {
-  const { db } = deps;
+export class UserService {
+  readonly #deps: CoreDeps;
 
-  return {
-    async list(p: Principal): Promise<Record<string, { is_admin: boolean; projects: string[] }>> {
-      requireAdmin(p);
-      const users = await db.selectFrom('user').select(['id', 'label', 'is_admin']).orderBy('label').execute();
-      const memberships = await db
-        .selectFrom('user_project')
-        .innerJoin('project', 'project.id', 'user_project.project_id')
-        .select(['user_project.user_id', 'project.label'])
-        .orderBy('project.label')
-        .execute();
-      const out: Record<string, { is_admin: boolean; projects: string[] }> = {};
-      for (const u of users) {
-        out[u.label] = { is_admin: Boolean(u.is_admin), projects: memberships.filter((m) => m.user_id === u.id).map((m) => m.label) };
-      }
-      return out;
-    },
+  constructor(deps: CoreDeps) {
+    this.#deps = deps;
+  }
 
-    async create(p: Principal, label: string, password: string, isAdmin = false): Promise<void> {
-      requireAdmin(p);
-      await createUser(deps, label, password, isAdmin);
-    },
+  async list(p: Principal): Promise<Record<string, { is_admin: boolean; projects: string[] }>> {
+    requireAdmin(p);
+    const users = await this.#deps.db.selectFrom('user').select(['id', 'label', 'is_admin']).orderBy('label').execute();
+    const memberships = await this.#deps.db
+      .selectFrom('user_project')
+      .innerJoin('project', 'project.id', 'user_project.project_id')
+      .select(['user_project.user_id', 'project.label'])
+      .orderBy('project.label')
+      .execute();
+    const out: Record<string, { is_admin: boolean; projects: string[] }> = {};
+    for (const u of users) {
+      out[u.label] = { is_admin: Boolean(u.is_admin), projects: memberships.filter((m) => m.user_id === u.id).map((m) => m.label) };
+    }
+    return out;
+  }
 
-    async delete(p: Principal, label: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const user = await getUser(tx, label);
-        await tx.deleteFrom('user_project').where('user_id', '=', user.id).execute();
-        await tx.deleteFrom('user').where('id', '=', user.id).execute();
-      });
-      deps.usersChanged(label);
-    },
+  async create(p: Principal, label: string, password: string, isAdmin = false): Promise<void> {
+    requireAdmin(p);
+    await createUser(this.#deps, label, password, isAdmin);
+  }
 
-    async addProject(p: Principal, label: string, projectLabel: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const user = await getUser(tx, label);
-        const project = await getProject(tx, projectLabel);
-        await insertUnique(
-          tx.insertInto('user_project').values({ user_id: user.id, project_id: project.id }).execute(),
-          `User ${label} is already in project ${projectLabel}`,
-        );
-      });
-      deps.usersChanged(label);
-    },
+  async delete(p: Principal, label: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const user = await getUser(tx, label);
+      await tx.deleteFrom('user_project').where('user_id', '=', user.id).execute();
+      await tx.deleteFrom('user').where('id', '=', user.id).execute();
+    });
+    this.#deps.usersChanged(label);
+  }
 
-    async removeProject(p: Principal, label: string, projectLabel: string): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const user = await getUser(tx, label);
-        const project = await getProject(tx, projectLabel);
-        const r = await tx.deleteFrom('user_project').where('user_id', '=', user.id).where('project_id', '=', project.id).executeTakeFirst();
-        if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`User ${label} is not in project ${projectLabel}`);
-      });
-      deps.usersChanged(label);
-    },
+  async addProject(p: Principal, label: string, projectLabel: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const user = await getUser(tx, label);
+      const project = await getProject(tx, projectLabel);
+      await insertUnique(
+        tx.insertInto('user_project').values({ user_id: user.id, project_id: project.id }).execute(),
+        `User ${label} is already in project ${projectLabel}`,
+      );
+    });
+    this.#deps.usersChanged(label);
+  }
 
-    async setAdmin(p: Principal, label: string, isAdmin: boolean): Promise<void> {
-      requireAdmin(p);
-      await inTx(deps, async (tx) => {
-        const user = await getUser(tx, label);
-        if (user.id === p.userId) throw new IllegalStateError('Cannot set own admin status');
-        await tx.updateTable('user').set({ is_admin: isAdmin }).where('id', '=', user.id).execute();
-      });
-      deps.usersChanged(label);
-    },
-  };
+  async removeProject(p: Principal, label: string, projectLabel: string): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const user = await getUser(tx, label);
+      const project = await getProject(tx, projectLabel);
+      const r = await tx.deleteFrom('user_project').where('user_id', '=', user.id).where('project_id', '=', project.id).executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`User ${label} is not in project ${projectLabel}`);
+    });
+    this.#deps.usersChanged(label);
+  }
+
+  async setAdmin(p: Principal, label: string, isAdmin: boolean): Promise<void> {
+    requireAdmin(p);
+    await inTx(this.#deps, async (tx) => {
+      const user = await getUser(tx, label);
+      if (user.id === p.userId) throw new IllegalStateError('Cannot set own admin status');
+      await tx.updateTable('user').set({ is_admin: isAdmin }).where('id', '=', user.id).execute();
+    });
+    this.#deps.usersChanged(label);
+  }
 }
+
+export const userService = (deps: CoreDeps) => new UserService(deps);
 
 /** Also used by `hil-admin create-admin-user`, which runs with no caller. */
 export async function createUser(deps: Pick<CoreDeps, 'db'>, label: string, password: string, isAdmin: boolean): Promise<void> {

@@ -12,12 +12,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { SwitchCatalog } from '../drivers/switch/index.ts';
-import type { PortChange, SwitchSession } from '../drivers/switch/interface.ts';
 import { openSwitchSession } from '../drivers/switch/open.ts';
 import type { Database } from '../store/schema.ts';
 import { withTimeout } from '../util/timeout.ts';
 import { Coalesced } from '../util/coalesced.ts';
 import { WorkerLease } from './worker-lease.ts';
+import { failOrphans, pendingFor, recordOutcomes, switchesWithWork, toChange, type Outcome, type PendingAction, type Result } from './journal.ts';
+import { SessionHolder } from './session-holder.ts';
 
 export interface WorkerOptions {
   db: Kysely<Database>;
@@ -33,20 +34,6 @@ export interface WorkerOptions {
   batchLingerMs: number;
   leaseTtlMs?: number;
 }
-
-interface PendingAction {
-  id: number;
-  uuid: string;
-  nic_id: number;
-  type: 'modify_port' | 'revert_port';
-  channel: string;
-  new_network_id: number | null;
-  network_id: string | null;
-  port: string;
-}
-
-type Outcome = { ok: true; attempts: number } | { ok: false; attempts: number; error: string };
-type Result = { action: PendingAction; outcome: Outcome };
 
 export class NetworkWorker {
   readonly #o: WorkerOptions;
@@ -123,32 +110,8 @@ export class NetworkWorker {
 
   async #scan(): Promise<void> {
     const { db } = this.#o;
-    // Actions that can never run (their nic lost its port) end now, not never.
-    const orphans = await db
-      .selectFrom('networking_action')
-      .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
-      .select('networking_action.id')
-      .where('networking_action.status', '=', 'PENDING')
-      .where('nic.port_id', 'is', null)
-      .execute();
-    if (orphans.length) {
-      await this.#o.db
-        .updateTable('networking_action')
-        .set({ status: 'ERROR', error: 'The nic is not connected to a switch port.', finished_at: Date.now() })
-        .where('id', 'in', orphans.map((o) => o.id))
-        .where('status', '=', 'PENDING')
-        .execute();
-    }
-
-    const switches = await db
-      .selectFrom('networking_action')
-      .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
-      .innerJoin('port', 'port.id', 'nic.port_id')
-      .select('port.switch_id')
-      .distinct()
-      .where('networking_action.status', '=', 'PENDING')
-      .execute();
-    for (const { switch_id } of switches) {
+    await failOrphans(db);
+    for (const switch_id of await switchesWithWork(db)) {
       if (this.#draining.has(switch_id) || this.#draining.size >= this.#o.switchConcurrency) continue;
       this.#draining.add(switch_id);
       this.#drain(switch_id)
@@ -179,14 +142,14 @@ export class NetworkWorker {
       let lastBatch = 0;
       while (this.#running && this.#holdsLease) {
         if (lastBatch > 1 && this.#o.batchLingerMs > 0) await sleep(this.#o.batchLingerMs);
-        const batch = await this.#pendingFor(switchId);
+        const batch = await pendingFor(this.#o.db, switchId);
         if (batch.length === 0) return;
         lastBatch = batch.length;
         // One all-or-nothing call for the whole queue where the driver can;
         // if that fails, the actions are tried one by one so that only the
         // bad ones end in ERROR.
         const together = batch.length > 1 ? await this.#applyTogether(session, batch) : null;
-        if (together) await this.#finish(together); // one transaction for the whole batch
+        if (together) await recordOutcomes(this.#o.db, together); // one transaction for the whole batch
         const results = together ?? (await this.#applyOneByOne(session, batch));
         for (const { action, outcome } of results) {
           if (outcome.ok) log.info({ action: action.uuid, switch: sw.label, port: action.port, type: action.type }, 'networking action done');
@@ -232,7 +195,7 @@ export class NetworkWorker {
       );
       results.push({ action, outcome });
       // Record as we go: a crash must not make finished work look unfinished.
-      await this.#finish([{ action, outcome }]);
+      await recordOutcomes(this.#o.db, [{ action, outcome }]);
     }
     return results;
   }
@@ -250,97 +213,5 @@ export class NetworkWorker {
       }
     }
     return { ok: false, attempts: this.#o.maxAttempts, error: (last as Error)?.message ?? String(last) };
-  }
-
-  async #pendingFor(switchId: number): Promise<PendingAction[]> {
-    return (await this.#o.db
-      .selectFrom('networking_action')
-      .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
-      .innerJoin('port', 'port.id', 'nic.port_id')
-      .leftJoin('network', 'network.id', 'networking_action.new_network_id')
-      .select([
-        'networking_action.id',
-        'networking_action.uuid',
-        'networking_action.nic_id',
-        'networking_action.type',
-        'networking_action.channel',
-        'networking_action.new_network_id',
-        'network.network_id',
-        'port.label as port',
-      ])
-      .where('networking_action.status', '=', 'PENDING')
-      .where('port.switch_id', '=', switchId)
-      .orderBy('networking_action.id')
-      .limit(200)
-      .execute()) as PendingAction[];
-  }
-
-  /**
-   * Records outcomes in one transaction, each exactly once: the status guard
-   * makes a repeat (after a crash) a no-op.
-   */
-  async #finish(results: Result[]): Promise<void> {
-    if (results.length === 0) return;
-    await this.#o.db.transaction().execute(async (tx) => {
-      for (const { action, outcome } of results) {
-        const done = await tx
-          .updateTable('networking_action')
-          .set({ status: outcome.ok ? 'DONE' : 'ERROR', error: outcome.ok ? null : outcome.error, attempts: outcome.attempts, finished_at: Date.now() })
-          .where('id', '=', action.id)
-          .where('status', '=', 'PENDING')
-          .executeTakeFirst();
-        if (Number(done.numUpdatedRows) !== 1 || !outcome.ok) continue;
-        if (action.type === 'revert_port') {
-          await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).execute();
-        } else if (action.new_network_id === null) {
-          await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).where('channel', '=', action.channel).execute();
-        } else {
-          await tx.insertInto('network_attachment').values({ nic_id: action.nic_id, network_id: action.new_network_id, channel: action.channel }).execute();
-        }
-      }
-    });
-  }
-}
-
-function toChange(a: PendingAction): PortChange {
-  if (a.type === 'revert_port') return { op: 'revert', port: a.port };
-  return { op: 'modify', port: a.port, channel: a.channel, networkId: a.new_network_id === null ? null : a.network_id };
-}
-
-/** The current session with one switch: opened on first use, discarded after a failure. */
-class SessionHolder {
-  readonly label: string;
-  readonly #open: (() => Promise<SwitchSession>) | null;
-  readonly #timeoutMs: number;
-  #session: SwitchSession | null = null;
-
-  constructor(open: (() => Promise<SwitchSession>) | null, label: string, timeoutMs: number) {
-    this.#open = open;
-    this.label = label;
-    this.#timeoutMs = timeoutMs;
-  }
-
-  get canOpen(): boolean {
-    return this.#open !== null;
-  }
-
-  async get(): Promise<SwitchSession> {
-    const open = this.#open;
-    if (!open) throw new Error(`no driver for switch ${this.label}`);
-    this.#session ??= await withTimeout(this.#timeoutMs, `connecting to switch ${this.label}`, () => open());
-    return this.#session;
-  }
-
-  /** A failed or hung session is not trusted again; closing it is best effort. */
-  discard(): void {
-    const broken = this.#session;
-    this.#session = null;
-    void broken?.close().catch(() => {});
-  }
-
-  async close(): Promise<void> {
-    const s = this.#session;
-    this.#session = null;
-    if (s) await withTimeout(this.#timeoutMs, `closing the session with switch ${this.label}`, () => s.close());
   }
 }

@@ -22,7 +22,7 @@ import { inTx, type CoreDeps, type Tx } from '../core/context.ts';
 import { getNetwork, getNic, getNode } from '../core/lookup.ts';
 import { admin, requireProjectAccess, type Principal } from '../core/principal.ts';
 import type { ProvisioningRow, ProvisioningState } from '../store/schema.ts';
-import { findDeployable } from '../images/image.service.ts';
+import { findDeployable } from '../images/image-rules.ts';
 import { stepNicMoves, type NicTargets } from './nic-moves.ts';
 import { mintToken, hashToken } from './tokens.ts';
 

@@ -5,7 +5,6 @@
  * their catalog lists. Kysely's Migrator takes a lock per set, so running
  * `hil-admin db migrate` twice, or from two processes, is harmless.
  */
-import type { Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { DbKind, Store } from './db.ts';
 import * as init from './migrations/0001-init.ts';
@@ -13,8 +12,9 @@ import * as images from './migrations/0002-images.ts';
 import * as provisioning from './migrations/0003-provisioning.ts';
 import * as obmToken from './migrations/0004-obm-token.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyDb = Kysely<any>;
+import type { AnyDb } from './migrations/any-db.ts';
+
+export type { AnyDb };
 
 export interface MigrationSet {
   /** Names the bookkeeping tables: "hil" is kysely_migration, others kysely_migration_<owner>. */

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { testDatabases, type TestDatabase } from '../support/databases.ts';
 import { addUser, withHil, type Credentials, type TestHil, type TestHilOptions } from '../support/hil.ts';
 import { assertEmptyOk, assertError } from '../support/fixtures.ts';
-import { findDeployable } from '../../src/images/image.service.ts';
+import { findDeployable } from '../../src/images/image-rules.ts';
 import { BadArgumentError, NotFoundError } from '../../src/errors.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

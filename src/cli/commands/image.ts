@@ -49,7 +49,35 @@ export function imageCommands(program: Command, client: () => HilClient): void {
   }).option('--json', 'print JSON');
 
   define(image, 'delete <image>', 'Delete an image no node uses', 'hil image delete debian', (name: string) => client().image.delete(name));
+  uploadCommand(image, client);
 
+  define(
+    image,
+    'download <image> <part>',
+    'Download a file of an image (kernel, initrd or rootfs), checking its SHA-256',
+    'hil image download debian kernel --out vmlinuz',
+    async (name: string, part: string, o: { out?: string }) => {
+      if (!PARTS.includes(part as ImagePart)) throw new CliError(`unknown part "${part}": use kernel, initrd or rootfs`);
+      if (!o.out) throw new CliError('give --out FILE');
+      const file = await client().image.download(name, part as ImagePart);
+      const hasher = new Hasher();
+      try {
+        await pipeline(file.body, hasher, createWriteStream(o.out, { mode: 0o644 }));
+      } catch (err) {
+        await rm(o.out, { force: true });
+        throw err;
+      }
+      const got = hasher.hash.digest('hex');
+      if (file.sha256 && got !== file.sha256) {
+        await rm(o.out, { force: true });
+        throw new CliError(`the download's SHA-256 is ${got}, not ${file.sha256} as the server says: try again`);
+      }
+      process.stdout.write(`${got}  ${o.out}\n`);
+    },
+  ).option('--out <file>', 'where to write it');
+}
+
+function uploadCommand(image: Command, client: () => HilClient): void {
   define(
     image,
     'upload <image>',
@@ -91,31 +119,6 @@ export function imageCommands(program: Command, client: () => HilClient): void {
     .option('--project <project>', 'the owner project of a new image (default: admin-owned, for admins)')
     .option('--public', 'a new image visible to every project (admins only)')
     .option('--json', 'print JSON');
-
-  define(
-    image,
-    'download <image> <part>',
-    'Download a file of an image (kernel, initrd or rootfs), checking its SHA-256',
-    'hil image download debian kernel --out vmlinuz',
-    async (name: string, part: string, o: { out?: string }) => {
-      if (!PARTS.includes(part as ImagePart)) throw new CliError(`unknown part "${part}": use kernel, initrd or rootfs`);
-      if (!o.out) throw new CliError('give --out FILE');
-      const file = await client().image.download(name, part as ImagePart);
-      const hasher = new Hasher();
-      try {
-        await pipeline(file.body, hasher, createWriteStream(o.out, { mode: 0o644 }));
-      } catch (err) {
-        await rm(o.out, { force: true });
-        throw err;
-      }
-      const got = hasher.hash.digest('hex');
-      if (file.sha256 && got !== file.sha256) {
-        await rm(o.out, { force: true });
-        throw new CliError(`the download's SHA-256 is ${got}, not ${file.sha256} as the server says: try again`);
-      }
-      process.stdout.write(`${got}  ${o.out}\n`);
-    },
-  ).option('--out <file>', 'where to write it');
 }
 
 /** Creates the image unless it exists; an existing image must not contradict the options given. */

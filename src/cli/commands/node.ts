@@ -10,7 +10,16 @@ import { provisioningCommands } from './provisioning.ts';
 
 export function nodeCommands(program: Command, client: () => HilClient): void {
   const node = group(program, 'node', 'Nodes: list, show, register, networks, power, console', 'hil node show node1');
+  nodeBasicCommands(node, client);
+  nodeNicCommands(node, client);
+  nodeNetworkCommands(node, client);
+  nodeObmCommands(node, client);
+  nodePowerCommands(node, client);
+  nodeMetadataCommands(node, client);
+  nodeConsoleCommands(node, client);
+}
 
+function nodeBasicCommands(node: Command, client: () => HilClient): void {
   define(node, 'list <free|all>', 'List free nodes, or all nodes', 'hil node list free', async (which: string, o: JsonOption) => {
     const nodes = await client().node.list(which === 'free' ? 'free' : 'all');
     o.json ? printJson(nodes) : printList(nodes);
@@ -47,13 +56,17 @@ export function nodeCommands(program: Command, client: () => HilClient): void {
   define(node, 'bootdev <node> <bootdev>', 'Set the boot device (pxe, disk, none), for every boot unless --once', 'hil node bootdev node1 pxe --once', (name: string, dev: string, o: { once?: boolean }) =>
     client().node.setBootdev(name, dev, o.once ? false : undefined),
   ).option('--once', 'the next boot only (built-in BMC drivers)');
+}
 
+function nodeNicCommands(node: Command, client: () => HilClient): void {
   const nic = group(node, 'nic', "A node's network interfaces", 'hil node nic register node1 eth0 52:54:00:12:34:56');
   define(nic, 'register <node> <nic> <macaddr>', 'Add a nic to a node', 'hil node nic register node1 eth0 52:54:00:12:34:56', (n: string, i: string, m: string) =>
     client().node.addNic(n, i, m),
   );
   define(nic, 'delete <node> <nic>', 'Remove a nic from a free node', 'hil node nic delete node1 eth0', (n: string, i: string) => client().node.removeNic(n, i));
+}
 
+function nodeNetworkCommands(node: Command, client: () => HilClient): void {
   const network = group(node, 'network', 'Connect nics to networks (asynchronous: see --wait)', 'hil node network connect node1 eth0 runway-net --wait');
   define(
     network,
@@ -83,13 +96,17 @@ export function nodeCommands(program: Command, client: () => HilClient): void {
   )
     .option('--wait', 'wait until the switch is configured, showing progress')
     .option('--json', 'print JSON');
+}
 
+function nodeObmCommands(node: Command, client: () => HilClient): void {
   const obm = group(node, 'obm', "Enable or disable the node's out-of-band management", 'hil node obm enable node1');
   define(obm, 'enable <node>', 'Enable the OBM (needed for power and console)', 'hil node obm enable node1', (n: string) => client().node.enableObm(n));
   define(obm, 'disable <node>', 'Disable the OBM (needed before the node leaves the project)', 'hil node obm disable node1', (n: string) =>
     client().node.disableObm(n),
   );
+}
 
+function nodePowerCommands(node: Command, client: () => HilClient): void {
   const power = group(node, 'power', 'Power on, off, cycle, status', 'hil node power cycle node1');
   define(power, 'on <node>', 'Power the node on', 'hil node power on node1', (n: string) => client().node.powerOn(n));
   define(power, 'off <node>', 'Power the node off', 'hil node power off node1', (n: string) => client().node.powerOff(n));
@@ -100,7 +117,9 @@ export function nodeCommands(program: Command, client: () => HilClient): void {
     const s = await client().node.powerStatus(n);
     process.stdout.write(`${s.power_status}\n`);
   });
+}
 
+function nodeMetadataCommands(node: Command, client: () => HilClient): void {
   const metadata = group(node, 'metadata', 'Node metadata (any JSON value)', 'hil node metadata add node1 rack \'"r12"\'');
   define(metadata, 'add <node> <label> <value>', 'Set a metadata entry (VALUE parsed as JSON when it is JSON)', 'hil node metadata add node1 rack \'"r12"\'', (n: string, l: string, v: string) =>
     client().node.setMetadata(n, l, parseValue(v)),
@@ -110,7 +129,9 @@ export function nodeCommands(program: Command, client: () => HilClient): void {
   );
 
   provisioningCommands(node, client);
+}
 
+function nodeConsoleCommands(node: Command, client: () => HilClient): void {
   const console = group(node, 'console', "The node's serial console", 'hil node console show node1');
   define(console, 'log <node>', "Print the node's rolling console log", 'hil node console log node1', async (n: string) => {
     process.stdout.write(await client().node.consoleLog(n));

@@ -29,7 +29,8 @@ export function parseHilPort(port: string): { node: string; nic: string } {
 
 export const hilPortName = (node: string, nic: string) => `${node}/${nic}`;
 
-export function hilSwitchDriver(up: Upstream): SwitchDriver {
+/** One session for every change: each is a call (and a wait) at the base. */
+function hilSession(up: Upstream): SwitchSession {
   /** The base networks on the NIC, by base channel. */
   const nicNetworks = async (node: string, nic: string): Promise<Record<string, string>> => {
     const shown = await atBase(`showing node ${node}`, () => up.client.node.show(node));
@@ -50,7 +51,7 @@ export function hilSwitchDriver(up: Upstream): SwitchDriver {
     return tagged;
   };
 
-  const session: SwitchSession = {
+  return {
     async modifyPort(port, channel, networkId) {
       const { node, nic } = parseHilPort(port);
       const attached = await nicNetworks(node, nic);
@@ -99,7 +100,10 @@ export function hilSwitchDriver(up: Upstream): SwitchDriver {
 
     async close() {},
   };
+}
 
+export function hilSwitchDriver(up: Upstream): SwitchDriver {
+  const session = hilSession(up);
   return {
     type: HIL_SWITCH_TYPE,
     extensionName: 'hil.ext.switches.hil',

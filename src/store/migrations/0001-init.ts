@@ -4,19 +4,31 @@
  * one networking action per nic, (nic, network) and (nic, channel) per
  * attachment, unique user names.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { AnyDb } from './any-db.ts';
 import type { DbKind } from '../db.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyDb = Kysely<any>;
+/** Column types and the id column, per database. */
+function columnsFor(db: AnyDb, kind: DbKind) {
+  const idType = kind === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    id: (t: string) => db.schema.createTable(t).addColumn('id', idType, (c) => (kind === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey())),
+    boolType: kind === 'postgres' ? ('boolean' as const) : ('integer' as const),
+    ref: 'bigint' as const,
+  };
+}
+
+type Columns = ReturnType<typeof columnsFor>;
 
 export async function up(db: AnyDb, kind: DbKind): Promise<void> {
-  const idType = kind === 'postgres' ? 'bigserial' : 'integer';
-  const id = (t: string) =>
-    db.schema.createTable(t).addColumn('id', idType, (c) => (kind === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()));
-  const boolType = kind === 'postgres' ? 'boolean' : 'integer';
-  const ref = 'bigint';
+  const cols = columnsFor(db, kind);
+  await inventory(db, kind, cols);
+  await networking(db, cols);
+  await usersAndLeases(db, cols);
+}
 
+/** Projects, nodes and their nics and metadata, switches and ports. */
+async function inventory(db: AnyDb, kind: DbKind, { id, boolType, ref }: Columns): Promise<void> {
   await id('project').addColumn('label', 'text', (c) => c.notNull().unique()).execute();
 
   await id('node')
@@ -55,7 +67,10 @@ export async function up(db: AnyDb, kind: DbKind): Promise<void> {
     .addColumn('value', 'text', (c) => c.notNull())
     .addUniqueConstraint('node_metadata_node_label_uq', ['node_id', 'label'])
     .execute();
+}
 
+/** Networks, who may use them, attachments, and the networking journal. */
+async function networking(db: AnyDb, { id, boolType, ref }: Columns): Promise<void> {
   await id('network')
     .addColumn('label', 'text', (c) => c.notNull().unique())
     .addColumn('owner_id', ref, (c) => c.references('project.id'))
@@ -93,7 +108,10 @@ export async function up(db: AnyDb, kind: DbKind): Promise<void> {
     .addColumn('finished_at', 'bigint')
     .execute();
   await db.schema.createIndex('action_status_idx').on('networking_action').columns(['status', 'id']).execute();
+}
 
+/** Users and their projects, the VLAN pool, the worker lease. */
+async function usersAndLeases(db: AnyDb, { id, boolType, ref }: Columns): Promise<void> {
   await id('user')
     .addColumn('label', 'text', (c) => c.notNull().unique())
     .addColumn('is_admin', boolType, (c) => c.notNull())

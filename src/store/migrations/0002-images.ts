@@ -5,11 +5,9 @@
  * (disk images, copy-on-write clones) add columns such as `format` and
  * `parent_id` (→ image.id) in a later migration; the blobs stay as they are.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { AnyDb } from './any-db.ts';
 import type { DbKind } from '../db.ts';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyDb = Kysely<any>;
 
 export const IMAGE_PARTS = ['kernel', 'initrd', 'rootfs'] as const;
 

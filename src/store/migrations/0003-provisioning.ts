@@ -4,11 +4,9 @@
  * constraints: a known state, a known path, and a deploying or deployed node
  * names its image (which then cannot be deleted under it).
  */
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { AnyDb } from './any-db.ts';
 import type { DbKind } from '../db.ts';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyDb = Kysely<any>;
 
 export async function up(db: AnyDb, _kind: DbKind): Promise<void> {
   await db.schema

@@ -2,7 +2,7 @@
  * The credential a delegating BMC type hands out (obmd's node token) is the
  * node's OBM token, whichever service issues it.
  */
-import type { AnyDb } from '../migrate.ts';
+import type { AnyDb } from './any-db.ts';
 import type { DbKind } from '../db.ts';
 
 export async function up(db: AnyDb, _kind: DbKind): Promise<void> {

@@ -1,0 +1,149 @@
+/**
+ * What an image is and who may see or change it (docs/images.md): names,
+ * parts, command lines, visibility (a caller sees its projects' images and
+ * the public ones; anything else is answered as if it did not exist), the
+ * owner's rights, "in use", and which image a node may be deployed from.
+ * Shared by the registry's use-cases and fast provisioning.
+ */
+import { sql } from 'kysely';
+import type { ReadStream } from 'node:fs';
+import { BadArgumentError, BlockedError, NotFoundError } from '../errors.ts';
+import type { Tx } from '../core/context.ts';
+import { requireProjectAccess, type Principal } from '../core/principal.ts';
+import { dialectOf, isForeignKeyViolation } from '../store/db.ts';
+import type { ImageRow } from '../store/schema.ts';
+
+export const IMAGE_PARTS = ['kernel', 'initrd', 'rootfs'] as const;
+export type ImagePart = (typeof IMAGE_PARTS)[number];
+
+/** The owner name of admin-owned images, as for networks. */
+export const ADMIN_OWNER = 'admin';
+export const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const MAX_CMDLINE = 4096;
+
+export interface PartView {
+  sha256: string;
+  /** Bytes. */
+  size: number;
+}
+
+export interface ImageView {
+  name: string;
+  /** The owner project, or "admin". */
+  project: string;
+  public: boolean;
+  cmdline: string;
+  kernel: PartView | null;
+  initrd: PartView | null;
+  rootfs: PartView | null;
+}
+
+/** What a deploy needs of an image (for src/provisioning). */
+export interface DeployableImage {
+  id: number;
+  name: string;
+  cmdline: string;
+  kernel: PartView;
+  initrd: PartView | null;
+  rootfs: PartView | null;
+}
+
+export interface CreateImage {
+  /** A project of the caller's, or "admin" / absent for an admin-owned image (admins only). */
+  project?: string;
+  /** Visible to everyone (admins only). */
+  public?: boolean;
+  cmdline?: string;
+}
+
+export interface Download extends PartView {
+  stream: ReadStream;
+}
+
+export const notFound = (name: string) => new NotFoundError(`Image "${name}" does not exist.`);
+export const inUse = (name: string) => new BlockedError(`Image "${name}" is in use.`);
+
+export function columns(part: ImagePart) {
+  return { sha256: `${part}_sha256`, size: `${part}_size` } as const;
+}
+
+export function partOf(row: ImageRow, part: ImagePart): PartView | null {
+  const c = columns(part);
+  const sha256 = row[c.sha256];
+  return sha256 === null ? null : { sha256, size: Number(row[c.size]) };
+}
+
+export function hashesOf(row: ImageRow): string[] {
+  return IMAGE_PARTS.map((p) => row[columns(p).sha256]).filter((h): h is string => h !== null);
+}
+
+export function checkPart(part: string): ImagePart {
+  if (!(IMAGE_PARTS as readonly string[]).includes(part)) throw new BadArgumentError(`Unknown image part "${part}": use kernel, initrd or rootfs.`);
+  return part as ImagePart;
+}
+
+export function checkName(name: string): void {
+  if (!IMAGE_NAME.test(name)) {
+    throw new BadArgumentError(`Invalid image name "${name}": use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit.`);
+  }
+}
+
+export function checkCmdline(cmdline: string): void {
+  if (cmdline.length > MAX_CMDLINE) throw new BadArgumentError(`cmdline is ${cmdline.length} characters long; at most ${MAX_CMDLINE} are allowed.`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(cmdline)) throw new BadArgumentError('cmdline must be one line of printable text: no newlines or other control characters.');
+}
+
+export function canSee(p: Principal, row: Pick<ImageRow, 'project_id' | 'public'>): boolean {
+  return p.isAdmin || Boolean(row.public) || (row.project_id !== null && p.projectIds.has(row.project_id));
+}
+
+/** The image if the caller may see it; otherwise it does not exist. */
+export async function visibleImage(tx: Tx, p: Principal, name: string): Promise<ImageRow> {
+  const row = await tx.selectFrom('image').selectAll().where('label', '=', name).executeTakeFirst();
+  if (!row || !canSee(p, row)) throw notFound(name);
+  return row;
+}
+
+/** The image if the caller may change it: visible (else 404) and the caller's project's or an admin (else 401). */
+export async function modifiableImage(tx: Tx, p: Principal, name: string): Promise<ImageRow> {
+  const row = await visibleImage(tx, p, name);
+  requireProjectAccess(p, row.project_id);
+  return row;
+}
+
+/**
+ * Whether any row elsewhere references the image: deleting it would break a
+ * foreign key. Tried, and undone, inside a savepoint, so every table that
+ * will ever reference image.id counts without this code knowing it.
+ */
+export async function isImageInUse(tx: Tx, imageId: number): Promise<boolean> {
+  await sql`savepoint image_in_use`.execute(tx);
+  try {
+    await tx.deleteFrom('image').where('id', '=', imageId).execute();
+    return false;
+  } catch (err) {
+    if (isForeignKeyViolation(err)) return true;
+    throw err;
+  } finally {
+    await sql`rollback to savepoint image_in_use`.execute(tx);
+    await sql`release savepoint image_in_use`.execute(tx);
+  }
+}
+
+/**
+ * The image `name` as the project `projectId` may deploy it: its own or a
+ * public one (null: an admin's deploy, any image). NotFoundError when it may
+ * not see it, BadArgumentError when it has no kernel yet. On PostgreSQL the
+ * row stays share-locked until `tx` ends, so it cannot change under a deploy
+ * that is being recorded.
+ */
+export async function findDeployable(tx: Tx, projectId: number | null, name: string): Promise<DeployableImage> {
+  let q = tx.selectFrom('image').selectAll().where('label', '=', name);
+  if (dialectOf(tx) === 'postgres') q = q.forShare();
+  const row = await q.executeTakeFirst();
+  if (!row || !(projectId === null || row.project_id === projectId || Boolean(row.public))) throw notFound(name);
+  const kernel = partOf(row, 'kernel');
+  if (!kernel) throw new BadArgumentError(`Image "${name}" has no kernel yet: upload one first (hil image upload ${name} --kernel FILE).`);
+  return { id: row.id, name: row.label, cmdline: row.cmdline, kernel, initrd: partOf(row, 'initrd'), rootfs: partOf(row, 'rootfs') };
+}
