@@ -6,7 +6,7 @@
  * lines a busybox shell can read and write.
  */
 import { createReadStream, mkdirSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { NotFoundError } from '../errors.ts';
@@ -55,67 +55,84 @@ export interface AgentServer {
   close(): Promise<void>;
 }
 
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
+}
+
+function sendFile(req: IncomingMessage, res: ServerResponse, path: string): void {
+  const stream = createReadStream(path);
+  stream.on('error', () => text(res, 404, 'not found\n'));
+  stream.on('open', () => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    if (req.method === 'HEAD') {
+      stream.destroy();
+      res.end();
+    } else stream.pipe(res);
+  });
+}
+
+/** One request from a node: the boot script, the FPBL's files, its payload, or a report. */
+async function handle(service: ProvisioningService, o: AgentServerOptions, log: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://fpbl');
+  const path = url.pathname;
+  const from = (req.headers['x-forwarded-for'] as string | undefined) ?? req.socket.remoteAddress ?? 'unix';
+  const get = req.method === 'GET' || req.method === 'HEAD';
+
+  if (path === '/fpbl/v1/boot.ipxe' && get) {
+    const mac = (url.searchParams.get('mac') ?? '').toLowerCase();
+    if (!MAC.test(mac)) return text(res, 400, 'mac must look like 52:54:00:00:00:01\n');
+    const script = await service.bootScript(mac);
+    log.info({ mac, from, served: script !== null }, 'boot script asked for');
+    if (!script) return text(res, 404, `hil: ${mac} is not waiting to boot the FPBL\n`);
+    return text(res, 200, script);
+  }
+  const fpbl = /^\/fpbl\/v1\/fpbl\/(vmlinuz|initrd\.img)$/.exec(path);
+  if (fpbl && get) return sendFile(req, res, service.fpblFile(fpbl[1]));
+
+  const token = bearerToken(req.headers.authorization);
+  const payload = /^\/fpbl\/v1\/payload\/(kernel|initrd)$/.exec(path);
+  if (payload && get) {
+    const found = token ? await service.payload(token, payload[1]) : 'unauthorized';
+    if (found === 'unauthorized') return text(res, 401, 'a valid token is required\n');
+    if (!found) return text(res, 404, 'no deploy is waiting for this node\n');
+    return sendFile(req, res, o.blobPath(found.sha256));
+  }
+  if (path === '/fpbl/v1/agent' && req.method === 'POST') {
+    const report = parseLines(await readBody(req));
+    if (!token) return text(res, 401, 'a valid token is required\n');
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const command = await service.agentReport(token, report, abort.signal);
+    if (!command) {
+      log.warn({ from, state: report.state }, 'agent report with an unknown token');
+      return text(res, 401, 'unknown token\n');
+    }
+    if (command.command !== 'none' && command.command !== 'wait') log.info({ from, agent: report.agent, state: report.state, command: command.command }, 'agent command');
+    return text(res, 200, formatLines(command));
+  }
+  text(res, 404, 'not found\n');
+}
+
+/** Listens on "host:port" or "unix:/path". */
+function listen(server: Server, address: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (address.startsWith('unix:')) {
+      const socket = address.slice('unix:'.length);
+      mkdirSync(dirname(socket), { recursive: true });
+      rmSync(socket, { force: true }); // a stale socket from a previous run
+      server.listen(socket, () => resolve());
+    } else {
+      const i = address.lastIndexOf(':');
+      server.listen(Number(address.slice(i + 1)), address.slice(0, i), () => resolve());
+    }
+  });
+}
+
 export async function startAgentServer(service: ProvisioningService, o: AgentServerOptions): Promise<AgentServer> {
   const log = o.log.child({ component: 'fpbl-endpoint' });
-  const text = (res: ServerResponse, status: number, body: string): void => {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
-  };
-
-  const sendFile = (req: IncomingMessage, res: ServerResponse, path: string) => {
-    const stream = createReadStream(path);
-    stream.on('error', () => text(res, 404, 'not found\n'));
-    stream.on('open', () => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      if (req.method === 'HEAD') {
-        stream.destroy();
-        res.end();
-      } else stream.pipe(res);
-    });
-  };
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://fpbl');
-    const path = url.pathname;
-    const from = (req.headers['x-forwarded-for'] as string | undefined) ?? req.socket.remoteAddress ?? 'unix';
-    const get = req.method === 'GET' || req.method === 'HEAD';
-
-    if (path === '/fpbl/v1/boot.ipxe' && get) {
-      const mac = (url.searchParams.get('mac') ?? '').toLowerCase();
-      if (!MAC.test(mac)) return text(res, 400, 'mac must look like 52:54:00:00:00:01\n');
-      const script = await service.bootScript(mac);
-      log.info({ mac, from, served: script !== null }, 'boot script asked for');
-      if (!script) return text(res, 404, `hil: ${mac} is not waiting to boot the FPBL\n`);
-      return text(res, 200, script);
-    }
-    const fpbl = /^\/fpbl\/v1\/fpbl\/(vmlinuz|initrd\.img)$/.exec(path);
-    if (fpbl && get) return sendFile(req, res, service.fpblFile(fpbl[1]));
-
-    const token = bearerToken(req.headers.authorization);
-    const payload = /^\/fpbl\/v1\/payload\/(kernel|initrd)$/.exec(path);
-    if (payload && get) {
-      const found = token ? await service.payload(token, payload[1]) : 'unauthorized';
-      if (found === 'unauthorized') return text(res, 401, 'a valid token is required\n');
-      if (!found) return text(res, 404, 'no deploy is waiting for this node\n');
-      return sendFile(req, res, o.blobPath(found.sha256));
-    }
-    if (path === '/fpbl/v1/agent' && req.method === 'POST') {
-      const report = parseLines(await readBody(req));
-      if (!token) return text(res, 401, 'a valid token is required\n');
-      const abort = new AbortController();
-      res.on('close', () => abort.abort());
-      const command = await service.agentReport(token, report, abort.signal);
-      if (!command) {
-        log.warn({ from, state: report.state }, 'agent report with an unknown token');
-        return text(res, 401, 'unknown token\n');
-      }
-      if (command.command !== 'none' && command.command !== 'wait') log.info({ from, agent: report.agent, state: report.state, command: command.command }, 'agent command');
-      return text(res, 200, formatLines(command));
-    }
-    text(res, 404, 'not found\n');
-  }
-
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: Error) => {
+    handle(service, o, log, req, res).catch((err: Error) => {
       log.error({ err: err.message, url: req.url }, 'agent request failed');
       if (!res.headersSent) text(res, err instanceof NotFoundError ? 404 : 500, `${err.message}\n`);
       else res.destroy();
@@ -123,18 +140,7 @@ export async function startAgentServer(service: ProvisioningService, o: AgentSer
   });
   // Long polls end when the server closes, not 5 minutes later.
   server.requestTimeout = 60_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (o.listen.startsWith('unix:')) {
-      const socket = o.listen.slice('unix:'.length);
-      mkdirSync(dirname(socket), { recursive: true });
-      rmSync(socket, { force: true }); // a stale socket from a previous run
-      server.listen(socket, () => resolve());
-    } else {
-      const i = o.listen.lastIndexOf(':');
-      server.listen(Number(o.listen.slice(i + 1)), o.listen.slice(0, i), () => resolve());
-    }
-  });
+  await listen(server, o.listen);
   log.info({ listen: o.listen }, 'fpbl agent endpoint listening');
   return {
     close: () =>

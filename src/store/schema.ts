@@ -122,7 +122,7 @@ export type ProvisioningPath = 'kexec' | 'power-cycle';
 export interface NodeProvisioningTable {
   node_id: number;
   state: ProvisioningState;
-  /** Where in the state the node is (src/provisioning/states.ts). */
+  /** Where in the state the node is (PHASES in src/provisioning/machine.ts). */
   phase: string;
   path: ProvisioningPath | null;
   image_id: number | null;
