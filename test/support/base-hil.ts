@@ -10,7 +10,7 @@
  * The base runs in the test process so that tests can look at what its mock
  * BMCs did (`bmc.state(node)`), and can make it stop answering (`freeze`).
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { HilClient } from '../../src/client/index.ts';
 import { mockBmcDriver, type MockBmcDriver } from '../../src/drivers/bmc/mock.ts';
 import { connectUpstream, type Upstream } from '../../src/drivers/hil/upstream.ts';
@@ -37,7 +37,11 @@ export interface BaseHil {
   bmc: MockBmcDriver;
   /** The reseller's connection to the base, as a derived HIL makes it. */
   upstream(timeoutMs?: number): Upstream;
-  /** Stops the base's API: the port still takes connections, but nothing answers (a hung server). For good: close() only, afterwards. */
+  /**
+   * Makes the base's API stop answering, as a hung server does: connections
+   * are accepted and requests read, and none is ever answered. For good:
+   * only close() afterwards.
+   */
   freeze(): Promise<void>;
   close(): Promise<void>;
 }
@@ -46,12 +50,16 @@ export async function startBaseHil(database: TestDatabase, spec: BaseHilSpec): P
   const db = await database.create();
   const bmc = mockBmcDriver();
   const test = await startTestHil(db, { auth: 'database', bmcDrivers: [bmc] });
-  let frozen: { server: Server; sockets: Set<Socket> } | undefined;
+  // Every connection to the base's API, so that close() can end them after freeze().
+  const connections = new Set<Socket>();
+  let frozen = false;
+  test.hil.app!.server.on('connection', (s: Socket) => {
+    connections.add(s);
+    s.once('close', () => connections.delete(s));
+  });
   const close = async () => {
-    if (frozen) {
-      for (const s of frozen.sockets) s.destroy();
-      await new Promise<void>((r) => frozen!.server.close(() => r()));
-    }
+    // A frozen server never finishes its requests: end them, or closing would wait for them.
+    if (frozen) for (const s of connections) s.destroy();
     await test.close();
     await db.drop();
   };
@@ -84,20 +92,9 @@ export async function startBaseHil(database: TestDatabase, spec: BaseHilSpec): P
       bmc,
       upstream: (timeoutMs = 10_000) => connectUpstream({ endpoint, ...RESELLER, timeoutMs }),
       async freeze() {
-        const server = test.hil.app!.server;
-        const { port: listening } = server.address() as { port: number };
-        await new Promise<void>((r) => {
-          server.close(() => r());
-          server.closeAllConnections();
-        });
-        const sockets = new Set<Socket>();
-        const silent = createServer((s) => {
-          sockets.add(s);
-          s.on('error', () => {});
-          s.on('close', () => sockets.delete(s));
-        });
-        await new Promise<void>((r) => silent.listen(listening, '127.0.0.1', () => r()));
-        frozen = { server: silent, sockets };
+        // Requests are still accepted and read, and nobody handles them: no answer, ever.
+        frozen = true;
+        test.hil.app!.server.removeAllListeners('request').removeAllListeners('upgrade');
       },
       close,
     };
