@@ -81,7 +81,10 @@ export interface SwitchRow {
   deviations?: Partial<Record<SwitchBehaviour, string>>;
 }
 
-export const PORTS_NEEDED = 10;
+/** The port each behaviour has for itself, so that one failing leaves the others' ports alone. */
+const PORT_ROLES = ['untouched', 'native', 'tagged', 'repeat', 'remove', 'revert', 'indepA', 'indepB', 'batchA', 'batchB'] as const;
+type PortRole = (typeof PORT_ROLES)[number];
+export const PORTS_NEEDED = PORT_ROLES.length;
 
 /** A port's networks, in one order, for comparing. */
 const sorted = (list: PortNetwork[] | undefined) => [...(list ?? [])].sort((a, b) => (a.channel + a.networkId).localeCompare(b.channel + b.networkId));
@@ -97,9 +100,7 @@ export function switchContract(row: SwitchRow): void {
 
     const behaviour = (id: SwitchBehaviour, title: string, fn: (t: TestContext) => Promise<void> | void) => it(`(${id}) ${title}`, { todo: row.deviations?.[id] }, fn);
 
-    // The ports each behaviour has for itself, so that one failing leaves the others' ports alone.
-    const port = (role: 'untouched' | 'native' | 'tagged' | 'repeat' | 'remove' | 'revert' | 'indepA' | 'indepB' | 'batchA' | 'batchB') =>
-      w.ports[['untouched', 'native', 'tagged', 'repeat', 'remove', 'revert', 'indepA', 'indepB', 'batchA', 'batchB'].indexOf(role)];
+    const port = (role: PortRole) => w.ports[PORT_ROLES.indexOf(role)];
 
     async function withSession<T>(fn: (s: SwitchSession) => Promise<T>): Promise<T> {
       const s = await w.driver.openSession({ id: w.switch.id, label: w.switch.label, params: w.driver.params.parse(structuredClone(w.switch.fields)) });
