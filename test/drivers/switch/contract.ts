@@ -11,24 +11,26 @@
  * (a) params: valid fields accepted; a missing, mistyped or unknown field
  *     refused with a BadArgumentError naming it; bad port names refused by
  *     validatePortName, well-formed ones accepted.
- * (b) a native network on a port reads back; a second one replaces it.
- * (c) tagged networks added beside the native one read back, all of them.
- * (d) the same change applied twice leaves the state once gave (also a
- *     removal of what is not there, and a revert).
- * (e) removing a channel (networkId null) reads back without it; a port
- *     whose last channel goes reads back empty.
- * (f) revertPort leaves no network, reads back empty; a second revert is fine.
- * (g) ports are independent: a change on one never shows on another.
- * (h) applyBatch, where the driver has it, leaves what the same changes one
- *     by one leave, repeats idempotently, and changes nothing when one change
- *     in it is bad.
- * (i) a port the device does not have (well-formed, absent) fails every
- *     session call with a SwitchError whose message names the port: the
- *     worker records only the message as the action's error, so it must say
- *     which port. A failed session is dropped by the worker, so what must
- *     hold afterwards is that a new session on the switch works.
- * (j) getPortNetworks on a port no one has configured says what it says of
- *     an isolated port: no networks (an empty list under the port's name).
+ * (b) native: a native network on a port reads back; a second replaces it.
+ * (c) tagged: tagged networks beside the native one read back, all of them.
+ * (d) idempotent: the same change applied twice leaves what once did (also
+ *     a removal of what is not there, and a revert).
+ * (e) remove: removing a channel (networkId null) reads back without it; a
+ *     port whose last channel goes reads back empty.
+ * (f) revert: revertPort leaves no network; a second revert is fine.
+ * (g) independent: a change on one port never shows on another.
+ * (h) batch: applyBatch, where the driver has it, leaves what the same
+ *     changes one by one leave, repeats idempotently, and changes nothing
+ *     when one change in it is bad.
+ * (i) missingPort: a port the device does not have (well-formed, absent)
+ *     fails modifyPort, revertPort and getPortNetworks with a SwitchError
+ *     whose message names the port. That is what "the same error" means:
+ *     the worker records only the message as the action's error, and drops
+ *     a session that failed, so what must hold afterwards is that a new
+ *     session on the switch works. A read that succeeds on a missing port
+ *     would let network verify call a vanished port in order.
+ * (j) untouched: getPortNetworks on a port no one has configured says what
+ *     it says of an isolated port: an empty list under the port's name.
  *
  * A driver that departs from a behaviour today keeps the behaviour's test,
  * marked todo with the reason (`deviations`), rather than a weaker list.
@@ -70,6 +72,7 @@ export interface SwitchWorld {
   teardown(): Promise<void>;
 }
 
+/** The behaviours, by the names their tests carry: (a) to (j) above. */
 export type SwitchBehaviour = 'params' | 'native' | 'tagged' | 'idempotent' | 'remove' | 'revert' | 'independent' | 'batch' | 'missingPort' | 'untouched';
 
 export interface SwitchRow {
@@ -118,7 +121,6 @@ export function switchContract(row: SwitchRow): void {
     const assertReads = async (s: SwitchSession, p: string, want: PortNetwork[], what: string) => assert.deepEqual(await reads(s, p), sorted(want), `${p}: ${what}`);
     const native = (n: Net): PortNetwork => ({ channel: NATIVE, networkId: n.id });
     const tagged = (n: Net): PortNetwork => ({ channel: n.tagged, networkId: n.id });
-    const nets = () => w.networks;
     const nativeless = () => w.driver.capabilities().includes('nativeless-trunk-mode');
 
     behaviour('params', 'valid fields are accepted; missing, mistyped and unknown ones refused naming the field; port names checked', () => {
@@ -143,7 +145,7 @@ export function switchContract(row: SwitchRow): void {
 
     behaviour('native', 'a native network reads back; a second one replaces it', () =>
       withSession(async (s) => {
-        const [a, , c] = nets();
+        const [a, , c] = w.networks;
         const p = port('native');
         await s.modifyPort(p, NATIVE, a.id);
         await assertReads(s, p, [native(a)], 'native A');
@@ -154,7 +156,7 @@ export function switchContract(row: SwitchRow): void {
 
     behaviour('tagged', 'tagged networks beside the native one read back, all of them', () =>
       withSession(async (s) => {
-        const [a, b, c] = nets();
+        const [a, b, c] = w.networks;
         const p = port('tagged');
         await s.modifyPort(p, NATIVE, a.id);
         await s.modifyPort(p, b.tagged, b.id);
@@ -166,7 +168,7 @@ export function switchContract(row: SwitchRow): void {
 
     behaviour('idempotent', 'the same change twice leaves what once did', () =>
       withSession(async (s) => {
-        const [a, b] = nets();
+        const [a, b] = w.networks;
         const p = port('repeat');
         const steps: Array<[string, () => Promise<void>, PortNetwork[]]> = [
           ['native A', () => s.modifyPort(p, NATIVE, a.id), [native(a)]],
@@ -186,7 +188,7 @@ export function switchContract(row: SwitchRow): void {
 
     behaviour('remove', 'removing a channel reads back without it; the last one gone leaves the port empty', () =>
       withSession(async (s) => {
-        const [a, b, c] = nets();
+        const [a, b, c] = w.networks;
         const p = port('remove');
         await s.modifyPort(p, NATIVE, a.id);
         await s.modifyPort(p, b.tagged, b.id);
@@ -209,7 +211,7 @@ export function switchContract(row: SwitchRow): void {
 
     behaviour('revert', 'revertPort leaves no network; a second revert is fine', () =>
       withSession(async (s) => {
-        const [a, b, c] = nets();
+        const [a, b, c] = w.networks;
         const p = port('revert');
         await s.modifyPort(p, NATIVE, a.id);
         await s.modifyPort(p, b.tagged, b.id);
@@ -223,7 +225,7 @@ export function switchContract(row: SwitchRow): void {
 
     behaviour('independent', 'a change on one port never shows on another', () =>
       withSession(async (s) => {
-        const [a, b, c] = nets();
+        const [a, b, c] = w.networks;
         const [p, q] = [port('indepA'), port('indepB')];
         const qBefore = await reads(s, q);
         await s.modifyPort(p, NATIVE, a.id);
@@ -242,7 +244,7 @@ export function switchContract(row: SwitchRow): void {
       const probe = await withSession(async (s) => typeof s.applyBatch === 'function');
       if (!probe) return t.skip('the driver has no applyBatch (the worker applies changes one by one)');
       await withSession(async (s) => {
-        const [a, b, c] = nets();
+        const [a, b, c] = w.networks;
         const [p, q] = [port('batchA'), port('batchB')];
         const changes: PortChange[] = [
           { op: 'modify', port: p, channel: NATIVE, networkId: a.id },
@@ -279,7 +281,7 @@ export function switchContract(row: SwitchRow): void {
     });
 
     behaviour('missingPort', 'a port the device lacks fails with a SwitchError naming it; a new session works afterwards', async () => {
-      const [a] = nets();
+      const [a] = w.networks;
       const words = (p: string) => w.portWords?.(p) ?? [p];
       // Every call on every such port is tried, and every departure reported together.
       const wrong: string[] = [];
