@@ -26,14 +26,16 @@
  *           row's bound with an Error whose message names what was tried
  *           (rows that can make their BMC stop answering). Runs last.
  *
- * A type that departs from a behaviour today keeps the behaviour's test,
- * marked todo with the reason (`deviations`), rather than a weaker list.
+ * A type that departs from a behaviour today keeps the behaviour's test
+ * unchanged: its row names the behaviour and the exact symptom
+ * (`deviations`), and the test must then fail (test/support/contract-behaviour.ts).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, type TestContext } from 'node:test';
 import type { BmcDriver, BootDevice, ManagedBmcDriver, PowerState } from '../../../src/drivers/bmc/interface.ts';
 import { bmcCalls, type BmcCalls, type RawTarget } from '../../support/bmc-calls.ts';
+import { behaviourTest } from '../../support/contract-behaviour.ts';
 import { assertParamsContract, type Fields, type RefusedFields } from '../../support/driver-params.ts';
 import { until } from '../../support/processes.ts';
 
@@ -87,7 +89,7 @@ export interface BmcRow {
   name: string;
   skip?: string | false;
   setup(): Promise<BmcWorld>;
-  /** Behaviours the type does not show today, with the exact reason: run as todo. */
+  /** Behaviours the type does not show today, with the exact symptom: their tests must fail. */
   deviations?: Partial<Record<BmcBehaviour, string>>;
 }
 
@@ -102,7 +104,7 @@ export function bmcContract(row: BmcRow): void {
     });
     after(() => w?.teardown());
 
-    const behaviour = (id: BmcBehaviour, title: string, fn: (t: TestContext) => Promise<void> | void) => it(`(${id}) ${title}`, { todo: row.deviations?.[id] }, fn);
+    const behaviour = (id: BmcBehaviour, title: string, fn: (t: TestContext) => Promise<void> | void) => behaviourTest(id, title, row.deviations?.[id], fn);
     const managed = () => w.driver as ManagedBmcDriver;
 
     async function status(): Promise<PowerState> {

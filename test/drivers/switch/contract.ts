@@ -32,13 +32,15 @@
  * (j) untouched: getPortNetworks on a port no one has configured says what
  *     it says of an isolated port: an empty list under the port's name.
  *
- * A driver that departs from a behaviour today keeps the behaviour's test,
- * marked todo with the reason (`deviations`), rather than a weaker list.
+ * A driver that departs from a behaviour today keeps the behaviour's test
+ * unchanged: its row names the behaviour and the exact symptom
+ * (`deviations`), and the test must then fail (test/support/contract-behaviour.ts).
  */
 import assert from 'node:assert/strict';
-import { describe, it, after, before, type TestContext } from 'node:test';
+import { after, before, describe, type TestContext } from 'node:test';
 import { TYPE_PREFIX, type PortChange, type PortNetwork, type SwitchDriver, type SwitchSession } from '../../../src/drivers/switch/interface.ts';
 import { BadArgumentError, SwitchError } from '../../../src/errors.ts';
+import { behaviourTest } from '../../support/contract-behaviour.ts';
 import { assertParamsContract, type Fields, type RefusedFields } from '../../support/driver-params.ts';
 
 export const NATIVE = 'vlan/native';
@@ -80,7 +82,7 @@ export interface SwitchRow {
   /** Why the row cannot run here (a missing system part), or false. */
   skip?: string | false;
   setup(): Promise<SwitchWorld>;
-  /** Behaviours the driver does not show today, with the exact reason: run as todo. */
+  /** Behaviours the driver does not show today, with the exact symptom: their tests must fail. */
   deviations?: Partial<Record<SwitchBehaviour, string>>;
 }
 
@@ -101,7 +103,7 @@ export function switchContract(row: SwitchRow): void {
     });
     after(() => w?.teardown());
 
-    const behaviour = (id: SwitchBehaviour, title: string, fn: (t: TestContext) => Promise<void> | void) => it(`(${id}) ${title}`, { todo: row.deviations?.[id] }, fn);
+    const behaviour = (id: SwitchBehaviour, title: string, fn: (t: TestContext) => Promise<void> | void) => behaviourTest(id, title, row.deviations?.[id], fn);
 
     const port = (role: PortRole) => w.ports[PORT_ROLES.indexOf(role)];
 
@@ -302,7 +304,7 @@ export function switchContract(row: SwitchRow): void {
           await expectFailure('getPortNetworks', () => s.getPortNetworks([p]), p);
         });
       }
-      assert.deepEqual(wrong, [], wrong.join('\n'));
+      assert.ok(wrong.length === 0, wrong.join('\n'));
       await withSession(async (s) => {
         const q = port('native');
         await s.modifyPort(q, NATIVE, a.id);
