@@ -15,7 +15,7 @@ import { Type } from 'typebox';
 import { BadArgumentError, SwitchError } from '../../errors.ts';
 import { driverParams } from '../params.ts';
 import { NATIVE, taggedChannel } from './allocator.ts';
-import { atBase, baseActionDone, type Upstream } from './upstream.ts';
+import { atBase, baseActionDone, isNotFound, type Upstream } from './upstream.ts';
 import { TYPE_PREFIX, type PortNetwork, type SwitchDriver, type SwitchSession } from '../switch/interface.ts';
 
 export const HIL_SWITCH_TYPE = `${TYPE_PREFIX}hil`;
@@ -32,9 +32,17 @@ export const hilPortName = (node: string, nic: string) => `${node}/${nic}`;
 /** One session for every change: each is a call (and a wait) at the base. */
 function hilSession(up: Upstream): SwitchSession {
   /** The base networks on the NIC, by base channel. */
+  /** The base node, as a port's device: a node the base does not have is a port that does not exist. */
+  const showNode = async (node: string, port: string) => {
+    try {
+      return await atBase(`showing node ${node}`, () => up.client.node.show(node));
+    } catch (err) {
+      if (isNotFound(err)) throw new SwitchError(`base HIL: node ${node} does not exist (port ${port})`, { cause: err });
+      throw err;
+    }
+  };
   const nicNetworks = async (node: string, nic: string): Promise<Record<string, string>> => {
-    const shown = await atBase(`showing node ${node}`, () => up.client.node.show(node));
-    const n = shown.nics.find((x) => x.label === nic);
+    const n = (await showNode(node, hilPortName(node, nic))).nics.find((x) => x.label === nic);
     if (!n) throw new SwitchError(`base HIL: node ${node} has no nic ${nic}`);
     return n.networks;
   };
@@ -87,8 +95,10 @@ function hilSession(up: Upstream): SwitchSession {
       const out = new Map<string, PortNetwork[]>();
       for (const port of ports) {
         const { node, nic } = parseHilPort(port);
-        if (!byNode.has(node)) byNode.set(node, await atBase(`showing node ${node}`, () => up.client.node.show(node)));
-        const networks = byNode.get(node)!.nics.find((x) => x.label === nic)?.networks ?? {};
+        if (!byNode.has(node)) byNode.set(node, await showNode(node, port));
+        const found = byNode.get(node)!.nics.find((x) => x.label === nic);
+        if (!found) throw new SwitchError(`base HIL: node ${node} has no nic ${nic}`);
+        const networks = found.networks;
         // The base's channels, in this HIL's names.
         out.set(
           port,

@@ -3,7 +3,9 @@
  * kept its state in the daemon's memory, this one keeps it in the database,
  * so the API process, the worker process and tests all see the same switch.
  * Tests can also inject faults per port (mock_switch_fault: throw | hang).
- * Its tables are its own: ./mock-schema.ts.
+ * Its tables are its own: ./mock-schema.ts. The "device" has the ports
+ * registered on it in HIL, no others: a change to any other port fails, as
+ * it would on a real switch.
  */
 import { Type } from 'typebox';
 import { BadArgumentError, SwitchError } from '../../errors.ts';
@@ -38,7 +40,15 @@ export function mockSwitchDriver(db: MockSwitchDb): SwitchDriver {
 }
 
 function mockSession(db: MockSwitchDb, switchId: number): SwitchSession {
+  async function requirePorts(ports: string[]): Promise<void> {
+    if (ports.length === 0) return;
+    const found = new Set((await db.selectFrom('port').select('label').where('switch_id', '=', switchId).where('label', 'in', ports).execute()).map((r) => r.label));
+    const missing = ports.find((p) => !found.has(p));
+    if (missing !== undefined) throw new SwitchError(`mock switch: port ${missing} does not exist`);
+  }
+
   async function record(port: string, op: string, channel: string | null, networkId: string | null) {
+    await requirePorts([port]);
     const fault = await db
       .selectFrom('mock_switch_fault')
       .select('mode')
@@ -69,6 +79,7 @@ function mockSession(db: MockSwitchDb, switchId: number): SwitchSession {
     async getPortNetworks(ports) {
       const out = new Map<string, PortNetwork[]>(ports.map((p) => [p, []]));
       if (ports.length === 0) return out;
+      await requirePorts([...new Set(ports)]);
       const rows = await db
         .selectFrom('mock_switch_port')
         .select(['port', 'channel', 'network_id'])

@@ -44,6 +44,8 @@ for (const database of testDatabases()) {
     async setup() {
       const base = await baseOn(database);
       await base.admin.switch.register('contract-mock', 'mock', SWITCH_FIELDS);
+      // The mock switch's device has the ports registered on it, no others.
+      for (const port of numbered('gi1/0/')) await base.admin.port.register('contract-mock', port);
       const { id } = await base.test.hil.store.db.selectFrom('switch').select('id').where('label', '=', 'contract-mock').executeTakeFirstOrThrow();
       return {
         driver: base.test.hil.switches.resolve('mock'),
@@ -54,9 +56,6 @@ for (const database of testDatabases()) {
         networks: vlans(101, 102, 103),
         teardown: async () => {},
       };
-    },
-    deviations: {
-      missingPort: 'the mock switch has no ports of its own: modifyPort, revertPort and getPortNetworks succeed on any well-formed name (gi9/0/99 reads back [])',
     },
   });
 }
@@ -112,10 +111,6 @@ for (const database of testDatabases()) {
         portWords: (p) => p.split('/'),
         teardown: async () => {},
       };
-    },
-    deviations: {
-      missingPort:
-        'getPortNetworks reads a NIC the base node lacks as empty ({"n1/eth9":[]}), so verify cannot tell it is gone; and a node the base lacks fails with UpstreamError, not SwitchError ("base HIL: showing node ghost failed: NotFoundError: Node \"ghost\" does not exist.")',
     },
   });
 }

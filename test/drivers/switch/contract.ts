@@ -244,7 +244,7 @@ export function switchContract(row: SwitchRow): void {
 
     behaviour('batch', 'applyBatch leaves what the same changes one by one leave, repeats, and is all-or-nothing', async (t) => {
       const probe = await withSession(async (s) => typeof s.applyBatch === 'function');
-      if (!probe) return t.skip('the driver has no applyBatch (the worker applies changes one by one)');
+      if (!probe) return t.diagnostic('not applicable: the driver has no applyBatch (the worker applies changes one by one)');
       await withSession(async (s) => {
         const [a, b, c] = w.networks;
         const [p, q] = [port('batchA'), port('batchB')];
