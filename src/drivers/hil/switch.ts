@@ -29,43 +29,45 @@ export function parseHilPort(port: string): { node: string; nic: string } {
 
 export const hilPortName = (node: string, nic: string) => `${node}/${nic}`;
 
+/** The base node, as a port's device: a node the base does not have is a port that does not exist. */
+async function showNode(up: Upstream, node: string, port: string) {
+  try {
+    return await atBase(`showing node ${node}`, () => up.client.node.show(node));
+  } catch (err) {
+    if (isNotFound(err)) throw new SwitchError(`base HIL: node ${node} does not exist (port ${port})`, { cause: err });
+    throw err;
+  }
+}
+
+/** The base networks on the NIC, by base channel. */
+async function nicNetworks(up: Upstream, node: string, nic: string): Promise<Record<string, string>> {
+  const n = (await showNode(up, node, hilPortName(node, nic))).nics.find((x) => x.label === nic);
+  if (!n) throw new SwitchError(`base HIL: node ${node} has no nic ${nic}`);
+  return n.networks;
+}
+
+async function detach(up: Upstream, node: string, nic: string, network: string): Promise<void> {
+  const what = `detaching ${node} ${nic} from network ${network}`;
+  await baseActionDone(up, what, await atBase(what, () => up.client.node.detachNetwork(node, nic, network)));
+}
+
+/** The base's tagged channel of one of its networks ("vlan/<base vlan>"). */
+async function baseTagged(up: Upstream, network: string): Promise<string> {
+  const shown = await atBase(`showing network ${network}`, () => up.client.network.show(network));
+  const tagged = shown.channels.find((c) => c !== NATIVE);
+  if (!tagged) throw new SwitchError(`base HIL: network ${network} offers no tagged channel`);
+  return tagged;
+}
+
 /** One session for every change: each is a call (and a wait) at the base. */
 function hilSession(up: Upstream): SwitchSession {
-  /** The base networks on the NIC, by base channel. */
-  /** The base node, as a port's device: a node the base does not have is a port that does not exist. */
-  const showNode = async (node: string, port: string) => {
-    try {
-      return await atBase(`showing node ${node}`, () => up.client.node.show(node));
-    } catch (err) {
-      if (isNotFound(err)) throw new SwitchError(`base HIL: node ${node} does not exist (port ${port})`, { cause: err });
-      throw err;
-    }
-  };
-  const nicNetworks = async (node: string, nic: string): Promise<Record<string, string>> => {
-    const n = (await showNode(node, hilPortName(node, nic))).nics.find((x) => x.label === nic);
-    if (!n) throw new SwitchError(`base HIL: node ${node} has no nic ${nic}`);
-    return n.networks;
-  };
-  const detach = async (node: string, nic: string, network: string) => {
-    const what = `detaching ${node} ${nic} from network ${network}`;
-    await baseActionDone(up, what, await atBase(what, () => up.client.node.detachNetwork(node, nic, network)));
-  };
-
-  /** The base's tagged channel of one of its networks ("vlan/<base vlan>"). */
-  const baseTagged = async (network: string): Promise<string> => {
-    const shown = await atBase(`showing network ${network}`, () => up.client.network.show(network));
-    const tagged = shown.channels.find((c) => c !== NATIVE);
-    if (!tagged) throw new SwitchError(`base HIL: network ${network} offers no tagged channel`);
-    return tagged;
-  };
-
   return {
     async modifyPort(port, channel, networkId) {
       const { node, nic } = parseHilPort(port);
-      const attached = await nicNetworks(node, nic);
+      const attached = await nicNetworks(up, node, nic);
       if (channel === NATIVE) {
         if (attached[NATIVE] === (networkId ?? undefined)) return; // already so
-        if (attached[NATIVE]) await detach(node, nic, attached[NATIVE]);
+        if (attached[NATIVE]) await detach(up, node, nic, attached[NATIVE]);
         if (networkId === null) return;
         const what = `connecting ${node} ${nic} to network ${networkId}`;
         await baseActionDone(up, what, await atBase(what, () => up.client.node.connectNetwork(node, nic, networkId)));
@@ -76,18 +78,18 @@ function hilSession(up: Upstream): SwitchSession {
       if (channel !== taggedChannel(network)) throw new SwitchError(`channel ${channel} does not carry network ${network}`);
       const isAttached = Object.entries(attached).some(([ch, n]) => n === network && ch !== NATIVE);
       if (networkId === null) {
-        if (isAttached) await detach(node, nic, network);
+        if (isAttached) await detach(up, node, nic, network);
         return;
       }
       if (isAttached) return;
-      const baseChannel = await baseTagged(network);
+      const baseChannel = await baseTagged(up, network);
       const what = `connecting ${node} ${nic} to network ${network} on ${baseChannel}`;
       await baseActionDone(up, what, await atBase(what, () => up.client.node.connectNetwork(node, nic, network, baseChannel)));
     },
 
     async revertPort(port) {
       const { node, nic } = parseHilPort(port);
-      for (const network of Object.values(await nicNetworks(node, nic))) await detach(node, nic, network);
+      for (const network of Object.values(await nicNetworks(up, node, nic))) await detach(up, node, nic, network);
     },
 
     async getPortNetworks(ports) {
@@ -95,7 +97,7 @@ function hilSession(up: Upstream): SwitchSession {
       const out = new Map<string, PortNetwork[]>();
       for (const port of ports) {
         const { node, nic } = parseHilPort(port);
-        if (!byNode.has(node)) byNode.set(node, await showNode(node, port));
+        if (!byNode.has(node)) byNode.set(node, await showNode(up, node, port));
         const found = byNode.get(node)!.nics.find((x) => x.label === nic);
         if (!found) throw new SwitchError(`base HIL: node ${node} has no nic ${nic}`);
         const networks = found.networks;
