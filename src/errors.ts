@@ -66,3 +66,9 @@ export const ERROR_TYPES = [
  * of what timed out (OBMError for a BMC, an ERROR action for a switch).
  */
 export class TimeoutError extends Error {}
+
+/** Internal: the configuration (file, environment, database URL) cannot work; the process says why and stops. */
+export class ConfigError extends Error {}
+
+/** Internal: the database schema is older than this program; `hil-admin db migrate` brings it up to date. */
+export class SchemaOutdatedError extends Error {}

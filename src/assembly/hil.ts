@@ -20,6 +20,7 @@ import { NetworkWorker } from '../network/worker.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { migrate, pendingMigrations } from '../store/migrate.ts';
 import { VERSION } from '../version.ts';
+import { SchemaOutdatedError } from '../errors.ts';
 import { startBackground } from './background.ts';
 import { activeExtensions, buildDrivers, MIGRATION_SETS, type Drivers } from './drivers.ts';
 
@@ -50,7 +51,7 @@ export interface HilOptions {
   bmcDrivers?: BmcDriver[];
 }
 
-export class SchemaOutdatedError extends Error {}
+export { SchemaOutdatedError };
 
 export async function createHil(config: Config, o: HilOptions): Promise<Hil> {
   const settings = settingsFrom(config);

@@ -82,7 +82,7 @@ export class HilClient {
         const p = await this.node.provisioning(node);
         o.onPoll?.(p);
         if (states.includes(p.state) || p.state === 'error') return p;
-        if (Date.now() > deadline) throw new Error(`node ${node} is still ${p.state} (${p.phase}) after ${o.timeoutMs ?? 600_000} ms`);
+        if (Date.now() > deadline) throw new HilApiError('TimeoutError', `node ${node} is still ${p.state} (${p.phase}) after ${o.timeoutMs ?? 600_000} ms`, 0);
         await new Promise((r) => setTimeout(r, o.intervalMs ?? 250));
       }
     },

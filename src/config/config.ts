@@ -7,12 +7,13 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { Value } from 'typebox/value';
+import { ConfigError } from '../errors.ts';
 import { ConfigSchema, defaultConfig, type Config } from './schema.ts';
 
 export { defaultConfig, type Config };
 import { parseVlanRanges } from '../drivers/allocator/vlan-ranges.ts';
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
 type Section = Record<string, unknown>;
 

@@ -15,6 +15,7 @@ import { constants, unlinkSync, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { ServerError } from '../errors.ts';
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -60,7 +61,7 @@ export class BlobStore {
 
   /** Where the blob's file is (whether or not it exists). Throws on a malformed hash. */
   path(sha256: string): string {
-    if (!SHA256_HEX.test(sha256)) throw new Error(`not a SHA-256 (64 lowercase hex digits): ${JSON.stringify(sha256)}`);
+    if (!SHA256_HEX.test(sha256)) throw new ServerError(`not a SHA-256 (64 lowercase hex digits): ${JSON.stringify(sha256)}`);
     return join(this.#shaDir, sha256);
   }
 

@@ -9,7 +9,7 @@ import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, TooLargeError } from '../errors.ts';
 import type { ProvisioningService } from './provisioning.service.ts';
 import { bearerToken } from './tokens.ts';
 
@@ -44,7 +44,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error('body too large');
+    if (size > MAX_BODY) throw new TooLargeError('body too large');
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

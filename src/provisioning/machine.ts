@@ -11,6 +11,7 @@
  * leaves (rows.ts), so a decision made on a stale row is simply not applied.
  */
 import type { ProvisioningRow, ProvisioningState } from '../store/schema.ts';
+import { ServerError } from '../errors.ts';
 
 /** Phases per state (the `phase` column). */
 export const PHASES = {
@@ -189,7 +190,7 @@ export function isPosition(p: Position): boolean {
 }
 
 function timeoutOf(p: Position): keyof Timeouts | null {
-  if (!isPosition(p)) throw new Error(`${p.state} has no phase ${p.phase}`); // a bug here, not bad input
+  if (!isPosition(p)) throw new ServerError(`${p.state} has no phase ${p.phase}`); // a bug here, not bad input
   return (TIMEOUT[p.state] as Record<string, keyof Timeouts | null>)[p.phase];
 }
 

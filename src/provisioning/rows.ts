@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Tx } from '../core/context.ts';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, ServerError } from '../errors.ts';
 import type { ProvisioningRow } from '../store/schema.ts';
 import { isPosition, type Change, type Position } from './machine.ts';
 import { hashToken } from './tokens.ts';
@@ -25,7 +25,7 @@ export async function rowByToken(db: Tx, token: string): Promise<{ row: Provisio
 
 /** Moves a row from (state, phase) to `to`; false if it was not there any more. */
 export async function transition(tx: Tx, log: Logger, row: Pick<ProvisioningRow, 'node_id'> & Position, to: Change): Promise<boolean> {
-  if (!isPosition(to)) throw new Error(`${to.state} has no phase ${to.phase}`); // a bug here, not bad input
+  if (!isPosition(to)) throw new ServerError(`${to.state} has no phase ${to.phase}`); // a bug here, not bad input
   const r = await tx
     .updateTable('node_provisioning')
     .set({ ...to, since: Date.now() })

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import type { Database } from './schema.ts';
 import { openSqlite, openSqliteReader } from './node-sqlite-dialect.ts';
 import { registerSyncReader } from './precompiled.ts';
+import { ConfigError } from '../errors.ts';
 
 export type DbKind = 'sqlite' | 'postgres';
 
@@ -27,13 +28,13 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 export function parseDatabaseUrl(url: string): { kind: DbKind; target: string } {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (!path) throw new Error(`database URL ${JSON.stringify(url)} names no file`);
+    if (!path) throw new ConfigError(`database URL ${JSON.stringify(url)} names no file`);
     return { kind: 'sqlite', target: path };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return { kind: 'postgres', target: url };
   }
-  throw new Error(`unsupported database URL ${JSON.stringify(url)}: use sqlite:PATH or postgres://…`);
+  throw new ConfigError(`unsupported database URL ${JSON.stringify(url)}: use sqlite:PATH or postgres://…`);
 }
 
 export function openStore(url: string, options: { poolSize?: number } = {}): Store {

@@ -6,6 +6,7 @@
  */
 import { CompiledQuery, type Compilable, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
+import { ServerError } from '../errors.ts';
 
 const compiled = new WeakMap<Kysely<Database>, Map<string, string>>();
 const syncReaders = new WeakMap<Kysely<Database>, (sql: string, params: unknown[]) => unknown[]>();
@@ -27,7 +28,7 @@ export async function runPrecompiled<R>(db: Kysely<Database>, key: string, param
   if (sql === undefined) {
     const query = build(...params).compile();
     const same = query.parameters.length === params.length && query.parameters.every((p, i) => p === params[i]);
-    if (!same) throw new Error(`precompiled query ${key}: parameters must appear once each, in order`);
+    if (!same) throw new ServerError(`precompiled query ${key}: parameters must appear once each, in order`);
     byKey.set(key, (sql = query.sql));
   }
   const read = syncReaders.get(db);

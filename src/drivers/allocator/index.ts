@@ -3,6 +3,7 @@
  * Adding one: a file implementing NetworkAllocator (./interface.ts), one
  * line in ALLOCATORS.
  */
+import { ServerError } from '../../errors.ts';
 import { Catalog } from '../catalog.ts';
 import { hilAllocator } from '../hil/allocator.ts';
 import type { Upstream } from '../hil/upstream.ts';
@@ -30,7 +31,7 @@ const ALLOCATORS: AllocatorFactory[] = [
   {
     type: 'hil',
     create: (ctx) => {
-      if (!ctx.upstream) throw new Error('the hil allocator needs an [upstream]'); // the configuration insists on one
+      if (!ctx.upstream) throw new ServerError('the hil allocator needs an [upstream]'); // the configuration insists on one
       return hilAllocator(ctx.upstream);
     },
   },

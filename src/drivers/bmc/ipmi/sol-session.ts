@@ -4,6 +4,7 @@
  * its teardown.
  */
 import type { ChildProcess } from 'node:child_process';
+import { OBMError } from '../../../errors.ts';
 
 /** ipmitool's output and errors on one line. */
 export function oneLine(text: string): string {
@@ -71,7 +72,7 @@ export class SolSession {
       if (signal.aborted) return null;
       const chunk = this.queue.shift();
       if (chunk) return chunk;
-      if (this.exited) throw new Error(`the SOL session ended: ${oneLine(this.stderr) || 'ipmitool exited'}`);
+      if (this.exited) throw new OBMError(`the SOL session ended: ${oneLine(this.stderr) || 'ipmitool exited'}`);
       await this.wait(signal);
     }
   }

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ipmiBmcDriver } from '../../../src/drivers/bmc/ipmi/bmc.ts';
-import { mockBmcDriver } from '../../../src/drivers/bmc/mock.ts';
-import { bmcCalls } from '../../support/bmc-calls.ts';
-import { testDatabases } from '../../support/databases.ts';
-import { addUser, withHil, type Caller, type TestHil, type TestHilOptions } from '../../support/hil.ts';
-import { recordingIpmitool, skipReason, startBmc, type Bmc } from '../../support/ipmi-sim.ts';
-import { until } from '../../support/processes.ts';
-import { skipUnless } from '../../support/require.ts';
+import { ipmiBmcDriver } from '../../../../src/drivers/bmc/ipmi/bmc.ts';
+import { mockBmcDriver } from '../../../../src/drivers/bmc/mock.ts';
+import { bmcCalls } from '../../../support/bmc-calls.ts';
+import { testDatabases } from '../../../support/databases.ts';
+import { addUser, withHil, type Caller, type TestHil, type TestHilOptions } from '../../../support/hil.ts';
+import { recordingIpmitool, skipReason, startBmc, type Bmc } from '../../../support/ipmi-sim.ts';
+import { until } from '../../../support/processes.ts';
+import { skipUnless } from '../../../support/require.ts';
 
 const skip = skipUnless(skipReason);
 let ipmitool: ReturnType<typeof recordingIpmitool>;

@@ -8,13 +8,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { redfishBmcDriver, type RedfishBmcOptions } from '../../../src/drivers/bmc/redfish/bmc.ts';
-import { mockBmcDriver } from '../../../src/drivers/bmc/mock.ts';
-import { BadArgumentError } from '../../../src/errors.ts';
-import { bmcCalls, type RawTarget } from '../../support/bmc-calls.ts';
-import { testDatabases } from '../../support/databases.ts';
-import { addUser, withHil, type Caller } from '../../support/hil.ts';
-import { startRedfishEmulator, type RedfishEmulator } from '../../support/redfish-emulator.ts';
+import { redfishBmcDriver, type RedfishBmcOptions } from '../../../../src/drivers/bmc/redfish/bmc.ts';
+import { mockBmcDriver } from '../../../../src/drivers/bmc/mock.ts';
+import { BadArgumentError } from '../../../../src/errors.ts';
+import { bmcCalls, type RawTarget } from '../../../support/bmc-calls.ts';
+import { testDatabases } from '../../../support/databases.ts';
+import { addUser, withHil, type Caller } from '../../../support/hil.ts';
+import { startRedfishEmulator, type RedfishEmulator } from '../../../support/redfish-emulator.ts';
 
 function target(bmc: RedfishEmulator, extra: Record<string, unknown> = {}): RawTarget {
   return { nodeLabel: 'n1', params: { url: bmc.url, user: bmc.user, password: bmc.password, ...extra } };
