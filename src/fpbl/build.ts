@@ -45,7 +45,6 @@ export interface FpblManifest {
   built_at: string;
 }
 
-export const sha256File = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 /**
  * The shared libraries `ldd` lists for `binary` (absolute paths, the dynamic

@@ -4,7 +4,7 @@
  * Booleans are stored as integers on SQLite and booleans on PostgreSQL, so
  * readers always pass them through `Boolean()`.
  */
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { Generated, Selectable } from 'kysely';
 
 type Bool = boolean | number;
 
@@ -189,9 +189,6 @@ export interface Database {
 
 export type NodeRow = Selectable<NodeTable>;
 export type NicRow = Selectable<NicTable>;
-export type NetworkRow = Selectable<NetworkTable>;
 export type SwitchRow = Selectable<SwitchTable>;
-export type ActionRow = Selectable<NetworkingActionTable>;
 export type ImageRow = Selectable<ImageTable>;
 export type ProvisioningRow = Selectable<NodeProvisioningTable>;
-export type NewAction = Insertable<NetworkingActionTable>;

@@ -20,4 +20,3 @@ const AUTH_BACKENDS: AuthFactory[] = [
 
 export const authBackends = new Catalog(AUTH_BACKENDS, { unknown: (name, known) => `${JSON.stringify(name)} is not an auth backend (known: ${known.join(', ')})` });
 
-export const AUTH_BACKEND_NAMES = authBackends.types();
