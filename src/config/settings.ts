@@ -5,13 +5,10 @@
  */
 import { databaseUrl, fpblDir, imagesDir, parseListen } from './config.ts';
 import type { Config } from './schema.ts';
+import type { UpstreamConnection } from '../drivers/hil/upstream.ts';
 
-export interface UpstreamSettings {
-  endpoint: string;
-  username: string;
-  password: string;
-  project: string;
-  timeoutMs: number;
+/** A derived HIL's base (how to reach it) and its pool policy. */
+export interface UpstreamSettings extends UpstreamConnection {
   minFree: number;
   maxFree?: number;
   onDemand: boolean;

@@ -4,6 +4,7 @@ import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNetwork, getProject, insertUnique } from './lookup.ts';
 import { hasProjectAccess, requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
 import { hasPendingAction } from '../store/repos/actions.ts';
+import { Service } from './service.ts';
 
 /** The owner name upstream uses for admin-owned networks. */
 export const ADMIN_OWNER = 'admin';
@@ -28,13 +29,7 @@ async function accessList(tx: Tx, networkId: number) {
 
 const duplicate = (label: string) => `Network "${label}" already exists.`;
 
-export class NetworkService {
-  readonly #deps: CoreDeps;
-
-  constructor(deps: CoreDeps) {
-    this.#deps = deps;
-  }
-
+export class NetworkService extends Service {
   /** Who may create the network, and who may use it; throws as upstream does. */
   async #creationChecks(tx: Tx, p: Principal, label: string, owner: string, access: string, netId: string) {
     await absentOrConflict(tx.selectFrom('network').select('id').where('label', '=', label).executeTakeFirst(), duplicate(label));
@@ -51,20 +46,20 @@ export class NetworkService {
 
   /** Creates the network in one transaction (allocating its ID there, unless `preallocated`). */
   #createInTx(p: Principal, label: string, owner: string, access: string, netId: string, preallocated: string | null): Promise<void> {
-    return inTx(this.#deps, async (tx) => {
+    return inTx(this.deps, async (tx) => {
       const { ownerId, accessIds } = await this.#creationChecks(tx, p, label, owner, access, netId);
       let networkId: string;
       let fromPool: boolean;
       if (netId === '') {
-        const id = preallocated ?? (await this.#deps.allocator.allocate(tx));
+        const id = preallocated ?? (await this.deps.allocator.allocate(tx));
         if (id === null) throw new AllocationError('No more networks');
         networkId = id;
         fromPool = true;
       } else {
-        if (!this.#deps.allocator.isValid(netId)) throw new BadArgumentError('Invalid net_id');
-        await this.#deps.allocator.claim(tx, netId);
+        if (!this.deps.allocator.isValid(netId)) throw new BadArgumentError('Invalid net_id');
+        await this.deps.allocator.claim(tx, netId);
         networkId = netId;
-        fromPool = await this.#deps.allocator.isInPool(tx, netId);
+        fromPool = await this.deps.allocator.isInPool(tx, netId);
       }
       const net = await insertUnique(
         tx.insertInto('network').values({ label, owner_id: ownerId, allocated: fromPool, network_id: networkId }).returning('id').executeTakeFirstOrThrow(),
@@ -95,43 +90,43 @@ export class NetworkService {
   }
 
   async create(p: Principal, label: string, owner: string, access: string, netId: string): Promise<void> {
-    if (netId !== '' || !this.#deps.allocator.external) return this.#createInTx(p, label, owner, access, netId, null);
-    // An external this.#deps.allocator (a derived HIL's base) is a call to another
+    if (netId !== '' || !this.deps.allocator.external) return this.#createInTx(p, label, owner, access, netId, null);
+    // An external this.deps.allocator (a derived HIL's base) is a call to another
     // server: made between two transactions, never inside one, so that a
     // slow base cannot hold this database; undone if the record fails.
-    await inTx(this.#deps, (tx) => this.#creationChecks(tx, p, label, owner, access, netId));
-    const id = await this.#deps.allocator.allocate(this.#deps.db);
+    await inTx(this.deps, (tx) => this.#creationChecks(tx, p, label, owner, access, netId));
+    const id = await this.deps.allocator.allocate(this.deps.db);
     if (id === null) throw new AllocationError('No more networks');
     try {
       await this.#createInTx(p, label, owner, access, netId, id);
     } catch (err) {
-      await this.#deps.allocator.free(this.#deps.db, id).catch((e: Error) => this.#deps.log.warn({ networkId: id, err: e.message }, 'could not undo a network allocation'));
+      await this.deps.allocator.free(this.deps.db, id).catch((e: Error) => this.deps.log.warn({ networkId: id, err: e.message }, 'could not undo a network allocation'));
       throw err;
     }
   }
 
   async delete(p: Principal, label: string): Promise<void> {
-    if (!this.#deps.allocator.external) {
-      return inTx(this.#deps, async (tx) => {
+    if (!this.deps.allocator.external) {
+      return inTx(this.deps, async (tx) => {
         const net = await this.#deletionChecks(tx, p, label);
-        if (net.allocated) await this.#deps.allocator.free(tx, net.network_id);
+        if (net.allocated) await this.deps.allocator.free(tx, net.network_id);
         await this.#deleteRows(tx, net.id);
       });
     }
     // External: free it there first (a failure there changes nothing here), then forget it.
-    const net = await inTx(this.#deps, (tx) => this.#deletionChecks(tx, p, label));
-    if (net.allocated) await this.#deps.allocator.free(this.#deps.db, net.network_id);
-    await inTx(this.#deps, async (tx) => this.#deleteRows(tx, (await this.#deletionChecks(tx, p, label)).id));
+    const net = await inTx(this.deps, (tx) => this.#deletionChecks(tx, p, label));
+    if (net.allocated) await this.deps.allocator.free(this.deps.db, net.network_id);
+    await inTx(this.deps, async (tx) => this.#deleteRows(tx, (await this.#deletionChecks(tx, p, label)).id));
   }
 
   async show(p: Principal, label: string): Promise<NetworkView> {
-    const net = await getNetwork(this.#deps.db, label);
-    const access = await accessList(this.#deps.db, net.id);
+    const net = await getNetwork(this.deps.db, label);
+    const access = await accessList(this.deps.db, net.id);
     if (access.length && !access.some((a) => hasProjectAccess(p, a.id))) {
       throw new AuthorizationError('You do not have access to this network.');
     }
-    const owner = net.owner_id === null ? ADMIN_OWNER : (await this.#deps.db.selectFrom('project').select('label').where('id', '=', net.owner_id).executeTakeFirstOrThrow()).label;
-    const attached = await this.#deps.db
+    const owner = net.owner_id === null ? ADMIN_OWNER : (await this.deps.db.selectFrom('project').select('label').where('id', '=', net.owner_id).executeTakeFirstOrThrow()).label;
+    const attached = await this.deps.db
       .selectFrom('network_attachment')
       .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
       .innerJoin('node', 'node.id', 'nic.node_id')
@@ -149,15 +144,15 @@ export class NetworkService {
       name: net.label,
       owner,
       access: access.length ? access.map((a) => a.label) : null,
-      channels: this.#deps.allocator.legalChannels(net.network_id),
+      channels: this.deps.allocator.legalChannels(net.network_id),
       'connected-nodes': connected,
     };
   }
 
   /** Admins see every network; everyone else sees the public ones (spec §5.3.4). */
   async list(p: Principal): Promise<Record<string, { network_id: string; projects: string[] | null }>> {
-    const nets = await this.#deps.db.selectFrom('network').select(['id', 'label', 'network_id']).orderBy('label').execute();
-    const access = await this.#deps.db
+    const nets = await this.deps.db.selectFrom('network').select(['id', 'label', 'network_id']).orderBy('label').execute();
+    const access = await this.deps.db
       .selectFrom('network_access')
       .innerJoin('project', 'project.id', 'network_access.project_id')
       .select(['network_access.network_id', 'project.label'])
@@ -179,8 +174,8 @@ export class NetworkService {
   }
 
   async attachments(p: Principal, label: string, projectLabel?: string): Promise<Record<string, { nic: string; channel: string; project: string }>> {
-    const net = await getNetwork(this.#deps.db, label);
-    let q = this.#deps.db
+    const net = await getNetwork(this.deps.db, label);
+    let q = this.deps.db
       .selectFrom('network_attachment')
       .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
       .innerJoin('node', 'node.id', 'nic.node_id')
@@ -190,9 +185,9 @@ export class NetworkService {
     if (projectLabel === undefined) {
       requireProjectAccess(p, net.owner_id);
     } else {
-      const project = await getProject(this.#deps.db, projectLabel);
+      const project = await getProject(this.deps.db, projectLabel);
       if (!hasProjectAccess(p, net.owner_id)) {
-        const inList = await this.#deps.db
+        const inList = await this.deps.db
           .selectFrom('network_access')
           .select('project_id')
           .where('network_id', '=', net.id)
@@ -209,7 +204,7 @@ export class NetworkService {
   }
 
   async grantAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const net = await getNetwork(tx, label);
       const project = await getProject(tx, projectLabel);
       requireProjectAccess(p, net.owner_id);
@@ -221,7 +216,7 @@ export class NetworkService {
   }
 
   async revokeAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const net = await getNetwork(tx, label);
       const project = await getProject(tx, projectLabel);
       const access = await accessList(tx, net.id);

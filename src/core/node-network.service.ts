@@ -11,6 +11,7 @@ import { clearFinishedAction, insertAction } from './action-queue.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
 import { requireNetworksFree } from './provisioning-guard.ts';
 import { requireNetworkAccess } from './network-access.ts';
+import { Service } from './service.ts';
 
 export interface ActionView {
   status: string;
@@ -23,15 +24,9 @@ export interface ActionView {
   error: string | null;
 }
 
-export class NodeNetworkService {
-  readonly #deps: CoreDeps;
-
-  constructor(deps: CoreDeps) {
-    this.#deps = deps;
-  }
-
+export class NodeNetworkService extends Service {
   async connect(p: Principal, nodeLabel: string, nicLabel: string, networkLabel: string, channel?: string | null): Promise<{ status_id: string }> {
-    const statusId = await inTx(this.#deps, async (tx) => {
+    const statusId = await inTx(this.deps, async (tx) => {
       const node = await getNode(tx, nodeLabel);
       const nic = await getNic(tx, node, nicLabel);
       const net = await getNetwork(tx, networkLabel);
@@ -45,19 +40,19 @@ export class NodeNetworkService {
       const attachments = await tx.selectFrom('network_attachment').select(['network_id', 'channel']).where('nic_id', '=', nic.id).execute();
       if (attachments.some((a) => a.network_id === net.id)) throw new BlockedError('The network is already attached to the nic.');
       // An empty channel means "the default" too: upstream's CLI sends "" when none is given.
-      const ch = channel ? channel : this.#deps.allocator.defaultChannel();
+      const ch = channel ? channel : this.deps.allocator.defaultChannel();
       if (attachments.some((a) => a.channel === ch)) throw new BlockedError('The channel is already in use on the nic.');
-      if (!this.#deps.allocator.legalChannels(net.network_id).includes(ch)) {
+      if (!this.deps.allocator.legalChannels(net.network_id).includes(ch)) {
         throw new BadArgumentError(`Channel ${JSON.stringify(ch)}, is not legal for this network.`);
       }
       return insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: ch, newNetworkId: net.id });
     });
-    this.#deps.actionsQueued();
+    this.deps.actionsQueued();
     return { status_id: statusId };
   }
 
   async detach(p: Principal, nodeLabel: string, nicLabel: string, networkLabel: string): Promise<{ status_id: string }> {
-    const statusId = await inTx(this.#deps, async (tx) => {
+    const statusId = await inTx(this.deps, async (tx) => {
       const node = await getNode(tx, nodeLabel);
       const net = await getNetwork(tx, networkLabel);
       const nic = await getNic(tx, node, nicLabel);
@@ -74,12 +69,12 @@ export class NodeNetworkService {
       if (!attachment) throw new BadArgumentError('The network is not attached to the nic.');
       return insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: attachment.channel, newNetworkId: null });
     });
-    this.#deps.actionsQueued();
+    this.deps.actionsQueued();
     return { status_id: statusId };
   }
 
   async showAction(p: Principal, statusId: string): Promise<ActionView> {
-    const row = await this.#deps.db
+    const row = await this.deps.db
       .selectFrom('networking_action')
       .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
       .innerJoin('node', 'node.id', 'nic.node_id')

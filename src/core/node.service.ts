@@ -7,6 +7,7 @@ import { pythonJsonDumps } from './python-json.ts';
 import { runPrecompiled } from '../store/precompiled.ts';
 import { hasPendingAction } from '../store/repos/actions.ts';
 import { deleteNics, deleteNode, nicsOf } from '../store/repos/nodes.ts';
+import { Service } from './service.ts';
 
 /** A node's BMC: its type (drivers/bmc) and that type's registration fields. */
 export interface NodeObmSpec {
@@ -29,19 +30,13 @@ export interface NodeView {
   metadata: Record<string, string>;
 }
 
-export class NodeService {
-  readonly #deps: CoreDeps;
-
-  constructor(deps: CoreDeps) {
-    this.#deps = deps;
-  }
-
+export class NodeService extends Service {
   async register(p: Principal, label: string, obm: NodeObmSpec, metadata: Record<string, unknown> = {}): Promise<void> {
     requireAdmin(p);
     // Stored as given, once the type's schema accepts it; parsed again where it is used.
-    this.#deps.bmcs.resolve(obm.type).params.parse(obm.params);
+    this.deps.bmcs.resolve(obm.type).params.parse(obm.params);
     const dup = `Node "${label}" already exists.`;
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       await absentOrConflict(tx.selectFrom('node').select('id').where('label', '=', label).executeTakeFirst(), dup);
       const node = await insertUnique(
         tx.insertInto('node').values({ label, project_id: null, obm_type: obm.type, obm_params: JSON.stringify(obm.params), obm_enabled: false, obm_token: null }).returning('id').executeTakeFirstOrThrow(),
@@ -56,7 +51,7 @@ export class NodeService {
 
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const node = await getNode(tx, label);
       if (node.project_id !== null) {
         const project = await tx.selectFrom('project').select('label').where('id', '=', node.project_id).executeTakeFirstOrThrow();
@@ -75,7 +70,7 @@ export class NodeService {
    */
   async forgetFree(p: Principal, label: string): Promise<boolean> {
     requireAdmin(p);
-    const forgotten = await inTx(this.#deps, async (tx) => {
+    const forgotten = await inTx(this.deps, async (tx) => {
       const node = await tx.selectFrom('node').select(['id', 'project_id']).where('label', '=', label).executeTakeFirst();
       if (!node || node.project_id !== null) return null;
       const nics = await nicsOf(tx, node.id);
@@ -87,13 +82,13 @@ export class NodeService {
       return node.id;
     });
     if (forgotten === null) return false;
-    this.#deps.consoles.stop(forgotten);
+    this.deps.consoles.stop(forgotten);
     return true;
   }
 
   async addNic(p: Principal, nodeLabel: string, nicLabel: string, macaddr: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const node = await getNode(tx, nodeLabel);
       const dup = `Nic "${nicLabel}" already exists on node "${nodeLabel}".`;
       await absentOrConflict(tx.selectFrom('nic').select('id').where('node_id', '=', node.id).where('label', '=', nicLabel).executeTakeFirst(), dup);
@@ -103,7 +98,7 @@ export class NodeService {
 
   async deleteNic(p: Principal, nodeLabel: string, nicLabel: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const node = await getNode(tx, nodeLabel);
       const nic = await getNic(tx, node, nicLabel);
       if (node.project_id !== null) {
@@ -116,7 +111,7 @@ export class NodeService {
 
   async setMetadata(p: Principal, nodeLabel: string, key: string, value: unknown): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const node = await getNode(tx, nodeLabel);
       await tx
         .insertInto('node_metadata')
@@ -128,7 +123,7 @@ export class NodeService {
 
   async deleteMetadata(p: Principal, nodeLabel: string, key: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const node = await getNode(tx, nodeLabel);
       const r = await tx.deleteFrom('node_metadata').where('node_id', '=', node.id).where('label', '=', key).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`Metadata "${key}" does not exist on node "${nodeLabel}".`);
@@ -136,12 +131,12 @@ export class NodeService {
   }
 
   async show(p: Principal, label: string): Promise<NodeView> {
-    return showNode(this.#deps.db, p, label);
+    return showNode(this.deps.db, p, label);
   }
 
   /** `free`: nodes in no project; anything else: every node. Sorted. Any authenticated caller. */
   async list(_p: Principal, which: string): Promise<string[]> {
-    const { db, nodeSupply } = this.#deps;
+    const { db, nodeSupply } = this.deps;
     const rows =
       which === 'free'
         ? await runPrecompiled(db, 'nodes.free', [], () => db.selectFrom('node').select('label').where('project_id', 'is', null).orderBy('label'))

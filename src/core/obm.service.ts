@@ -14,6 +14,7 @@ import { BmcGate } from './bmc-gate.ts';
 import type { CoreDeps } from './context.ts';
 import { getNode } from './lookup.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
+import { Service } from './service.ts';
 
 /** The operation is done by another service, at `location` (the API answers 307). */
 export class Delegated {
@@ -39,23 +40,22 @@ function offered<K extends Interface>(bmc: Bmc, k: K): NonNullable<ManagedBmcDri
   return i as NonNullable<ManagedBmcDriver[K]>;
 }
 
-export class ObmService {
-  readonly #deps: CoreDeps;
+export class ObmService extends Service {
   readonly #gate: BmcGate;
 
   constructor(deps: CoreDeps) {
-    this.#deps = deps;
+    super(deps);
     this.#gate = new BmcGate(deps.obmConcurrency);
   }
 
   #bmcOf(node: NodeRow): Bmc {
-    const driver = this.#deps.bmcs.resolve(node.obm_type);
+    const driver = this.deps.bmcs.resolve(node.obm_type);
     const params = driver.params.parse(JSON.parse(node.obm_params) as Record<string, unknown>);
     return { node, driver, target: { nodeLabel: node.label, params } };
   }
 
   async #authorized(p: Principal, label: string): Promise<NodeRow> {
-    const node = await getNode(this.#deps.db, label);
+    const node = await getNode(this.deps.db, label);
     requireProjectAccess(p, node.project_id);
     return node;
   }
@@ -78,14 +78,14 @@ export class ObmService {
    */
   async #call<T>(bmc: Bmc, what: string, work: () => Promise<T>, o: { repeatable: boolean }): Promise<T> {
     const { node } = bmc;
-    const attempts = o.repeatable ? 1 + this.#deps.obmRetries : 1;
+    const attempts = o.repeatable ? 1 + this.deps.obmRetries : 1;
     for (let n = 1; ; n++) {
       try {
-        return await this.#gate.run(node.label, this.#deps.obmTimeoutMs, `${what} on node ${node.label}`, work);
+        return await this.#gate.run(node.label, this.deps.obmTimeoutMs, `${what} on node ${node.label}`, work);
       } catch (err) {
         if (err instanceof HilError && !(err instanceof OBMError)) throw err;
         const timedOut = err instanceof TimeoutError;
-        this.#deps.log.warn({ node: node.label, op: what, attempt: n, err: (err as Error).message }, 'OBM call failed');
+        this.deps.log.warn({ node: node.label, op: what, attempt: n, err: (err as Error).message }, 'OBM call failed');
         if (timedOut || n >= attempts) throw new OBMError(`${what} failed on node ${node.label}: ${(err as Error).message}`, { cause: err });
         await sleep(100 * n);
       }
@@ -95,14 +95,14 @@ export class ObmService {
   #holdConsole(bmc: Bmc): void {
     const console = bmc.driver.console;
     if (!console) return;
-    this.#deps.consoles.start(bmc.node.id, bmc.node.project_id, (signal) => console.open(bmc.target, signal));
+    this.deps.consoles.start(bmc.node.id, bmc.node.project_id, (signal) => console.open(bmc.target, signal));
   }
 
   /** The console hub's stream of the node, its console held first if it is not yet (e.g. after a restart). */
   #consoleOf(bmc: Bmc, callerSignal: AbortSignal) {
     offered(bmc, 'console');
-    if (!this.#deps.consoles.running(bmc.node.id)) this.#holdConsole(bmc);
-    return this.#deps.consoles.subscribe(bmc.node.id, callerSignal);
+    if (!this.deps.consoles.running(bmc.node.id)) this.#holdConsole(bmc);
+    return this.deps.consoles.subscribe(bmc.node.id, callerSignal);
   }
 
   async setEnabled(p: Principal, label: string, on: boolean): Promise<void> {
@@ -110,11 +110,11 @@ export class ObmService {
     const { delegate } = bmc.driver;
     let token: string | null = null;
     if (delegate) {
-      if (on) token = await delegate.enable(bmc.target, this.#deps.obmTimeoutMs);
-      else await delegate.disable(bmc.target, this.#deps.obmTimeoutMs);
+      if (on) token = await delegate.enable(bmc.target, this.deps.obmTimeoutMs);
+      else await delegate.disable(bmc.target, this.deps.obmTimeoutMs);
     } else if (on) this.#holdConsole(bmc);
-    else this.#deps.consoles.stop(bmc.node.id); // disabling cuts the console, as upstream
-    await this.#deps.db.updateTable('node').set({ obm_enabled: on, obm_token: token }).where('id', '=', bmc.node.id).execute();
+    else this.deps.consoles.stop(bmc.node.id); // disabling cuts the console, as upstream
+    await this.deps.db.updateTable('node').set({ obm_enabled: on, obm_token: token }).where('id', '=', bmc.node.id).execute();
   }
 
   async power(p: Principal, label: string, op: 'power_on' | 'power_off' | 'power_cycle', force = false): Promise<Delegated | void> {
@@ -161,26 +161,26 @@ export class ObmService {
     const bmc = await this.#enabled(p, label);
     if (bmc.driver.delegate) throw new BadArgumentError(`This node's console is served by ${bmc.driver.type}: use GET /v0/node/<node>/console.`);
     const output = this.#consoleOf(bmc, callerSignal);
-    return { output, write: (data) => this.#deps.consoles.write(bmc.node.id, data) };
+    return { output, write: (data) => this.deps.consoles.write(bmc.node.id, data) };
   }
 
   /** The node's rolling console log, from its time in the caller's project (empty where HIL holds no console). */
   async consoleLog(p: Principal, label: string): Promise<Buffer> {
     const node = await this.#authorized(p, label);
-    return this.#deps.consoles.log(node.id, node.project_id);
+    return this.deps.consoles.log(node.id, node.project_id);
   }
 
   /** After a start: hold the consoles of nodes whose OBM was left enabled. */
   async resumeConsoles(): Promise<void> {
-    const nodes = await this.#deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).execute();
+    const nodes = await this.deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).execute();
     for (const node of nodes) {
-      const driver = this.#deps.bmcs.get(node.obm_type);
+      const driver = this.deps.bmcs.get(node.obm_type);
       if (driver?.console) this.#holdConsole(this.#bmcOf(node));
     }
   }
 
   close(): void {
-    this.#deps.consoles.stopAll();
+    this.deps.consoles.stopAll();
   }
 }
 

@@ -5,29 +5,24 @@ import { BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { getNode, getProject, insertUnique, absentOrConflict } from './lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
+import { Service } from './service.ts';
 
-export class ProjectService {
-  readonly #deps: CoreDeps;
-
-  constructor(deps: CoreDeps) {
-    this.#deps = deps;
-  }
-
+export class ProjectService extends Service {
   async list(p: Principal): Promise<string[]> {
     requireAdmin(p);
-    const rows = await this.#deps.db.selectFrom('project').select('label').orderBy('label').execute();
+    const rows = await this.deps.db.selectFrom('project').select('label').orderBy('label').execute();
     return rows.map((r) => r.label);
   }
 
   async create(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
-    await absentOrConflict(this.#deps.db.selectFrom('project').select('id').where('label', '=', label).executeTakeFirst(), `Project "${label}" already exists.`);
-    await insertUnique(this.#deps.db.insertInto('project').values({ label }).execute(), `Project "${label}" already exists.`);
+    await absentOrConflict(this.deps.db.selectFrom('project').select('id').where('label', '=', label).executeTakeFirst(), `Project "${label}" already exists.`);
+    await insertUnique(this.deps.db.insertInto('project').values({ label }).execute(), `Project "${label}" already exists.`);
   }
 
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const project = await getProject(tx, label);
       const has = async (q: Promise<unknown>) => (await q) !== undefined;
       if (await has(tx.selectFrom('node').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
@@ -45,14 +40,14 @@ export class ProjectService {
       await tx.deleteFrom('user_project').where('project_id', '=', project.id).execute();
       await tx.deleteFrom('project').where('id', '=', project.id).execute();
     });
-    this.#deps.usersChanged();
+    this.deps.usersChanged();
   }
 
   /** Takes any free node that is ready in its FPBL; returns its name. */
   async connectReadyNode(p: Principal, projectLabel: string): Promise<{ node: string }> {
-    const project = await getProject(this.#deps.db, projectLabel);
+    const project = await getProject(this.deps.db, projectLabel);
     requireProjectAccess(p, project.id);
-    const candidates = await this.#deps.db
+    const candidates = await this.deps.db
       .selectFrom('node')
       .innerJoin('node_provisioning', 'node_provisioning.node_id', 'node.id')
       .select('node.label')
@@ -72,13 +67,13 @@ export class ProjectService {
   }
 
   async connectNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
-    const supply = this.#deps.nodeSupply;
-    if (supply && !(await this.#deps.db.selectFrom('node').select('id').where('label', '=', nodeLabel).executeTakeFirst())) {
+    const supply = this.deps.nodeSupply;
+    if (supply && !(await this.deps.db.selectFrom('node').select('id').where('label', '=', nodeLabel).executeTakeFirst())) {
       // Only a member may make this HIL take a node from its base for the project.
-      requireProjectAccess(p, (await getProject(this.#deps.db, projectLabel)).id);
+      requireProjectAccess(p, (await getProject(this.deps.db, projectLabel)).id);
       await supply.provide(nodeLabel);
     }
-    const moved = await inTx(this.#deps, async (tx) => {
+    const moved = await inTx(this.deps, async (tx) => {
       const project = await getProject(tx, projectLabel);
       requireProjectAccess(p, project.id);
       const node = await getNode(tx, nodeLabel);
@@ -87,12 +82,12 @@ export class ProjectService {
       if (Number(r.numUpdatedRows) !== 1) throw new BlockedError('Node is already owned by a project.');
       return { nodeId: node.id, projectId: project.id };
     });
-    this.#deps.consoles.newTenant(moved.nodeId, moved.projectId);
+    this.deps.consoles.newTenant(moved.nodeId, moved.projectId);
     supply?.freePoolChanged();
   }
 
   async detachNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
-    const movedToMaintenance = await inTx(this.#deps, async (tx) => {
+    const movedToMaintenance = await inTx(this.deps, async (tx) => {
       const project = await getProject(tx, projectLabel);
       requireProjectAccess(p, project.id);
       const node = await getNode(tx, nodeLabel);
@@ -105,8 +100,8 @@ export class ProjectService {
       const provisioning = await provisioningState(tx, node.id);
       if (provisioning !== null && provisioning !== 'ready') throw new BlockedError(`Node is ${provisioning}; reclaim it first (hil node reclaim).`);
       const attachedQuery = tx.selectFrom('network_attachment').select('id').where('nic_id', 'in', nics);
-      const attached = await (provisioning === 'ready' && this.#deps.provisioningNetwork
-        ? attachedQuery.where('network_id', 'not in', tx.selectFrom('network').select('id').where('label', '=', this.#deps.provisioningNetwork))
+      const attached = await (provisioning === 'ready' && this.deps.provisioningNetwork
+        ? attachedQuery.where('network_id', 'not in', tx.selectFrom('network').select('id').where('label', '=', this.deps.provisioningNetwork))
         : attachedQuery
       ).executeTakeFirst();
       if (attached) throw new BlockedError('Node attached to a network');
@@ -114,7 +109,7 @@ export class ProjectService {
       if (pending) throw new BlockedError('Node has pending network actions');
 
       let newProjectId: number | null = null;
-      const m = this.#deps.maintenance;
+      const m = this.deps.maintenance;
       if (m) {
         const maint = await tx.selectFrom('project').select('id').where('label', '=', m.project).executeTakeFirst();
         if (!maint) throw new NotFoundError(`Maintenance project "${m.project}" does not exist.`);
@@ -123,21 +118,21 @@ export class ProjectService {
       await tx.updateTable('node').set({ project_id: newProjectId }).where('id', '=', node.id).execute();
       return newProjectId !== null;
     });
-    if (movedToMaintenance) await this.#deps.maintenance!.notifier.nodeArrived(nodeLabel);
-    else this.#deps.nodeSupply?.freePoolChanged();
+    if (movedToMaintenance) await this.deps.maintenance!.notifier.nodeArrived(nodeLabel);
+    else this.deps.nodeSupply?.freePoolChanged();
   }
 
   async nodes(p: Principal, projectLabel: string): Promise<string[]> {
-    const project = await getProject(this.#deps.db, projectLabel);
+    const project = await getProject(this.deps.db, projectLabel);
     requireProjectAccess(p, project.id);
-    const rows = await this.#deps.db.selectFrom('node').select('label').where('project_id', '=', project.id).orderBy('id').execute();
+    const rows = await this.deps.db.selectFrom('node').select('label').where('project_id', '=', project.id).orderBy('id').execute();
     return rows.map((r) => r.label);
   }
 
   async networks(p: Principal, projectLabel: string): Promise<string[]> {
-    const project = await getProject(this.#deps.db, projectLabel);
+    const project = await getProject(this.deps.db, projectLabel);
     requireProjectAccess(p, project.id);
-    const rows = await this.#deps.db
+    const rows = await this.deps.db
       .selectFrom('network')
       .innerJoin('network_access', 'network_access.network_id', 'network.id')
       .select('network.label')
@@ -149,7 +144,7 @@ export class ProjectService {
 
   /** Headnodes are not offered by this server, so a project never has any. */
   async headnodes(p: Principal, projectLabel: string): Promise<string[]> {
-    const project = await getProject(this.#deps.db, projectLabel);
+    const project = await getProject(this.deps.db, projectLabel);
     requireProjectAccess(p, project.id);
     return [];
   }

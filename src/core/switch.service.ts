@@ -4,6 +4,7 @@ import { inTx, type CoreDeps } from './context.ts';
 import { absentOrConflict, getNic, getNode, getPort, getSwitch, insertUnique } from './lookup.ts';
 import { clearFinishedAction, insertAction } from './action-queue.ts';
 import { requireAdmin, type Principal } from './principal.ts';
+import { Service } from './service.ts';
 
 export interface PortView {
   node?: string;
@@ -11,30 +12,24 @@ export interface PortView {
   networks?: Record<string, string>;
 }
 
-export class SwitchService {
-  readonly #deps: CoreDeps;
-
-  constructor(deps: CoreDeps) {
-    this.#deps = deps;
-  }
-
+export class SwitchService extends Service {
   async list(p: Principal): Promise<string[]> {
     requireAdmin(p);
-    return (await this.#deps.db.selectFrom('switch').select('label').orderBy('label').execute()).map((r) => r.label);
+    return (await this.deps.db.selectFrom('switch').select('label').orderBy('label').execute()).map((r) => r.label);
   }
 
   async register(p: Principal, label: string, type: string, fields: Record<string, unknown>): Promise<void> {
     requireAdmin(p);
     const dup = `Switch "${label}" already exists.`;
-    await absentOrConflict(this.#deps.db.selectFrom('switch').select('id').where('label', '=', label).executeTakeFirst(), dup);
-    const driver = this.#deps.switches.resolve(type);
+    await absentOrConflict(this.deps.db.selectFrom('switch').select('id').where('label', '=', label).executeTakeFirst(), dup);
+    const driver = this.deps.switches.resolve(type);
     driver.params.parse(fields);
-    await insertUnique(this.#deps.db.insertInto('switch').values({ label, type: driver.type, params: JSON.stringify(fields) }).execute(), dup);
+    await insertUnique(this.deps.db.insertInto('switch').values({ label, type: driver.type, params: JSON.stringify(fields) }).execute(), dup);
   }
 
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, label);
       if (await tx.selectFrom('port').select('id').where('switch_id', '=', sw.id).executeTakeFirst()) {
         throw new BlockedError(`Switch "${label}" has ports; delete them first.`);
@@ -45,25 +40,25 @@ export class SwitchService {
 
   async show(p: Principal, label: string) {
     requireAdmin(p);
-    const sw = await getSwitch(this.#deps.db, label);
-    const ports = await this.#deps.db.selectFrom('port').select('label').where('switch_id', '=', sw.id).orderBy('id').execute();
-    return { name: sw.label, ports: ports.map((r) => ({ label: r.label })), capabilities: this.#deps.switches.get(sw.type)?.capabilities() ?? [] };
+    const sw = await getSwitch(this.deps.db, label);
+    const ports = await this.deps.db.selectFrom('port').select('label').where('switch_id', '=', sw.id).orderBy('id').execute();
+    return { name: sw.label, ports: ports.map((r) => ({ label: r.label })), capabilities: this.deps.switches.get(sw.type)?.capabilities() ?? [] };
   }
 
   async registerPort(p: Principal, switchLabel: string, port: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
       const dup = `Port "${port}" already exists on switch "${switchLabel}".`;
       await absentOrConflict(tx.selectFrom('port').select('id').where('switch_id', '=', sw.id).where('label', '=', port).executeTakeFirst(), dup);
-      this.#deps.switches.get(sw.type)?.validatePortName(port);
+      this.deps.switches.get(sw.type)?.validatePortName(port);
       await insertUnique(tx.insertInto('port').values({ switch_id: sw.id, label: port }).execute(), dup);
     });
   }
 
   async deletePort(p: Principal, switchLabel: string, port: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
       const row = await getPort(tx, sw, port);
       if (await tx.selectFrom('nic').select('id').where('port_id', '=', row.id).executeTakeFirst()) {
@@ -75,16 +70,16 @@ export class SwitchService {
 
   async showPort(p: Principal, switchLabel: string, port: string): Promise<PortView> {
     requireAdmin(p);
-    const sw = await getSwitch(this.#deps.db, switchLabel);
-    const row = await getPort(this.#deps.db, sw, port);
-    const nic = await this.#deps.db
+    const sw = await getSwitch(this.deps.db, switchLabel);
+    const row = await getPort(this.deps.db, sw, port);
+    const nic = await this.deps.db
       .selectFrom('nic')
       .innerJoin('node', 'node.id', 'nic.node_id')
       .select(['nic.id', 'nic.label as nic', 'node.label as node'])
       .where('nic.port_id', '=', row.id)
       .executeTakeFirst();
     if (!nic) return {};
-    const attached = await this.#deps.db
+    const attached = await this.deps.db
       .selectFrom('network_attachment')
       .innerJoin('network', 'network.id', 'network_attachment.network_id')
       .select(['network_attachment.channel', 'network.label'])
@@ -95,7 +90,7 @@ export class SwitchService {
 
   async connectNic(p: Principal, switchLabel: string, port: string, nodeLabel: string, nicLabel: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
       const portRow = await getPort(tx, sw, port);
       const node = await getNode(tx, nodeLabel);
@@ -108,7 +103,7 @@ export class SwitchService {
 
   async detachNic(p: Principal, switchLabel: string, port: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
       const portRow = await getPort(tx, sw, port);
       const nic = await tx
@@ -127,7 +122,7 @@ export class SwitchService {
   /** Queues a revert_port action; answered with 200 (not 202), as upstream. */
   async revertPort(p: Principal, switchLabel: string, port: string): Promise<{ status_id: string }> {
     requireAdmin(p);
-    const statusId = await inTx(this.#deps, async (tx) => {
+    const statusId = await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
       const portRow = await getPort(tx, sw, port);
       const nic = await tx.selectFrom('nic').select('id').where('port_id', '=', portRow.id).executeTakeFirst();
@@ -135,7 +130,7 @@ export class SwitchService {
       await clearFinishedAction(tx, nic.id);
       return insertAction(tx, { nicId: nic.id, type: 'revert_port', channel: '', newNetworkId: null });
     });
-    this.#deps.actionsQueued();
+    this.deps.actionsQueued();
     return { status_id: statusId };
   }
 }

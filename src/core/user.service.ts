@@ -4,18 +4,13 @@ import { inTx, type CoreDeps } from './context.ts';
 import { absentOrConflict, getProject, getUser, insertUnique } from './lookup.ts';
 import { requireAdmin, type Principal } from './principal.ts';
 import { hashPassword } from '../drivers/auth/password.ts';
+import { Service } from './service.ts';
 
-export class UserService {
-  readonly #deps: CoreDeps;
-
-  constructor(deps: CoreDeps) {
-    this.#deps = deps;
-  }
-
+export class UserService extends Service {
   async list(p: Principal): Promise<Record<string, { is_admin: boolean; projects: string[] }>> {
     requireAdmin(p);
-    const users = await this.#deps.db.selectFrom('user').select(['id', 'label', 'is_admin']).orderBy('label').execute();
-    const memberships = await this.#deps.db
+    const users = await this.deps.db.selectFrom('user').select(['id', 'label', 'is_admin']).orderBy('label').execute();
+    const memberships = await this.deps.db
       .selectFrom('user_project')
       .innerJoin('project', 'project.id', 'user_project.project_id')
       .select(['user_project.user_id', 'project.label'])
@@ -30,22 +25,22 @@ export class UserService {
 
   async create(p: Principal, label: string, password: string, isAdmin = false): Promise<void> {
     requireAdmin(p);
-    await createUser(this.#deps, label, password, isAdmin);
+    await createUser(this.deps, label, password, isAdmin);
   }
 
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const user = await getUser(tx, label);
       await tx.deleteFrom('user_project').where('user_id', '=', user.id).execute();
       await tx.deleteFrom('user').where('id', '=', user.id).execute();
     });
-    this.#deps.usersChanged(label);
+    this.deps.usersChanged(label);
   }
 
   async addProject(p: Principal, label: string, projectLabel: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const user = await getUser(tx, label);
       const project = await getProject(tx, projectLabel);
       await insertUnique(
@@ -53,28 +48,28 @@ export class UserService {
         `User ${label} is already in project ${projectLabel}`,
       );
     });
-    this.#deps.usersChanged(label);
+    this.deps.usersChanged(label);
   }
 
   async removeProject(p: Principal, label: string, projectLabel: string): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const user = await getUser(tx, label);
       const project = await getProject(tx, projectLabel);
       const r = await tx.deleteFrom('user_project').where('user_id', '=', user.id).where('project_id', '=', project.id).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`User ${label} is not in project ${projectLabel}`);
     });
-    this.#deps.usersChanged(label);
+    this.deps.usersChanged(label);
   }
 
   async setAdmin(p: Principal, label: string, isAdmin: boolean): Promise<void> {
     requireAdmin(p);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const user = await getUser(tx, label);
       if (user.id === p.userId) throw new IllegalStateError('Cannot set own admin status');
       await tx.updateTable('user').set({ is_admin: isAdmin }).where('id', '=', user.id).execute();
     });
-    this.#deps.usersChanged(label);
+    this.deps.usersChanged(label);
   }
 }
 

@@ -11,6 +11,7 @@ import { requireAdmin, type Principal } from './principal.ts';
 import { withTimeout } from '../util/timeout.ts';
 import type { PortChange, PortNetwork, SwitchSession } from '../drivers/switch/interface.ts';
 import { openSwitchSession } from '../drivers/switch/open.ts';
+import { Service } from './service.ts';
 
 /** channel → network id (VLAN), e.g. {"vlan/native": "1001"} */
 export type PortState = Record<string, string>;
@@ -116,19 +117,13 @@ async function verifySwitch(deps: CoreDeps, sw: SwitchRow, fix: boolean, report:
 
 const asState = (networks: PortNetwork[] | undefined): PortState => Object.fromEntries((networks ?? []).map((n) => [n.channel, n.networkId]));
 
-export class VerifyService {
-  readonly #deps: CoreDeps;
-
-  constructor(deps: CoreDeps) {
-    this.#deps = deps;
-  }
-
+export class VerifyService extends Service {
   async verify(p: Principal, o: { switch?: string; fix?: boolean } = {}): Promise<VerifyReport> {
     requireAdmin(p);
-    const { db } = this.#deps;
+    const { db } = this.deps;
     const switches = o.switch ? [await getSwitch(db, o.switch)] : await db.selectFrom('switch').selectAll().orderBy('label').execute();
     const report: VerifyReport = { switches: switches.map((s) => s.label), checked: 0, pending: [], differences: [], unreachable: [] };
-    for (const sw of switches) await verifySwitch(this.#deps, sw, o.fix ?? false, report);
+    for (const sw of switches) await verifySwitch(this.deps, sw, o.fix ?? false, report);
     return report;
   }
 }

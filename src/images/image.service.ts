@@ -40,22 +40,22 @@ import {
   type PartView,
 } from './image-rules.ts';
 import { BlobTooLargeError, type BlobStore, type StoredBlob } from './blob-store.ts';
+import { Service } from '../core/service.ts';
 
 function tooLarge(part: ImagePart, limitBytes: number): TooLargeError {
   return new TooLargeError(`The ${part} is larger than the limit of ${limitBytes / (1024 * 1024)} MiB (images.max_file_mib).`);
 }
 
-export class ImageService {
-  readonly #deps: CoreDeps;
+export class ImageService extends Service {
   readonly #blobs: BlobStore;
 
   constructor(deps: CoreDeps, blobs: BlobStore) {
-    this.#deps = deps;
+    super(deps);
     this.#blobs = blobs;
   }
 
   async #isReferenced(sha256: string): Promise<boolean> {
-    const row = await this.#deps.db
+    const row = await this.deps.db
       .selectFrom('image')
       .select('id')
       .where((eb) => eb.or(IMAGE_PARTS.map((p) => eb(columns(p).sha256, '=', sha256))))
@@ -68,9 +68,9 @@ export class ImageService {
     if (!candidates.length) return;
     try {
       const removed = await this.#blobs.collect(candidates, (sha) => this.#isReferenced(sha));
-      if (removed.length) this.#deps.log.info({ removed }, 'image blobs collected');
+      if (removed.length) this.deps.log.info({ removed }, 'image blobs collected');
     } catch (err) {
-      this.#deps.log.warn({ err: (err as Error).message, candidates }, 'could not collect image blobs');
+      this.deps.log.warn({ err: (err as Error).message, candidates }, 'could not collect image blobs');
     }
   }
 
@@ -78,7 +78,7 @@ export class ImageService {
     checkName(name);
     const cmdline = o.cmdline ?? '';
     checkCmdline(cmdline);
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       let projectId: number | null = null;
       if (o.project === undefined || o.project === ADMIN_OWNER) {
         if (!p.isAdmin) throw new AuthorizationError('Only administrators may create admin-owned images; give "project": one of your projects.');
@@ -103,7 +103,7 @@ export class ImageService {
   async upload(p: Principal, name: string, partName: string, body: Readable, declaredBytes?: number): Promise<PartView> {
     const part = checkPart(partName);
     const store = this.#blobs;
-    await inTx(this.#deps, async (tx) => {
+    await inTx(this.deps, async (tx) => {
       const row = await modifiableImage(tx, p, name);
       if (await isImageInUse(tx, row.id)) throw inUse(name);
     });
@@ -120,7 +120,7 @@ export class ImageService {
     let committed = false;
     try {
       // Checked again: the upload took a while, and the image may have been deleted or put to use meanwhile.
-      replaced = await inTx(this.#deps, async (tx) => {
+      replaced = await inTx(this.deps, async (tx) => {
         const row = await modifiableImage(tx, p, name);
         // The update first: on PostgreSQL it waits for a deploy that share-locked the row, whose reference the check then sees.
         await tx
@@ -141,8 +141,8 @@ export class ImageService {
   }
 
   async show(p: Principal, name: string): Promise<ImageView> {
-    const row = await visibleImage(this.#deps.db, p, name);
-    const project = row.project_id === null ? ADMIN_OWNER : (await this.#deps.db.selectFrom('project').select('label').where('id', '=', row.project_id).executeTakeFirstOrThrow()).label;
+    const row = await visibleImage(this.deps.db, p, name);
+    const project = row.project_id === null ? ADMIN_OWNER : (await this.deps.db.selectFrom('project').select('label').where('id', '=', row.project_id).executeTakeFirstOrThrow()).label;
     return {
       name: row.label,
       project,
@@ -156,7 +156,7 @@ export class ImageService {
 
   /** Names of the images the caller can see, sorted. */
   async list(p: Principal): Promise<string[]> {
-    const rows = await this.#deps.db.selectFrom('image').select(['label', 'project_id', 'public']).orderBy('label').execute();
+    const rows = await this.deps.db.selectFrom('image').select(['label', 'project_id', 'public']).orderBy('label').execute();
     return rows.filter((r) => canSee(p, r)).map((r) => r.label);
   }
 
@@ -164,20 +164,20 @@ export class ImageService {
   async download(p: Principal, name: string, partName: string): Promise<Download> {
     const part = checkPart(partName);
     const store = this.#blobs;
-    const row = await visibleImage(this.#deps.db, p, name);
+    const row = await visibleImage(this.deps.db, p, name);
     const view = partOf(row, part);
     if (!view) throw new NotFoundError(`Image "${name}" has no ${part}.`);
     try {
       return { ...view, stream: await store.open(view.sha256) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      this.#deps.log.error({ image: name, part, sha256: view.sha256, dir: store.dir }, 'an image file is missing from the blob store');
+      this.deps.log.error({ image: name, part, sha256: view.sha256, dir: store.dir }, 'an image file is missing from the blob store');
       throw new ServerError(`The ${part} of image "${name}" is missing from the image store.`);
     }
   }
 
   async delete(p: Principal, name: string): Promise<void> {
-    const row = await inTx(this.#deps, async (tx) => {
+    const row = await inTx(this.deps, async (tx) => {
       const row = await modifiableImage(tx, p, name);
       try {
         await tx.deleteFrom('image').where('id', '=', row.id).execute();

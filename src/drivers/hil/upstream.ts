@@ -19,7 +19,8 @@ export interface Upstream {
   actionTimeoutMs: number;
 }
 
-export interface UpstreamSettings {
+/** How to reach the base HIL, as its user. */
+export interface UpstreamConnection {
   endpoint: string;
   username: string;
   password: string;
@@ -28,7 +29,7 @@ export interface UpstreamSettings {
   timeoutMs: number;
 }
 
-export function connectUpstream(s: UpstreamSettings): Upstream {
+export function connectUpstream(s: UpstreamConnection): Upstream {
   return {
     client: new HilClient({ endpoint: s.endpoint, username: s.username, password: s.password, timeoutMs: s.timeoutMs }),
     project: s.project,
