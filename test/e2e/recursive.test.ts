@@ -270,7 +270,27 @@ for (const database of testDatabases()) {
         return /^\d+\n\d+\n/m.test(text) ? text : undefined;
       }, 15_000);
       assert.match(log, /\d+\n/);
+      // What bob types two layers up reaches the base node's serial line (the mock echoes it as "> …").
+      const typed = `typed-at-d2-${Date.now()}`;
+      const interactive = await bob.node.openConsole(node);
+      try {
+        let seen = '';
+        const echoed = (async () => {
+          for await (const chunk of interactive.output) {
+            seen += Buffer.from(chunk).toString();
+            if (seen.includes(`> ${typed}`)) return true;
+          }
+          return false;
+        })();
+        const typing = setInterval(() => interactive.write(Buffer.from(`${typed}\n`)), 300);
+        const reached = await Promise.race([echoed, new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+        clearInterval(typing);
+        assert.ok(reached, `input typed at d2 never reached the base node's console; saw: ${seen.slice(-300)}`);
+      } finally {
+        interactive.close();
+      }
       await rejects(alice.node.powerStatus(node), 401, "alice: another project's BMC");
+      await rejects(alice.node.openConsole(node), 401, "alice: another project's console");
       await bob.node.disableObm(node);
     });
 
