@@ -16,7 +16,9 @@ import { errorBody, statusOf } from './errors.ts';
 import type { Services } from './services.ts';
 import { projectRoutes } from './routes/projects.routes.ts';
 import { nodeRoutes } from './routes/nodes.routes.ts';
+import { networkingRoutes } from './routes/networking.routes.ts';
 import { obmRoutes } from './routes/obm.routes.ts';
+import { consoleRoutes } from './routes/console.routes.ts';
 import { networkRoutes } from './routes/networks.routes.ts';
 import { switchRoutes } from './routes/switches.routes.ts';
 import { userRoutes } from './routes/users.routes.ts';
@@ -63,7 +65,16 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   await app.register(websocket);
   installBinding(app);
+  installAuthentication(app, o);
+  installErrorReplies(app);
+  app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
+  installRoutes(app, o);
 
+  await app.ready();
+  return app;
+}
+
+function installAuthentication(app: FastifyInstance, o: AppOptions): void {
   // Callback-style hooks: on every request, a promise per hook is measurable.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
@@ -80,8 +91,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     else if (o.requireAuthentication) throw new AuthorizationError('Authentication failed. Authentication is required to use this service.');
     else req.principal = ANONYMOUS;
   });
+}
 
-
+/** Every failure as upstream's {"type", "msg"}: errors of ours by their type, Fastify's own (validation, 404, 405) mapped. */
+function installErrorReplies(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HilError, req, reply) => {
     if (err instanceof HilError) {
       const status = statusOf(err);
@@ -109,19 +122,18 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     return reply.code(404).send(errorBody(new NotFoundError(`No such API route: ${req.method} ${path}`)));
   });
+}
 
-  app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
-
+function installRoutes(app: FastifyInstance, o: AppOptions): void {
   projectRoutes(app, o.services);
   nodeRoutes(app, o.services);
+  networkingRoutes(app, o.services);
   obmRoutes(app, o.services);
+  consoleRoutes(app, o.services);
   provisioningRoutes(app, o.services);
   networkRoutes(app, o.services);
   switchRoutes(app, o.services);
   imageRoutes(app, o.services);
   if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
   miscRoutes(app, o.extensions);
-
-  await app.ready();
-  return app;
 }

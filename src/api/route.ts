@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import type { TSchema } from 'typebox';
 import type { Principal } from '../core/principal.ts';
 import { Delegated } from '../core/obm.service.ts';
-import { ERROR_RESPONSES } from './schemas.ts';
+import { Empty, ERROR_RESPONSES } from '../wire/common.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -57,7 +57,7 @@ export function route(app: FastifyInstance, spec: RouteSpec, handler: (req: Req<
       ...(spec.params ? { params: spec.params } : {}),
       ...(spec.body ? { body: spec.body } : {}),
       ...(spec.query ? { querystring: spec.query } : {}),
-      response: { ...(spec.response ?? { 200: { type: 'null', description: 'Empty body' } }), ...ERROR_RESPONSES },
+      response: { ...(spec.response ?? { 200: Empty }), ...ERROR_RESPONSES },
     },
     handler: async (req, reply) => {
       const result = await handler(req as Req, reply);

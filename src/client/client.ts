@@ -1,15 +1,19 @@
 /**
  * A typed client for the /v0 API: one method per route, grouped as upstream's
  * client library was (node, project, network, switch, port, user, …). The
- * response types come from the server's own route schemas.
+ * request and response types come from the wire contract (src/wire/), the
+ * schemas the server validates and serialises with.
  */
 import type { Static } from 'typebox';
-import type { ActionView, NodeView } from '../api/routes/nodes.routes.ts';
-import type { AttachmentList, NetworkList, NetworkView } from '../api/routes/networks.routes.ts';
-import type { PortView, SwitchView } from '../api/routes/switches.routes.ts';
-import type { UserList } from '../api/routes/users.routes.ts';
-import type { ImagePartView, ImageView } from '../api/routes/images.routes.ts';
-import type { ProvisioningView } from '../api/routes/provisioning.routes.ts';
+import type { StatusId as StatusIdView } from '../wire/common.ts';
+import type { ActionView } from '../wire/networking.ts';
+import type { NodeView, ObmdFields, ObmFields } from '../wire/nodes.ts';
+import type { AttachmentList, NetworkList, NetworkView } from '../wire/networks.ts';
+import type { PowerStatusView } from '../wire/obm.ts';
+import type { PortView, SwitchView } from '../wire/switches.ts';
+import type { UserList } from '../wire/users.ts';
+import type { IMAGE_PARTS, ImagePartView, ImageView } from '../wire/images.ts';
+import type { ProvisioningView } from '../wire/provisioning.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
 import { openInteractiveConsole, type InteractiveConsole } from './console.ts';
 import { Readable } from 'node:stream';
@@ -24,15 +28,15 @@ export type Port = Static<typeof PortView>;
 export type Users = Static<typeof UserList>;
 export type Image = Static<typeof ImageView>;
 export type ImageFile = Static<typeof ImagePartView>;
-export type ImagePart = 'kernel' | 'initrd' | 'rootfs';
+export type ImagePart = (typeof IMAGE_PARTS)[number];
 /** A downloading image file: its SHA-256 and size (from the headers), and the bytes. */
 export type ImageDownload = ImageFile & { body: Readable };
 export type Provisioning = Static<typeof ProvisioningView>;
-export type StatusId = { status_id: string };
-export type PowerStatus = { power_status: string };
+export type StatusId = Static<typeof StatusIdView>;
+export type PowerStatus = Static<typeof PowerStatusView>;
 
-/** How a node's BMC is reached: an external obmd (upstream) or a built-in driver. */
-export type NodeObm = { obmd: { uri: string; admin_token: string } } | { obm: { type: string } & Record<string, unknown> };
+/** How a node's BMC is reached: an external obmd (upstream) or a built-in driver and its fields. */
+export type NodeObm = { obmd: Static<typeof ObmdFields> } | { obm: Static<typeof ObmFields> & Record<string, unknown> };
 
 export interface WaitOptions {
   timeoutMs?: number;

@@ -7,25 +7,15 @@ import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
-import { Args, ErrorBody, NoArgs, Nullable, Path } from '../schemas.ts';
+import { Bytes, ErrorBody, NoArgs, Path } from '../../wire/common.ts';
+import { CreateImageBody, IMAGE_PARTS, ImageList, ImagePartView, ImageView } from '../../wire/images.ts';
 import type { Services } from '../services.ts';
 import { ValidationError } from '../../errors.ts';
 
-export const ImagePartView = Type.Object({ sha256: Type.String({ description: 'SHA-256 of the file, 64 lowercase hex digits' }), size: Type.Integer({ description: 'bytes' }) });
-
-export const ImageView = Type.Object({
-  name: Type.String(),
-  project: Type.String({ description: 'the owner project, or "admin"' }),
-  public: Type.Boolean(),
-  cmdline: Type.String(),
-  kernel: Nullable(ImagePartView),
-  initrd: Nullable(ImagePartView),
-  rootfs: Nullable(ImagePartView),
-});
-
-export const ImageList = Type.Array(Type.String());
-
-const PARTS = 'kernel, initrd or rootfs';
+const tags = ['images'];
+const PARTS = `${IMAGE_PARTS.slice(0, -1).join(', ')} or ${IMAGE_PARTS.at(-1)}`;
+const image = Path('image');
+const part = Type.Object({ image: Type.String(), part: Type.String({ description: PARTS }) });
 
 /** The upload's body as the content-type parser hands it over: the request stream itself. */
 class UploadBody {
@@ -45,10 +35,6 @@ const OctetStream = Type.Unsafe<UploadBody>({
 });
 
 export function imageRoutes(app: FastifyInstance, s: Services): void {
-  const tags = ['images'];
-  const image = Path('image');
-  const part = Type.Object({ image: Type.String(), part: Type.String({ description: PARTS }) });
-
   route(
     app,
     {
@@ -58,7 +44,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
         'Create an empty image. project: one of the caller\'s projects, or "admin" (the default; admins only); public: visible to everyone (admins only); cmdline: the kernel command line (one line, at most 4096 characters). Not in upstream.',
       tags,
       params: image,
-      body: Args({ project: Type.Optional(Type.String()), public: Type.Optional(Type.Boolean()), cmdline: Type.Optional(Type.String()) }),
+      body: CreateImageBody,
     },
     (req) => s.images.create(req.principal, req.params.image, req.body),
   );
@@ -85,7 +71,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
       summary: `Download a file of an image the caller can see (part: ${PARTS}); the ETag is its SHA-256. Not in upstream.`,
       tags,
       params: part,
-      response: { 200: Type.String({ description: 'application/octet-stream' }) },
+      response: { 200: Bytes() },
     },
     async (req, reply) => {
       const file = await s.images.download(req.principal, req.params.image, req.params.part);
@@ -98,37 +84,40 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
         .send(file.stream);
     },
   );
-
   // The upload gets a content-type parser of its own, in a scope of its own:
   // every other route keeps upstream's binding (a JSON body, whatever the Content-Type).
   app.register(async (scope) => {
     scope.addContentTypeParser('application/octet-stream', (req, payload, done) => done(null, new UploadBody(payload as Readable)));
-    route(
-      scope,
-      {
-        method: 'PUT',
-        url: '/v0/image/:image/:part',
-        summary: `Upload a file of an image (part: ${PARTS}) as the raw body, Content-Type application/octet-stream; replaces the part unless the image is in use. At most images.max_file_mib (else 413). Not in upstream.`,
-        tags,
-        params: part,
-        body: OctetStream,
-        response: { 200: ImagePartView, 413: ErrorBody },
-      },
-      async (req, reply) => {
-        const body: unknown = req.body;
-        try {
-          if (!(body instanceof UploadBody)) throw new ValidationError('Send the file as the request body, with Content-Type: application/octet-stream.');
-          const length = req.headers['content-length'];
-          return await s.images.upload(req.principal, req.params.image, req.params.part, body.stream, length === undefined ? undefined : Number(length));
-        } catch (err) {
-          // The rest of a refused body is not worth reading: close the connection after the answer.
-          if (!(body instanceof UploadBody) || !body.stream.readableEnded) reply.header('connection', 'close');
-          // A client that hangs up mid-upload is not a server failure (nothing was stored).
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') throw new ValidationError('The upload was cut short; nothing was stored.');
-          throw err;
-        }
-      },
-    );
+    uploadRoute(scope, s);
   });
+}
+
+function uploadRoute(app: FastifyInstance, s: Services): void {
+  route(
+    app,
+    {
+      method: 'PUT',
+      url: '/v0/image/:image/:part',
+      summary: `Upload a file of an image (part: ${PARTS}) as the raw body, Content-Type application/octet-stream; replaces the part unless the image is in use. At most images.max_file_mib (else 413). Not in upstream.`,
+      tags,
+      params: part,
+      body: OctetStream,
+      response: { 200: ImagePartView, 413: ErrorBody },
+    },
+    async (req, reply) => {
+      const body: unknown = req.body;
+      try {
+        if (!(body instanceof UploadBody)) throw new ValidationError('Send the file as the request body, with Content-Type: application/octet-stream.');
+        const length = req.headers['content-length'];
+        return await s.images.upload(req.principal, req.params.image, req.params.part, body.stream, length === undefined ? undefined : Number(length));
+      } catch (err) {
+        // The rest of a refused body is not worth reading: close the connection after the answer.
+        if (!(body instanceof UploadBody) || !body.stream.readableEnded) reply.header('connection', 'close');
+        // A client that hangs up mid-upload is not a server failure (nothing was stored).
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') throw new ValidationError('The upload was cut short; nothing was stored.');
+        throw err;
+      }
+    },
+  );
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, HTTPMethods } from 'fastify';
 import { NotImplementedError } from '../../errors.ts';
 import { requireAdmin } from '../../core/principal.ts';
 import { route } from '../route.ts';
-import { Labels } from '../schemas.ts';
+import { Labels } from '../../wire/common.ts';
 
 /** Upstream's headnode routes: libvirt VMs, not offered here (docs/compat.md). */
 const HEADNODE_ROUTES: Array<[HTTPMethods, string]> = [

@@ -1,25 +1,13 @@
-import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
-import { Args, NoArgs, Nullable, Path, StringMap } from '../schemas.ts';
+import { NoArgs, Path } from '../../wire/common.ts';
+import { AttachmentList, AttachmentsQuery, CreateNetworkBody, NetworkList, NetworkView } from '../../wire/networks.ts';
 import type { Services } from '../services.ts';
-
-// Keys in sorted order, as upstream's json.dumps(sort_keys=True).
-export const NetworkView = Type.Object({
-  access: Nullable(Type.Array(Type.String())),
-  channels: Type.Array(Type.String()),
-  'connected-nodes': StringMap(Type.Array(Type.String())),
-  name: Type.String(),
-  owner: Type.String({ description: 'a project, or "admin"' }),
-});
-
-export const NetworkList = StringMap(Type.Object({ network_id: Type.String(), projects: Nullable(Type.Array(Type.String())) }));
-
-export const AttachmentList = StringMap(Type.Object({ nic: Type.String(), channel: Type.String(), project: Type.String() }));
 
 export function networkRoutes(app: FastifyInstance, s: Services): void {
   const tags = ['networks'];
   const network = Path('network');
+  const access = Path('network', 'project');
 
   route(
     app,
@@ -29,7 +17,7 @@ export function networkRoutes(app: FastifyInstance, s: Services): void {
       summary: 'Create a network. owner: a project or "admin"; access: a project, or "" for public; net_id: "" to allocate.',
       tags,
       params: network,
-      body: Args({ owner: Type.String(), access: Type.String(), net_id: Type.String() }),
+      body: CreateNetworkBody,
     },
     (req) => s.networks.create(req.principal, req.params.network, req.body.owner, req.body.access, req.body.net_id),
   );
@@ -54,19 +42,17 @@ export function networkRoutes(app: FastifyInstance, s: Services): void {
       summary: 'Nodes on the network, optionally only those of one project.',
       tags,
       params: network,
-      query: Args({ project: Type.Optional(Type.String()) }),
+      query: AttachmentsQuery,
       response: { 200: AttachmentList },
     },
-    (req) => s.networks.attachments(req.principal, req.params.network, req.query.project as string | undefined),
+    (req) => s.networks.attachments(req.principal, req.params.network, req.query.project),
+  );
+  route(app, { method: 'PUT', url: '/v0/network/:network/access/:project', summary: 'Let a project use the network.', tags, params: access, body: NoArgs }, (req) =>
+    s.networks.grantAccess(req.principal, req.params.network, req.params.project),
   );
   route(
     app,
-    { method: 'PUT', url: '/v0/network/:network/access/:project', summary: 'Let a project use the network.', tags, params: Path('network', 'project'), body: NoArgs },
-    (req) => s.networks.grantAccess(req.principal, req.params.network, req.params.project),
-  );
-  route(
-    app,
-    { method: 'DELETE', url: '/v0/network/:network/access/:project', summary: "Revoke a project's access (never the owner's).", tags, params: Path('network', 'project'), body: NoArgs },
+    { method: 'DELETE', url: '/v0/network/:network/access/:project', summary: "Revoke a project's access (never the owner's).", tags, params: access, body: NoArgs },
     (req) => s.networks.revokeAccess(req.principal, req.params.network, req.params.project),
   );
 }

@@ -1,7 +1,7 @@
-import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
-import { Args, Labels, NoArgs, Path } from '../schemas.ts';
+import { Labels, NoArgs, Path } from '../../wire/common.ts';
+import { ConnectNodeAnswer, ConnectNodeBody, DetachNodeBody } from '../../wire/projects.ts';
 import type { Services } from '../services.ts';
 
 export function projectRoutes(app: FastifyInstance, s: Services): void {
@@ -28,11 +28,10 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
       tags,
       params: project,
       // Either upstream's {"node"} or {"ready": true}: anything else fails the schema, before authentication, as upstream.
-      body: Type.Union([Args({ node: Type.String() }), Args({ ready: Type.Literal(true) })]),
-      response: { 200: Type.Union([Type.Null({ description: 'Empty body' }), Type.Object({ node: Type.String() })]) },
+      body: ConnectNodeBody,
+      response: { 200: ConnectNodeAnswer },
     },
-    (req) =>
-      req.body.node === undefined ? s.projects.connectReadyNode(req.principal, req.params.project) : s.projects.connectNode(req.principal, req.params.project, req.body.node),
+    (req) => ('node' in req.body ? s.projects.connectNode(req.principal, req.params.project, req.body.node) : s.projects.connectReadyNode(req.principal, req.params.project)),
   );
   route(
     app,
@@ -42,7 +41,7 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
       summary: 'Return a node to the free pool (or the maintenance project). Its OBM must be disabled and its nics off every network.',
       tags,
       params: project,
-      body: Args({ node: Type.String() }),
+      body: DetachNodeBody,
     },
     (req) => s.projects.detachNode(req.principal, req.params.project, req.body.node),
   );

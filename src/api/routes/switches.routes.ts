@@ -1,44 +1,13 @@
-import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
-import { Args, Labels, NoArgs, Path, StatusId, StringMap } from '../schemas.ts';
+import { Labels, NoArgs, Path, StatusId } from '../../wire/common.ts';
+import { ConnectNicBody, PortView, RegisterSwitchBody, SwitchView, VerifyBody, VerifyQuery, VerifyReport } from '../../wire/switches.ts';
 import type { Services } from '../services.ts';
 
-// Keys in sorted order, as upstream's json.dumps(sort_keys=True).
-export const SwitchView = Type.Object({
-  capabilities: Type.Array(Type.String()),
-  name: Type.String(),
-  ports: Type.Array(Type.Object({ label: Type.String() })),
-});
-
-export const PortView = Type.Object({
-  networks: Type.Optional(StringMap(Type.String())),
-  nic: Type.Optional(Type.String()),
-  node: Type.Optional(Type.String()),
-});
-
-const PortStateMap = StringMap(Type.String());
-export const VerifyReport = Type.Object({
-  switches: Type.Array(Type.String()),
-  checked: Type.Integer(),
-  pending: Type.Array(Type.String()),
-  differences: Type.Array(
-    Type.Object({
-      switch: Type.String(),
-      port: Type.String(),
-      expected: PortStateMap,
-      actual: PortStateMap,
-      fixed: Type.Optional(Type.Boolean()),
-    }),
-  ),
-  unreachable: Type.Array(Type.String()),
-});
+const tags = ['switches'];
 
 export function switchRoutes(app: FastifyInstance, s: Services): void {
-  const tags = ['switches'];
   const sw = Path('switch');
-  const port = Path('switch', 'port');
-  const portNote = ' The port name may contain "/".';
 
   route(app, { method: 'GET', url: '/v0/switches', summary: 'List switches (sorted). Admin only.', tags, response: { 200: Labels } }, (req) =>
     s.switches.list(req.principal),
@@ -51,10 +20,10 @@ export function switchRoutes(app: FastifyInstance, s: Services): void {
       summary: 'Register a switch: {"type": <driver type URL>, ...driver fields}. Admin only.',
       tags,
       params: sw,
-      body: Type.Object({ type: Type.String() }, { additionalProperties: true }),
+      body: RegisterSwitchBody,
     },
     (req) => {
-      const { type, ...fields } = req.body as { type: string } & Record<string, unknown>;
+      const { type, ...fields } = req.body;
       return s.switches.register(req.principal, req.params.switch, type, fields);
     },
   );
@@ -64,6 +33,11 @@ export function switchRoutes(app: FastifyInstance, s: Services): void {
   route(app, { method: 'GET', url: '/v0/switch/:switch', summary: 'Show a switch. Admin only.', tags, params: sw, response: { 200: SwitchView } }, (req) =>
     s.switches.show(req.principal, req.params.switch),
   );
+  verifyRoutes(app, s);
+  portRoutes(app, s);
+}
+
+function verifyRoutes(app: FastifyInstance, s: Services): void {
   route(
     app,
     {
@@ -71,10 +45,10 @@ export function switchRoutes(app: FastifyInstance, s: Services): void {
       url: '/v0/verify_networks',
       summary: "Compare every port's switch configuration with the database (not in upstream). Admin only.",
       tags,
-      query: Args({ switch: Type.Optional(Type.String()) }),
+      query: VerifyQuery,
       response: { 200: VerifyReport },
     },
-    (req) => s.verify.verify(req.principal, { switch: req.query.switch as string | undefined }),
+    (req) => s.verify.verify(req.principal, { switch: req.query.switch }),
   );
   route(
     app,
@@ -83,11 +57,17 @@ export function switchRoutes(app: FastifyInstance, s: Services): void {
       url: '/v0/verify_networks',
       summary: 'Compare, and with fix: true repair, switch ports that differ from the database (not in upstream). Admin only.',
       tags,
-      body: Args({ switch: Type.Optional(Type.String()), fix: Type.Optional(Type.Boolean()) }),
+      body: VerifyBody,
       response: { 200: VerifyReport },
     },
-    (req) => s.verify.verify(req.principal, { switch: req.body.switch as string | undefined, fix: Boolean(req.body.fix) }),
+    (req) => s.verify.verify(req.principal, { switch: req.body.switch, fix: req.body.fix ?? false }),
   );
+}
+
+function portRoutes(app: FastifyInstance, s: Services): void {
+  const port = Path('switch', 'port');
+  const portNote = ' The port name may contain "/".';
+
   route(app, { method: 'PUT', url: '/v0/switch/:switch/port/:port', summary: 'Register a port.' + portNote, tags, params: port, body: NoArgs }, (req) =>
     s.switches.registerPort(req.principal, req.params.switch, req.params.port),
   );
@@ -103,19 +83,12 @@ export function switchRoutes(app: FastifyInstance, s: Services): void {
   );
   route(
     app,
-    {
-      method: 'POST',
-      url: '/v0/switch/:switch/port/:port/connect_nic',
-      summary: 'Record that a nic is cabled to the port.' + portNote,
-      tags,
-      params: port,
-      body: Args({ node: Type.String(), nic: Type.String() }),
-    },
+    { method: 'POST', url: '/v0/switch/:switch/port/:port/connect_nic', summary: 'Record that a nic is cabled to the port.' + portNote, tags, params: port, body: ConnectNicBody },
     (req) => s.switches.connectNic(req.principal, req.params.switch, req.params.port, req.body.node, req.body.nic),
   );
   route(
     app,
-    { method: 'POST', url: '/v0/switch/:switch/port/:port/detach_nic', summary: 'Forget the cabling of a free node\'s nic.' + portNote, tags, params: port, body: NoArgs },
+    { method: 'POST', url: '/v0/switch/:switch/port/:port/detach_nic', summary: "Forget the cabling of a free node's nic." + portNote, tags, params: port, body: NoArgs },
     (req) => s.switches.detachNic(req.principal, req.params.switch, req.params.port),
   );
   route(

@@ -1,10 +1,8 @@
-import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
-import { Args, NoArgs, Path, StringMap } from '../schemas.ts';
+import { NoArgs, Path } from '../../wire/common.ts';
+import { CreateUserBody, SetAdminBody, UserList, UserProjectBody } from '../../wire/users.ts';
 import type { Services } from '../services.ts';
-
-export const UserList = StringMap(Type.Object({ is_admin: Type.Boolean(), projects: Type.Array(Type.String()) }));
 
 /** Only mounted with the database auth backend, as upstream. All admin only. */
 export function userRoutes(app: FastifyInstance, s: Services): void {
@@ -14,27 +12,23 @@ export function userRoutes(app: FastifyInstance, s: Services): void {
   route(app, { method: 'GET', url: '/v0/auth/basic/users', summary: 'List users with their projects.', tags, response: { 200: UserList } }, (req) =>
     s.users.list(req.principal),
   );
-  route(
-    app,
-    { method: 'PUT', url: '/v0/auth/basic/user/:user', summary: 'Create a user.', tags, params: user, body: Args({ password: Type.String(), is_admin: Type.Optional(Type.Boolean()) }) },
-    (req) => s.users.create(req.principal, req.params.user, req.body.password, req.body.is_admin ?? false),
+  route(app, { method: 'PUT', url: '/v0/auth/basic/user/:user', summary: 'Create a user.', tags, params: user, body: CreateUserBody }, (req) =>
+    s.users.create(req.principal, req.params.user, req.body.password, req.body.is_admin ?? false),
   );
   route(app, { method: 'DELETE', url: '/v0/auth/basic/user/:user', summary: 'Delete a user.', tags, params: user, body: NoArgs }, (req) =>
     s.users.delete(req.principal, req.params.user),
   );
-  route(
-    app,
-    { method: 'PATCH', url: '/v0/auth/basic/user/:user', summary: "Set a user's admin flag (not your own).", tags, params: user, body: Args({ is_admin: Type.Boolean() }) },
-    (req) => s.users.setAdmin(req.principal, req.params.user, req.body.is_admin),
+  route(app, { method: 'PATCH', url: '/v0/auth/basic/user/:user', summary: "Set a user's admin flag (not your own).", tags, params: user, body: SetAdminBody }, (req) =>
+    s.users.setAdmin(req.principal, req.params.user, req.body.is_admin),
   );
   route(
     app,
-    { method: 'POST', url: '/v0/auth/basic/user/:user/add_project', summary: 'Make the user a member of a project.', tags, params: user, body: Args({ project: Type.String() }) },
+    { method: 'POST', url: '/v0/auth/basic/user/:user/add_project', summary: 'Make the user a member of a project.', tags, params: user, body: UserProjectBody },
     (req) => s.users.addProject(req.principal, req.params.user, req.body.project),
   );
   route(
     app,
-    { method: 'POST', url: '/v0/auth/basic/user/:user/remove_project', summary: 'Remove the user from a project.', tags, params: user, body: Args({ project: Type.String() }) },
+    { method: 'POST', url: '/v0/auth/basic/user/:user/remove_project', summary: 'Remove the user from a project.', tags, params: user, body: UserProjectBody },
     (req) => s.users.removeProject(req.principal, req.params.user, req.body.project),
   );
 }

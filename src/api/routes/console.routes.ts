@@ -1,0 +1,81 @@
+/** A node's serial console: streamed, its rolling log, and interactive over a WebSocket. */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Delegated } from '../../core/obm.service.ts';
+import { route } from '../route.ts';
+import { Bytes, Path } from '../../wire/common.ts';
+import type { Services } from '../services.ts';
+import { REDIRECT_NOTE } from './obm.routes.ts';
+
+type InteractiveConsole = Awaited<ReturnType<Services['obm']['interactiveConsole']>>;
+
+export function consoleRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['obm'];
+  const node = Path('node');
+
+  route(
+    app,
+    {
+      method: 'GET',
+      url: '/v0/node/:node/console',
+      summary: 'Stream the serial console (one reader at a time; a new one displaces the old).' + REDIRECT_NOTE,
+      tags,
+      params: node,
+      response: { 200: Bytes('application/octet-stream, until either side closes') },
+    },
+    async (req, reply) => {
+      const gone = new AbortController();
+      reply.raw.once('close', () => gone.abort());
+      const result = await s.obm.console(req.principal, req.params.node, gone.signal);
+      if (result instanceof Delegated) return result;
+      // We stream by hand, sending the headers at once: a quiet serial line may
+      // print nothing for a long time, and a client must not wait for them.
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'application/octet-stream', 'x-request-id': req.id });
+      reply.raw.flushHeaders();
+      await pipeline(Readable.from(result), reply.raw).catch(() => {}); // the reader hung up, or the console ended
+      return reply;
+    },
+  );
+  route(
+    app,
+    {
+      method: 'GET',
+      url: '/v0/node/:node/console_log',
+      summary: "The node's rolling console log (the last bytes read while its OBM was enabled, during its time in the caller's project). Not in upstream.",
+      tags,
+      params: node,
+      response: { 200: Bytes() },
+    },
+    async (req, reply) => reply.type('application/octet-stream').send(await s.obm.consoleLog(req.principal, req.params.node)),
+  );
+
+  // The interactive console: a WebSocket. Authentication, authorization and
+  // "OBM enabled" are checked before the upgrade, so a refusal is a normal
+  // HTTP error; then binary frames carry the console both ways.
+  const open = new WeakMap<FastifyRequest, { serial: InteractiveConsole; gone: AbortController }>();
+  app.get<{ Params: { node: string } }>(
+    '/v0/node/:node/console/ws',
+    {
+      websocket: true,
+      schema: { summary: 'The console as a WebSocket: output as binary frames, input typed into the serial line. Not in upstream.', tags, params: node },
+      preHandler: async (req) => {
+        const gone = new AbortController();
+        open.set(req, { serial: await s.obm.interactiveConsole(req.principal, req.params.node, gone.signal), gone });
+      },
+    },
+    (socket, req) => {
+      const { serial, gone } = open.get(req)!; // set by the preHandler, which refused the upgrade otherwise
+      socket.on('message', (data: Buffer) => serial.write(data));
+      socket.on('close', () => gone.abort());
+      void (async () => {
+        for await (const chunk of serial.output) {
+          if (socket.readyState !== socket.OPEN) break;
+          socket.send(chunk);
+        }
+        socket.close(1000, 'console closed');
+      })().catch(() => socket.terminate());
+    },
+  );
+}

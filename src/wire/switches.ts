@@ -1,0 +1,46 @@
+/** Switches, their ports and the cabling: /v0/switch/<switch>, and network verification. */
+import { Type } from 'typebox';
+import { Args, StringMap } from './common.ts';
+
+/**
+ * A switch type (its upstream type URL, or the short name) and its fields.
+ * Any fields pass here: the switch driver checks its own (and names the bad
+ * one).
+ */
+export const RegisterSwitchBody = Type.Object({ type: Type.String() }, { additionalProperties: true });
+
+export const ConnectNicBody = Args({ node: Type.String(), nic: Type.String() });
+
+export const VerifyQuery = Args({ switch: Type.Optional(Type.String()) });
+
+export const VerifyBody = Args({ switch: Type.Optional(Type.String()), fix: Type.Optional(Type.Boolean()) });
+
+// Keys in sorted order, as upstream's json.dumps(sort_keys=True).
+export const SwitchView = Type.Object({
+  capabilities: Type.Array(Type.String()),
+  name: Type.String(),
+  ports: Type.Array(Type.Object({ label: Type.String() })),
+});
+
+export const PortView = Type.Object({
+  networks: Type.Optional(StringMap(Type.String())),
+  nic: Type.Optional(Type.String()),
+  node: Type.Optional(Type.String()),
+});
+
+const PortStateMap = StringMap(Type.String());
+export const VerifyReport = Type.Object({
+  switches: Type.Array(Type.String()),
+  checked: Type.Integer(),
+  pending: Type.Array(Type.String()),
+  differences: Type.Array(
+    Type.Object({
+      switch: Type.String(),
+      port: Type.String(),
+      expected: PortStateMap,
+      actual: PortStateMap,
+      fixed: Type.Optional(Type.Boolean()),
+    }),
+  ),
+  unreachable: Type.Array(Type.String()),
+});
