@@ -101,11 +101,10 @@ function installErrorReplies(app: FastifyInstance): void {
       if (status >= 500) req.log.error({ err }, 'request failed');
       return reply.code(status).send(errorBody(err));
     }
-    if ((err as FastifyError).validation) {
-      const detail = (err as FastifyError).message;
-      return reply.code(400).send(errorBody(new ValidationError(`${INVALID_ARGS}: ${detail}`)));
+    if (err.validation) {
+      return reply.code(400).send(errorBody(new ValidationError(`${INVALID_ARGS}: ${err.message}`)));
     }
-    const code = (err as FastifyError).statusCode;
+    const code = err.statusCode;
     if (code && code >= 400 && code < 500) {
       return reply.code(code).send(errorBody(new ValidationError(err.message)));
     }

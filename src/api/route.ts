@@ -1,11 +1,14 @@
 /**
  * Registers one route: schema in, principal resolved, one call into core,
- * reply out. A handler returns the response body; `undefined` means an
- * empty 200, a `Delegated` a 307 to the service that does the work (obmd),
- * `{status, body}` another status.
+ * reply out. The route's schemas (src/wire/) type its handler: `req.params`,
+ * `req.body` and `req.query` are what they validate, and the handler returns
+ * what the response schema serialises. A handler returns the response body;
+ * `undefined` means an empty 200, a `Delegated` a 307 to the service that
+ * does the work (obmd), a `WithStatus` another status, and the reply itself
+ * a response the handler sent.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import type { TSchema } from 'typebox';
+import type { Static, TSchema } from 'typebox';
 import type { Principal } from '../core/principal.ts';
 import { Delegated } from '../core/obm.service.ts';
 import { Empty, ERROR_RESPONSES } from '../wire/common.ts';
@@ -20,33 +23,49 @@ declare module 'fastify' {
   }
 }
 
-export class WithStatus {
-  readonly status: number;
-  readonly body: unknown;
-  constructor(status: number, body: unknown) {
+export class WithStatus<S extends number = number, B = unknown> {
+  readonly status: S;
+  readonly body: B;
+  constructor(status: S, body: B) {
     this.status = status;
     this.body = body;
   }
 }
 
-export interface RouteSpec {
+/** Success responses: status → schema. */
+type Responses = Record<number, TSchema>;
+
+interface RouteSpec<P extends TSchema, B extends TSchema, Q extends TSchema, R extends Responses> {
   method: HTTPMethods;
   url: string;
   summary: string;
   tags: string[];
-  params?: TSchema;
-  body?: TSchema;
-  query?: TSchema;
-  /** The success response: status → schema. Omitted: an empty 200. */
-  response?: Record<number, TSchema>;
+  params?: P;
+  body?: B;
+  query?: Q;
+  /** The success responses. Omitted: an empty 200. */
+  response?: R;
   public?: boolean;
 }
 
-// The typed request is too deep for generic helpers; handlers declare what they read.
-export type Req<P = Record<string, string>, B = Record<string, unknown>> = FastifyRequest & { params: P; body: B; query: B };
+/** The request's arguments as the route's schemas validated them (`unknown` where the route has no schema). */
+type Arguments<P extends TSchema, B extends TSchema, Q extends TSchema> = { Params: Static<P>; Body: Static<B>; Querystring: Static<Q> };
 
-export function route(app: FastifyInstance, spec: RouteSpec, handler: (req: Req<any, any>, reply: FastifyReply) => Promise<unknown>): void {
-  app.route({
+/** A 200's body: what its schema describes; nothing (an empty 200) where the route declares no response, or a 200 that may be null. */
+type Ok<R extends Responses> = R extends { 200: infer S extends TSchema } ? Static<S> | (null extends Static<S> ? void : never) : keyof R extends never ? void : never;
+
+/** Any status the route declares, with its body. */
+type AnyStatus<R extends Responses> = { [K in keyof R & number]: WithStatus<K, Static<R[K]>> }[keyof R & number];
+
+/** What a handler may answer, given the route's success responses. */
+type Answer<R extends Responses> = Ok<R> | AnyStatus<R> | Delegated | FastifyReply;
+
+export function route<P extends TSchema = TSchema, B extends TSchema = TSchema, Q extends TSchema = TSchema, R extends Responses = {}>(
+  app: FastifyInstance,
+  spec: RouteSpec<P, B, Q, R>,
+  handler: (req: FastifyRequest<Arguments<P, B, Q>>, reply: FastifyReply) => Promise<NoInfer<Answer<R>>>,
+): void {
+  app.route<Arguments<P, B, Q>>({
     method: spec.method,
     url: spec.url,
     config: { public: spec.public ?? false },
@@ -60,7 +79,7 @@ export function route(app: FastifyInstance, spec: RouteSpec, handler: (req: Req<
       response: { ...(spec.response ?? { 200: Empty }), ...ERROR_RESPONSES },
     },
     handler: async (req, reply) => {
-      const result = await handler(req as Req, reply);
+      const result: unknown = await handler(req, reply);
       if (reply.sent) return reply;
       if (result === undefined) return reply.code(200).send('');
       if (result instanceof WithStatus) return reply.code(result.status).send(result.body);

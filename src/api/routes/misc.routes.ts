@@ -28,7 +28,7 @@ export function miscRoutes(app: FastifyInstance, extensions: () => string[]): vo
     app.route({
       method,
       url,
-      schema: { hide: true } as object,
+      schema: { hide: true },
       handler: async () => {
         throw new NotImplementedError('Headnodes are not supported by this server; see docs/compat.md.');
       },

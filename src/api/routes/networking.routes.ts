@@ -1,5 +1,6 @@
 /** Connecting nics to networks: queued networking actions, and their state. */
 import type { FastifyInstance } from 'fastify';
+import type { Static } from 'typebox';
 import { route, WithStatus } from '../route.ts';
 import { Path, StatusId } from '../../wire/common.ts';
 import { ActionView, ConnectNetworkBody, DetachNetworkBody } from '../../wire/networking.ts';
@@ -45,6 +46,7 @@ export function networkingRoutes(app: FastifyInstance, s: Services): void {
       params: Path('status_id'),
       response: { 200: ActionView },
     },
-    (req) => s.nodeNetwork.showAction(req.principal, req.params.status_id),
+    // Narrowed here while core's ActionView types status and type as strings (they are the store's ActionStatus and ActionType).
+    (req) => s.nodeNetwork.showAction(req.principal, req.params.status_id) as Promise<Static<typeof ActionView>>,
   );
 }
