@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import { AuthorizationError, HilError, MethodNotAllowedError, NotFoundError, ServerError, ValidationError } from '../errors.ts';
 import { ANONYMOUS } from '../core/principal.ts';
 import type { AuthBackend } from '../drivers/auth/interface.ts';
+import type { DriverParams } from '../drivers/params.ts';
+import type { DriverFields } from '../wire/driver-fields.ts';
 import { installBinding, INVALID_ARGS, rewritePortUrl } from './binding.ts';
 import { errorBody, statusOf } from './errors.ts';
 import type { Services } from './services.ts';
@@ -26,6 +28,12 @@ import { miscRoutes } from './routes/misc.routes.ts';
 import { imageRoutes } from './routes/images.routes.ts';
 import { provisioningRoutes } from './routes/provisioning.routes.ts';
 
+/** A switch or BMC type, as far as the API needs it: its name and its registration fields. */
+export interface DriverType {
+  readonly type: string;
+  readonly params: Pick<DriverParams<unknown>, 'schema'>;
+}
+
 export interface AppOptions {
   services: Services;
   auth: AuthBackend;
@@ -33,6 +41,8 @@ export interface AppOptions {
   log: Logger;
   /** Names for GET /v0/active_extensions. */
   extensions: () => string[];
+  /** The switch and BMC types registrations may name; /openapi.json shows each one's fields. */
+  driverTypes: { switches: readonly DriverType[]; bmcs: readonly DriverType[] };
   version: string;
 }
 
@@ -124,14 +134,15 @@ function installErrorReplies(app: FastifyInstance): void {
 }
 
 function installRoutes(app: FastifyInstance, o: AppOptions): void {
+  const fields = (types: readonly DriverType[]): DriverFields[] => types.map((t) => ({ type: t.type, fields: t.params.schema }));
   projectRoutes(app, o.services);
-  nodeRoutes(app, o.services);
+  nodeRoutes(app, o.services, fields(o.driverTypes.bmcs));
   networkingRoutes(app, o.services);
   obmRoutes(app, o.services);
   consoleRoutes(app, o.services);
   provisioningRoutes(app, o.services);
   networkRoutes(app, o.services);
-  switchRoutes(app, o.services);
+  switchRoutes(app, o.services, fields(o.driverTypes.switches));
   imageRoutes(app, o.services);
   if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
   miscRoutes(app, o.extensions);

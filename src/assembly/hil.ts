@@ -92,7 +92,15 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
   const services = buildServices(deps, { blobs, provisioning: o.api ? settings.provisioning : undefined });
 
   const app = o.api
-    ? await buildApp({ services, auth: drivers.auth, requireAuthentication: settings.auth.requireAuthentication, log: o.log, extensions: () => activeExtensions(drivers), version: VERSION })
+    ? await buildApp({
+        services,
+        auth: drivers.auth,
+        requireAuthentication: settings.auth.requireAuthentication,
+        log: o.log,
+        extensions: () => activeExtensions(drivers),
+        driverTypes: { switches: drivers.switches.all(), bmcs: drivers.bmcs.all() },
+        version: VERSION,
+      })
     : undefined;
   const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, pool, api: o.api });
 

@@ -1,13 +1,18 @@
 /** Switches, their ports and the cabling: /v0/switch/<switch>, and network verification. */
 import { Type } from 'typebox';
 import { Args, StringMap } from './common.ts';
+import { fieldsByType, type DriverFields } from './driver-fields.ts';
 
 /**
  * A switch type (its upstream type URL, or the short name) and its fields.
  * Any fields pass here: the switch driver checks its own (and names the bad
- * one).
+ * one); /openapi.json lists each type's.
  */
 export const RegisterSwitchBody = Type.Object({ type: Type.String() }, { additionalProperties: true });
+
+/** RegisterSwitchBody as /openapi.json shows it: the fields of every switch type. */
+export const documentedRegisterSwitchBody = (switchTypes: readonly DriverFields[]) =>
+  fieldsByType(switchTypes, 'A switch type (its URL, or the URL\'s last segment: "mock") and its fields');
 
 export const ConnectNicBody = Args({ node: Type.String(), nic: Type.String() });
 

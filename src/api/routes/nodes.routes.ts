@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
 import { Labels, NoArgs, Path } from '../../wire/common.ts';
-import { AddNicBody, NodeView, RegisterNodeBody, SetMetadataBody } from '../../wire/nodes.ts';
+import type { DriverFields } from '../../wire/driver-fields.ts';
+import { AddNicBody, documentedRegisterNodeBody, NodeView, RegisterNodeBody, SetMetadataBody } from '../../wire/nodes.ts';
 import type { Services } from '../services.ts';
 import { OBMD_TYPE } from '../../drivers/bmc/obmd.ts';
 
 const tags = ['nodes'];
 
-export function nodeRoutes(app: FastifyInstance, s: Services): void {
+/** `bmcTypes`: the BMC types registrations may name, shown with their fields in /openapi.json. */
+export function nodeRoutes(app: FastifyInstance, s: Services, bmcTypes: readonly DriverFields[]): void {
   const node = Path('node');
 
   route(
@@ -19,6 +21,7 @@ export function nodeRoutes(app: FastifyInstance, s: Services): void {
       tags,
       params: node,
       body: RegisterNodeBody,
+      documentedBody: documentedRegisterNodeBody(bmcTypes, bmcTypes.find((t) => t.type === OBMD_TYPE)),
     },
     (req) => {
       const b = req.body;

@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
 import { Labels, NoArgs, Path, StatusId } from '../../wire/common.ts';
-import { ConnectNicBody, PortView, RegisterSwitchBody, SwitchView, VerifyBody, VerifyQuery, VerifyReport } from '../../wire/switches.ts';
+import type { DriverFields } from '../../wire/driver-fields.ts';
+import { ConnectNicBody, documentedRegisterSwitchBody, PortView, RegisterSwitchBody, SwitchView, VerifyBody, VerifyQuery, VerifyReport } from '../../wire/switches.ts';
 import type { Services } from '../services.ts';
 
 const tags = ['switches'];
 
-export function switchRoutes(app: FastifyInstance, s: Services): void {
+/** `switchTypes`: the switch models registrations may name, shown with their fields in /openapi.json. */
+export function switchRoutes(app: FastifyInstance, s: Services, switchTypes: readonly DriverFields[]): void {
   const sw = Path('switch');
 
   route(app, { method: 'GET', url: '/v0/switches', summary: 'List switches (sorted). Admin only.', tags, response: { 200: Labels } }, (req) =>
@@ -21,6 +23,7 @@ export function switchRoutes(app: FastifyInstance, s: Services): void {
       tags,
       params: sw,
       body: RegisterSwitchBody,
+      documentedBody: documentedRegisterSwitchBody(switchTypes),
     },
     (req) => {
       const { type, ...fields } = req.body;
