@@ -8,7 +8,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
 import type { AuthBackend, Principal } from './interface.ts';
-import { verifyPassword } from './password.ts';
+import { hashPassword, verifyPassword } from './password.ts';
 import { runPrecompiled } from '../../store/precompiled.ts';
 
 export function parseBasicAuth(header: string | undefined): { username: string; password: string } | null {
@@ -51,6 +51,11 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
   const salt = randomBytes(32).toString('base64');
   const cache = new Map<string, CacheEntry>();
   const keyOf = (header: string) => hash('sha256', salt + header, 'base64');
+  // An unknown user is checked against a hash of nobody's password, so that
+  // it takes as long as a known user with a wrong one: the answer's timing
+  // must not tell which user names exist.
+  let decoy: Promise<string> | undefined;
+  const decoyHash = () => (decoy ??= hashPassword(randomBytes(32).toString('base64')));
 
   const loadUser = (username: string) =>
     runPrecompiled(db, 'auth.user', [username], (name: string) =>
@@ -82,7 +87,8 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
         if (!creds) return null;
         username = creds.username;
         rows = await loadUser(username);
-        if (rows.length === 0 || !(await verifyPassword(creds.password, rows[0].password_hash))) return null;
+        const stored = rows.length ? rows[0].password_hash : await decoyHash();
+        if (!(await verifyPassword(creds.password, stored)) || rows.length === 0) return null;
       }
       const user = rows[0];
       const principal: Principal = Object.freeze({
