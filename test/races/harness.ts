@@ -48,7 +48,8 @@ export interface Contender {
   as?: Credentials;
   method: 'PUT' | 'POST' | 'DELETE' | 'PATCH';
   path: string;
-  body?: unknown;
+  /** JSON; scenarios read it back (e.g. the winner's macaddr), hence `any`. */
+  body?: any;
 }
 
 export interface Group {
