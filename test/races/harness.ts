@@ -187,6 +187,8 @@ async function drained(s: RaceServer, timeoutMs = 10_000): Promise<void> {
 
 /** Runs one round; returns what went wrong (empty: nothing) and the answers' tally. */
 async function round<W>(s: RaceServer, scenario: Scenario<W>, fresh: (base: string) => string): Promise<{ problems: string[]; summary: string }> {
+  // Earlier rounds may have broken an invariant already; this round answers only for what it breaks.
+  const before = new Set(await violations(s.db));
   const world = await scenario.setup(s, fresh);
   const groups = scenario.contenders(world, s);
   const flat = Object.entries(groups).flatMap(([group, g]) => g.requests.map((request) => ({ group, request })));
@@ -216,7 +218,7 @@ async function round<W>(s: RaceServer, scenario: Scenario<W>, fresh: (base: stri
 
   const problems = Object.entries(groups).flatMap(([name, g]) => groupProblems(s, name, g, answers[name]));
   await drained(s);
-  problems.push(...(await violations(s.db)).map((v) => `invariant: ${v}`));
+  problems.push(...(await violations(s.db)).filter((v) => !before.has(v)).map((v) => `invariant: ${v}`));
   try {
     await scenario.check?.(s, world, answers);
   } catch (err) {
