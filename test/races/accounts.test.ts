@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkProject } from '../support/fixtures.ts';
-import { del, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
+import { del, patch, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
+import { basicAuth } from '../support/simultaneous.ts';
 import { exists, type Fresh } from './worlds.ts';
 
 const DUP = '409 DuplicateError';
@@ -23,7 +24,7 @@ async function users(s: RaceServer): Promise<Record<string, string[]>> {
 async function userAndProject(s: RaceServer, fresh: Fresh, member = false) {
   const project = fresh('p');
   await mkProject(s.api, project);
-  const { username } = member ? await s.member(project) : await s.member();
+  const { username } = member ? await s.user({ projects: [project] }) : await s.user();
   return { user: username, project };
 }
 
@@ -92,7 +93,44 @@ const accounts: Scenario<any>[] = [
       assert.deepEqual(left, [], 'memberships of no user');
     },
   },
+  {
+    name: 'two admins demoting each other at once: exactly one succeeds, one stays an admin',
+    rounds: 10,
+    setup: async (s) => ({ a: await s.user({ admin: true }), b: await s.user({ admin: true }) }),
+    contenders: (w) => ({
+      either: {
+        requests: [patch(`/v0/auth/basic/user/${w.b.username}`, { is_admin: false }, w.a), patch(`/v0/auth/basic/user/${w.a.username}`, { is_admin: false }, w.b)],
+        wins: 1,
+        losers: ['401 AuthorizationError'],
+      },
+    }),
+    check: async (s, w) => {
+      const rows = await s.db.selectFrom('user').select(['label', 'is_admin']).where('label', 'in', [w.a.username, w.b.username]).execute();
+      assert.equal(rows.filter((r) => Boolean(r.is_admin)).length, 1, JSON.stringify(rows));
+    },
+  },
+  {
+    name: 'two admins deleting each other at once: exactly one succeeds, one stays',
+    rounds: 10,
+    setup: async (s) => ({ a: await s.user({ admin: true }), b: await s.user({ admin: true }) }),
+    contenders: (w) => ({
+      either: { requests: [del(`/v0/auth/basic/user/${w.b.username}`, w.a), del(`/v0/auth/basic/user/${w.a.username}`, w.b)], wins: 1, losers: ['401 AuthorizationError'] },
+    }),
+    check: async (s, w) => {
+      const left = Object.keys(await users(s)).filter((u) => u === w.a.username || u === w.b.username);
+      assert.equal(left.length, 1, `left: ${left.join(', ')}`);
+    },
+  },
 ];
+
+const KERNEL_A = Buffer.from('kernel A '.repeat(1000));
+const KERNEL_B = Buffer.from('kernel B '.repeat(1000));
+
+/** The image's kernel as downloaded, or the status when there is none. */
+async function kernelOf(s: RaceServer, image: string): Promise<Buffer | number> {
+  const r = await fetch(`${s.url}/v0/image/${image}/kernel`, { headers: basicAuth(s.admin.username, s.admin.password) });
+  return r.status === 200 ? Buffer.from(await r.arrayBuffer()) : r.status;
+}
 
 const images: Scenario<any>[] = [
   {
@@ -127,6 +165,34 @@ const images: Scenario<any>[] = [
       const deleted = winners(a.either).some((x) => x.request.path.startsWith('/v0/project/'));
       assert.equal(await exists(s, `/v0/image/${w.image}`), !deleted);
     },
+  },
+  {
+    name: 'twenty uploads of a kernel (two contents, alternating) to one image: all succeed, the kernel stored is whole',
+    setup: async (s, fresh) => {
+      const image = fresh('img');
+      assert.equal((await s.api('PUT', `/v0/image/${image}`)).status, 200);
+      return { image };
+    },
+    contenders: (w) => ({ upload: { requests: times(20, (i) => ({ method: 'PUT', path: `/v0/image/${w.image}/kernel`, raw: i % 2 ? KERNEL_B : KERNEL_A })), wins: 20, losers: [] } }),
+    check: async (s, w) => {
+      const kernel = await kernelOf(s, w.image);
+      assert.ok(Buffer.isBuffer(kernel), `download answered ${kernel}`);
+      assert.ok(kernel.equals(KERNEL_A) || kernel.equals(KERNEL_B), `a kernel of ${kernel.length} bytes that is neither upload`);
+    },
+  },
+  {
+    name: 'uploading a kernel while its image is deleted: the delete succeeds, the image is gone',
+    rounds: 10,
+    setup: async (s, fresh) => {
+      const image = fresh('img');
+      assert.equal((await s.api('PUT', `/v0/image/${image}`)).status, 200);
+      return { image };
+    },
+    contenders: (w) => ({
+      delete: { requests: [del(`/v0/image/${w.image}`)], wins: 1, losers: [] },
+      upload: { requests: [{ method: 'PUT', path: `/v0/image/${w.image}/kernel`, raw: KERNEL_A }], wins: [0, 1], losers: [GONE] },
+    }),
+    check: async (s, w) => assert.equal(await exists(s, `/v0/image/${w.image}`), false),
   },
 ];
 

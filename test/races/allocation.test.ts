@@ -53,7 +53,7 @@ const scenarios: Scenario<any>[] = [
     setup: async (s, fresh) => {
       const project = fresh('p');
       await mkProject(s.api, project);
-      return { project, node: await freeNode(s, fresh), member: await s.member(project) };
+      return { project, node: await freeNode(s, fresh), member: await s.user({ projects: [project] }) };
     },
     contenders: (w) => ({ connect: { requests: times(20, () => post(`/v0/project/${w.project}/connect_node`, { node: w.node }, w.member)), wins: 1, losers: [BLOCKED] } }),
     check: async (s, w) => assert.equal(await projectOf(s, w.node), w.project),
@@ -75,7 +75,7 @@ const scenarios: Scenario<any>[] = [
     name: 'twenty detachments of one node by its project: one 200, the rest 404',
     setup: async (s, fresh) => {
       const w = await nodeInProject(s, fresh);
-      return { ...w, member: await s.member(w.project) };
+      return { ...w, member: await s.user({ projects: [w.project] }) };
     },
     contenders: (w) => ({ detach: { requests: times(20, () => post(`/v0/project/${w.project}/detach_node`, { node: w.node }, w.member)), wins: 1, losers: [GONE] } }),
     check: async (s, w) => assert.equal(await projectOf(s, w.node), null),
@@ -95,8 +95,8 @@ const scenarios: Scenario<any>[] = [
       take: { requests: times(10, () => post(`/v0/project/${w.other}/connect_node`, { node: w.node })), wins: [0, 1], losers: [BLOCKED] },
     }),
     check: async (s, w, a) => {
-      const taken = winners(a.take).length === 1;
-      assert.equal(await projectOf(s, w.node), taken ? w.other : null, taken ? `project ${w.other} was told it has the node` : 'no take succeeded');
+      const taken = winners(a.take).length > 0;
+      assert.equal(await projectOf(s, w.node), taken ? w.other : null, taken ? `project ${w.other} was told it has the node` : 'no take succeeded, the detach did');
     },
   },
   {
@@ -104,7 +104,7 @@ const scenarios: Scenario<any>[] = [
     rounds: 10,
     setup: async (s, fresh) => {
       const w = await nodeInProject(s, fresh);
-      return { ...w, member: await s.member(w.project) };
+      return { ...w, member: await s.user({ projects: [w.project] }) };
     },
     contenders: (w) => ({
       either: {

@@ -21,6 +21,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, scryptSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Config } from '../../src/config/config.ts';
@@ -39,8 +42,10 @@ export interface RaceServer {
   admin: Credentials;
   /** Requests as the admin through inject, for building worlds and reading them back. */
   api: Caller;
-  /** A new non-admin user, member of these projects. */
-  member(...projects: string[]): Promise<Credentials>;
+  /** A new user (not an admin unless asked), member of these projects. */
+  user(o?: { admin?: boolean; projects?: string[] }): Promise<Credentials>;
+  /** Stops the server and removes its files (not its database). */
+  close(): Promise<void>;
 }
 
 export interface Contender {
@@ -50,6 +55,8 @@ export interface Contender {
   path: string;
   /** JSON; scenarios read it back (e.g. the winner's macaddr), hence `any`. */
   body?: any;
+  /** Raw bytes instead of JSON (an image upload). */
+  raw?: Buffer;
 }
 
 export interface Group {
@@ -87,6 +94,7 @@ export const times = <T>(n: number, make: (i: number) => T): T[] => Array.from({
 export const put = (path: string, body?: unknown, as?: Credentials): Contender => ({ method: 'PUT', path, body, as });
 export const post = (path: string, body?: unknown, as?: Credentials): Contender => ({ method: 'POST', path, body, as });
 export const del = (path: string, as?: Credentials): Contender => ({ method: 'DELETE', path, as });
+export const patch = (path: string, body?: unknown, as?: Credentials): Contender => ({ method: 'PATCH', path, body, as });
 
 /** The group's winners. */
 export const winners = (answers: Answer[]): Answer[] => answers.filter((a) => a.status >= 200 && a.status < 300);
@@ -118,10 +126,12 @@ async function insertUser(db: Kysely<Database>, isAdmin: boolean, projects: stri
 }
 
 async function startRaceServer(database: TestDatabase, fresh: FreshDb, config?: (c: Config) => void): Promise<RaceServer> {
+  const images = mkdtempSync(join(tmpdir(), 'hil-race-images-'));
   const t = await startTestHil(fresh, {
     auth: 'database',
     config: (c) => {
       c.network.vlans = '100-999';
+      c.images.dir = images;
       c.log.level = 'warn';
       config?.(c);
     },
@@ -129,7 +139,19 @@ async function startRaceServer(database: TestDatabase, fresh: FreshDb, config?: 
   const url = await t.hil.app!.listen({ port: 0, host: '127.0.0.1' });
   const db = t.hil.store.db;
   const admin = await insertUser(db, true, []);
-  return { t, url, database: database.name, db, admin, api: t.as(admin), member: (...projects) => insertUser(db, false, projects) };
+  return {
+    t,
+    url,
+    database: database.name,
+    db,
+    admin,
+    api: t.as(admin),
+    user: (o = {}) => insertUser(db, o.admin ?? false, o.projects ?? []),
+    async close() {
+      await t.close();
+      rmSync(images, { recursive: true, force: true });
+    },
+  };
 }
 
 // ---------------------------------------------------------------- a round
@@ -165,7 +187,7 @@ function groupProblems(s: RaceServer, name: string, group: Group, answers: Answe
   const out: string[] = [];
   for (const a of answers) {
     if (isWin(a.status)) continue;
-    const where = `${name}: ${a.request.method} ${a.request.path} ${JSON.stringify(a.request.body ?? {})}`;
+    const where = `${name}: ${a.request.method} ${a.request.path} ${a.request.raw ? `(${a.request.raw.length} bytes)` : JSON.stringify(a.request.body ?? {})}`;
     const clean = typeof a.body === 'object' && a.body !== null && typeof a.body.type === 'string' && typeof a.body.msg === 'string';
     if (a.status >= 500) out.push(`${where} answered ${a.status} ${a.text}${loggedError(s, a)}`);
     else if (!clean) out.push(`${where} answered ${a.status} without {type, msg}: ${a.text}`);
@@ -202,7 +224,7 @@ async function round<W>(s: RaceServer, scenario: Scenario<W>, fresh: (base: stri
       order.map((i) => {
         const r = flat[i].request;
         const who = r.as ?? s.admin;
-        return { method: r.method, path: r.path, body: r.body, headers: basicAuth(who.username, who.password) };
+        return { method: r.method, path: r.path, body: r.body, raw: r.raw, headers: basicAuth(who.username, who.password) };
       }),
     );
     sent = [];
@@ -247,7 +269,7 @@ export function raceSuite(title: string, scenarios: Scenario<any>[], o: SuiteOpt
         s = await startRaceServer(database, fresh, o.config);
       });
       after(async () => {
-        await s?.t.close();
+        await s?.close();
         await fresh?.drop();
       });
       for (const scenario of scenarios) {

@@ -8,7 +8,7 @@
  * the server's event loop, which is what makes check-then-write races show.
  *
  * Every request needs a body for that: a mutation without arguments sends
- * `{}`, which the /v0 API reads as no arguments.
+ * `{}`, which the /v0 API reads as no arguments; an upload sends its bytes.
  */
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +19,8 @@ export interface SimultaneousRequest {
   path: string;
   /** JSON body; `{}` when omitted. */
   body?: unknown;
+  /** Sent as is, as application/octet-stream, instead of `body` (uploads). */
+  raw?: Buffer;
   headers?: Record<string, string>;
 }
 
@@ -41,7 +43,9 @@ interface Held {
 
 /** Opens the connection and sends everything but the last byte; `send()` sends that. */
 function hold(base: URL, r: SimultaneousRequest): Promise<Held> {
-  const payload = Buffer.from(JSON.stringify(r.body ?? {}));
+  const payload = r.raw ?? Buffer.from(JSON.stringify(r.body ?? {}));
+  if (payload.length === 0) throw new Error(`${r.method} ${r.path}: an empty body cannot be held back`);
+  const contentType = r.raw ? 'application/octet-stream' : 'application/json';
   return new Promise((held, failed) => {
     let answered!: (a: SimultaneousAnswer) => void;
     let broke!: (e: Error) => void;
@@ -53,7 +57,7 @@ function hold(base: URL, r: SimultaneousRequest): Promise<Held> {
       method: r.method,
       path: r.path,
       agent: false,
-      headers: { ...r.headers, 'content-type': 'application/json', 'content-length': String(payload.length), connection: 'close' },
+      headers: { ...r.headers, 'content-type': contentType, 'content-length': String(payload.length), connection: 'close' },
     });
     req.on('error', (e) => (failed(e), broke(e)));
     req.on('response', (res) => {
