@@ -132,6 +132,20 @@ const nodes: Scenario<any>[] = [
       assert.ok(Number(metadata.k) >= 0 && Number(metadata.k) < 20, metadata.k);
     },
   },
+  {
+    name: 'deleting a node while its metadata is written: the delete succeeds, no metadata is left',
+    rounds: 10,
+    setup: async (s, fresh) => ({ node: await freeNode(s, fresh) }),
+    contenders: (w) => ({
+      delete: { requests: [del(`/v0/node/${w.node}`)], wins: 1, losers: [] },
+      write: { requests: [put(`/v0/node/${w.node}/metadata/k`, { value: 'v' })], wins: [0, 1], losers: [GONE] },
+    }),
+    check: async (s, w) => {
+      assert.equal(await exists(s, `/v0/node/${w.node}`), false);
+      const orphans = await s.db.selectFrom('node_metadata').leftJoin('node', 'node.id', 'node_metadata.node_id').select('node_metadata.label').where('node.id', 'is', null).execute();
+      assert.deepEqual(orphans, [], 'metadata of no node');
+    },
+  },
 ];
 
 const switches: Scenario<any>[] = [
