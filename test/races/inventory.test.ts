@@ -34,6 +34,7 @@ const projects: Scenario<any>[] = [
   },
   {
     name: 'deleting a project while a free node joins it: exactly one succeeds',
+    rounds: 10,
     setup: async (s, fresh) => {
       const project = fresh('p');
       await mkProject(s.api, project);
@@ -65,6 +66,7 @@ const nodes: Scenario<any>[] = [
   },
   {
     name: 'deleting a node while a nic is added to it: exactly one succeeds',
+    rounds: 10,
     setup: async (s, fresh) => ({ node: await freeNode(s, fresh) }),
     contenders: (w) => ({
       either: { requests: [del(`/v0/node/${w.node}`), put(`/v0/node/${w.node}/nic/eth0`, { macaddr: 'de:ad:be:ef:00:01' })], wins: 1, losers: [GONE, BLOCKED] },
@@ -78,6 +80,7 @@ const nodes: Scenario<any>[] = [
   },
   {
     name: 'deleting a node while a project takes it: exactly one succeeds',
+    rounds: 10,
     setup: async (s, fresh) => {
       const project = fresh('p');
       await mkProject(s.api, project);
@@ -173,6 +176,7 @@ const switches: Scenario<any>[] = [
   },
   {
     name: 'deleting a switch while a port is registered on it: exactly one succeeds',
+    rounds: 10,
     setup: async (s, fresh) => {
       const sw = fresh('sw');
       await mkSwitch(s.api, sw);
@@ -199,6 +203,7 @@ const switches: Scenario<any>[] = [
   },
   {
     name: 'deleting a port while a nic is cabled to it: exactly one succeeds',
+    rounds: 10,
     setup: async (s, fresh) => {
       const { sw } = await switchWithPorts(s, fresh, 1);
       const node = await freeNode(s, fresh);
@@ -276,6 +281,7 @@ const cabling: Scenario<any>[] = [
   },
   {
     name: 'cabling a free node’s nic while a project takes the node: both may succeed, the cabling stays',
+    rounds: 10,
     setup: async (s, fresh) => {
       const { sw } = await switchWithPorts(s, fresh, 1);
       const project = fresh('p');

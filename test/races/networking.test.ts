@@ -146,6 +146,7 @@ const networks: Scenario<any>[] = [
   },
   {
     name: 'deleting a network while access to it is granted: the delete succeeds, no access is left',
+    rounds: 10,
     setup: async (s, fresh) => {
       const owner = fresh('owner');
       const other = fresh('q');
@@ -205,6 +206,7 @@ const networks: Scenario<any>[] = [
   },
   {
     name: 'deleting a project while a network it owns is created: exactly one succeeds',
+    rounds: 10,
     setup: async (s, fresh) => {
       const project = fresh('p');
       await mkProject(s.api, project);
@@ -220,6 +222,7 @@ const networks: Scenario<any>[] = [
   },
   {
     name: 'deleting a project while it is granted access to a network: exactly one succeeds',
+    rounds: 10,
     setup: async (s, fresh) => {
       const owner = fresh('owner');
       const project = fresh('p');
