@@ -5,13 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { mkProject } from '../support/fixtures.ts';
-import { del, patch, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
+import { BLOCKED, del, DUP, GONE, patch, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
 import { basicAuth } from '../support/simultaneous.ts';
 import { exists, type Fresh } from './worlds.ts';
-
-const DUP = '409 DuplicateError';
-const GONE = '404 NotFoundError';
-const BLOCKED = '409 BlockedError';
 
 /** Users as the API lists them: name → projects. */
 async function users(s: RaceServer): Promise<Record<string, string[]>> {

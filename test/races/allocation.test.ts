@@ -5,13 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { mkProject } from '../support/fixtures.ts';
-import { post, put, raceSuite, times, winners, type Scenario } from './harness.ts';
-import { cabledNodeAndNetwork, cabledNodes, freeNode, projectOf } from './worlds.ts';
+import { BLOCKED, GONE, MISMATCH, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
+import { cabledNodeAndNetwork, cabledNodes, freeNode, projectOf, type Fresh } from './worlds.ts';
 
-const GONE = '404 NotFoundError';
-const BLOCKED = '409 BlockedError';
-
-async function nodeInProject(s: Parameters<Scenario<unknown>['setup']>[0], fresh: (b: string) => string) {
+/** A free node put in a new project. */
+async function nodeInProject(s: RaceServer, fresh: Fresh) {
   const project = fresh('p');
   await mkProject(s.api, project);
   const node = await freeNode(s, fresh);
@@ -35,7 +33,7 @@ function detachWhileConnecting(o: { pauseWorker: boolean }): Scenario<any> {
       either: {
         requests: [post(`/v0/project/${w.project}/detach_node`, { node: w.node }), post(`/v0/node/${w.node}/nic/${w.nic}/connect_network`, { network: w.net })],
         wins: 1,
-        losers: [BLOCKED, '409 ProjectMismatchError'],
+        losers: [BLOCKED, MISMATCH],
       },
     }),
     check: async (s, w, a) => {

@@ -72,7 +72,7 @@ export interface Answer extends SimultaneousAnswer {
   request: Contender;
 }
 
-/** One round's answers, by group, in the order the scenario listed the requests. */
+/** One round's answers, by group (in the order they were sent, which each round shuffles). */
 export type Answers = Record<string, Answer[]>;
 
 export interface Scenario<W> {
@@ -89,6 +89,12 @@ export interface Scenario<W> {
 }
 
 // ---------------------------------------------------------------- contenders
+
+/** The refusals scenarios expect most: the name is taken, the object is gone, the state forbids it, the project may not. */
+export const DUP = '409 DuplicateError';
+export const GONE = '404 NotFoundError';
+export const BLOCKED = '409 BlockedError';
+export const MISMATCH = '409 ProjectMismatchError';
 
 export const times = <T>(n: number, make: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => make(i));
 export const put = (path: string, body?: unknown, as?: Credentials): Contender => ({ method: 'PUT', path, body, as });
@@ -207,33 +213,35 @@ async function drained(s: RaceServer, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+/** Sends the contenders at once (the worker paused meanwhile if asked); answers by group. */
+async function fire(s: RaceServer, groups: Record<string, Group>, o: { pauseWorker?: boolean }): Promise<Answers> {
+  const contenders = shuffled(Object.entries(groups).flatMap(([group, g]) => g.requests.map((request) => ({ group, request }))));
+  const worker = s.t.hil.worker!;
+  if (o.pauseWorker) await worker.stop();
+  let sent: SimultaneousAnswer[];
+  try {
+    sent = await sendSimultaneously(
+      s.url,
+      contenders.map(({ request: r }) => {
+        const who = r.as ?? s.admin;
+        return { method: r.method, path: r.path, body: r.body, raw: r.raw, headers: basicAuth(who.username, who.password) };
+      }),
+    );
+  } finally {
+    if (o.pauseWorker) await worker.start();
+  }
+  const answers: Answers = Object.fromEntries(Object.keys(groups).map((g) => [g, [] as Answer[]]));
+  contenders.forEach((c, i) => answers[c.group].push({ ...sent[i], ...c }));
+  return answers;
+}
+
 /** Runs one round; returns what went wrong (empty: nothing) and the answers' tally. */
 async function round<W>(s: RaceServer, scenario: Scenario<W>, fresh: (base: string) => string): Promise<{ problems: string[]; summary: string }> {
   // Earlier rounds may have broken an invariant already; this round answers only for what it breaks.
   const before = new Set(await violations(s.db));
   const world = await scenario.setup(s, fresh);
   const groups = scenario.contenders(world, s);
-  const flat = Object.entries(groups).flatMap(([group, g]) => g.requests.map((request) => ({ group, request })));
-  const order = shuffled(flat.map((_, i) => i));
-  const worker = s.t.hil.worker!;
-  if (scenario.pauseWorker) await worker.stop();
-  let sent: SimultaneousAnswer[];
-  try {
-    const inOrder = await sendSimultaneously(
-      s.url,
-      order.map((i) => {
-        const r = flat[i].request;
-        const who = r.as ?? s.admin;
-        return { method: r.method, path: r.path, body: r.body, raw: r.raw, headers: basicAuth(who.username, who.password) };
-      }),
-    );
-    sent = [];
-    order.forEach((i, k) => (sent[i] = inOrder[k]));
-  } finally {
-    if (scenario.pauseWorker) await worker.start();
-  }
-  const answers: Answers = Object.fromEntries(Object.keys(groups).map((g) => [g, [] as Answer[]]));
-  flat.forEach((f, i) => answers[f.group].push({ ...sent[i], ...f }));
+  const answers = await fire(s, groups, scenario);
   const summary = Object.entries(answers)
     .map(([g, a]) => `${g}: ${tally(a)}`)
     .join('; ');

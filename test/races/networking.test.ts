@@ -5,13 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { attachments, mkNetwork, mkProject } from '../support/fixtures.ts';
-import { del, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
+import { BLOCKED, del, DUP, GONE, MISMATCH, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
 import { attached, cabledNodeAndNetwork, cabledNodes, exists, listed, type Fresh } from './worlds.ts';
-
-const DUP = '409 DuplicateError';
-const GONE = '404 NotFoundError';
-const BLOCKED = '409 BlockedError';
-const MISMATCH = '409 ProjectMismatchError';
 
 const connect = (n: { node: string; nic: string }, network: string) => post(`/v0/node/${n.node}/nic/${n.nic}/connect_network`, { network });
 const detach = (n: { node: string; nic: string }, network: string) => post(`/v0/node/${n.node}/nic/${n.nic}/detach_network`, { network });
