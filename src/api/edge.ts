@@ -17,6 +17,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HeadersTooLargeError, NotFoundError, ValidationError, type HilError } from '../errors.ts';
+import { checking } from './binding.ts';
 import { errorBody, statusOf } from './errors.ts';
 
 /** Deeper than any body the API takes (metadata values included), far below what a recursive writer survives. */
@@ -53,15 +54,7 @@ export function installEdge(app: FastifyInstance): void {
     if (type !== undefined && !MEDIA_TYPE.test(type)) req.headers['content-type'] = 'application/json';
     done();
   });
-  // Callback style: it runs on every request.
-  app.addHook('preValidation', (req, _reply, done) => {
-    try {
-      checkRequest(req);
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
-  });
+  app.addHook('preValidation', checking(checkRequest));
 }
 
 function checkRequest(req: FastifyRequest): void {

@@ -1,6 +1,6 @@
 /** Users of the database auth backend (spec §5.8). */
 import { BadArgumentError, BlockedError, IllegalStateError, NotFoundError } from '../errors.ts';
-import { inTx, type CoreDeps, type Tx } from './context.ts';
+import { inTx, type CoreDeps } from './context.ts';
 import { lockedAdmins } from '../store/repos/users.ts';
 import { absentOrConflict, getProject, getUser, insertUnique } from './lookup.ts';
 import { requireAdmin, type Principal } from './principal.ts';
@@ -32,9 +32,10 @@ export class UserService extends Service {
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
+      const admins = await lockedAdmins(tx);
       const user = await getUser(tx, label, 'update');
       if (user.id === p.userId) throw new IllegalStateError('Cannot delete own account; another administrator can.');
-      if (user.is_admin) await keepAnAdmin(tx, user.id);
+      if (user.is_admin) keepAnAdmin(admins, user.id);
       await tx.deleteFrom('user_project').where('user_id', '=', user.id).execute();
       await tx.deleteFrom('user').where('id', '=', user.id).execute();
     });
@@ -68,9 +69,10 @@ export class UserService extends Service {
   async setAdmin(p: Principal, label: string, isAdmin: boolean): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
+      const admins = await lockedAdmins(tx);
       const user = await getUser(tx, label, 'update');
       if (user.id === p.userId) throw new IllegalStateError('Cannot set own admin status');
-      if (user.is_admin && !isAdmin) await keepAnAdmin(tx, user.id);
+      if (user.is_admin && !isAdmin) keepAnAdmin(admins, user.id);
       await tx.updateTable('user').set({ is_admin: isAdmin }).where('id', '=', user.id).execute();
     });
     this.deps.usersChanged(label);
@@ -79,9 +81,12 @@ export class UserService extends Service {
 
 export const userService = (deps: CoreDeps) => new UserService(deps);
 
-/** Refuses to take the last administrator away (HIL could then be administered by nobody). */
-async function keepAnAdmin(tx: Tx, leaving: number): Promise<void> {
-  const admins = await lockedAdmins(tx);
+/**
+ * Refuses to take the last administrator away (HIL could then be
+ * administered by nobody). `admins` were counted under lock (lockedAdmins),
+ * before the user row itself, so two such requests wait for each other.
+ */
+function keepAnAdmin(admins: number[], leaving: number): void {
   if (admins.filter((id) => id !== leaving).length === 0) throw new BlockedError('This is the last administrator; make another one first.');
 }
 

@@ -9,7 +9,8 @@ import type { Database } from '../schema.ts';
  * each remove another administrator then cannot both see two of them.
  */
 export async function lockedAdmins(tx: Kysely<Database>): Promise<number[]> {
-  let q = tx.selectFrom('user').select('id').where('is_admin', '=', true);
+  // In id order, and before any other user row: concurrent callers then take the locks in one order (no deadlock).
+  let q = tx.selectFrom('user').select('id').where('is_admin', '=', true).orderBy('id');
   if (dialectOf(tx) === 'postgres') q = q.forUpdate();
   return (await q.execute()).map((r) => r.id);
 }
