@@ -76,6 +76,12 @@ export interface Scratch {
   remove(): void;
 }
 
+/** Cleanups still due: a test process that ends early (a timeout, a failure) still kills its sessions and removes their labs and directories. */
+const pending = new Set<() => void>();
+process.once('exit', () => {
+  for (const cleanup of [...pending].reverse()) cleanup(); // a session before its directory
+});
+
 export function scratchCheckout(name: string): Scratch {
   const dir = mkdtempSync(join(tmpdir(), `hil-doc-${name.replace(/[^\w]+/g, '-')}-`));
   for (const entry of CHECKOUT) symlinkSync(join(REPO, entry), join(dir, entry));
@@ -100,15 +106,23 @@ export function scratchCheckout(name: string): Scratch {
     npm_config_fund: 'false',
     npm_config_audit: 'false',
   };
-  return {
-    dir,
-    env,
-    remove() {
-      // A lab the commands built (and did not take down, because one failed) goes first.
-      for (const lab of labDirs(dir)) spawnSync(join(REPO, 'bin', 'hil-lab'), ['down', '--dir', lab], { stdio: 'ignore', timeout: 60_000 });
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const remove = () => {
+    pending.delete(remove);
+    // A lab the commands built (and did not take down, because one failed) goes first.
+    for (const lab of labDirs(dir)) spawnSync(join(REPO, 'bin', 'hil-lab'), ['down', '--dir', lab], { stdio: 'ignore', timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
   };
+  pending.add(remove);
+  return { dir, env, remove };
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false; // the group is gone
+  }
 }
 
 /** Directories under `dir` that hold a lab (a lab.json). */
@@ -181,6 +195,8 @@ export async function runSession(scratch: Scratch, steps: Step[]): Promise<Outco
   child.stderr.on('data', (d) => (stderr += d));
   child.stdout.resume();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = () => void killGroup(child.pid!, 'SIGKILL');
+  pending.add(kill);
 
   const current = () => {
     try {
@@ -204,13 +220,10 @@ export async function runSession(scratch: Scratch, steps: Step[]): Promise<Outco
   }
   // Whatever it left running in the background (servers) goes now.
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      break; // the group is gone
-    }
+    if (!killGroup(child.pid!, signal)) break;
     await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
   }
+  pending.delete(kill);
 
   const read = (f: string) => {
     try {
