@@ -3,8 +3,8 @@
  *
  * `up` writes lab.json (the lab's id and size) before it makes anything, and
  * every name the lab uses derives from it (layout.ts). So `down` finds every
- * process (by the PID files it recorded, checked against their command lines),
- * namespace and interface again, also when `up` crashed half-way or the host
+ * process (by the PID files it recorded, checked against their command lines,
+ * and what those started), namespace and interface again, also when `up` crashed half-way or the host
  * rebooted, and then removes the lab's directory.
  */
 import { randomBytes } from 'node:crypto';
@@ -22,7 +22,7 @@ import { labLayout, type LabLayout, type LabSpec, type NodeRuntime } from './lay
 import { startProvisioning, stopProvisioning } from './provisioning.ts';
 import { detectAccel, nodeFiles, SERCON_PORT, SERCON_PORT_FILE } from './qemu.ts';
 import { addNodePort, startSwitch, stopSwitch } from './switch.ts';
-import { alive, commandLine, killPid, killRecorded, processesMentioning, readPid, run, sleepSync, startDaemon, tryRun } from './system.ts';
+import { alive, callerChain, commandLine, killPid, killRecorded, namedNetns, processTable, readPid, run, sameProcess, sleepSync, startDaemon, tryRun, withDescendants, type ProcessEntry } from './system.ts';
 import { RELAY_READY } from './serial-relay.ts';
 
 const SERIAL_RELAY = fileURLToPath(new URL('./serial-relay.ts', import.meta.url));
@@ -249,9 +249,37 @@ export interface DownReport {
   links: string[];
 }
 
+/** Every PID file under the lab's directory (daemons', BMCs', QEMUs'). */
+function pidFiles(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.pid')).map((f) => join(dir, f));
+}
+
 /**
- * Stops every process, deletes every namespace and interface, and removes
- * the directory of the lab in `dir`. Synchronous, and safe to repeat.
+ * The processes the lab started, still running: those its PID files record
+ * (if their command line still names the lab's directory: a PID may have
+ * been reused since), everything they started (a chassis control caught
+ * half-way, the QEMU it is starting), and whatever runs in the lab's own
+ * namespaces and names the directory (a QEMU whose PID file was never
+ * written). Never the caller or its ancestors: `timeout 60 hil-lab down
+ * --dir D`, `bash -c '… --dir D …'` and `sudo` name the directory too, and
+ * neither does any other process that merely names it.
+ */
+function labProcesses(layout: LabLayout, spare: ReadonlySet<number>): ProcessEntry[] {
+  const dir = layout.spec.dir;
+  const table = processTable();
+  const recorded = pidFiles(dir)
+    .map(readPid)
+    .filter((pid): pid is number => pid !== null && table.get(pid)?.cmdline.includes(dir) === true);
+  const found = withDescendants(recorded, table);
+  const namespaces = new Set([layout.switchNetns, layout.provisioningNetns].map(namedNetns).filter((n) => n !== null));
+  for (const p of table.values()) if (namespaces.has(p.netns) && p.cmdline.includes(dir)) found.add(p.pid);
+  return [...found].filter((pid) => !spare.has(pid) && table.has(pid)).map((pid) => table.get(pid)!);
+}
+
+/**
+ * Stops every process the lab started, deletes every namespace and
+ * interface, and removes the directory of the lab in `dir`. Synchronous, and
+ * safe to repeat.
  */
 export function down(dirArg: string): DownReport {
   const dir = resolve(dirArg);
@@ -259,8 +287,10 @@ export function down(dirArg: string): DownReport {
   const report: DownReport = { processes: 0, namespaces: [], links: [] };
   if (!state) return report;
   const layout = labLayout(state.spec);
-  // Every process of the lab has the lab's directory on its command line.
-  report.processes = processesMentioning(dir).length;
+  const spare = callerChain();
+  // Found before anything stops: a stopped parent's children are no longer its descendants.
+  const found = labProcesses(layout, spare);
+  report.processes = found.length;
   for (const node of layout.nodes) {
     stopBmc(node.dir, dir); // first, so that it cannot power the node on again
     killRecorded(nodeFiles(node.dir).pid, dir);
@@ -268,9 +298,9 @@ export function down(dirArg: string): DownReport {
   killRecorded(layout.serialRelayPid, dir);
   stopProvisioning(layout);
   stopSwitch(layout);
-  // Whatever still mentions the lab's directory (a chassis control caught
-  // half-way, a QEMU whose PID file was never written) goes too.
-  for (const p of processesMentioning(dir)) killPid(p.pid);
+  // Whatever of them is still there (a half-built lab's, a chassis control's
+  // QEMU that started meanwhile) goes too.
+  for (const p of [...found, ...labProcesses(layout, spare)]) if (sameProcess(p)) killPid(p.pid);
   for (const ns of [layout.switchNetns, layout.provisioningNetns]) {
     if (netnsList().includes(ns) && tryRun('ip', ['netns', 'delete', ns])) report.namespaces.push(ns);
   }
