@@ -41,14 +41,14 @@ export async function getNetwork(tx: Tx, label: string, lock?: Lock) {
   return row;
 }
 
-export async function getSwitch(tx: Tx, label: string) {
-  const row = await tx.selectFrom('switch').selectAll().where('label', '=', label).executeTakeFirst();
+export async function getSwitch(tx: Tx, label: string, lock?: Lock) {
+  const row = await held(tx, tx.selectFrom('switch').selectAll().where('label', '=', label), lock).executeTakeFirst();
   if (!row) throw new NotFoundError(`Switch "${label}" does not exist.`);
   return row;
 }
 
-export async function getPort(tx: Tx, sw: { id: number; label: string }, label: string) {
-  const row = await tx.selectFrom('port').selectAll().where('switch_id', '=', sw.id).where('label', '=', label).executeTakeFirst();
+export async function getPort(tx: Tx, sw: { id: number; label: string }, label: string, lock?: Lock) {
+  const row = await held(tx, tx.selectFrom('port').selectAll().where('switch_id', '=', sw.id).where('label', '=', label), lock).executeTakeFirst();
   if (!row) throw new NotFoundError(`Port "${label}" does not exist on switch "${sw.label}".`);
   return row;
 }

@@ -238,6 +238,17 @@ export class NetworkService extends Service {
         .where('node.project_id', '=', project.id)
         .executeTakeFirst();
       if (attached) throw new BlockedError('Project still has node(s) attached to the network');
+      // A connect still queued counts as attached: the worker would put the nic on a network its project lost.
+      const queued = await tx
+        .selectFrom('networking_action')
+        .innerJoin('nic', 'nic.id', 'networking_action.nic_id')
+        .innerJoin('node', 'node.id', 'nic.node_id')
+        .select('networking_action.id')
+        .where('networking_action.status', '=', 'PENDING')
+        .where('networking_action.new_network_id', '=', net.id)
+        .where('node.project_id', '=', project.id)
+        .executeTakeFirst();
+      if (queued) throw new BlockedError('Project still has node(s) being connected to the network');
       await tx.deleteFrom('network_access').where('network_id', '=', net.id).where('project_id', '=', project.id).execute();
     });
   }

@@ -11,6 +11,7 @@ import { BadArgumentError, BlockedError, HilError, NotImplementedError, OBMError
 import { BOOT_DEVICES, type BmcDriver, type BmcTarget, type BootDevice, type ManagedBmcDriver, type ObmOperation, type PowerState } from '../drivers/bmc/interface.ts';
 import type { NodeRow } from '../store/schema.ts';
 import { scrubSecrets } from '../drivers/params.ts';
+import { KeyedLock } from '../util/keyed-lock.ts';
 import { BmcGate } from './bmc-gate.ts';
 import type { CoreDeps } from './context.ts';
 import { getNode } from './lookup.ts';
@@ -43,6 +44,12 @@ function offered<K extends Interface>(bmc: Bmc, k: K): NonNullable<ManagedBmcDri
 
 export class ObmService extends Service {
   readonly #gate: BmcGate;
+  /**
+   * Enables and disables of one node, one at a time: each starts or stops
+   * the console and then writes the flag, so without this two of them could
+   * write in one order and leave the console in the other's state.
+   */
+  readonly #switching = new KeyedLock();
 
   constructor(deps: CoreDeps) {
     super(deps);
@@ -109,6 +116,15 @@ export class ObmService extends Service {
   }
 
   async setEnabled(p: Principal, label: string, on: boolean): Promise<void> {
+    const release = await this.#switching.acquire(label);
+    try {
+      await this.#setEnabled(p, label, on);
+    } finally {
+      release();
+    }
+  }
+
+  async #setEnabled(p: Principal, label: string, on: boolean): Promise<void> {
     const bmc = this.#bmcOf(await this.#authorized(p, label));
     const { delegate } = bmc.driver;
     let token: string | null = null;

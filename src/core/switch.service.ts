@@ -30,7 +30,8 @@ export class SwitchService extends Service {
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const sw = await getSwitch(tx, label);
+      // Locked: a port registered meanwhile waits, then finds no switch.
+      const sw = await getSwitch(tx, label, 'update');
       if (await tx.selectFrom('port').select('id').where('switch_id', '=', sw.id).executeTakeFirst()) {
         throw new BlockedError(`Switch "${label}" has ports; delete them first.`);
       }
@@ -48,7 +49,7 @@ export class SwitchService extends Service {
   async registerPort(p: Principal, switchLabel: string, port: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const sw = await getSwitch(tx, switchLabel);
+      const sw = await getSwitch(tx, switchLabel, 'share');
       const dup = `Port "${port}" already exists on switch "${switchLabel}".`;
       await absentOrConflict(tx.selectFrom('port').select('id').where('switch_id', '=', sw.id).where('label', '=', port).executeTakeFirst(), dup);
       this.deps.switches.get(sw.type)?.validatePortName(port);
@@ -60,7 +61,8 @@ export class SwitchService extends Service {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
-      const row = await getPort(tx, sw, port);
+      // Locked: a nic cabled meanwhile waits, then finds no port.
+      const row = await getPort(tx, sw, port, 'update');
       if (await tx.selectFrom('nic').select('id').where('port_id', '=', row.id).executeTakeFirst()) {
         throw new BlockedError(`Port "${port}" is attached to a nic; please detach it first.`);
       }
@@ -92,7 +94,7 @@ export class SwitchService extends Service {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
-      const portRow = await getPort(tx, sw, port);
+      const portRow = await getPort(tx, sw, port, 'update');
       const node = await getNode(tx, nodeLabel, 'update');
       const nic = await getNic(tx, node, nicLabel);
       if (nic.port_id !== null) throw new DuplicateError(nicLabel);

@@ -1,5 +1,5 @@
 /** Users of the database auth backend (spec §5.8). */
-import { BadArgumentError, BlockedError, IllegalStateError, NotFoundError } from '../errors.ts';
+import { AuthorizationError, BadArgumentError, BlockedError, IllegalStateError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { lockedAdmins } from '../store/repos/users.ts';
 import { absentOrConflict, getProject, getUser, insertUnique } from './lookup.ts';
@@ -33,6 +33,7 @@ export class UserService extends Service {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
       const admins = await lockedAdmins(tx);
+      stillAnAdmin(admins, p);
       const user = await getUser(tx, label, 'update');
       if (user.id === p.userId) throw new IllegalStateError('Cannot delete own account; another administrator can.');
       if (user.is_admin) keepAnAdmin(admins, user.id);
@@ -70,6 +71,7 @@ export class UserService extends Service {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
       const admins = await lockedAdmins(tx);
+      stillAnAdmin(admins, p);
       const user = await getUser(tx, label, 'update');
       if (user.id === p.userId) throw new IllegalStateError('Cannot set own admin status');
       if (user.is_admin && !isAdmin) keepAnAdmin(admins, user.id);
@@ -88,6 +90,16 @@ export const userService = (deps: CoreDeps) => new UserService(deps);
  */
 function keepAnAdmin(admins: number[], leaving: number): void {
   if (admins.filter((id) => id !== leaving).length === 0) throw new BlockedError('This is the last administrator; make another one first.');
+}
+
+/**
+ * The caller was an administrator when its request was authenticated; one
+ * demoted or deleted since (by a request that committed while this one
+ * waited for the locks) may not go on removing others: two administrators
+ * removing each other at once then end as if one had gone first.
+ */
+function stillAnAdmin(admins: number[], p: Principal): void {
+  if (p.userId !== undefined && !admins.includes(p.userId)) throw new AuthorizationError('You are no longer an administrator.');
 }
 
 /** Also used by `hil-admin create-admin-user`, which runs with no caller. */

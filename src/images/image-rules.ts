@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import type { ReadStream } from 'node:fs';
 import { BadArgumentError, BlockedError, NotFoundError } from '../errors.ts';
 import type { Tx } from '../core/context.ts';
+import { held, type Lock } from '../core/lookup.ts';
 import { requireProjectAccess, type Principal } from '../core/principal.ts';
 import { dialectOf, isForeignKeyViolation } from '../store/db.ts';
 import type { ImageRow } from '../store/schema.ts';
@@ -99,15 +100,19 @@ export function canSee(p: Principal, row: Pick<ImageRow, 'project_id' | 'public'
 }
 
 /** The image if the caller may see it; otherwise it does not exist. */
-export async function visibleImage(tx: Tx, p: Principal, name: string): Promise<ImageRow> {
-  const row = await tx.selectFrom('image').selectAll().where('label', '=', name).executeTakeFirst();
+export async function visibleImage(tx: Tx, p: Principal, name: string, lock?: Lock): Promise<ImageRow> {
+  const row = await held(tx, tx.selectFrom('image').selectAll().where('label', '=', name), lock).executeTakeFirst();
   if (!row || !canSee(p, row)) throw notFound(name);
   return row;
 }
 
-/** The image if the caller may change it: visible (else 404) and the caller's project's or an admin (else 401). */
+/**
+ * The image if the caller may change it: visible (else 404) and the caller's
+ * project's or an admin (else 401). Locked until the transaction ends, so a
+ * concurrent change or delete waits and then sees this one's outcome.
+ */
 export async function modifiableImage(tx: Tx, p: Principal, name: string): Promise<ImageRow> {
-  const row = await visibleImage(tx, p, name);
+  const row = await visibleImage(tx, p, name, 'update');
   requireProjectAccess(p, row.project_id);
   return row;
 }

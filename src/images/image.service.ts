@@ -83,7 +83,8 @@ export class ImageService extends Service {
       if (o.project === undefined || o.project === ADMIN_OWNER) {
         if (!p.isAdmin) throw new AuthorizationError('Only administrators may create admin-owned images; give "project": one of your projects.');
       } else {
-        const project = await getProject(tx, o.project);
+        // Share-locked: a delete of the project waits, then sees this image.
+        const project = await getProject(tx, o.project, 'share');
         requireProjectAccess(p, project.id);
         projectId = project.id;
       }
