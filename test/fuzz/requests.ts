@@ -29,6 +29,12 @@ export interface FuzzRequest {
   route: string;
   /** Who the credentials are for (admin, member, other, none, or the kind of garbage). */
   as: string;
+  /**
+   * false: send the next request while a networking action this one queued
+   * may still be PENDING. Otherwise the test waits for the worker first, so
+   * that a seed replays the same states.
+   */
+  settle?: boolean;
 }
 
 /** `arb` in `percent` % of cases, null otherwise. */

@@ -36,18 +36,3 @@ export function operationsOf(doc: any): Operation[] {
   }
   return ops;
 }
-
-/** The operation whose template matches a concrete path (port names may hold slashes), for classifying answers. */
-export function templateOf(ops: readonly Operation[], method: string, path: string): Operation | undefined {
-  return ops.find((op) => op.method === method && templateRegExp(op.template).test(path));
-}
-
-const regexps = new Map<string, RegExp>();
-function templateRegExp(template: string): RegExp {
-  let re = regexps.get(template);
-  if (!re) {
-    const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_, name) => (name === 'port' ? '(.+)' : '([^/]+)'));
-    regexps.set(template, (re = new RegExp(`^${source}$`)));
-  }
-  return re;
-}

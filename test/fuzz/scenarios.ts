@@ -55,12 +55,15 @@ const networking = tenant.chain((t) =>
       channel: fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 2, arbitrary: fc.constant('vlan/native') }),
       detach: fc.boolean(),
       as: callerOf(t),
+      // Now and then the next request comes while the action is PENDING.
+      settle: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
     })
-    .map(({ nic: [node, nic], network, channel, detach, as }) =>
-      detach
+    .map(({ nic: [node, nic], network, channel, detach, as, settle }) => ({
+      ...(detach
         ? call('POST', '/v0/node/{node}/nic/{nic}/detach_network', `/v0/node/${node}/nic/${nic}/detach_network`, { network }, as)
-        : call('POST', '/v0/node/{node}/nic/{nic}/connect_network', `/v0/node/${node}/nic/${nic}/connect_network`, channel ? { network, channel } : { network }, as),
-    ),
+        : call('POST', '/v0/node/{node}/nic/{nic}/connect_network', `/v0/node/${node}/nic/${nic}/connect_network`, channel ? { network, channel } : { network }, as)),
+      settle,
+    })),
 );
 
 /** New networks, or seeded ones again (after a generic request deleted them). */

@@ -121,7 +121,7 @@ export async function runSession(database: TestDatabase, o: SessionOptions): Pro
     const surveyStart = Date.now();
     await survey(fuzz, report, o);
     report.surveyMs = Date.now() - surveyStart;
-    await t.hil.worker?.idle();
+    await settle(t);
     report.violations = await checkInvariants(t);
     for (const line of t.logs) if (Number(line.level) >= 50) bump(report.errorLogs, String((line.err as any)?.message ?? line.msg).slice(0, 120));
     for (const cls of [...report.failures.values()].slice(0, o.shrinkClasses)) cls.shrunk = await shrink(fuzz, o, cls);
@@ -139,6 +139,7 @@ async function step(f: Fuzz, req: FuzzRequest): Promise<{ answer: Answer; verdic
   const answer = await send(f.target, req);
   const op = f.ops.find((x) => `${x.method} ${x.template}` === req.route);
   const verdict = judge(req, op, answer, f.docs, (id) => loggedError(f.t, id));
+  if (answer.status === 202 && req.settle !== false) await settle(f.t);
   let repaired: string[] = [];
   if (answer.status >= 200 && answer.status < 300 && touchesActors(req)) {
     const admins = await f.t.hil.store.db.selectFrom('user').select('id').where('is_admin', '=', true).execute();
@@ -188,6 +189,17 @@ async function shrink(f: Fuzz, o: SessionOptions, cls: FailureClass): Promise<Ex
   });
   const details = await fc.check(property, { seed: o.seed, path: String(cls.first.index), plugins: [fc.interruptAfterTimeLimit(o.shrinkMs)] });
   return details.failed ? last : undefined;
+}
+
+/** Waits (up to 5 s) until the worker has applied every PENDING networking action. */
+async function settle(t: TestHil): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    await t.hil.worker?.idle();
+    const pending = await t.hil.store.db.selectFrom('networking_action').select('id').where('status', '=', 'PENDING').executeTakeFirst();
+    if (!pending) return;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
 }
 
 /** The message of the error line the server logged for a request id. */
