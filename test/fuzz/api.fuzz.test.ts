@@ -22,6 +22,7 @@ const requests = Number(process.env.HIL_FUZZ_REQUESTS ?? 5000);
 for (const database of testDatabases()) {
   describe(`API fuzz on ${database.name}`, { skip: database.skip }, () => {
     it(`answers ${requests} generated requests cleanly and keeps the database consistent`, async (t) => {
+      t.diagnostic(`seed ${seed} (HIL_FUZZ_SEED=${seed} replays this run)`);
       const report = await runSession(database, { seed, requests, shrinkClasses: 40, shrinkMs: 5000 });
       t.diagnostic(summary(report));
       const text = details(report);

@@ -110,7 +110,8 @@ const contentType: fc.Arbitrary<string | undefined> = fc.oneof(
 export const DEAD_OVSDB = 'unix:/nonexistent/hil-fuzz/db.sock';
 
 function harmless(v: unknown): unknown {
-  if (typeof v === 'object' && v !== null && !Array.isArray(v) && String((v as any).type).includes('ovs')) return { ...v, ovsdb: DEAD_OVSDB };
+  const type = typeof v === 'object' && v !== null ? (v as { type?: unknown }).type : undefined;
+  if (typeof type === 'string' && type.includes('ovs')) return { ...(v as object), ovsdb: DEAD_OVSDB };
   return v;
 }
 
