@@ -27,13 +27,18 @@ export class IllegalStateError extends HilError {}
 export class MethodNotAllowedError extends HilError {}
 /** A request body (an uploaded file) larger than the server accepts. */
 export class TooLargeError extends HilError {}
+/** The request's headers are larger than the server reads (Node's limit). Not in upstream. */
+export class HeadersTooLargeError extends HilError {}
 /** A feature that exists upstream but is not offered by this server (headnodes). */
 export class NotImplementedError extends HilError {}
 
 /** Server-side failures: always 500; details go to the log, not the client. */
 export class ServerError extends HilError {}
-/** The network-ID allocator has nothing left ("No more networks"). */
-export class AllocationError extends ServerError {}
+/**
+ * The network-ID allocator has nothing left ("No more networks"). Upstream
+ * answered 500; running out of VLANs is the pool's state, not a server fault.
+ */
+export class AllocationError extends HilError {}
 /** The BMC, or obmd, failed or did not answer in time. */
 export class OBMError extends ServerError {}
 /** A switch driver failed; in the worker this turns the action into ERROR. */
@@ -52,6 +57,7 @@ export const ERROR_TYPES = [
   IllegalStateError,
   MethodNotAllowedError,
   TooLargeError,
+  HeadersTooLargeError,
   NotImplementedError,
   ServerError,
   AllocationError,

@@ -17,6 +17,12 @@ describe('error catalog', () => {
     }
   });
 
+  it('documents no type the catalog does not have', () => {
+    const documented = [...doc.matchAll(/^\| `(\w+)` \| (\d{3}) \|/gm)].map((m) => m[1]);
+    const catalog = ERROR_TYPES.map((T) => new T('m').type);
+    assert.deepEqual([...documented].sort(), [...catalog].sort());
+  });
+
   it('puts the class name on the wire, as upstream', () => {
     const [Type] = ERROR_TYPES;
     assert.deepEqual(errorBody(new Type('bad')), { type: 'ValidationError', msg: 'bad' });

@@ -8,12 +8,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
-import { AuthorizationError, HilError, MethodNotAllowedError, NotFoundError, ServerError, ValidationError } from '../errors.ts';
+import { AuthorizationError, HilError, MethodNotAllowedError, NotFoundError, NotImplementedError, ServerError, TooLargeError, ValidationError } from '../errors.ts';
 import { ANONYMOUS } from '../core/principal.ts';
 import type { AuthBackend } from '../drivers/auth/interface.ts';
 import type { DriverParams } from '../drivers/params.ts';
 import type { DriverFields } from '../wire/driver-fields.ts';
 import { installBinding, INVALID_ARGS, rewritePortUrl } from './binding.ts';
+import { edgeServerOptions, installEdge } from './edge.ts';
 import { errorBody, statusOf } from './errors.ts';
 import type { Services } from './services.ts';
 import { projectRoutes } from './routes/projects.routes.ts';
@@ -47,6 +48,8 @@ export interface AppOptions {
 }
 
 const HTTP_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'] as const;
+/** How long the rest of a refused request's body is read before its connection is cut. */
+const LINGER_MS = 500;
 
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -58,6 +61,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
     return503OnClosing: true,
     forceCloseConnections: true,
+    ...edgeServerOptions,
   });
 
   await app.register(swagger, {
@@ -74,6 +78,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(websocket);
+  installEdge(app);
   installBinding(app);
   installAuthentication(app, o);
   installErrorReplies(app);
@@ -105,10 +110,31 @@ function installAuthentication(app: FastifyInstance, o: AppOptions): void {
 
 /** Every failure as upstream's {"type", "msg"}: errors of ours by their type, Fastify's own (validation, 404, 405) mapped. */
 function installErrorReplies(app: FastifyInstance): void {
+  // An error answered before the request's body has all arrived (a 401 to an
+  // upload) ends the connection instead of reading the rest: nobody may make
+  // the server read 300 MB it will throw away. The rest is drained for a
+  // moment first (a lingering close): closing on unread bytes would reset the
+  // connection, and the client could lose the answer.
+  app.addHook('onSend', (req, reply, payload, done) => {
+    const socket = req.raw.socket;
+    if (reply.statusCode >= 400 && !req.raw.complete && socket) {
+      reply.header('connection', 'close');
+      // Node ends such a connection with destroySoon() once the answer is written: instead,
+      // end our side (the answer and a FIN reach the client) and cut it LINGER_MS later.
+      socket.destroySoon = () => {
+        socket.end();
+        setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      };
+    }
+    done(null, payload);
+  });
   app.setErrorHandler((err: FastifyError | HilError, req, reply) => {
     if (err instanceof HilError) {
       const status = statusOf(err);
-      if (status >= 500) req.log.error({ err }, 'request failed');
+      // Only a failure of ours is an error line (with its stack); what a client asked wrong, or a feature
+      // this server does not offer, is not, so no client can flood the log at error level.
+      if (status >= 500 && !(err instanceof NotImplementedError)) req.log.error({ err }, 'request failed');
+      else req.log.info({ type: err.type, status }, 'request refused');
       return reply.code(status).send(errorBody(err));
     }
     if (err.validation) {
@@ -116,7 +142,10 @@ function installErrorReplies(app: FastifyInstance): void {
     }
     const code = err.statusCode;
     if (code && code >= 400 && code < 500) {
-      return reply.code(code).send(errorBody(new ValidationError(err.message)));
+      // Fastify's own refusals, in our catalog (one status per type): a body over the limit, or a malformed request.
+      const mine = code === 413 ? new TooLargeError(err.message) : new ValidationError(err.message);
+      req.log.info({ type: mine.type, status: statusOf(mine) }, 'request refused');
+      return reply.code(statusOf(mine)).send(errorBody(mine));
     }
     req.log.error({ err }, 'unexpected error');
     return reply.code(500).send(errorBody(new ServerError(`Internal server error (request ${req.id})`)));

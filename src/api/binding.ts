@@ -5,7 +5,7 @@
  * arguments come from the query string, a GET with a body is refused, and so
  * is an empty query value; a name may not come from both path and body.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationError } from '../errors.ts';
 
 export const INVALID_ARGS = 'Request arguments are not valid for this request';
@@ -22,15 +22,23 @@ export function installBinding(app: FastifyInstance): void {
     }
   });
 
-  // Callback style: it runs on every request, and an async hook costs a promise.
-  app.addHook('preValidation', (req: FastifyRequest, _reply, done) => {
+  app.addHook('preValidation', checking(checkArguments));
+}
+
+/**
+ * A preValidation hook that runs `check` and refuses the request with what
+ * it throws. Callback style: it runs on every request, and an async hook
+ * costs a promise.
+ */
+export function checking(check: (req: FastifyRequest) => void) {
+  return (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     try {
-      checkArguments(req);
+      check(req);
       done();
     } catch (err) {
       done(err as Error);
     }
-  });
+  };
 }
 
 function checkArguments(req: FastifyRequest): void {

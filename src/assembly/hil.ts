@@ -136,6 +136,7 @@ function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: Ne
     obmRetries: s.obm.retries,
     consoles: new ConsoleHub({ logBytes: s.obm.consoleLogBytes, log }),
     switchTimeoutMs: s.worker.actionTimeoutMs,
+    quotas: s.quotas,
     maintenance: s.maintenance && { project: s.maintenance.project, notifier: webhookNotifier(s.maintenance.url, { timeoutMs: s.obm.timeoutMs, log }) },
     log,
     provisioningNetwork: s.provisioning?.network,

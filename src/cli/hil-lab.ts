@@ -99,14 +99,10 @@ async function showConsole(file: string, follow: boolean): Promise<void> {
   clearInterval(poll);
 }
 
-export function buildProgram(): Command {
-  const dirOption = () => new Option('--dir <dir>', 'the lab directory').default(defaultLabDir(), '$HIL_LAB_DIR or ~/.local/state/hil-lab');
-  const program = new Command('hil-lab')
-    .description('A datacenter in a box: QEMU nodes, ipmi_sim BMCs, an Open vSwitch switch and a PXE provisioning network, driven by HIL')
-    .version(`hil-lab ${VERSION}`, '--version')
-    .showHelpAfterError()
-    .exitOverride();
+const dirOption = () => new Option('--dir <dir>', 'the lab directory').default(defaultLabDir(), '$HIL_LAB_DIR or ~/.local/state/hil-lab');
 
+/** doctor, up, register: checking the host and building a lab. */
+function buildCommands(program: Command): void {
   program
     .command('doctor')
     .description("Check that this host has what the lab needs, and print the apt-get line for what it doesn't")
@@ -170,7 +166,10 @@ export function buildProgram(): Command {
       await register(o.dir);
       printSummary(o.dir);
     });
+}
 
+/** status, console, unregister, down: a lab that exists. */
+function runCommands(program: Command): void {
   program
     .command('status')
     .description("Show the lab's parts and whether they run")
@@ -211,7 +210,17 @@ export function buildProgram(): Command {
       const r = down(o.dir);
       process.stdout.write(`stopped ${r.processes} processes; removed namespaces: ${r.namespaces.join(' ') || 'none'}; links: ${r.links.join(' ') || 'none'}\n`);
     });
+}
 
+export function buildProgram(): Command {
+  const program = new Command('hil-lab')
+    .description('A datacenter in a box: QEMU nodes, ipmi_sim BMCs, an Open vSwitch switch and a PXE provisioning network, driven by HIL')
+    .version(`hil-lab ${VERSION}`, '--version')
+    .showHelpAfterError()
+    .exitOverride();
+
+  buildCommands(program);
+  runCommands(program);
   return strictArguments(program);
 }
 

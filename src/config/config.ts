@@ -104,6 +104,10 @@ function validateSemantics(cfg: Config): void {
   }
   if (u.endpoint !== undefined && !/^https?:\/\//.test(u.endpoint)) throw new ConfigError('upstream.endpoint must be an http(s) URL');
   if (cfg.network.allocator === 'hil' && u.endpoint === undefined) throw new ConfigError('network.allocator "hil" needs an [upstream]');
+  if (u.endpoint !== undefined && cfg.network.allocator !== 'hil') {
+    // Its switches are the base's: a network here must be a network there, which only the hil allocator makes.
+    throw new ConfigError(`a derived HIL (one with an [upstream]) takes its networks from its base: network.allocator must be "hil", not "${cfg.network.allocator}" (unset HIL_VLAN_POOL)`);
+  }
   if (u.max_free !== undefined && u.max_free < u.min_free) throw new ConfigError('upstream.max_free must not be below upstream.min_free');
   const pv = cfg.provisioning;
   if (pv.enabled) {

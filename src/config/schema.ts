@@ -79,6 +79,16 @@ export const ConfigSchema = Type.Object(
       },
       Strict,
     ),
+    /** Per-project limits, so that one tenant cannot take what the others need (0: no limit). */
+    quotas: Type.Object(
+      {
+        /** Networks a project may own (each takes a VLAN from the shared pool). */
+        networks_per_project: Type.Integer({ minimum: 0, maximum: 1000000 }),
+        /** Nodes a project may hold. */
+        nodes_per_project: Type.Integer({ minimum: 0, maximum: 1000000 }),
+      },
+      Strict,
+    ),
     /** The image registry (docs/images.md): content-addressed files under <dir>/sha256/. */
     images: Type.Object(
       {
@@ -167,6 +177,7 @@ export function defaultConfig(): Config {
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
     obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1, console_log_kib: 256 },
     maintenance: {},
+    quotas: { networks_per_project: 0, nodes_per_project: 0 },
     upstream: { min_free: 0, on_demand: false, rebalance_seconds: 60, timeout_seconds: 30 },
     provisioning: {
       enabled: false,

@@ -37,6 +37,8 @@ export interface Settings {
   worker: { actionTimeoutMs: number; maxAttempts: number; retryBackoffMs: number; switchConcurrency: number; pollMs: number; batchLingerMs: number };
   obm: { timeoutMs: number; maxConcurrent: number; retries: number; consoleLogBytes: number };
   maintenance?: { project: string; url: string };
+  /** Per project; absent: no limit. */
+  quotas: { networksPerProject?: number; nodesPerProject?: number };
   images: { dir: string; maxFileBytes: number };
   upstream?: UpstreamSettings;
   provisioning?: ProvisioningSettings;
@@ -61,6 +63,7 @@ export function settingsFrom(cfg: Config): Settings {
     },
     obm: { timeoutMs: seconds(obm.timeout_seconds), maxConcurrent: obm.max_concurrent, retries: obm.retries, consoleLogBytes: obm.console_log_kib * 1024 },
     maintenance: m.project !== undefined && m.url !== undefined ? { project: m.project, url: m.url } : undefined,
+    quotas: { networksPerProject: cfg.quotas.networks_per_project || undefined, nodesPerProject: cfg.quotas.nodes_per_project || undefined },
     images: { dir: imagesDir(cfg), maxFileBytes: cfg.images.max_file_mib * 1024 * 1024 },
     upstream:
       u.endpoint !== undefined && u.username !== undefined && u.password !== undefined && u.project !== undefined

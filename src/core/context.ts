@@ -24,6 +24,8 @@ export interface CoreDeps {
   switchTimeoutMs: number;
   /** Upstream's maintenance pool: nodes leaving any other project go to `project`, and `notifier` is told. */
   maintenance?: { project: string; notifier: Notifier };
+  /** Per-project limits (`[quotas]`); absent: no limit. */
+  quotas: { networksPerProject?: number; nodesPerProject?: number };
   log: Logger;
   /** Called after networking actions are committed, to wake the worker at once. */
   actionsQueued(): void;

@@ -1,16 +1,30 @@
 /** Fetch-or-404 helpers, one per object kind, with upstream's messages. */
 import { NotFoundError, DuplicateError } from '../errors.ts';
 import type { Tx } from './context.ts';
-import { isUniqueViolation } from '../store/db.ts';
+import { dialectOf, isUniqueViolation } from '../store/db.ts';
 
-export async function getProject(tx: Tx, label: string) {
-  const row = await tx.selectFrom('project').selectAll().where('label', '=', label).executeTakeFirst();
+/**
+ * How a looked-up row is held until the transaction ends, on PostgreSQL:
+ * `update` for a row the use-case checks and then changes (or changes what
+ * hangs off it), so that a concurrent one waits and sees the change; `share`
+ * for a row it only needs to stay as it is. SQLite's single writer already
+ * serialises every transaction that writes (BEGIN IMMEDIATE).
+ */
+export type Lock = 'update' | 'share';
+
+export function held<Q extends { forUpdate(): Q; forShare(): Q }>(tx: Tx, q: Q, lock: Lock | undefined): Q {
+  if (!lock || dialectOf(tx) !== 'postgres') return q;
+  return lock === 'update' ? q.forUpdate() : q.forShare();
+}
+
+export async function getProject(tx: Tx, label: string, lock?: Lock) {
+  const row = await held(tx, tx.selectFrom('project').selectAll().where('label', '=', label), lock).executeTakeFirst();
   if (!row) throw new NotFoundError(`Project "${label}" does not exist.`);
   return row;
 }
 
-export async function getNode(tx: Tx, label: string) {
-  const row = await tx.selectFrom('node').selectAll().where('label', '=', label).executeTakeFirst();
+export async function getNode(tx: Tx, label: string, lock?: Lock) {
+  const row = await held(tx, tx.selectFrom('node').selectAll().where('label', '=', label), lock).executeTakeFirst();
   if (!row) throw new NotFoundError(`Node "${label}" does not exist.`);
   return row;
 }
@@ -21,8 +35,8 @@ export async function getNic(tx: Tx, node: { id: number; label: string }, label:
   return row;
 }
 
-export async function getNetwork(tx: Tx, label: string) {
-  const row = await tx.selectFrom('network').selectAll().where('label', '=', label).executeTakeFirst();
+export async function getNetwork(tx: Tx, label: string, lock?: Lock) {
+  const row = await held(tx, tx.selectFrom('network').selectAll().where('label', '=', label), lock).executeTakeFirst();
   if (!row) throw new NotFoundError(`Network "${label}" does not exist.`);
   return row;
 }
@@ -39,8 +53,8 @@ export async function getPort(tx: Tx, sw: { id: number; label: string }, label: 
   return row;
 }
 
-export async function getUser(tx: Tx, label: string) {
-  const row = await tx.selectFrom('user').selectAll().where('label', '=', label).executeTakeFirst();
+export async function getUser(tx: Tx, label: string, lock?: Lock) {
+  const row = await held(tx, tx.selectFrom('user').selectAll().where('label', '=', label), lock).executeTakeFirst();
   if (!row) throw new NotFoundError(`User "${label}" does not exist.`);
   return row;
 }

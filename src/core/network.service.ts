@@ -4,6 +4,7 @@ import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNetwork, getProject, insertUnique } from './lookup.ts';
 import { hasProjectAccess, requireAdmin, requireProjectAccess, type Principal } from './principal.ts';
 import { hasPendingAction } from '../store/repos/actions.ts';
+import { requireRoom } from './quotas.ts';
 import { Service } from './service.ts';
 
 /** The owner name upstream uses for admin-owned networks. */
@@ -34,14 +35,16 @@ export class NetworkService extends Service {
   async #creationChecks(tx: Tx, p: Principal, label: string, owner: string, access: string, netId: string) {
     await absentOrConflict(tx.selectFrom('network').select('id').where('label', '=', label).executeTakeFirst(), duplicate(label));
     if (owner !== ADMIN_OWNER) {
-      const project = await getProject(tx, owner);
+      // Locked: the project's networks are counted against its quota, and it must not be deleted meanwhile.
+      const project = await getProject(tx, owner, 'update');
       requireProjectAccess(p, project.id);
       if (access !== owner) throw new BadArgumentError('Project-owned networks must be accessible by the owner.');
       if (netId !== '') throw new BadArgumentError('Project-owned networks must use network ID allocation');
+      await requireRoom(tx, this.deps, 'networks', project);
       return { ownerId: project.id as number | null, accessIds: [project.id] };
     }
     requireAdmin(p);
-    return { ownerId: null, accessIds: access === '' ? [] : [(await getProject(tx, access)).id] };
+    return { ownerId: null, accessIds: access === '' ? [] : [(await getProject(tx, access, 'share')).id] };
   }
 
   /** Creates the network in one transaction (allocating its ID there, unless `preallocated`). */
@@ -52,7 +55,7 @@ export class NetworkService extends Service {
       let fromPool: boolean;
       if (netId === '') {
         const id = preallocated ?? (await this.deps.allocator.allocate(tx));
-        if (id === null) throw new AllocationError('No more networks');
+        if (id === null) throw new AllocationError('No more networks: every network ID of the pool is taken (network.vlans).');
         networkId = id;
         fromPool = true;
       } else {
@@ -73,7 +76,7 @@ export class NetworkService extends Service {
 
   /** The network, if it may be deleted now; throws as upstream does. */
   async #deletionChecks(tx: Tx, p: Principal, label: string) {
-    const net = await getNetwork(tx, label);
+    const net = await getNetwork(tx, label, 'update');
     requireProjectAccess(p, net.owner_id);
     if (await tx.selectFrom('network_attachment').select('id').where('network_id', '=', net.id).executeTakeFirst()) {
       throw new BlockedError('Network still connected to nodes');
@@ -96,7 +99,7 @@ export class NetworkService extends Service {
     // slow base cannot hold this database; undone if the record fails.
     await inTx(this.deps, (tx) => this.#creationChecks(tx, p, label, owner, access, netId));
     const id = await this.deps.allocator.allocate(this.deps.db);
-    if (id === null) throw new AllocationError('No more networks');
+    if (id === null) throw new AllocationError('No more networks: every network ID of the pool is taken (network.vlans).');
     try {
       await this.#createInTx(p, label, owner, access, netId, id);
     } catch (err) {
@@ -205,8 +208,8 @@ export class NetworkService extends Service {
 
   async grantAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
     await inTx(this.deps, async (tx) => {
-      const net = await getNetwork(tx, label);
-      const project = await getProject(tx, projectLabel);
+      const net = await getNetwork(tx, label, 'share');
+      const project = await getProject(tx, projectLabel, 'share');
       requireProjectAccess(p, net.owner_id);
       await insertUnique(
         tx.insertInto('network_access').values({ network_id: net.id, project_id: project.id }).execute(),
@@ -217,8 +220,8 @@ export class NetworkService extends Service {
 
   async revokeAccess(p: Principal, label: string, projectLabel: string): Promise<void> {
     await inTx(this.deps, async (tx) => {
-      const net = await getNetwork(tx, label);
-      const project = await getProject(tx, projectLabel);
+      const net = await getNetwork(tx, label, 'update');
+      const project = await getProject(tx, projectLabel, 'share');
       const access = await accessList(tx, net.id);
       const inList = access.some((a) => a.id === project.id);
       if (access.length && !hasProjectAccess(p, net.owner_id) && !(inList && hasProjectAccess(p, project.id))) {

@@ -27,9 +27,9 @@ export interface ActionView {
 export class NodeNetworkService extends Service {
   async connect(p: Principal, nodeLabel: string, nicLabel: string, networkLabel: string, channel?: string | null): Promise<{ status_id: string }> {
     const statusId = await inTx(this.deps, async (tx) => {
-      const node = await getNode(tx, nodeLabel);
+      const node = await getNode(tx, nodeLabel, 'update');
       const nic = await getNic(tx, node, nicLabel);
-      const net = await getNetwork(tx, networkLabel);
+      const net = await getNetwork(tx, networkLabel, 'share');
       if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
       requireProjectAccess(p, node.project_id);
       if (nic.port_id === null) throw new NotFoundError('No port is connected to given nic.');
@@ -53,8 +53,8 @@ export class NodeNetworkService extends Service {
 
   async detach(p: Principal, nodeLabel: string, nicLabel: string, networkLabel: string): Promise<{ status_id: string }> {
     const statusId = await inTx(this.deps, async (tx) => {
-      const node = await getNode(tx, nodeLabel);
-      const net = await getNetwork(tx, networkLabel);
+      const node = await getNode(tx, nodeLabel, 'update');
+      const net = await getNetwork(tx, networkLabel, 'share');
       const nic = await getNic(tx, node, nicLabel);
       if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
       requireProjectAccess(p, node.project_id);

@@ -52,7 +52,7 @@ export class NodeService extends Service {
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const node = await getNode(tx, label);
+      const node = await getNode(tx, label, 'update');
       if (node.project_id !== null) {
         const project = await tx.selectFrom('project').select('label').where('id', '=', node.project_id).executeTakeFirstOrThrow();
         throw new BlockedError(`Node "${label}" is part of project "${project.label}"; remove from project before deleting`);
@@ -89,7 +89,7 @@ export class NodeService extends Service {
   async addNic(p: Principal, nodeLabel: string, nicLabel: string, macaddr: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const node = await getNode(tx, nodeLabel);
+      const node = await getNode(tx, nodeLabel, 'share');
       const dup = `Nic "${nicLabel}" already exists on node "${nodeLabel}".`;
       await absentOrConflict(tx.selectFrom('nic').select('id').where('node_id', '=', node.id).where('label', '=', nicLabel).executeTakeFirst(), dup);
       await insertUnique(tx.insertInto('nic').values({ node_id: node.id, label: nicLabel, macaddr, port_id: null }).execute(), dup);
@@ -99,7 +99,7 @@ export class NodeService extends Service {
   async deleteNic(p: Principal, nodeLabel: string, nicLabel: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const node = await getNode(tx, nodeLabel);
+      const node = await getNode(tx, nodeLabel, 'update');
       const nic = await getNic(tx, node, nicLabel);
       if (node.project_id !== null) {
         throw new BlockedError('Nic is on a node that belongs to a project. Remove node from project and try again');
@@ -112,7 +112,7 @@ export class NodeService extends Service {
   async setMetadata(p: Principal, nodeLabel: string, key: string, value: unknown): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const node = await getNode(tx, nodeLabel);
+      const node = await getNode(tx, nodeLabel, 'share');
       await tx
         .insertInto('node_metadata')
         .values({ node_id: node.id, label: key, value: pythonJsonDumps(value) })
@@ -124,7 +124,7 @@ export class NodeService extends Service {
   async deleteMetadata(p: Principal, nodeLabel: string, key: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const node = await getNode(tx, nodeLabel);
+      const node = await getNode(tx, nodeLabel, 'share');
       const r = await tx.deleteFrom('node_metadata').where('node_id', '=', node.id).where('label', '=', key).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`Metadata "${key}" does not exist on node "${nodeLabel}".`);
     });

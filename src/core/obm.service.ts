@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BadArgumentError, BlockedError, HilError, NotImplementedError, OBMError, TimeoutError } from '../errors.ts';
 import { BOOT_DEVICES, type BmcDriver, type BmcTarget, type BootDevice, type ManagedBmcDriver, type ObmOperation, type PowerState } from '../drivers/bmc/interface.ts';
 import type { NodeRow } from '../store/schema.ts';
+import { scrubSecrets } from '../drivers/params.ts';
 import { BmcGate } from './bmc-gate.ts';
 import type { CoreDeps } from './context.ts';
 import { getNode } from './lookup.ts';
@@ -85,8 +86,10 @@ export class ObmService extends Service {
       } catch (err) {
         if (err instanceof HilError && !(err instanceof OBMError)) throw err;
         const timedOut = err instanceof TimeoutError;
-        this.deps.log.warn({ node: node.label, op: what, attempt: n, err: (err as Error).message }, 'OBM call failed');
-        if (timedOut || n >= attempts) throw new OBMError(`${what} failed on node ${node.label}: ${(err as Error).message}`, { cause: err });
+        // What the BMC said may echo its credentials (encoded or not): never to the caller or the log.
+        const said = scrubSecrets((err as Error).message, JSON.parse(node.obm_params) as Record<string, unknown>, bmc.driver.params.secretFields);
+        this.deps.log.warn({ node: node.label, op: what, attempt: n, err: said }, 'OBM call failed');
+        if (timedOut || n >= attempts) throw new OBMError(`${what} failed on node ${node.label}: ${said}`);
         await sleep(100 * n);
       }
     }
@@ -114,7 +117,20 @@ export class ObmService extends Service {
       else await delegate.disable(bmc.target, this.deps.obmTimeoutMs);
     } else if (on) this.#holdConsole(bmc);
     else this.deps.consoles.stop(bmc.node.id); // disabling cuts the console, as upstream
-    await this.deps.db.updateTable('node').set({ obm_enabled: on, obm_token: token }).where('id', '=', bmc.node.id).execute();
+    // Guarded by the project the caller was checked against: a node that
+    // changed hands meanwhile (detached, taken by another project) is not
+    // the caller's to change any more.
+    const projectId = bmc.node.project_id;
+    const r = await this.deps.db
+      .updateTable('node')
+      .set({ obm_enabled: on, obm_token: token })
+      .where('id', '=', bmc.node.id)
+      .where((eb) => (projectId === null ? eb('project_id', 'is', null) : eb('project_id', '=', projectId)))
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) {
+      if (on) this.deps.consoles.stop(bmc.node.id);
+      throw new BlockedError(`Node ${label} changed project meanwhile; try again.`);
+    }
   }
 
   async power(p: Principal, label: string, op: 'power_on' | 'power_off' | 'power_cycle', force = false): Promise<Delegated | void> {

@@ -1,6 +1,7 @@
 /** Projects, and nodes entering and leaving them (spec §5.1, §5.9). */
 import { provisioningState } from './provisioning-guard.ts';
 import { hasPendingAction } from '../store/repos/actions.ts';
+import { requireRoom } from './quotas.ts';
 import { BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
 import { getNode, getProject, insertUnique, absentOrConflict } from './lookup.ts';
@@ -23,7 +24,7 @@ export class ProjectService extends Service {
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const project = await getProject(tx, label);
+      const project = await getProject(tx, label, 'update');
       const has = async (q: Promise<unknown>) => (await q) !== undefined;
       if (await has(tx.selectFrom('node').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
         throw new BlockedError('Project has nodes still');
@@ -74,9 +75,11 @@ export class ProjectService extends Service {
       await supply.provide(nodeLabel);
     }
     const moved = await inTx(this.deps, async (tx) => {
-      const project = await getProject(tx, projectLabel);
+      // Locked: the project's nodes are counted against its quota, and it must not be deleted meanwhile.
+      const project = await getProject(tx, projectLabel, 'update');
       requireProjectAccess(p, project.id);
       const node = await getNode(tx, nodeLabel);
+      await requireRoom(tx, this.deps, 'nodes', project);
       // The WHERE makes two concurrent requests for one free node safe: one wins.
       const r = await tx.updateTable('node').set({ project_id: project.id }).where('id', '=', node.id).where('project_id', 'is', null).executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) throw new BlockedError('Node is already owned by a project.');
@@ -88,9 +91,9 @@ export class ProjectService extends Service {
 
   async detachNode(p: Principal, projectLabel: string, nodeLabel: string): Promise<void> {
     const movedToMaintenance = await inTx(this.deps, async (tx) => {
-      const project = await getProject(tx, projectLabel);
+      const project = await getProject(tx, projectLabel, 'share');
       requireProjectAccess(p, project.id);
-      const node = await getNode(tx, nodeLabel);
+      const node = await getNode(tx, nodeLabel, 'update');
       if (node.project_id !== project.id) throw new NotFoundError('Node not in project');
       if (node.obm_enabled) throw new BlockedError("Node's obm is enabled.");
       const nics = tx.selectFrom('nic').select('id').where('node_id', '=', node.id);
@@ -115,7 +118,9 @@ export class ProjectService extends Service {
         if (!maint) throw new NotFoundError(`Maintenance project "${m.project}" does not exist.`);
         if (maint.id !== project.id) newProjectId = maint.id;
       }
-      await tx.updateTable('node').set({ project_id: newProjectId }).where('id', '=', node.id).execute();
+      // Guarded by the project it checked: a concurrent detach (or a move to another project) cannot be undone or doubled.
+      const r = await tx.updateTable('node').set({ project_id: newProjectId }).where('id', '=', node.id).where('project_id', '=', project.id).executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new NotFoundError('Node not in project');
       return newProjectId !== null;
     });
     if (movedToMaintenance) await this.deps.maintenance!.notifier.nodeArrived(nodeLabel);

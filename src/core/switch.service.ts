@@ -1,7 +1,7 @@
 /** Switches, their ports, and the cabling of nics to ports (spec §5.5). */
 import { BlockedError, DuplicateError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
-import { absentOrConflict, getNic, getNode, getPort, getSwitch, insertUnique } from './lookup.ts';
+import { absentOrConflict, getNic, getNode, getPort, getSwitch, held, insertUnique } from './lookup.ts';
 import { clearFinishedAction, insertAction } from './action-queue.ts';
 import { requireAdmin, type Principal } from './principal.ts';
 import { Service } from './service.ts';
@@ -93,7 +93,7 @@ export class SwitchService extends Service {
     await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
       const portRow = await getPort(tx, sw, port);
-      const node = await getNode(tx, nodeLabel);
+      const node = await getNode(tx, nodeLabel, 'update');
       const nic = await getNic(tx, node, nicLabel);
       if (nic.port_id !== null) throw new DuplicateError(nicLabel);
       if (await tx.selectFrom('nic').select('id').where('port_id', '=', portRow.id).executeTakeFirst()) throw new DuplicateError(port);
@@ -106,12 +106,12 @@ export class SwitchService extends Service {
     await inTx(this.deps, async (tx) => {
       const sw = await getSwitch(tx, switchLabel);
       const portRow = await getPort(tx, sw, port);
-      const nic = await tx
-        .selectFrom('nic')
-        .innerJoin('node', 'node.id', 'nic.node_id')
-        .select(['nic.id', 'node.project_id'])
-        .where('nic.port_id', '=', portRow.id)
-        .executeTakeFirst();
+      // The node locked: it must stay free until the nic is off its port.
+      const nic = await held(
+        tx,
+        tx.selectFrom('nic').innerJoin('node', 'node.id', 'nic.node_id').select(['nic.id', 'node.project_id']).where('nic.port_id', '=', portRow.id),
+        'update',
+      ).executeTakeFirst();
       if (!nic) throw new NotFoundError(`${port} not attached`);
       if (nic.project_id !== null) throw new BlockedError('The port is attached to a node which is not free');
       await clearFinishedAction(tx, nic.id);

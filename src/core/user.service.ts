@@ -1,6 +1,7 @@
 /** Users of the database auth backend (spec §5.8). */
-import { BadArgumentError, IllegalStateError, NotFoundError } from '../errors.ts';
+import { BadArgumentError, BlockedError, IllegalStateError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
+import { lockedAdmins } from '../store/repos/users.ts';
 import { absentOrConflict, getProject, getUser, insertUnique } from './lookup.ts';
 import { requireAdmin, type Principal } from './principal.ts';
 import { hashPassword } from '../drivers/auth/password.ts';
@@ -31,7 +32,10 @@ export class UserService extends Service {
   async delete(p: Principal, label: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const user = await getUser(tx, label);
+      const admins = await lockedAdmins(tx);
+      const user = await getUser(tx, label, 'update');
+      if (user.id === p.userId) throw new IllegalStateError('Cannot delete own account; another administrator can.');
+      if (user.is_admin) keepAnAdmin(admins, user.id);
       await tx.deleteFrom('user_project').where('user_id', '=', user.id).execute();
       await tx.deleteFrom('user').where('id', '=', user.id).execute();
     });
@@ -41,8 +45,8 @@ export class UserService extends Service {
   async addProject(p: Principal, label: string, projectLabel: string): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const user = await getUser(tx, label);
-      const project = await getProject(tx, projectLabel);
+      const user = await getUser(tx, label, 'share');
+      const project = await getProject(tx, projectLabel, 'share');
       await insertUnique(
         tx.insertInto('user_project').values({ user_id: user.id, project_id: project.id }).execute(),
         `User ${label} is already in project ${projectLabel}`,
@@ -65,8 +69,10 @@ export class UserService extends Service {
   async setAdmin(p: Principal, label: string, isAdmin: boolean): Promise<void> {
     requireAdmin(p);
     await inTx(this.deps, async (tx) => {
-      const user = await getUser(tx, label);
+      const admins = await lockedAdmins(tx);
+      const user = await getUser(tx, label, 'update');
       if (user.id === p.userId) throw new IllegalStateError('Cannot set own admin status');
+      if (user.is_admin && !isAdmin) keepAnAdmin(admins, user.id);
       await tx.updateTable('user').set({ is_admin: isAdmin }).where('id', '=', user.id).execute();
     });
     this.deps.usersChanged(label);
@@ -74,6 +80,15 @@ export class UserService extends Service {
 }
 
 export const userService = (deps: CoreDeps) => new UserService(deps);
+
+/**
+ * Refuses to take the last administrator away (HIL could then be
+ * administered by nobody). `admins` were counted under lock (lockedAdmins),
+ * before the user row itself, so two such requests wait for each other.
+ */
+function keepAnAdmin(admins: number[], leaving: number): void {
+  if (admins.filter((id) => id !== leaving).length === 0) throw new BlockedError('This is the last administrator; make another one first.');
+}
 
 /** Also used by `hil-admin create-admin-user`, which runs with no caller. */
 export async function createUser(deps: Pick<CoreDeps, 'db'>, label: string, password: string, isAdmin: boolean): Promise<void> {

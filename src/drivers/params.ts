@@ -84,3 +84,25 @@ export function mustBe(s: TSchema): string {
       return `a value of type ${String(x.type)}`;
   }
 }
+
+/**
+ * Removes a driver's secrets from text that leaves HIL (an error message, a
+ * log line), in every form a device is known to echo them: as given,
+ * percent-encoded (a URL), JSON-escaped, base64 (a token), and inside an HTTP
+ * Basic header with any of the registration's other string fields as the
+ * user name.
+ */
+export function scrubSecrets(text: string, params: Record<string, unknown>, secretFields: readonly string[]): string {
+  const strings = Object.values(params).filter((v): v is string => typeof v === 'string' && v !== '');
+  const forms = new Set<string>();
+  for (const field of secretFields) {
+    const secret = params[field];
+    if (typeof secret !== 'string' || secret === '') continue;
+    forms.add(secret).add(encodeURIComponent(secret)).add(encodeURI(secret)).add(JSON.stringify(secret).slice(1, -1));
+    forms.add(Buffer.from(secret).toString('base64'));
+    for (const user of strings) forms.add(Buffer.from(`${user}:${secret}`).toString('base64'));
+  }
+  // Longest first, so that a form containing another goes whole.
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) text = text.split(form).join('<<CENSORED>>');
+  return text;
+}

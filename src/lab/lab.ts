@@ -1,44 +1,38 @@
 /**
- * A lab's life: `up` builds it, `status` reads it, `down` takes it apart.
+ * A lab's life: `up` builds it (here), `status` reads it (./status.ts),
+ * `down` takes it apart (./down.ts).
  *
- * `up` writes lab.json (the lab's id and size) before it makes anything, and
- * every name the lab uses derives from it (layout.ts). So `down` finds every
- * process (by the PID files it recorded, checked against their command lines),
- * namespace and interface again, also when `up` crashed half-way or the host
- * rebooted, and then removes the lab's directory.
+ * `up` writes lab.json (the lab's id and size, ./state.ts) before it makes
+ * anything, and every name the lab uses derives from it (layout.ts), so that
+ * `down` finds everything again, also after a crash half-way.
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bmcAnswers, startBmc, stopBmc } from './bmc.ts';
+import { startBmc } from './bmc.ts';
 import { chassisControlWrapper } from './chassis-control.ts';
 import { labChecks, missingSummary } from './doctor.ts';
 import { findKernels } from '../initramfs/kernel.ts';
 import { writeBootFiles } from './guest.ts';
 import { labLayout, type LabLayout, type LabSpec, type NodeRuntime } from './layout.ts';
-import { startProvisioning, stopProvisioning } from './provisioning.ts';
+import { startProvisioning } from './provisioning.ts';
 import { detectAccel, nodeFiles, SERCON_PORT, SERCON_PORT_FILE } from './qemu.ts';
-import { addNodePort, startSwitch, stopSwitch } from './switch.ts';
-import { alive, commandLine, killPid, killRecorded, processesMentioning, readPid, run, sleepSync, startDaemon, tryRun } from './system.ts';
+import { addNodePort, startSwitch } from './switch.ts';
+import { run, sleepSync, startDaemon } from './system.ts';
+import { netnsList, readState, writeState, type LabState } from './state.ts';
 import { RELAY_READY } from './serial-relay.ts';
 
-const SERIAL_RELAY = fileURLToPath(new URL('./serial-relay.ts', import.meta.url));
-import type { BootReport } from './boot-server.ts';
-import type { BmcCredentials } from './register.ts';
+import { down } from './down.ts';
 
-export interface LabState {
-  spec: LabSpec;
-  phase: 'starting' | 'up';
-  startedAt: string;
-  kernel?: string;
-  /** The BMCs' credentials (lab.json is 0600): `hil-lab` needs them to register nodes. */
-  bmc: BmcCredentials;
-  /** The HIL endpoint the lab was registered in, if any. */
-  registeredIn?: string;
-}
+export { down };
+export { hostLinks, type DownReport } from './down.ts';
+export { readReports, status, type LabStatus, type NodeStatus } from './status.ts';
+export { defaultLabDir, markRegistered, readState, type LabState } from './state.ts';
+
+const SERIAL_RELAY = fileURLToPath(new URL('./serial-relay.ts', import.meta.url));
 
 export interface UpOptions {
   dir: string;
@@ -56,30 +50,6 @@ export interface UpOptions {
 }
 
 export class LabError extends Error {}
-
-export function defaultLabDir(): string {
-  return process.env.HIL_LAB_DIR ?? join(process.env.HOME ?? '/root', '.local', 'state', 'hil-lab');
-}
-
-export function readState(dir: string): LabState | null {
-  try {
-    return JSON.parse(readFileSync(join(resolve(dir), 'lab.json'), 'utf8')) as LabState;
-  } catch {
-    return null;
-  }
-}
-
-function writeState(layout: LabLayout, state: LabState): void {
-  writeFileSync(layout.stateFile, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-}
-
-function netnsList(): string[] {
-  try {
-    return readdirSync('/run/netns');
-  } catch {
-    return [];
-  }
-}
 
 function newId(): string {
   const taken = new Set(netnsList().map((n) => /^hil-lab-([0-9a-f]{4})-/.exec(n)?.[1]));
@@ -237,132 +207,3 @@ function waitForLine(file: string, line: string, timeoutMs: number): void {
   }
 }
 
-export function markRegistered(layout: LabLayout, state: LabState, endpoint: string): void {
-  state.registeredIn = endpoint;
-  writeState(layout, state);
-}
-
-/** What `down` found and removed. */
-export interface DownReport {
-  processes: number;
-  namespaces: string[];
-  links: string[];
-}
-
-/**
- * Stops every process, deletes every namespace and interface, and removes
- * the directory of the lab in `dir`. Synchronous, and safe to repeat.
- */
-export function down(dirArg: string): DownReport {
-  const dir = resolve(dirArg);
-  const state = readState(dir);
-  const report: DownReport = { processes: 0, namespaces: [], links: [] };
-  if (!state) return report;
-  const layout = labLayout(state.spec);
-  // Every process of the lab has the lab's directory on its command line.
-  report.processes = processesMentioning(dir).length;
-  for (const node of layout.nodes) {
-    stopBmc(node.dir, dir); // first, so that it cannot power the node on again
-    killRecorded(nodeFiles(node.dir).pid, dir);
-  }
-  killRecorded(layout.serialRelayPid, dir);
-  stopProvisioning(layout);
-  stopSwitch(layout);
-  // Whatever still mentions the lab's directory (a chassis control caught
-  // half-way, a QEMU whose PID file was never written) goes too.
-  for (const p of processesMentioning(dir)) killPid(p.pid);
-  for (const ns of [layout.switchNetns, layout.provisioningNetns]) {
-    if (netnsList().includes(ns) && tryRun('ip', ['netns', 'delete', ns])) report.namespaces.push(ns);
-  }
-  // Nothing of the lab should be in the host namespace; make sure.
-  for (const link of hostLinks(layout.ifPrefix)) if (tryRun('ip', ['link', 'delete', link])) report.links.push(link);
-  rmSync(dir, { recursive: true, force: true });
-  return report;
-}
-
-/** Host-namespace interfaces whose names start with `prefix`. */
-export function hostLinks(prefix: string): string[] {
-  try {
-    return readdirSync('/sys/class/net').filter((n) => n.startsWith(prefix));
-  } catch {
-    return [];
-  }
-}
-
-export interface NodeStatus {
-  name: string;
-  power: 'on' | 'off';
-  bmc: 'answering' | 'not answering' | 'stopped';
-  bmcPort: number;
-  nics: { name: string; mac: string; port: string }[];
-  reports: number;
-  lastReport?: BootReport;
-}
-
-export interface LabStatus {
-  dir: string;
-  id: string;
-  phase: LabState['phase'];
-  accel: string;
-  switch: { ovsdb: string; running: boolean };
-  provisioning: { namespace: string; vlan: number; dnsmasq: boolean; bootServer: boolean; fpblSocket?: string };
-  /** MiB of each node's disk; 0: none. */
-  diskMiB: number;
-  memoryMiB: number;
-  registeredIn?: string;
-  nodes: NodeStatus[];
-}
-
-export function readReports(layout: LabLayout): BootReport[] {
-  try {
-    return readFileSync(layout.reportsFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as BootReport);
-  } catch {
-    return [];
-  }
-}
-
-function running(pidFile: string, marker: string): boolean {
-  const pid = readPid(pidFile);
-  return pid !== null && alive(pid) && commandLine(pid).includes(marker);
-}
-
-export function status(dirArg: string): LabStatus | null {
-  const dir = resolve(dirArg);
-  const state = readState(dir);
-  if (!state) return null;
-  const layout = labLayout(state.spec);
-  const reports = readReports(layout);
-  return {
-    dir,
-    id: state.spec.id,
-    phase: state.phase,
-    accel: state.spec.accel,
-    switch: { ovsdb: `unix:${layout.ovsdbSocket}`, running: running(join(layout.switchDir, 'ovs-vswitchd.pid'), dir) },
-    provisioning: {
-      namespace: layout.provisioningNetns,
-      vlan: state.spec.provisioningVlan,
-      dnsmasq: running(join(layout.provisioningDir, 'dnsmasq.pid'), dir),
-      bootServer: running(join(layout.provisioningDir, 'boot-server.pid'), dir),
-      ...(state.spec.fpblSocket ? { fpblSocket: state.spec.fpblSocket } : {}),
-    },
-    diskMiB: state.spec.diskMiB ?? 0,
-    memoryMiB: state.spec.memoryMiB,
-    registeredIn: state.registeredIn,
-    nodes: layout.nodes.map((n) => {
-      const mine = reports.filter((r) => n.nics.some((nic) => nic.mac === r.mac));
-      const bmcRunning = running(join(n.dir, 'ipmi_sim.pid'), dir);
-      return {
-        name: n.name,
-        power: running(nodeFiles(n.dir).pid, dir) ? 'on' : 'off',
-        bmc: !bmcRunning ? 'stopped' : bmcAnswers(n.bmcPort, state.bmc.user, state.bmc.password) ? 'answering' : 'not answering',
-        bmcPort: n.bmcPort,
-        nics: n.nics.map((nic) => ({ name: nic.name, mac: nic.mac, port: nic.tap })),
-        reports: mine.length,
-        lastReport: mine.at(-1),
-      };
-    }),
-  };
-}

@@ -1,13 +1,14 @@
 /**
  * The few host operations the lab is made of: find a binary, run a command
- * with a deadline, start a daemon that outlives us, and stop a process by its
- * recorded PID. Everything here is synchronous on purpose: `hil-lab down` and
+ * with a deadline, start a daemon that outlives us, stop a process by its
+ * recorded PID, and tell which processes descend from which (and which
+ * started us, so that those are spared). Everything here is synchronous on purpose: `hil-lab down` and
  * the tests' exit handlers must be able to clean up from a `process.on('exit')`
  * callback, where nothing asynchronous runs any more.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { accessSync, closeSync, constants, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -115,19 +116,108 @@ export function killPid(pid: number, graceMs = 2000): void {
   while (alive(pid) && Date.now() < hard) sleepSync(10);
 }
 
+/** One process as /proc showed it. */
+export interface ProcessEntry {
+  pid: number;
+  ppid: number;
+  /** Clock ticks after boot: with the PID, it names one process (PIDs get reused, this pair does not). */
+  startTime: string;
+  cmdline: string;
+  /** Its network namespace, as /proc/<pid>/ns/net links it: "net:[4026532…]". */
+  netns: string;
+}
+
+/** The process's PID, parent and start time from /proc/<pid>/stat, or null when it is gone or a zombie. */
+function procStat(pid: number): { ppid: number; startTime: string } | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // "pid (comm) state ppid … starttime …": comm may hold anything, parentheses included.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (f[0] === 'Z') return null;
+  return { ppid: Number(f[1]), startTime: f[19] };
+}
+
+/** The network namespace of a process ("net:[inode]"), or '' when it cannot be read. */
+function netnsOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return '';
+  }
+}
+
+/** The identity /proc/<pid>/ns/net links to for a named namespace (/run/netns/NAME), or null when there is none. */
+export function namedNetns(name: string): string | null {
+  try {
+    return `net:[${statSync(join('/run/netns', name)).ino}]`;
+  } catch {
+    return null;
+  }
+}
+
+/** Every running process, by PID: a snapshot, so that who started whom survives the parents being stopped. */
+export function processTable(): Map<number, ProcessEntry> {
+  const table = new Map<number, ProcessEntry>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    const stat = procStat(pid);
+    if (stat) table.set(pid, { pid, ...stat, cmdline: commandLine(pid), netns: netnsOf(pid) });
+  }
+  return table;
+}
+
+/**
+ * This process and every ancestor up to init: whoever started us (a shell,
+ * `timeout`, `sudo`, `bash -c '… --dir D'`). Their command lines may well
+ * name the lab's directory; cleaning up must never end them.
+ */
+export function callerChain(): Set<number> {
+  const chain = new Set<number>();
+  for (let pid = process.pid; pid > 0 && !chain.has(pid); ) {
+    chain.add(pid);
+    pid = procStat(pid)?.ppid ?? 0;
+  }
+  return chain;
+}
+
+/** `roots` and every process in `table` descended from one of them. */
+export function withDescendants(roots: Iterable<number>, table: ReadonlyMap<number, ProcessEntry>): Set<number> {
+  const children = new Map<number, number[]>();
+  for (const p of table.values()) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
+  const found = new Set<number>();
+  const todo = [...roots];
+  for (let pid = todo.pop(); pid !== undefined; pid = todo.pop()) {
+    if (found.has(pid)) continue;
+    found.add(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return found;
+}
+
+/** Whether `pid` is still the process `entry` describes (not gone, not reused since). */
+export function sameProcess(entry: ProcessEntry): boolean {
+  return procStat(entry.pid)?.startTime === entry.startTime;
+}
+
 /**
  * Stops the process recorded in `pidFile`, but only if its command line
  * still mentions `marker` (the lab directory): after a crash or a reboot the
- * PID may belong to somebody else by now.
+ * PID may belong to somebody else by now. Never this process or one of its
+ * ancestors, whatever their command lines say.
  */
 export function killRecorded(pidFile: string, marker: string): boolean {
   const pid = readPid(pidFile);
-  if (!pid || !alive(pid) || !commandLine(pid).includes(marker)) return false;
+  if (!pid || !alive(pid) || !commandLine(pid).includes(marker) || callerChain().has(pid)) return false;
   killPid(pid);
   return true;
 }
 
-/** Every running process whose command line mentions `marker`. */
+/** Every running process but this one whose command line mentions `marker`. */
 export function processesMentioning(marker: string): { pid: number; cmdline: string }[] {
   const found: { pid: number; cmdline: string }[] = [];
   for (const e of readdirSync('/proc')) {

@@ -6,7 +6,7 @@ import { fieldsByType, onlyFields, type DriverFields } from './driver-fields.ts'
 const Metadata = Type.Optional(StringMap(Type.Unknown()));
 
 /** An external obmd drives the node's BMC (upstream's registration). */
-export const ObmdFields = Args({ uri: Type.String(), admin_token: Type.String() });
+export const ObmdFields = Args({ uri: Type.String({ pattern: '^https?://[^/]', description: "obmd's URL for this node (http or https)" }), admin_token: Type.String() });
 
 const OBM_DESCRIPTION = 'A built-in OBM driver ("mock", …) and its fields';
 

@@ -107,7 +107,7 @@ for (const database of testDatabases()) {
         assert.equal(await networkRow(t, 'bad'), undefined);
       }));
 
-    it('gives the lowest VLAN first and 500 AllocationError when the pool is exhausted', () =>
+    it('gives the lowest VLAN first and 409 AllocationError when the pool is exhausted', () =>
       withHil(database, { config: (c) => void (c.network.vlans = '40-41') }, async (t) => {
         const api = t.as();
         await mkProjects(api, 'runway');
@@ -115,7 +115,7 @@ for (const database of testDatabases()) {
         await mkNetwork(api, 'b', 'admin', '');
         assert.equal((await networkRow(t, 'a'))?.network_id, '40');
         assert.equal((await networkRow(t, 'b'))?.network_id, '41');
-        assertError(await api('PUT', '/v0/network/c', body('runway', 'runway', '')), 500, 'AllocationError');
+        assertError(await api('PUT', '/v0/network/c', body('runway', 'runway', '')), 409, 'AllocationError');
         assert.equal(await networkRow(t, 'c'), undefined);
         // out-of-pool IDs need no allocation
         await mkNetwork(api, 'ext', 'admin', '', '3000');

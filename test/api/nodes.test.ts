@@ -77,6 +77,10 @@ for (const database of testDatabases()) {
           assert.equal(typeof r.body.type, 'string');
         }
         assertError(await api('PUT', '/v0/node/node-1', undefined, { rawBody: '{"obm": ' }), 400, 'ValidationError');
+        // Upstream answered a uri that is not http(s) with ValidationError; scripts match on the type.
+        for (const uri of ['ftp://obmd.example.com/node/n', 'obmd.example.com/node/n', 'file:///etc/passwd']) {
+          assertError(await api('PUT', '/v0/node/node-1', { obmd: { uri, admin_token: 'tok' } }), 400, 'ValidationError');
+        }
         assert.deepEqual((await api('GET', '/v0/nodes/all')).body, []);
       }));
 

@@ -138,6 +138,26 @@ for (const database of testDatabases()) {
         assert.equal(Boolean(row.is_admin), false);
       }));
 
+    it('an administrator cannot delete their own account, and two cannot remove each other to leave none', () =>
+      withHil(database, { auth: 'database' }, async (t) => {
+        const a = t.as(await addUser(t, 'a', 'a-pw', true));
+        const self = await a('DELETE', '/v0/auth/basic/user/a');
+        assert.deepEqual([self.status, self.body.type], [409, 'IllegalStateError'], self.text);
+        const admins = async () => (await t.hil.store.db.selectFrom('user').select('label').where('is_admin', '=', true).execute()).map((r) => r.label);
+        for (let round = 0; round < 10; round++) {
+          // Exactly two administrators, b and c, and each takes the other's rights away at the same moment.
+          await t.hil.store.db.deleteFrom('user').execute();
+          t.hil.auth.invalidate();
+          const b = t.as(await addUser(t, 'b', 'b-pw', true));
+          const c = t.as(await addUser(t, 'c', 'c-pw', true));
+          const [byB, byC] = await Promise.all([b('DELETE', '/v0/auth/basic/user/c'), c('PATCH', '/v0/auth/basic/user/b', { is_admin: false })]);
+          assert.equal((await admins()).length, 1, `round ${round}: ${byB.status} ${byB.text} / ${byC.status} ${byC.text}`);
+          const refused = [byB, byC].filter((r) => r.status !== 200);
+          assert.equal(refused.length, 1, `round ${round}: exactly one wins`);
+          assert.ok(refused[0]!.status === 409 || refused[0]!.status === 401, refused[0]!.text);
+        }
+      }));
+
     it('passwords never appear in any response or log line', () =>
       withHil(database, { auth: 'database' }, async (t) => {
         const seen: Response[] = [];

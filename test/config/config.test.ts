@@ -68,5 +68,10 @@ describe('configuration', () => {
     assert.equal(c.network.allocator, 'hil');
     assert.equal(loadConfig({ env: {} }).network.allocator, 'vlan_pool', 'no upstream: VLANs');
     assert.throws(() => loadConfig({ env: { HIL_UPSTREAM_ENDPOINT: 'http://x:1' } }), ConfigError, 'all four, or none');
+    // A VLAN pool cannot work with the base's switches: refused at start, saying why.
+    assert.throws(
+      () => loadConfig({ env: { ...up, HIL_VLAN_POOL: '1001-1040' } }),
+      (e: Error) => e instanceof ConfigError && /derived HIL .* network\.allocator must be "hil", not "vlan_pool" \(unset HIL_VLAN_POOL\)/.test(e.message),
+    );
   });
 });

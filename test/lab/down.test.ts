@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { missingSummary } from '../../src/lab/doctor.ts';
 import { down, hostLinks, readState, up } from '../../src/lab/lab.ts';
 import { Chassis } from '../../src/lab/chassis-control.ts';
-import { processesMentioning } from '../../src/lab/system.ts';
+import { alive, processesMentioning } from '../../src/lab/system.ts';
 import { HIL_ADMIN, REPO, start, until } from '../support/processes.ts';
 import { HilClient } from '../../src/client/index.ts';
 import { skipUnless } from '../support/require.ts';
@@ -64,6 +64,49 @@ describe('hil-lab down', { skip: skipUnless(missingSummary()) }, () => {
       assertGone(dir, layout.spec.id);
       assert.deepEqual(down(dir), { processes: 0, namespaces: [], links: [] }, 'down twice is harmless');
     } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  // A wrapper's command line names the directory too: `down` must end only
+  // what the lab started, never the processes that started it.
+  it('exits 0 and leaves nothing under timeout, which names the directory', { timeout: 60_000 }, async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'hil-lab-timeout-')), 'lab');
+    try {
+      const { layout } = await up({ dir, nodes: 1, nics: 1 });
+      const r = spawnSync('timeout', ['60', `${REPO}bin/hil-lab`, 'down', '--dir', dir], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${r.signal ?? ''} ${r.stdout} ${r.stderr}`);
+      assert.match(r.stdout, /stopped [5-9] processes; removed namespaces: hil-lab-\w+-sw hil-lab-\w+-pxe/);
+      assertGone(dir, layout.spec.id);
+    } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it("exits 0 under bash -c '… --dir D …', stops a node whose PID file is gone, and spares other processes naming D", { timeout: 60_000 }, async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'hil-lab-bash-')), 'lab');
+    // Not started by the lab, not an ancestor of down: it names the directory and must survive.
+    const bystander = spawn('sh', ['-c', `sleep 120; : ${dir}`], { stdio: 'ignore' });
+    try {
+      const { layout } = await up({ dir, nodes: 1, nics: 1 });
+      const chassis = new Chassis(layout.nodes[0].dir);
+      await chassis.set('power', '1');
+      const qemu = chassis.qemuPid()!;
+      assert.ok(qemu);
+      // Only the lab's namespace still tells that this QEMU is the lab's.
+      rmSync(join(layout.nodes[0].dir, 'qemu.pid'));
+      // Two commands, so that bash stays and waits for down rather than exec'ing it.
+      const r = spawnSync('bash', ['-c', `'${REPO}bin/hil-lab' down --dir '${dir}'; echo "down exited $?"`], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${r.signal ?? ''} ${r.stdout} ${r.stderr}`);
+      assert.match(r.stdout, /down exited 0/);
+      assert.equal(alive(qemu), false, 'the QEMU is stopped');
+      assert.equal(bystander.exitCode, null, 'the bystander runs on');
+      assert.deepEqual(processesMentioning(dir).map((p) => p.pid), [bystander.pid]);
+      bystander.kill();
+      await new Promise((r) => bystander.once('exit', r));
+      assertGone(dir, layout.spec.id);
+    } finally {
+      bystander.kill('SIGKILL');
       rmSync(join(dir, '..'), { recursive: true, force: true });
     }
   });

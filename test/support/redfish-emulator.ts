@@ -12,7 +12,8 @@
  *   many BMCs do) and is recorded; PATCH of the system's Boot is validated
  *   against the mockup's allowable values and recorded;
  * - errors are Redfish-shaped: {"error": {code, message, @Message.ExtendedInfo}};
- * - hang(true) makes it accept requests and never answer them.
+ * - hang(true) makes it accept requests and never answer them;
+ * - echoCredentials makes its errors repeat the credentials it was sent.
  * Unlike the mockup's sample values, the system starts Off with no boot override.
  * With `tls: true` it serves HTTPS with a self-signed certificate made by the
  * openssl CLI for this run.
@@ -61,6 +62,10 @@ export interface RedfishEmulator {
 export interface RedfishEmulatorOptions {
   tls?: boolean;
   powerState?: 'On' | 'Off';
+  /** Like careless BMCs: every error message repeats the request's Authorization header and the password, percent-encoded. */
+  echoCredentials?: boolean;
+  /** The BMC account's password (default: random). */
+  password?: string;
 }
 
 const SYSTEM_ID = '437XR1138R2';
@@ -132,6 +137,17 @@ function sendError(res: ServerResponse, status: number, messageId: string, messa
   res.writeHead(status, { 'content-type': 'application/json', ...extraHeaders }).end(JSON.stringify(body));
 }
 
+/** The answer, but an error's message says what the request carried (see echoCredentials). */
+function echoing(res: ServerResponse, req: IncomingMessage, password: string): ServerResponse {
+  const end = res.end.bind(res);
+  const told = ` (request carried Authorization: ${req.headers.authorization ?? '-'}; password=${encodeURIComponent(password)})`;
+  res.end = ((chunk: unknown, ...rest: unknown[]) => {
+    if (res.statusCode >= 400 && typeof chunk === 'string' && chunk.includes('"Message"')) chunk = chunk.replace(/("Message":"[^"]*)"/, `$1${told.replaceAll('"', '')}"`);
+    return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
+  }) as ServerResponse['end'];
+  return res;
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   res.writeHead(status, { 'content-type': 'application/json', 'odata-version': '4.0', ...headers }).end(JSON.stringify(body));
 }
@@ -160,7 +176,7 @@ function selfSignedCert(): { key: Buffer; cert: Buffer } {
 
 export async function startRedfishEmulator(o: RedfishEmulatorOptions = {}): Promise<RedfishEmulator> {
   const user = 'root';
-  const password = `pw-${randomBytes(12).toString('hex')}`;
+  const password = o.password ?? `pw-${randomBytes(12).toString('hex')}`;
   const s: RedfishEmulatorState = {
     powerState: o.powerState ?? 'Off',
     boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None' },
@@ -193,6 +209,7 @@ export async function startRedfishEmulator(o: RedfishEmulatorOptions = {}): Prom
     const method = req.method ?? 'GET';
     const auth = authOf(req);
     const body = await readJson(req);
+    if (o.echoCredentials) res = echoing(res, req, password);
     s.requests.push(`${method} ${path} ${auth === 'bad' ? 'none' : auth}`);
     if (body === Symbol.for('malformed')) return sendError(res, 400, 'MalformedJSON', 'The request body submitted was malformed JSON and could not be parsed by the receiving service.');
 

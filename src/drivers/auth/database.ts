@@ -18,7 +18,8 @@ export function parseBasicAuth(header: string | undefined): { username: string; 
   if (i < 0) return null;
   const username = decoded.slice(0, i);
   const password = decoded.slice(i + 1);
-  if (!username || !password) return null;
+  // A NUL in a name could never match a user, and PostgreSQL refuses it in a query.
+  if (!username || !password || username.includes('\0')) return null;
   return { username, password };
 }
 

@@ -39,26 +39,27 @@ function adminAuth(node: ObmdNode): string {
   return 'Basic ' + Buffer.from(`admin:${node.adminToken}`).toString('base64');
 }
 
+/** One call to obmd's /token as its admin; OBMError saying `failure` if obmd cannot be reached. */
+async function tokenCall(node: ObmdNode, method: 'POST' | 'DELETE', timeoutMs: number, failure: string): Promise<Response> {
+  try {
+    return await fetch(`${node.uri}/token`, { method, headers: { authorization: adminAuth(node) }, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    throw new OBMError(failure, { cause: err });
+  }
+}
+
 /** Gets a fresh node token (obmd invalidates the previous one). */
 async function issueToken(node: ObmdNode, timeoutMs: number): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetch(`${node.uri}/token`, { method: 'POST', headers: { authorization: adminAuth(node) }, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    throw new OBMError('Failed to get a token for node', { cause: err });
-  }
+  const failure = 'Failed to get a token for node';
+  const res = await tokenCall(node, 'POST', timeoutMs, failure);
   const body = (await res.json().catch(() => null)) as { token?: unknown } | null;
-  if (!res.ok || typeof body?.token !== 'string') throw new OBMError(`Failed to get a token for node (obmd answered ${res.status})`);
+  if (!res.ok || typeof body?.token !== 'string') throw new OBMError(`${failure} (obmd answered ${res.status})`);
   return body.token;
 }
 
 async function revokeToken(node: ObmdNode, timeoutMs: number): Promise<void> {
-  let res: Response;
-  try {
-    res = await fetch(`${node.uri}/token`, { method: 'DELETE', headers: { authorization: adminAuth(node) }, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    throw new OBMError('Failed to invalidate token for node', { cause: err });
-  }
+  const failure = 'Failed to invalidate token for node';
+  const res = await tokenCall(node, 'DELETE', timeoutMs, failure);
   await res.body?.cancel();
-  if (!res.ok) throw new OBMError(`Failed to invalidate token for node (obmd answered ${res.status})`);
+  if (!res.ok) throw new OBMError(`${failure} (obmd answered ${res.status})`);
 }

@@ -321,5 +321,33 @@ for (const database of testDatabases()) {
         const status = (await ok(alice, 'GET', '/v0/node/n1/power_status')).body.power_status;
         assert.equal(status, bmc.state().powerState.toLowerCase(), 'the BMC answers again');
       }));
+
+    it('a BMC that echoes the credentials in its errors, encoded or as a Basic header, leaks them to nobody', () =>
+      withHil(database, opts, async (t) => {
+        const password = 'p@ss w/rd:ü!';
+        const echo = await startRedfishEmulator({ echoCredentials: true, password });
+        try {
+          const admin = t.as(await addUser(t, 'root', 'root-pw', true));
+          await admin('PUT', '/v0/project/runway');
+          const alice = t.as(await addUser(t, 'alice', 'alice-pw', false, ['runway']));
+          for (const [node, auth] of [['e1', 'basic'], ['e2', 'session']] as const) {
+            // A system that does not exist: the BMC answers 404, with its echo.
+            const reg = await admin('PUT', `/v0/node/${node}`, { obm: { type: 'redfish', url: echo.url, user: echo.user, password, auth, system: 'nope' } });
+            assert.equal(reg.status, 200, reg.text);
+            await admin('POST', '/v0/project/runway/connect_node', { node });
+            await alice('PUT', `/v0/node/${node}/obm`, { enabled: true });
+            const failed = await alice('GET', `/v0/node/${node}/power_status`);
+            assert.deepEqual([failed.status, failed.body.type], [500, 'OBMError'], failed.text);
+            assert.match(failed.body.msg, /request carried Authorization/, 'the echo is there, scrubbed');
+            const seen = failed.text + JSON.stringify(t.logs);
+            const basic = Buffer.from(`${echo.user}:${password}`).toString('base64');
+            for (const form of [password, encodeURIComponent(password), JSON.stringify(password).slice(1, -1), basic]) {
+              assert.ok(!seen.includes(form), `${auth}: "${form}" leaked: ${failed.body.msg}`);
+            }
+          }
+        } finally {
+          await echo.close();
+        }
+      }));
   });
 }
