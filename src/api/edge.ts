@@ -11,7 +11,9 @@
  * - a Content-Type that is not a media type at all: read as JSON, as
  *   upstream reads every body whatever its type;
  * - what the router or Node's HTTP parser refuse (bad percent-encoding, a name
- *   longer than MAX_NAME, headers too large, a malformed request line).
+ *   longer than MAX_NAME, headers too large, a malformed request line);
+ * - an HTTP/1.1 request without a Host header (RFC 9112 §3.2 says 400; Node
+ *   answers it with an empty body unless we check it ourselves).
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
@@ -30,6 +32,7 @@ const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
 /** Options for Fastify() that make the router's and the HTTP parser's refusals ours. */
 export const edgeServerOptions = {
   routerOptions: { maxParamLength: MAX_NAME },
+  http: { requireHostHeader: false },
   frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply) {
     const why = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a name in the URL is longer than ${MAX_NAME} characters` : 'the URL is not valid (bad percent-encoding?)';
     return send(reply, new ValidationError(`Request arguments are not valid for this request: ${why}`));
@@ -49,7 +52,10 @@ function send(reply: FastifyReply, err: HilError) {
 }
 
 export function installEdge(app: FastifyInstance): void {
-  app.addHook('onRequest', (req, _reply, done) => {
+  app.addHook('onRequest', (req, reply, done) => {
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
+      return void send(reply, new ValidationError('The request is not valid HTTP: an HTTP/1.1 request needs a Host header'));
+    }
     const type = req.headers['content-type'];
     if (type !== undefined && !MEDIA_TYPE.test(type)) req.headers['content-type'] = 'application/json';
     done();

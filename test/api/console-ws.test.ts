@@ -44,6 +44,12 @@ for (const database of testDatabases()) {
         assert.deepEqual(await open(url, bob), { refused: true }, 'another project');
         assert.deepEqual(await open(url, { username: 'alice', password: 'wrong' }), { refused: true }, 'bad password');
 
+        // A plain GET (no upgrade) is told what the URL takes, in {type, msg}.
+        const plain = await t.as(alice)('GET', '/v0/node/n1/console/ws');
+        assert.equal(plain.status, 400, plain.text);
+        assert.equal(plain.body.type, 'ValidationError');
+        assert.match(plain.body.msg, /WebSocket/);
+
         const session = await open(url, alice);
         assert.ok('ws' in session);
         await until('console output', () => /\d+\n\d+\n/.test(session.text()));

@@ -27,7 +27,7 @@ async function raw(t: TestHil, request: string): Promise<{ status: number; body:
     s.on('end', () => resolve(out));
     s.on('error', reject);
   });
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) };
+  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) };
 }
 
 const errorLines = (t: TestHil) => t.logs.filter((l) => Number(l.level) >= 50);
@@ -96,7 +96,7 @@ for (const database of testDatabases()) {
         assert.deepEqual((await api('GET', '/v0/projects')).body, ['p1']);
       }));
 
-    it("answers what the router and Node's parser refuse in {type, msg}: bad URL, long name, huge headers, bad HTTP", () =>
+    it("answers what the router and Node's parser refuse in {type, msg}: bad URL, long name, huge headers, no Host, bad HTTP", () =>
       withHil(database, {}, async (t) => {
         await t.hil.app!.listen({ host: '127.0.0.1', port: 0 });
         const badUrl = await raw(t, 'GET /v0/node/%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
@@ -109,6 +109,12 @@ for (const database of testDatabases()) {
         const huge = await raw(t, `GET /v0/projects HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`);
         assert.equal(huge.status, 431);
         assert.deepEqual(JSON.parse(huge.body), { type: 'HeadersTooLargeError', msg: 'The request headers are too large' });
+        const noHost = await raw(t, 'GET /v0/projects HTTP/1.1\r\nConnection: close\r\n\r\n');
+        assert.equal(noHost.status, 400);
+        assert.match(JSON.parse(noHost.body).msg, /needs a Host header/);
+        // (Answered without the database: Node drops an answer still being made when the client half-closes.)
+        const oldHttp = await raw(t, 'GET /v0/no-such-route HTTP/1.0\r\n\r\n');
+        assert.equal(oldHttp.status, 404, `HTTP/1.0 has no Host header to require: ${JSON.stringify(oldHttp)}`);
         const garbage = await raw(t, 'NOT HTTP AT ALL\r\n\r\n');
         assert.equal(garbage.status, 400);
         assert.equal(JSON.parse(garbage.body).type, 'ValidationError');

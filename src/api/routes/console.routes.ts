@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Delegated } from '../../core/obm.service.ts';
+import { ValidationError } from '../../errors.ts';
 import { route } from '../route.ts';
 import { Bytes, Path } from '../../wire/common.ts';
 import type { Services } from '../services.ts';
@@ -53,19 +54,22 @@ export function consoleRoutes(app: FastifyInstance, s: Services): void {
 
   // The interactive console: a WebSocket. Authentication, authorization and
   // "OBM enabled" are checked before the upgrade, so a refusal is a normal
-  // HTTP error; then binary frames carry the console both ways.
+  // HTTP error; then binary frames carry the console both ways. A plain GET
+  // (no upgrade) opens nothing: the BMC's one console session stays free.
   const open = new WeakMap<FastifyRequest, { serial: InteractiveConsole; gone: AbortController }>();
-  app.get<{ Params: { node: string } }>(
-    '/v0/node/:node/console/ws',
-    {
-      websocket: true,
-      schema: { summary: 'The console as a WebSocket: output as binary frames, input typed into the serial line. Not in upstream.', tags, params: node },
-      preHandler: async (req) => {
-        const gone = new AbortController();
-        open.set(req, { serial: await s.obm.interactiveConsole(req.principal, req.params.node, gone.signal), gone });
-      },
+  app.route<{ Params: { node: string } }>({
+    method: 'GET',
+    url: '/v0/node/:node/console/ws',
+    schema: { summary: 'The console as a WebSocket: output as binary frames, input typed into the serial line. Not in upstream.', tags, params: node },
+    preHandler: async (req) => {
+      if (!req.ws) throw new ValidationError('Request arguments are not valid for this request: the console is a WebSocket (send Upgrade: websocket)');
+      const gone = new AbortController();
+      open.set(req, { serial: await s.obm.interactiveConsole(req.principal, req.params.node, gone.signal), gone });
     },
-    (socket, req) => {
+    handler: () => {
+      throw new Error('unreachable: the preHandler refuses every request that is not an upgrade');
+    },
+    wsHandler: (socket, req) => {
       const { serial, gone } = open.get(req)!; // set by the preHandler, which refused the upgrade otherwise
       socket.on('message', (data: Buffer) => serial.write(data));
       socket.on('close', () => gone.abort());
@@ -77,5 +81,5 @@ export function consoleRoutes(app: FastifyInstance, s: Services): void {
         socket.close(1000, 'console closed');
       })().catch(() => socket.terminate());
     },
-  );
+  });
 }
