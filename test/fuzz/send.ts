@@ -48,7 +48,7 @@ export async function send(target: Target, req: FuzzRequest): Promise<Answer> {
     return { status: 0, headers: {}, text: '', failure: `inject failed: ${(err as Error).message}`, url };
   }
   if (res === 'timeout') return { status: 0, headers: {}, text: '', failure: `no answer within ${ANSWER_TIMEOUT_MS} ms`, url };
-  const streaming = res.statusCode === 200 && /\/console$/.test(url.split('?')[0]!);
+  const streaming = res.statusCode === 200 && /\/console$/.test(url.split(/[?#]/)[0]!);
   const body = await readBounded(res.stream(), streaming ? CONSOLE_READ_MS : ANSWER_TIMEOUT_MS);
   const answer: Answer = { status: res.statusCode, headers: res.headers, text: body.text, url };
   if (!body.ended && !streaming) answer.failure = `the answer did not end within ${ANSWER_TIMEOUT_MS} ms (${body.text.length} bytes so far)`;
