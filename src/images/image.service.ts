@@ -123,7 +123,7 @@ export class ImageService extends Service {
       // Checked again: the upload took a while, and the image may have been deleted or put to use meanwhile.
       replaced = await inTx(this.deps, async (tx) => {
         const row = await modifiableImage(tx, p, name);
-        // The update first: on PostgreSQL it waits for a deploy that share-locked the row, whose reference the check then sees.
+        // modifiableImage locked the row: on PostgreSQL it waited for a deploy that share-locked it, whose reference the check below sees.
         await tx
           .updateTable('image')
           .set({ [c.sha256]: stored.sha256, [c.size]: stored.size } as Updateable<ImageTable>)

@@ -10,9 +10,9 @@ import { stopBmc } from './bmc.ts';
 import { labLayout, type LabLayout } from './layout.ts';
 import { stopProvisioning } from './provisioning.ts';
 import { nodeFiles } from './qemu.ts';
-import { netnsList, readState } from './state.ts';
+import { readState } from './state.ts';
 import { stopSwitch } from './switch.ts';
-import { callerChain, killPid, killRecorded, namedNetns, processTable, readPid, sameProcess, tryRun, withDescendants, type ProcessEntry } from './system.ts';
+import { callerChain, killPid, killRecorded, namedNetns, netnsList, processTable, readPid, sameProcess, tryRun, withDescendants, type ProcessEntry } from './system.ts';
 
 /** What `down` found and removed. */
 export interface DownReport {

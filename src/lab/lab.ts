@@ -21,14 +21,13 @@ import { labLayout, type LabLayout, type LabSpec, type NodeRuntime } from './lay
 import { startProvisioning } from './provisioning.ts';
 import { detectAccel, nodeFiles, SERCON_PORT, SERCON_PORT_FILE } from './qemu.ts';
 import { addNodePort, startSwitch } from './switch.ts';
-import { run, sleepSync, startDaemon } from './system.ts';
-import { netnsList, readState, writeState, type LabState } from './state.ts';
+import { netnsList, run, sleepSync, startDaemon } from './system.ts';
+import { readState, writeState, type LabState } from './state.ts';
 import { RELAY_READY } from './serial-relay.ts';
 
 import { down } from './down.ts';
 
-export { down };
-export { hostLinks, type DownReport } from './down.ts';
+export { down, hostLinks, type DownReport } from './down.ts';
 export { readReports, status, type LabStatus, type NodeStatus } from './status.ts';
 export { defaultLabDir, markRegistered, readState, type LabState } from './state.ts';
 

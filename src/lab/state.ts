@@ -1,5 +1,5 @@
 /** A lab's record of itself (lab.json): its layout spec, phase and credentials, from which every name it uses derives. */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LabLayout, LabSpec } from './layout.ts';
 import type { BmcCredentials } from './register.ts';
@@ -29,14 +29,6 @@ export function readState(dir: string): LabState | null {
 
 export function writeState(layout: LabLayout, state: LabState): void {
   writeFileSync(layout.stateFile, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-}
-
-export function netnsList(): string[] {
-  try {
-    return readdirSync('/run/netns');
-  } catch {
-    return [];
-  }
 }
 
 export function markRegistered(layout: LabLayout, state: LabState, endpoint: string): void {

@@ -150,6 +150,15 @@ function netnsOf(pid: number): string {
   }
 }
 
+/** The named network namespaces (/run/netns), every lab's and anyone else's. */
+export function netnsList(): string[] {
+  try {
+    return readdirSync('/run/netns');
+  } catch {
+    return [];
+  }
+}
+
 /** The identity /proc/<pid>/ns/net links to for a named namespace (/run/netns/NAME), or null when there is none. */
 export function namedNetns(name: string): string | null {
   try {
