@@ -13,7 +13,8 @@ import type { JsonSchema, Operation } from './routes.ts';
 import { invalidValue, validValue } from './schema-arb.ts';
 import { scenarioRequest } from './scenarios.ts';
 import { deepJson, pathSegment, stringFor } from './values.ts';
-import { ACTORS, basicAuth } from './world.ts';
+import { basicAuth } from '../support/hil.ts';
+import { ACTORS } from './world.ts';
 
 export interface FuzzRequest {
   /** inject: through Fastify's inject; socket: `raw` written as is to a TCP connection. */

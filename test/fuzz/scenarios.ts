@@ -9,7 +9,8 @@
  */
 import fc from 'fast-check';
 import type { FuzzRequest } from './requests.ts';
-import { ACTORS, basicAuth, type ActorName } from './world.ts';
+import { basicAuth } from '../support/hil.ts';
+import { ACTORS, type ActorName } from './world.ts';
 
 interface Tenant {
   project: string;

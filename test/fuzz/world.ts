@@ -28,8 +28,6 @@ export const ACTORS = {
 
 export type ActorName = keyof typeof ACTORS;
 
-export const basicAuth = (username: string, password: string) => 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64');
-
 /**
  * Names per kind of path parameter (and of body field naming the same kind):
  * the seeded objects first, then names requests may create.

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkProject } from '../support/fixtures.ts';
 import { BLOCKED, del, DUP, GONE, patch, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
-import { basicAuth } from '../support/simultaneous.ts';
+import { basicAuth } from '../support/hil.ts';
 import { exists, type Fresh } from './worlds.ts';
 
 /** Users as the API lists them: name → projects. */
@@ -124,7 +124,7 @@ const KERNEL_B = Buffer.from('kernel B '.repeat(1000));
 
 /** The image's kernel as downloaded, or the status when there is none. */
 async function kernelOf(s: RaceServer, image: string): Promise<Buffer | number> {
-  const r = await fetch(`${s.url}/v0/image/${image}/kernel`, { headers: basicAuth(s.admin.username, s.admin.password) });
+  const r = await fetch(`${s.url}/v0/image/${image}/kernel`, { headers: { authorization: basicAuth(s.admin.username, s.admin.password) } });
   return r.status === 200 ? Buffer.from(await r.arrayBuffer()) : r.status;
 }
 

@@ -29,9 +29,9 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../../src/config/config.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { testDatabases, type FreshDb, type TestDatabase } from '../support/databases.ts';
-import { startTestHil, type Caller, type Credentials, type TestHil } from '../support/hil.ts';
+import { basicAuth, startTestHil, type Caller, type Credentials, type TestHil } from '../support/hil.ts';
 import { pendingActions, violations } from '../support/invariants.ts';
-import { basicAuth, sendSimultaneously, type SimultaneousAnswer } from '../support/simultaneous.ts';
+import { sendSimultaneously, type SimultaneousAnswer } from '../support/simultaneous.ts';
 
 export interface RaceServer {
   t: TestHil;
@@ -224,7 +224,7 @@ async function fire(s: RaceServer, groups: Record<string, Group>, o: { pauseWork
       s.url,
       contenders.map(({ request: r }) => {
         const who = r.as ?? s.admin;
-        return { method: r.method, path: r.path, body: r.body, raw: r.raw, headers: basicAuth(who.username, who.password) };
+        return { method: r.method, path: r.path, body: r.body, raw: r.raw, headers: { authorization: basicAuth(who.username, who.password) } };
       }),
     );
   } finally {

@@ -10,6 +10,12 @@ import { createLogger } from '../../src/util/log.ts';
 import { createUser } from '../../src/core/user.service.ts';
 import type { FreshDb, TestDatabase } from './databases.ts';
 
+
+/** The value of an Authorization header for HTTP Basic. */
+export function basicAuth(username: string, password: string): string {
+  return 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64');
+}
+
 export interface Response {
   status: number;
   body: any;
@@ -70,7 +76,7 @@ export async function startTestHil(db: FreshDb, o: TestHilOptions = {}): Promise
     (creds?: Credentials): Caller =>
     async (method: string, path: string, body?: unknown, extra: Parameters<Caller>[3] = {}) => {
       const headers: Record<string, string> = { ...extra.headers };
-      if (creds) headers.authorization = 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
+      if (creds) headers.authorization = basicAuth(creds.username, creds.password);
       const payload = extra.rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
       const res = await app.inject({ method: method as 'GET', url: path + (extra.query ?? ''), headers, payload });
       let parsed: unknown = res.body;

@@ -88,7 +88,3 @@ export async function sendSimultaneously(baseUrl: string, requests: Simultaneous
   for (const h of held) h.send();
   return Promise.all(held.map((h) => h.answer));
 }
-
-export function basicAuth(username: string, password: string): Record<string, string> {
-  return { authorization: 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64') };
-}
