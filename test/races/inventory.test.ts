@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkNic, mkProject } from '../support/fixtures.ts';
 import { BLOCKED, del, DUP, GONE, post, put, raceSuite, times, winners, type Scenario } from './harness.ts';
-import { exists, freeNode, listed, projectOf } from './worlds.ts';
+import { exists, freeNode, listed, projectAndFreeNode, projectOf } from './worlds.ts';
 
 const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
 
@@ -31,11 +31,7 @@ const projects: Scenario<any>[] = [
   {
     name: 'deleting a project while a free node joins it: exactly one succeeds',
     rounds: 10,
-    setup: async (s, fresh) => {
-      const project = fresh('p');
-      await mkProject(s.api, project);
-      return { project, node: await freeNode(s, fresh) };
-    },
+    setup: projectAndFreeNode,
     contenders: (w) => ({
       either: { requests: [del(`/v0/project/${w.project}`), post(`/v0/project/${w.project}/connect_node`, { node: w.node })], wins: 1, losers: [GONE, BLOCKED] },
     }),
@@ -77,11 +73,7 @@ const nodes: Scenario<any>[] = [
   {
     name: 'deleting a node while a project takes it: exactly one succeeds',
     rounds: 10,
-    setup: async (s, fresh) => {
-      const project = fresh('p');
-      await mkProject(s.api, project);
-      return { project, node: await freeNode(s, fresh) };
-    },
+    setup: projectAndFreeNode,
     contenders: (w) => ({
       either: { requests: [del(`/v0/node/${w.node}`), post(`/v0/project/${w.project}/connect_node`, { node: w.node })], wins: 1, losers: [GONE, BLOCKED] },
     }),

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { attachments, mkNetwork, mkProject } from '../support/fixtures.ts';
 import { BLOCKED, del, DUP, GONE, MISMATCH, post, put, raceSuite, times, winners, type RaceServer, type Scenario } from './harness.ts';
-import { attached, cabledNodeAndNetwork, cabledNodes, exists, listed, type Fresh } from './worlds.ts';
+import { attached, cabledNodeAndNetwork, cabledNodes, exists, listed, networkAndOutsider, type Fresh } from './worlds.ts';
 
 const connect = (n: { node: string; nic: string }, network: string) => post(`/v0/node/${n.node}/nic/${n.nic}/connect_network`, { network });
 const detach = (n: { node: string; nic: string }, network: string) => post(`/v0/node/${n.node}/nic/${n.nic}/detach_network`, { network });
@@ -142,15 +142,7 @@ const networks: Scenario<any>[] = [
   {
     name: 'deleting a network while access to it is granted: the delete succeeds, no access is left',
     rounds: 10,
-    setup: async (s, fresh) => {
-      const owner = fresh('owner');
-      const other = fresh('q');
-      await mkProject(s.api, owner);
-      await mkProject(s.api, other);
-      const net = fresh('net');
-      await mkNetwork(s.api, net, owner);
-      return { net, other };
-    },
+    setup: networkAndOutsider,
     contenders: (w) => ({
       delete: { requests: [del(`/v0/network/${w.net}`)], wins: 1, losers: [] },
       grant: { requests: [put(`/v0/network/${w.net}/access/${w.other}`)], wins: [0, 1], losers: [GONE] },
@@ -162,15 +154,7 @@ const networks: Scenario<any>[] = [
   },
   {
     name: 'twenty grants of one project’s access to a network: one 200, the rest 409',
-    setup: async (s, fresh) => {
-      const owner = fresh('owner');
-      const other = fresh('q');
-      await mkProject(s.api, owner);
-      await mkProject(s.api, other);
-      const net = fresh('net');
-      await mkNetwork(s.api, net, owner);
-      return { net, other };
-    },
+    setup: networkAndOutsider,
     contenders: (w) => ({ grant: { requests: times(20, () => put(`/v0/network/${w.net}/access/${w.other}`)), wins: 1, losers: [DUP] } }),
     check: async (s, w) => assert.deepEqual(await listed(s, `/v0/project/${w.other}/networks`), [w.net]),
   },
@@ -218,16 +202,8 @@ const networks: Scenario<any>[] = [
   {
     name: 'deleting a project while it is granted access to a network: exactly one succeeds',
     rounds: 10,
-    setup: async (s, fresh) => {
-      const owner = fresh('owner');
-      const project = fresh('p');
-      await mkProject(s.api, owner);
-      await mkProject(s.api, project);
-      const net = fresh('net');
-      await mkNetwork(s.api, net, owner);
-      return { project, net };
-    },
-    contenders: (w) => ({ either: { requests: [del(`/v0/project/${w.project}`), put(`/v0/network/${w.net}/access/${w.project}`)], wins: 1, losers: [GONE, BLOCKED] } }),
+    setup: networkAndOutsider,
+    contenders: (w) => ({ either: { requests: [del(`/v0/project/${w.other}`), put(`/v0/network/${w.net}/access/${w.other}`)], wins: 1, losers: [GONE, BLOCKED] } }),
     check: async (s, w, a) => {
       const deleted = winners(a.either).some((x) => x.request.method === 'DELETE');
       assert.deepEqual((await s.api('GET', `/v0/network/${w.net}`)).body.access.length, deleted ? 1 : 2);

@@ -58,6 +58,24 @@ export async function freeNode(s: RaceServer, fresh: Fresh, base = 'n'): Promise
   return node;
 }
 
+/** A new project and a free node, for races over the node joining it. */
+export async function projectAndFreeNode(s: RaceServer, fresh: Fresh): Promise<{ project: string; node: string }> {
+  const project = fresh('p');
+  await mkProject(s.api, project);
+  return { project, node: await freeNode(s, fresh) };
+}
+
+/** A network `net` owned by a new project, and another project `other` with no access to it yet. */
+export async function networkAndOutsider(s: RaceServer, fresh: Fresh): Promise<{ net: string; other: string }> {
+  const owner = fresh('owner');
+  const other = fresh('q');
+  await mkProject(s.api, owner);
+  await mkProject(s.api, other);
+  const net = fresh('net');
+  await mkNetwork(s.api, net, owner);
+  return { net, other };
+}
+
 /** The node's project as the API shows it. */
 export async function projectOf(s: RaceServer, node: string): Promise<string | null> {
   const r = await s.api('GET', `/v0/node/${node}`);
