@@ -20,8 +20,20 @@ export interface SwitchRecord<P = Record<string, unknown>> {
 
 /** One change to a port, as the networking worker hands it to a session. */
 export type PortChange =
-  | { op: 'modify'; port: string; channel: string; networkId: string | null }
-  | { op: 'revert'; port: string };
+  | { op: 'modify'; port: string; channel: string; networkId: string | null; action?: string }
+  | { op: 'revert'; port: string; action?: string };
+
+/**
+ * Which worker may change the switch, and under which generation of its
+ * claim on it (docs/operations.md, "Claims"). The worker stops before any
+ * call once its claim may have passed to another; a device that can keep a
+ * fencing token would refuse an older generation. The mock switch records
+ * both with every call, so tests can prove no fenced holder changed it.
+ */
+export interface SessionFence {
+  holder: string;
+  generation: number;
+}
 
 export interface PortNetwork {
   channel: string;
@@ -42,7 +54,7 @@ export interface SwitchDriver<P = any> {
    * Opens a session for applying several changes in a row (one login, one
    * save). May block on the network; the worker bounds it with a timeout.
    */
-  openSession(sw: SwitchRecord<P>): Promise<SwitchSession>;
+  openSession(sw: SwitchRecord<P>, fence?: SessionFence): Promise<SwitchSession>;
 }
 
 /**
@@ -51,10 +63,14 @@ export interface SwitchDriver<P = any> {
  * re-running an action after a crash safe.
  */
 export interface SwitchSession {
-  /** Puts `networkId` on `channel` of `port`, or removes that channel when null. */
-  modifyPort(port: string, channel: string, networkId: string | null): Promise<void>;
+  /**
+   * Puts `networkId` on `channel` of `port`, or removes that channel when
+   * null. `action` names the networking action (its uuid) for drivers that
+   * log it; most ignore it.
+   */
+  modifyPort(port: string, channel: string, networkId: string | null, action?: string): Promise<void>;
   /** Removes every VLAN from `port`. */
-  revertPort(port: string): Promise<void>;
+  revertPort(port: string, action?: string): Promise<void>;
   /**
    * Optional: applies several changes, in order, as one unit (all or none),
    * e.g. one OVSDB transaction. Without it the worker calls modifyPort and

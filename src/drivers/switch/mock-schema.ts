@@ -25,6 +25,11 @@ export interface MockSwitchCallTable {
   channel: string | null;
   network_id: string | null;
   at: number;
+  /** The networking action this call applies (its uuid), when the worker said. */
+  action: string | null;
+  /** Who made the call, and under which claim generation (fencing: the chaos test checks these never go backwards). */
+  holder: string | null;
+  generation: number | null;
 }
 
 /** Faults tests inject into a mock switch port: 'throw' or 'hang'. */
@@ -77,4 +82,11 @@ async function up(db: AnyDb, kind: DbKind): Promise<void> {
     .execute();
 }
 
-export const MOCK_SWITCH_MIGRATIONS: MigrationSet = { owner: 'mock_switch', migrations: { '0001-tables': { up } } };
+/** Who applied each call, so a test can prove no fenced holder changed the switch. */
+async function callHolders(db: AnyDb): Promise<void> {
+  await db.schema.alterTable('mock_switch_call').addColumn('action', 'text').execute();
+  await db.schema.alterTable('mock_switch_call').addColumn('holder', 'text').execute();
+  await db.schema.alterTable('mock_switch_call').addColumn('generation', 'bigint').execute();
+}
+
+export const MOCK_SWITCH_MIGRATIONS: MigrationSet = { owner: 'mock_switch', migrations: { '0001-tables': { up }, '0002-call-holders': { up: callHolders } } };

@@ -5,18 +5,26 @@
  * Tests can also inject faults per port (mock_switch_fault: throw | hang).
  * Its tables are its own: ./mock-schema.ts. The "device" has the ports
  * registered on it in HIL, no others: a change to any other port fails, as
- * it would on a real switch.
+ * it would on a real switch. `latency_ms` (an extension of upstream's
+ * fields) makes every change take that long, as a vendor switch's CLI does:
+ * benchmarks and the chaos test need switches that are not instant.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Type } from 'typebox';
 import { BadArgumentError, SwitchError } from '../../errors.ts';
 import type { MockSwitchDb } from './mock-schema.ts';
 import { driverParams, Secret } from '../params.ts';
-import { TYPE_PREFIX, type PortNetwork, type SwitchDriver, type SwitchSession } from './interface.ts';
+import { TYPE_PREFIX, type PortNetwork, type SessionFence, type SwitchDriver, type SwitchSession } from './interface.ts';
 
 const PORT_NAME = /^(gi|te)\d+\/\d+(\/\d+)?$/;
 
-/** Upstream's mock switch fields; none is used, but registrations carry them. */
-const MockSwitchParams = Type.Object({ hostname: Type.String(), username: Type.String(), password: Secret() });
+/** Upstream's mock switch fields (none is used, but registrations carry them), and how slow the "device" is. */
+const MockSwitchParams = Type.Object({
+  hostname: Type.String(),
+  username: Type.String(),
+  password: Secret(),
+  latency_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000, description: 'How long each change takes (default 0).' })),
+});
 
 export function mockSwitchDriver(db: MockSwitchDb): SwitchDriver {
   return {
@@ -33,13 +41,13 @@ export function mockSwitchDriver(db: MockSwitchDb): SwitchDriver {
       return ['nativeless-trunk-mode'];
     },
 
-    async openSession(sw) {
-      return mockSession(db, sw.id);
+    async openSession(sw, fence) {
+      return mockSession(db, sw.id, sw.params.latency_ms ?? 0, fence);
     },
   };
 }
 
-function mockSession(db: MockSwitchDb, switchId: number): SwitchSession {
+function mockSession(db: MockSwitchDb, switchId: number, latencyMs: number, fence: SessionFence | undefined): SwitchSession {
   async function requirePorts(ports: string[]): Promise<void> {
     if (ports.length === 0) return;
     const found = new Set((await db.selectFrom('port').select('label').where('switch_id', '=', switchId).where('label', 'in', ports).execute()).map((r) => r.label));
@@ -47,7 +55,12 @@ function mockSession(db: MockSwitchDb, switchId: number): SwitchSession {
     if (missing !== undefined) throw new SwitchError(`mock switch: port ${missing} does not exist`);
   }
 
-  async function record(port: string, op: string, channel: string | null, networkId: string | null) {
+  /**
+   * One change, as a device applies it: the port's state and the call log
+   * in one transaction (the device acts on receipt), then the answer takes
+   * `latency_ms`. A frozen caller therefore cannot land a change late.
+   */
+  async function apply(port: string, call: { op: string; channel: string | null; networkId: string | null; action?: string }, change: (tx: MockSwitchDb) => Promise<void>) {
     await requirePorts([port]);
     const fault = await db
       .selectFrom('mock_switch_fault')
@@ -57,13 +70,17 @@ function mockSession(db: MockSwitchDb, switchId: number): SwitchSession {
       .executeTakeFirst();
     if (fault?.mode === 'throw') throw new SwitchError(`mock switch: injected failure on port ${port}`);
     if (fault?.mode === 'hang') await new Promise(() => {}); // never answers, like a dead switch
-    await db.insertInto('mock_switch_call').values({ switch_id: switchId, port, op, channel, network_id: networkId, at: Date.now() }).execute();
+    const who = { action: call.action ?? null, holder: fence?.holder ?? null, generation: fence?.generation ?? null };
+    await db.transaction().execute(async (tx) => {
+      await change(tx);
+      await tx.insertInto('mock_switch_call').values({ switch_id: switchId, port, op: call.op, channel: call.channel, network_id: call.networkId, at: Date.now(), ...who }).execute();
+    });
+    if (latencyMs > 0) await sleep(latencyMs);
   }
 
   return {
-    async modifyPort(port, channel, networkId) {
-      await record(port, 'modify', channel, networkId);
-      await db.transaction().execute(async (tx) => {
+    async modifyPort(port, channel, networkId, action) {
+      await apply(port, { op: 'modify', channel, networkId, action }, async (tx) => {
         await tx.deleteFrom('mock_switch_port').where('switch_id', '=', switchId).where('port', '=', port).where('channel', '=', channel).execute();
         if (networkId !== null) {
           await tx.insertInto('mock_switch_port').values({ switch_id: switchId, port, channel, network_id: networkId }).execute();
@@ -71,9 +88,10 @@ function mockSession(db: MockSwitchDb, switchId: number): SwitchSession {
       });
     },
 
-    async revertPort(port) {
-      await record(port, 'revert', null, null);
-      await db.deleteFrom('mock_switch_port').where('switch_id', '=', switchId).where('port', '=', port).execute();
+    async revertPort(port, action) {
+      await apply(port, { op: 'revert', channel: null, networkId: null, action }, async (tx) => {
+        await tx.deleteFrom('mock_switch_port').where('switch_id', '=', switchId).where('port', '=', port).execute();
+      });
     },
 
     async getPortNetworks(ports) {

@@ -1,5 +1,5 @@
 /** Opens a session with a stored switch, its registration fields parsed by its driver. */
-import type { SwitchDriver, SwitchSession } from './interface.ts';
+import type { SessionFence, SwitchDriver, SwitchSession } from './interface.ts';
 
 export interface StoredSwitch {
   id: number;
@@ -8,7 +8,7 @@ export interface StoredSwitch {
   params: string;
 }
 
-export function openSwitchSession(driver: SwitchDriver, sw: StoredSwitch): Promise<SwitchSession> {
+export function openSwitchSession(driver: SwitchDriver, sw: StoredSwitch, fence?: SessionFence): Promise<SwitchSession> {
   const params = driver.params.parse(JSON.parse(sw.params) as Record<string, unknown>);
-  return driver.openSession({ id: sw.id, label: sw.label, params });
+  return driver.openSession({ id: sw.id, label: sw.label, params }, fence);
 }
