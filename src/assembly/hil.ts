@@ -3,6 +3,7 @@
  * use-cases, the HTTP app and what runs in the background (./background.ts).
  * A derived HIL (docs/recursive.md) is the same assembly with an upstream.
  */
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from '../api/app.ts';
@@ -17,6 +18,7 @@ import { webhookNotifier } from '../drivers/notify/webhook.ts';
 import { BlobStore } from '../images/blob-store.ts';
 import { notifier } from '../network/wakeup.ts';
 import { NetworkWorker } from '../network/worker.ts';
+import { Claims } from '../claims/claims.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { migrate, pendingMigrations } from '../store/migrate.ts';
 import { VERSION } from '../version.ts';
@@ -34,6 +36,8 @@ export interface Hil extends Drivers {
   blobs: BlobStore;
   /** The networking worker, when this process runs one. */
   worker?: NetworkWorker;
+  /** This process's claims (switches it drains, consoles it holds, BMCs it drives). */
+  claims: Claims;
   /** A derived HIL's pool manager (its nodes come from its base). */
   pool?: PoolManager;
   app?: FastifyInstance;
@@ -84,7 +88,17 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
 
   const drivers = buildDrivers(settings, store.db, { bmcDrivers: o.bmcDrivers });
   await drivers.allocator.populate(store.db);
-  const worker = o.worker ? new NetworkWorker({ db: store.db, switches: drivers.switches, log: o.log.child({ component: 'networking-worker' }), ...settings.worker }) : undefined;
+  let worker: NetworkWorker | undefined;
+  const claims = new Claims({
+    store,
+    log: o.log.child({ component: 'claims' }),
+    role: [o.api && 'api', o.worker && 'worker'].filter(Boolean).join('+'),
+    address: o.api ? advertisedUrl(settings) : undefined,
+    ...settings.claims,
+    // A dead process's switches may have work waiting: look now, not at the next poll.
+    onChange: () => worker?.kick(),
+  });
+  if (o.worker) worker = new NetworkWorker({ db: store.db, switches: drivers.switches, log: o.log.child({ component: 'networking-worker' }), claims, ...settings.worker });
   const deps = coreDeps(settings, store, drivers, o.log, worker);
   const pool = drivers.upstream ? poolManager(deps, drivers.upstream, settings.upstream!) : undefined;
   deps.nodeSupply = pool?.supply;
@@ -102,7 +116,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
         version: VERSION,
       })
     : undefined;
-  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, pool, api: o.api });
+  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, claims, pool, api: o.api });
 
   return {
     ...drivers,
@@ -113,6 +127,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
     services,
     blobs,
     worker,
+    claims,
     pool,
     app,
     async close() {
@@ -122,6 +137,14 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
       await store.close();
     },
   };
+}
+
+/** Where other HIL processes reach this one's API (for the console relay). */
+function advertisedUrl(s: Settings): string {
+  if (s.claims.advertiseUrl) return s.claims.advertiseUrl.replace(/\/+$/, '');
+  const { host, port } = s.listen;
+  const reachable = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+  return `http://${reachable}:${port}`;
 }
 
 function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: NetworkWorker | undefined): CoreDeps {

@@ -57,6 +57,17 @@ export const ConfigSchema = Type.Object(
       },
       Strict,
     ),
+    claims: Type.Object(
+      {
+        /** A claim (a switch, a console, a BMC) its holder stopped renewing passes to another process after this long. */
+        ttl_seconds: Type.Number({ minimum: 0.5, maximum: 600 }),
+        /** How often a process renews its claims and looks for dead processes (whose claims pass on at once). */
+        heartbeat_ms: Type.Integer({ minimum: 50, maximum: 60000 }),
+        /** Where other HIL processes reach this API server (console relay); default: from server.listen. */
+        advertise_url: Type.Optional(Type.String({ pattern: '^https?://' })),
+      },
+      Strict,
+    ),
     obm: Type.Object(
       {
         /** A BMC or obmd call that takes longer than this fails with OBMError. */
@@ -175,6 +186,7 @@ export function defaultConfig(): Config {
     auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
+    claims: { ttl_seconds: 5, heartbeat_ms: 1000 },
     obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1, console_log_kib: 256 },
     maintenance: {},
     quotas: { networks_per_project: 0, nodes_per_project: 0 },

@@ -6,6 +6,7 @@
 import { databaseUrl, fpblDir, imagesDir, parseListen } from './config.ts';
 import type { Config } from './schema.ts';
 import type { UpstreamConnection } from '../drivers/hil/upstream.ts';
+import { ConfigError } from '../errors.ts';
 
 /** A derived HIL's base (how to reach it) and its pool policy. */
 export interface UpstreamSettings extends UpstreamConnection {
@@ -36,6 +37,7 @@ export interface Settings {
   network: { allocator: string; vlans: string };
   worker: { actionTimeoutMs: number; maxAttempts: number; retryBackoffMs: number; switchConcurrency: number; pollMs: number; batchLingerMs: number };
   obm: { timeoutMs: number; maxConcurrent: number; retries: number; consoleLogBytes: number };
+  claims: { ttlMs: number; heartbeatMs: number; advertiseUrl?: string };
   maintenance?: { project: string; url: string };
   /** Per project; absent: no limit. */
   quotas: { networksPerProject?: number; nodesPerProject?: number };
@@ -45,6 +47,14 @@ export interface Settings {
 }
 
 const seconds = (s: number) => Math.round(s * 1000);
+
+function claimSettings(cfg: Config): Settings['claims'] {
+  const c = cfg.claims;
+  const ttlMs = seconds(c.ttl_seconds);
+  // A claim must survive one missed heartbeat, or a busy moment loses it.
+  if (c.heartbeat_ms * 2 > ttlMs) throw new ConfigError(`claims.heartbeat_ms (${c.heartbeat_ms}) must be at most half of claims.ttl_seconds (${c.ttl_seconds} s)`);
+  return { ttlMs, heartbeatMs: c.heartbeat_ms, advertiseUrl: c.advertise_url };
+}
 
 export function settingsFrom(cfg: Config): Settings {
   const { auth, worker: w, obm, maintenance: m, upstream: u, provisioning: pv } = cfg;
@@ -61,6 +71,7 @@ export function settingsFrom(cfg: Config): Settings {
       pollMs: w.poll_ms,
       batchLingerMs: w.batch_linger_ms,
     },
+    claims: claimSettings(cfg),
     obm: { timeoutMs: seconds(obm.timeout_seconds), maxConcurrent: obm.max_concurrent, retries: obm.retries, consoleLogBytes: obm.console_log_kib * 1024 },
     maintenance: m.project !== undefined && m.url !== undefined ? { project: m.project, url: m.url } : undefined,
     quotas: { networksPerProject: cfg.quotas.networks_per_project || undefined, nodesPerProject: cfg.quotas.nodes_per_project || undefined },

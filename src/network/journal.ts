@@ -8,6 +8,7 @@
 import type { Kysely } from 'kysely';
 import type { PortChange } from '../drivers/switch/interface.ts';
 import type { Database } from '../store/schema.ts';
+import { heldBy, type Claim } from '../claims/claims.ts';
 
 type Db = Kysely<Database>;
 
@@ -80,8 +81,12 @@ export async function pendingFor(db: Db, switchId: number): Promise<PendingActio
     .execute()) as PendingAction[];
 }
 
-/** Records outcomes in one transaction, each exactly once. */
-export async function recordOutcomes(db: Db, results: Result[]): Promise<void> {
+/**
+ * Records outcomes in one transaction, each exactly once, and only while
+ * `claim` on their switch is still this worker's: a holder that lost it
+ * records nothing (the next holder repeats the idempotent calls).
+ */
+export async function recordOutcomes(db: Db, results: Result[], claim: Claim): Promise<void> {
   if (results.length === 0) return;
   await db.transaction().execute(async (tx) => {
     for (const { action, outcome } of results) {
@@ -90,6 +95,7 @@ export async function recordOutcomes(db: Db, results: Result[]): Promise<void> {
         .set({ status: outcome.ok ? 'DONE' : 'ERROR', error: outcome.ok ? null : outcome.error, attempts: outcome.attempts, finished_at: Date.now() })
         .where('id', '=', action.id)
         .where('status', '=', 'PENDING')
+        .where(heldBy(claim))
         .executeTakeFirst();
       if (Number(done.numUpdatedRows) !== 1 || !outcome.ok) continue;
       if (action.type === 'revert_port') {

@@ -33,14 +33,16 @@ export const LAYERS: LayerTable = {
   initramfs: ['errors', 'util'],
   // Reading and validating the configuration file.
   config: ['drivers', 'errors', 'util'],
-  // The networking journal's worker, its lease and wake-ups.
-  network: ['drivers', 'store', 'errors', 'util'],
+  // Which process may act on a resource: claims, their generations, process liveness.
+  claims: ['store', 'errors', 'util'],
+  // The networking journal's worker and its wake-ups.
+  network: ['claims', 'drivers', 'store', 'errors', 'util'],
   // The use-cases and authorization.
-  core: ['drivers', 'store', 'errors', 'util'],
+  core: ['claims', 'drivers', 'store', 'errors', 'util'],
   // The image registry and its blob store.
   images: ['core', 'drivers', 'store', 'errors', 'util'],
   // Fast provisioning: the state machine and the nodes' agent endpoint.
-  provisioning: ['core', 'images', 'drivers', 'store', 'errors', 'util'],
+  provisioning: ['core', 'claims', 'images', 'drivers', 'store', 'errors', 'util'],
   // The fast-provisioning boot loader images and the agent scripts.
   fpbl: ['initramfs', 'errors', 'util'],
   // The HTTP API (Fastify routes over the use-cases).
