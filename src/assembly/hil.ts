@@ -99,7 +99,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
     onChange: () => worker?.kick(),
   });
   if (o.worker) worker = new NetworkWorker({ db: store.db, switches: drivers.switches, log: o.log.child({ component: 'networking-worker' }), claims, ...settings.worker });
-  const deps = coreDeps(settings, store, drivers, o.log, worker);
+  const deps = coreDeps(settings, store, drivers, o.log, worker, claims);
   const pool = drivers.upstream ? poolManager(deps, drivers.upstream, settings.upstream!) : undefined;
   deps.nodeSupply = pool?.supply;
   const blobs = new BlobStore(settings.images.dir, { maxFileBytes: settings.images.maxFileBytes });
@@ -147,7 +147,7 @@ function advertisedUrl(s: Settings): string {
   return `http://${reachable}:${port}`;
 }
 
-function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: NetworkWorker | undefined): CoreDeps {
+function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: NetworkWorker | undefined, claims: Claims): CoreDeps {
   const notifyOthers = notifier(store);
   return {
     db: store.db,
@@ -157,6 +157,7 @@ function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: Ne
     obmTimeoutMs: s.obm.timeoutMs,
     obmConcurrency: s.obm.maxConcurrent,
     obmRetries: s.obm.retries,
+    claims,
     consoles: new ConsoleHub({ logBytes: s.obm.consoleLogBytes, log }),
     switchTimeoutMs: s.worker.actionTimeoutMs,
     quotas: s.quotas,

@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Store } from '../store/db.ts';
@@ -167,6 +168,20 @@ export class Claims {
       .returning('generation')
       .executeTakeFirst();
     return taken ? Number(taken.generation) : undefined;
+  }
+
+  /**
+   * The resource's claim, waiting while another process holds it, until
+   * `signal` aborts (the caller's timeout). For short work on a shared
+   * device (a BMC call): the holder releases it within that call's bound.
+   */
+  async takeWaiting(resource: string, signal: AbortSignal): Promise<Claim> {
+    for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
+      signal.throwIfAborted();
+      const claim = await this.take(resource);
+      if (claim) return claim;
+      await sleep(pause, undefined, { signal });
+    }
   }
 
   /**

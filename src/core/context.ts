@@ -7,6 +7,7 @@ import type { Notifier } from '../drivers/notify/interface.ts';
 import type { SwitchCatalog } from '../drivers/switch/index.ts';
 import type { Database } from '../store/schema.ts';
 import type { ConsoleHub } from './console-hub.ts';
+import type { Claims } from '../claims/claims.ts';
 
 export interface CoreDeps {
   db: Kysely<Database>;
@@ -18,6 +19,8 @@ export interface CoreDeps {
   obmConcurrency: number;
   /** Extra tries for a repeatable BMC call that failed quickly. */
   obmRetries: number;
+  /** This process's claims: a BMC call, a console, a power cycle happen under one (src/claims/). */
+  claims: Claims;
   /** The serial consoles HIL holds and their rolling logs. */
   consoles: ConsoleHub;
   /** Bound on one switch call outside the worker (network verify). */

@@ -53,7 +53,7 @@ export class ObmService extends Service {
 
   constructor(deps: CoreDeps) {
     super(deps);
-    this.#gate = new BmcGate(deps.obmConcurrency);
+    this.#gate = new BmcGate(deps.obmConcurrency, deps.claims);
   }
 
   #bmcOf(node: NodeRow): Bmc {
@@ -89,7 +89,7 @@ export class ObmService extends Service {
     const attempts = o.repeatable ? 1 + this.deps.obmRetries : 1;
     for (let n = 1; ; n++) {
       try {
-        return await this.#gate.run(node.label, this.deps.obmTimeoutMs, `${what} on node ${node.label}`, work);
+        return await this.#gate.run(`bmc:${node.id}`, this.deps.obmTimeoutMs, `${what} on node ${node.label}`, work);
       } catch (err) {
         if (err instanceof HilError && !(err instanceof OBMError)) throw err;
         const timedOut = err instanceof TimeoutError;
