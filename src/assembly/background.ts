@@ -57,7 +57,12 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   };
   if (!p.api) return { stopServing: async () => {}, stopWorking };
 
-  await p.services.obm.resumeConsoles();
+  // Consoles of OBM-enabled nodes nobody holds (at start, or after their holder died) are taken here.
+  await p.services.obm.reconcileConsoles();
+  const consoles = setInterval(
+    () => void p.services.obm.reconcileConsoles().catch((err: Error) => p.log.warn({ err: err.message }, 'consoles: reconcile failed')),
+    p.settings.claims.heartbeatMs,
+  );
   void p.blobs.removeStaleTemporaries(STALE_UPLOAD_MS).catch((err: Error) => p.log.warn({ err: err.message }, 'could not clean the image store'));
 
   // A derived HIL keeps its pool within its policy, also between requests.
@@ -76,6 +81,7 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   return {
     async stopServing() {
       clearInterval(rebalancing);
+      clearInterval(consoles);
       await provisioning?.stop();
       await agentServer?.close();
       p.services.obm.close(); // ends console streams, which would keep the server from closing
