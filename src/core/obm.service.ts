@@ -224,17 +224,30 @@ export class ObmService extends Service {
    * new tenant's log where a node changed hands.
    */
   async reconcileConsoles(): Promise<void> {
-    const nodes = await this.deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).execute();
+    const nodes = await this.deps.db.selectFrom('node').select(['id', 'label', 'obm_type']).where('obm_enabled', '=', true).execute();
     const heldElsewhere = await this.#owner.heldElsewhere();
     const enabled = new Set<number>();
     for (const node of nodes) {
-      const driver = this.deps.bmcs.get(node.obm_type);
-      if (!driver?.console) continue;
+      if (!this.deps.bmcs.get(node.obm_type)?.console) continue;
       enabled.add(node.id);
       if (heldElsewhere.has(node.id)) continue; // only a holder's expiry or death frees it: no point asking
-      await this.#holdConsole(this.#bmcOf(node)).catch((err: Error) => this.deps.log.warn({ node: node.label, err: err.message }, 'console: could not take its claim'));
+      await this.#reconcileOne(node.label).catch((err: Error) => this.deps.log.warn({ node: node.label, err: err.message }, 'console: could not take its claim'));
     }
-    for (const id of this.#owner.heldHere()) if (!enabled.has(id)) await this.#owner.release(id);
+    for (const id of this.#owner.heldHere().filter((held) => !enabled.has(held))) {
+      const node = await this.deps.db.selectFrom('node').select('label').where('id', '=', id).executeTakeFirst();
+      if (node) await this.#reconcileOne(node.label);
+      else await this.#owner.release(id); // the node is gone
+    }
+  }
+
+  /** One node's console made to follow its flag, in line with its enables and disables (which a stale look must not undo). */
+  async #reconcileOne(label: string): Promise<void> {
+    await this.#switching.run(label, async () => {
+      const node = await this.deps.db.selectFrom('node').selectAll().where('label', '=', label).executeTakeFirst();
+      if (!node) return;
+      if (node.obm_enabled) await this.#holdConsole(this.#bmcOf(node));
+      else await this.#owner.release(node.id);
+    });
   }
 
   /** For another process relaying a console this one holds (internal route); NotFoundError when it does not hold it. */
