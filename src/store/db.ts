@@ -19,7 +19,17 @@ export interface Store {
   url: string;
   /** For SQLite: the database file (the worker watches its WAL for wake-ups). */
   sqlitePath?: string;
+  /** For PostgreSQL: the connection pool's use now (GET /metrics). */
+  poolStats?: () => PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Connections open, in use or idle. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection (the pool is at its size). */
+  waiting: number;
 }
 
 // BIGINT columns (timestamps in ms) fit in a JS number; pg would return strings.
@@ -63,7 +73,8 @@ export function openStore(url: string, options: { poolSize?: number } = {}): Sto
   // the process; the pool replaces it on the next query.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, kind, url, close: () => db.destroy() };
+  const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+  return { db, kind, url, poolStats, close: () => db.destroy() };
 }
 
 /** True when `err` is a unique-constraint violation, on either database. */
