@@ -72,6 +72,10 @@ export function openStore(url: string, options: { poolSize?: number } = {}): Sto
   // An idle connection dropped by the server (restart, failover) must not crash
   // the process; the pool replaces it on the next query.
   pool.on('error', () => {});
+  // Nor one in use: pg emits 'error' on a checked-out client (whose idle listener the pool removed)
+  // besides failing its query, and an 'error' nobody listens to is an uncaught exception. The query's
+  // own rejection tells its caller; /readyz tells the operator.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
   return { db, kind, url, poolStats, close: () => db.destroy() };
