@@ -176,7 +176,7 @@ for (const database of testDatabases()) {
         assert.equal((await fetch(`${base}/readyz`)).status, 200);
         assert.equal((await fetch(`${base}/version`)).status, 200);
         const api = await fetch(`${base}/v0/projects`);
-        assert.deepEqual([api.status, (await api.json()).type], [404, 'NotFoundError']);
+        assert.deepEqual([api.status, ((await api.json()) as { type: string }).type], [404, 'NotFoundError']);
         assertError(await t.as()('GET', '/metrics'), 404, 'NotFoundError');
         assert.equal((await t.as()('GET', '/healthz')).status, 200, 'the API port keeps its probes');
       });
