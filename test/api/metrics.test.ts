@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { testDatabases } from '../support/databases.ts';
-import { withHil, type TestHil } from '../support/hil.ts';
+import { addUser, basicAuth, withHil, type TestHil } from '../support/hil.ts';
 import { parseExposition, type Exposition } from '../support/prometheus.ts';
 import { cabledProject, attach, assertError, mkNode, queueConnect } from '../support/fixtures.ts';
 import { gatedBmc } from '../support/gated-bmc.ts';
@@ -16,6 +16,7 @@ import { mockBmcDriver } from '../../src/drivers/bmc/mock.ts';
 import type { ManagedBmcDriver } from '../../src/drivers/bmc/interface.ts';
 import { countTakeover, observeActionFinished, setClaimsHeld } from '../../src/metrics/process.ts';
 import { freePort } from '../../src/lab/system.ts';
+import type { Config } from '../../src/config/config.ts';
 
 /** Every family docs/operations.md lists, with its type; pool connections only on PostgreSQL. */
 const PROMISED: Record<string, string> = {
@@ -179,6 +180,25 @@ for (const database of testDatabases()) {
         assert.deepEqual([api.status, ((await api.json()) as { type: string }).type], [404, 'NotFoundError']);
         assertError(await t.as()('GET', '/metrics'), 404, 'NotFoundError');
         assert.equal((await t.as()('GET', '/healthz')).status, 200, 'the API port keeps its probes');
+      });
+    });
+    it('metrics.require_auth holds on the metrics listener too: 401 without an administrator, 200 with one', async () => {
+      const port = await freePort();
+      const config = (c: Config) => {
+        c.metrics.listen = `127.0.0.1:${port}`;
+        c.metrics.require_auth = true;
+      };
+      await withHil(database, { auth: 'database', config }, async (t) => {
+        const root = await addUser(t, 'root', 'root-pw', true);
+        const user = await addUser(t, 'user', 'user-pw', false);
+        await t.hil.operationsApp!.listen({ host: '127.0.0.1', port });
+        const get = (auth?: string) => fetch(`http://127.0.0.1:${port}/metrics`, { headers: auth ? { authorization: auth } : {} });
+        const anonymous = await get();
+        assert.deepEqual([anonymous.status, ((await anonymous.json()) as { type: string }).type], [401, 'AuthorizationError']);
+        assert.equal((await get(basicAuth(user.username, user.password))).status, 401);
+        assert.equal((await get(basicAuth(root.username, 'wrong'))).status, 401);
+        assert.equal((await get(basicAuth(root.username, root.password))).status, 200);
+        assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'the probes stay open');
       });
     });
   });
