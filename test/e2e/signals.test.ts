@@ -2,8 +2,9 @@
  * Stopping a real server by signal (docs/operations.md, Shutdown): SIGTERM
  * to `npm start`'s own pid reaches the server (npm passes it to its child,
  * which `exec` makes the server itself), a request in flight finishes
- * first, then the port closes and no process of the group is left; and a
- * second signal exits at once.
+ * first, then the port closes and no process of the group is left; a
+ * second signal exits at once; and a worker-only process serves its probes
+ * and metrics on metrics.listen and stops the same way.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -87,7 +88,7 @@ describe('signals', () => {
     }));
 
   it('SIGTERM to `npm start` during a slow BMC call lets the call finish (200) before the server exits', async () => {
-    const bmc = await startRedfishEmulator({ powerState: 'On', resetDelayMs: 2000 });
+    const bmc = await startRedfishEmulator({ powerState: 'On', resetDelayMs: 4000 });
     try {
       await withServer('npm', async (s) => {
         await slowNode(s.base, bmc);
@@ -129,6 +130,30 @@ describe('signals', () => {
       });
     } finally {
       await bmc.close();
+    }
+  });
+  it('serve-networks answers /readyz and /metrics on metrics.listen (and nothing else there), and stops on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hil-signals-'));
+    const port = await freePort();
+    const env = { HIL_DATA_DIR: join(dir, 'data'), HIL_METRICS_LISTEN: `127.0.0.1:${port}` };
+    try {
+      execFileSync(HIL_ADMIN, ['db', 'migrate'], { env: { ...process.env, ...env } });
+      const child = start(HIL_ADMIN, ['serve-networks'], env);
+      try {
+        await child.waitFor('hil metrics and probes listening', 30000);
+        const base = `http://127.0.0.1:${port}`;
+        const ready = await fetch(`${base}/readyz`);
+        assert.deepEqual([ready.status, await ready.json()], [200, { status: 'ready', checks: { process: 'ok', database: 'ok', schema: 'ok', worker: 'ok' } }]);
+        assert.match(await (await fetch(`${base}/metrics`)).text(), /^# TYPE hil_networking_actions gauge$/m);
+        assert.equal((await fetch(`${base}/v0/projects`)).status, 404);
+        process.kill(child.proc.pid!, 'SIGTERM');
+        await until('the metrics port to close', async () => !(await accepting(port)), 5000);
+        await child.waitFor('"msg":"stopped"', 5000);
+      } finally {
+        await child.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
