@@ -7,8 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from '../api/app.ts';
 import { Drain } from '../api/drain.ts';
-import { buildOperationsApp } from '../api/operations-app.ts';
-import type { ProbeOptions } from '../api/probes.ts';
+import { buildOperationsApp, type OperationsAppOptions } from '../api/operations-app.ts';
 import { buildServices, type Services } from '../api/services.ts';
 import type { Config } from '../config/config.ts';
 import { settingsFrom, type Settings } from '../config/settings.ts';
@@ -168,7 +167,7 @@ function operations(settings: Settings, store: Store, drivers: Drivers, o: HilOp
     poolStats: store.poolStats,
     warn: (what, err) => o.log.warn({ err: (err as Error).message }, `metrics: ${what} could not be read`),
   });
-  const probes: Omit<ProbeOptions, 'version'> & { metrics: NonNullable<ProbeOptions['metrics']> & Pick<InstanceMetrics, 'observeRequest'> } = {
+  const probes: Omit<OperationsAppOptions, 'version' | 'log'> = {
     stopping: isStopping,
     readiness: readiness({ store, migrations: MIGRATION_SETS, worker: worker && { running: () => workerRunning }, stopping: isStopping, log: o.log }),
     metrics: { render: metrics.render, contentType: metrics.contentType, requireAuth: settings.metrics.requireAuth, auth: drivers.auth, observeRequest: metrics.observeRequest },
