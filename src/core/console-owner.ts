@@ -21,6 +21,8 @@ const FOLLOW_PAUSE_MS = 200;
 export class ConsoleOwner {
   readonly #deps: CoreDeps;
   readonly #claims = new Map<number, Claim>();
+  /** Shut down: a hold still on its way (a heartbeat's) must not start a console nobody will stop. */
+  #closed = false;
 
   constructor(deps: CoreDeps) {
     this.#deps = deps;
@@ -34,8 +36,13 @@ export class ConsoleOwner {
       if (hub.projectOf(nodeId) !== projectId) hub.newTenant(nodeId, projectId);
       return true;
     }
+    if (this.#closed) return false;
     const claim = await this.#deps.claims.take(`console:${nodeId}`);
     if (!claim) return false;
+    if (this.#closed) {
+      await claim.release();
+      return false;
+    }
     this.#claims.set(nodeId, claim);
     claim.signal.addEventListener('abort', () => this.#claims.get(nodeId) === claim && this.#claims.delete(nodeId), { once: true });
     hub.start(nodeId, projectId, open, claim.signal);
@@ -48,6 +55,13 @@ export class ConsoleOwner {
     const claim = this.#claims.get(nodeId);
     this.#claims.delete(nodeId);
     await claim?.release();
+  }
+
+  /** Stops every console held here and releases their claims; holds nothing from now on. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#deps.consoles.stopAll();
+    for (const id of [...this.#claims.keys()]) await this.release(id).catch(() => {}); // else they pass on at expiry
   }
 
   /** The consoles held here, by node id. */

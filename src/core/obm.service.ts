@@ -288,8 +288,7 @@ export class ObmService extends Service {
 
   /** Shutting down: the consoles go on in other processes at once (their readers follow them there). */
   async close(): Promise<void> {
-    this.deps.consoles.stopAll();
-    for (const id of this.#owner.heldHere()) await this.#owner.release(id).catch(() => {}); // else they pass on at expiry
+    await this.#owner.close();
   }
 }
 
