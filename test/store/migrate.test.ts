@@ -48,30 +48,25 @@ for (const database of testDatabases()) {
       }
     });
 
-    it('reads the free list from its own index (no visit of allocated nodes, no sort), a project from the project index', async () => {
+    it('reads the free list from its own index, never visiting allocated nodes (on SQLite in order, no sort); a project from the project index', async () => {
       const fresh = await database.create();
       const store = openStore(fresh.url);
       const { db } = store;
       try {
         await migrate(store);
-        // 30 projects and 3,000 nodes, one in ten free, in two statements; committed
-        // durably, since VACUUM cannot mark pages all-visible before the commit is
-        // flushed (the test cluster runs with synchronous_commit = off).
+        // 30 projects and 3,000 nodes, one in ten free, in two statements.
         const series = (n: number) =>
           store.kind === 'postgres'
             ? sql`select i from generate_series(0, ${sql.lit(n - 1)}) as i`
             : sql`with recursive s(i) as (select 0 union all select i + 1 from s where i < ${sql.lit(n - 1)}) select i from s`;
         const obmEnabled = store.kind === 'postgres' ? sql`false` : sql`0`;
-        await db.transaction().execute(async (tx) => {
-          if (store.kind === 'postgres') await sql`set local synchronous_commit = on`.execute(tx);
-          await sql`insert into project (label) select 'p' || i from (${series(30)}) as t`.execute(tx);
-          await sql`insert into node (label, project_id, obm_type, obm_params, obm_enabled)
-            select 'n' || i, case when i % 10 = 9 then null else (select id from project where label = 'p' || (i % 30)) end, 'mock', '{}', ${obmEnabled}
-            from (${series(3000)}) as t`.execute(tx);
-        });
-        // PostgreSQL: statistics and the visibility map, as autovacuum keeps them (without
-        // the map an index-only scan is priced as a table read per row). SQLite: none, as in hil.
-        if (store.kind === 'postgres') await sql`vacuum analyze node`.execute(db);
+        await sql`insert into project (label) select 'p' || i from (${series(30)}) as t`.execute(db);
+        await sql`insert into node (label, project_id, obm_type, obm_params, obm_enabled)
+          select 'n' || i, case when i % 10 = 9 then null else (select id from project where label = 'p' || (i % 30)) end, 'mock', '{}', ${obmEnabled}
+          from (${series(3000)}) as t`.execute(db);
+        // PostgreSQL plans by its statistics; SQLite has none (hil never ANALYZEs), which is
+        // the case that matters there.
+        if (store.kind === 'postgres') await sql`analyze node`.execute(db);
         const plan = async (query: { sql: string; parameters: readonly unknown[] }) => {
           const text = query.sql.replace(/\$1|\?/, "(select id from project where label = 'p3')");
           return store.kind === 'postgres'
@@ -82,7 +77,11 @@ for (const database of testDatabases()) {
         const free = db.selectFrom('node').select('label').where('project_id', 'is', null).orderBy('label').compile();
         const freePlan = await plan(free);
         assert.match(freePlan, /node_free_label_idx/, freePlan);
-        assert.doesNotMatch(freePlan, /Sort|TEMP B-TREE|node_project_idx/, freePlan);
+        assert.doesNotMatch(freePlan, /node_project_idx|Seq Scan|SCAN node\b(?! USING)/, freePlan);
+        // SQLite reads the labels in order from the index alone. PostgreSQL does too (an
+        // index-only scan) once autovacuum has set the table's visibility map, which a test
+        // cannot wait for; until then it may sort what it read from the same index.
+        if (store.kind === 'sqlite') assert.match(freePlan, /^SCAN node USING COVERING INDEX node_free_label_idx$/, freePlan);
         const projectPlan = await plan(db.selectFrom('node').select('label').where('project_id', '=', 0).orderBy('id').compile());
         assert.match(projectPlan, /node_project_idx/, projectPlan);
         const labels = (await db.executeQuery<{ label: string }>(free)).rows.map((r) => r.label);
