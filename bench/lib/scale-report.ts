@@ -2,6 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { DrainResult } from './drain.ts';
+import type { FreeListResult } from './free-list.ts';
+import type { GrowthRow } from './growth.ts';
 import { median } from './measure.ts';
 import { machine } from './report.ts';
 
@@ -56,4 +58,35 @@ export const idealSpeedup = (workers: number, switchConcurrency: number, switche
 export function ratioLine(what: string, ratio: number, ideal: number, target?: number): string {
   const verdict = target === undefined ? '' : ` (target ≥ ${target.toFixed(1)}×: ${ratio >= target ? 'pass' : '**not met**'})`;
   return `- **${what}: drain time of 1 worker ÷ this = ${ratio.toFixed(2)}×** (ideal ${ideal}×)${verdict}`;
+}
+
+const int = (x: number) => Math.round(x).toLocaleString('en-US');
+const lat = (p50: number, p99: number) => `${p50 === 0 ? '< 1' : p50} / ${p99}`;
+const x2 = (x: number) => `${x.toFixed(2)}×`;
+
+/** The growth table: per call and size, medians over the rounds, and each step's growth. */
+export function growthTable(rows: GrowthRow[]): string {
+  const lines = [
+    '| call | nodes | answer | req/s | p50 / p99 ms | CPU µs/req: API + PostgreSQL | time per request ÷ previous size | CPU per request ÷ previous size |',
+    '|---|---:|---|---:|---|---|---:|---:|',
+  ];
+  for (const r of rows) {
+    const m = r.median;
+    lines.push(
+      `| \`${r.call}\` | ${int(r.nodes)} | ${r.answer} | ${int(m.rps)} | ${lat(m.p50, m.p99)} | ${int(m.apiCpuUs)} + ${int(m.dbCpuUs)} | ${r.growth ? x2(r.growth.time) : '—'} | ${r.growth ? x2(r.growth.cpu) : '—'} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function freeListTable(f: FreeListResult, nodes: number): string {
+  const lines = [
+    `| schema (${int(nodes)} nodes) | query plan | EXPLAIN ANALYZE execution | req/s | p50 / p99 ms | CPU µs/req: API + PostgreSQL |`,
+    '|---|---|---:|---:|---|---|',
+  ];
+  for (const [v, label] of [['before', 'before 0005: project index over every node'], ['after', '**0005**: free-list index, project index of allocated nodes']] as const) {
+    const x = f.variants[v];
+    lines.push(`| ${label} | ${x.plan} | ${x.executionMs.toFixed(3)} ms | ${int(x.median.rps)} | ${lat(x.median.p50, x.median.p99)} | ${int(x.median.apiCpuUs)} + ${int(x.median.dbCpuUs)} |`);
+  }
+  return lines.join('\n');
 }
