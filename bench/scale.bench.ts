@@ -11,11 +11,12 @@
  *     p50/p99, CPU per request (API and PostgreSQL), and each step's growth;
  *  2. the free list at the largest size with migration 0005's indexes and
  *     with the schema before it, interleaved;
- *  3. connect_network → DONE for nodes spread over the 100 switches with 1,
- *     2 and 4 `hil-admin serve-networks` processes (default
- *     switch_concurrency, 16), and with 1 and 4 workers that change one
- *     switch at a time: per-action latency, drain time, and the ratio of 1
- *     worker's drain time to N workers'.
+ *  3. connect_network → DONE for nodes spread over the 100 switches: through
+ *     the API while 1, 2 and 4 `hil-admin serve-networks` processes run
+ *     (default switch_concurrency, 16); and as a backlog queued at once,
+ *     drained by 1 and 4 workers, with the default and with workers that
+ *     change one switch at a time (bench/lib/drain.ts): per-action latency,
+ *     drain time, and the ratio of 1 worker's drain time to N workers'.
  *
  * Options: --sizes 100,1000,10000 --rounds 3 --seconds 3 --warmup 1
  *          --connections 10 --actions 1000 --slow-actions 400 --write-docs
@@ -50,13 +51,15 @@ const { values } = parseArgs({
 const SIZES = values.sizes.split(',').map(Number);
 const LOAD: LoadOptions = { rounds: Number(values.rounds), seconds: Number(values.seconds), warmupSeconds: Number(values.warmup), connections: Number(values.connections) };
 const WORLD: World = { switches: 100, projects: 500, latencyMs: 20 };
-/** Drain runs at the largest size: [switch_concurrency, workers, actions]. */
-const DRAINS: Array<[number, number, number]> = [
-  [16, 1, Number(values.actions)],
-  [16, 2, Number(values.actions)],
-  [16, 4, Number(values.actions)],
-  [1, 1, Number(values['slow-actions'])],
-  [1, 4, Number(values['slow-actions'])],
+/** Drain runs at the largest size: [mode, switch_concurrency, workers, actions]. */
+const DRAINS: Array<['live' | 'backlog', number, number, number]> = [
+  ['live', 16, 1, Number(values.actions)],
+  ['live', 16, 2, Number(values.actions)],
+  ['live', 16, 4, Number(values.actions)],
+  ['backlog', 16, 1, Number(values.actions)],
+  ['backlog', 16, 4, Number(values.actions)],
+  ['backlog', 1, 1, Number(values['slow-actions'])],
+  ['backlog', 1, 4, Number(values['slow-actions'])],
 ];
 const t0 = performance.now();
 const log = (m: string) => process.stderr.write(`[scale ${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${m}\n`);
@@ -70,7 +73,7 @@ interface ScaleResults {
   growth: GrowthRow[];
   freeList: FreeListResult;
   drains: DrainResult[];
-  ratios: Array<{ switchConcurrency: number; workers: number; ratio: number; ideal: number }>;
+  ratios: Array<{ mode: 'live' | 'backlog'; switchConcurrency: number; workers: number; ratio: number; ideal: number }>;
   totalSeconds: number;
   loadAverageEnd: number[];
 }
@@ -120,14 +123,14 @@ async function main(): Promise<void> {
 async function runDrains(world: LiveWorld & { nodes: number }, work: string): Promise<DrainResult[]> {
   const out: DrainResult[] = [];
   let used = 0;
-  for (const [c, workers, actions] of DRAINS) {
+  for (const [mode, c, workers, actions] of DRAINS) {
     const nodes = spreadNodes(WORLD, world.nodes, actions, used);
     used += actions;
-    const r = await drainRun({ api: world.api, databaseUrl: world.databaseUrl, workDir: work, name: `drain-c${c}-w${workers}`, workers, switchConcurrency: c, nodes, network: NETWORK });
+    const r = await drainRun({ api: world.api, databaseUrl: world.databaseUrl, workDir: work, name: `drain-${mode}-c${c}-w${workers}`, mode, workers, switchConcurrency: c, nodes, network: NETWORK });
     if (r.errors) throw new Error(`${r.errors} of ${r.actions} actions ended in ERROR`);
     out.push(r);
     log(
-      `switch_concurrency ${c}, ${workers} worker(s): ${r.actions} changes over ${WORLD.switches} switches drained in ${r.drainSeconds.toFixed(2)} s ` +
+      `${mode}, switch_concurrency ${c}, ${workers} worker(s): ${r.actions} changes over ${WORLD.switches} switches drained in ${r.drainSeconds.toFixed(2)} s ` +
         `(queued in ${r.queueSeconds.toFixed(2)} s; p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms; per worker ${r.perWorker.join(' / ')})`,
     );
   }
@@ -137,8 +140,8 @@ async function runDrains(world: LiveWorld & { nodes: number }, work: string): Pr
 function ratiosOf(drains: DrainResult[]): ScaleResults['ratios'] {
   const out: ScaleResults['ratios'] = [];
   for (const one of drains.filter((d) => d.workers === 1)) {
-    for (const d of drains.filter((x) => x.switchConcurrency === one.switchConcurrency && x.workers > 1)) {
-      out.push({ switchConcurrency: d.switchConcurrency, workers: d.workers, ratio: one.drainSeconds / d.drainSeconds, ideal: idealSpeedup(d.workers, d.switchConcurrency, WORLD.switches) });
+    for (const d of drains.filter((x) => x.mode === one.mode && x.switchConcurrency === one.switchConcurrency && x.workers > 1)) {
+      out.push({ mode: d.mode, switchConcurrency: d.switchConcurrency, workers: d.workers, ratio: one.drainSeconds / d.drainSeconds, ideal: idealSpeedup(d.workers, d.switchConcurrency, WORLD.switches) });
     }
   }
   return out;
@@ -161,11 +164,12 @@ function report(r: ScaleResults): void {
     '',
     `Migration 0005: PostgreSQL CPU per free-list request ÷ ${r.freeList.dbCpuRatio.toFixed(2)}, req/s × ${r.freeList.rpsRatio.toFixed(2)}.`,
     '',
-    `connect_network → DONE at ${largest.toLocaleString('en-US')} nodes, changes spread evenly over the ${WORLD.switches} switches, requested through the API 16 at a time while the workers run:`,
+    `connect_network → DONE at ${largest.toLocaleString('en-US')} nodes, changes spread evenly over the ${WORLD.switches} switches; *live*: requested through the API 16 at a time while the workers run (latency from each POST), ` +
+      `*backlog*: queued at once in one transaction of the rows connect_network writes, then its NOTIFY (latency from the commit):`,
     '',
     drainTable(r.drains),
     '',
-    ...r.ratios.map((x) => ratioLine(`${x.workers} workers over ${WORLD.switches} switches, switch_concurrency ${x.switchConcurrency}`, x.ratio, x.ideal)),
+    ...r.ratios.map((x) => ratioLine(`${x.mode}, ${x.workers} workers over ${WORLD.switches} switches, switch_concurrency ${x.switchConcurrency}`, x.ratio, x.ideal)),
   ].join('\n');
   console.log(`\n${body}\n`);
   const dir = join(ROOT, 'bench', 'results');

@@ -1,9 +1,10 @@
 /**
  * Networking workers side by side, the issue's figure: with 2 switches of
- * 20 ms per change, 200 changes spread over both, how long 1 and 2
- * `hil-admin serve-networks` processes take to drain them (first POST → last
- * DONE), and the ratio. The API server runs with `[server] worker = false`,
- * everything on one throwaway PostgreSQL cluster.
+ * 20 ms per change, 200 changes spread over both queued at once, how long 1
+ * and 2 `hil-admin serve-networks` processes take to drain them (the queue's
+ * commit → the last DONE; bench/lib/drain.ts), and the ratio. The API server
+ * runs with `[server] worker = false`, everything on one throwaway
+ * PostgreSQL cluster.
  *
  * Each worker is run with `switch_concurrency = 1` (one switch at a time:
  * a worker's capacity is then one switch's latency, and only a second worker
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
               databaseUrl: world.databaseUrl,
               workDir: work,
               name: `r${r}-c${c}-w${workers}`,
+              mode: 'backlog',
               workers,
               switchConcurrency: c,
               nodes: spreadNodes(WORLD, nodes, CHANGES, used),
@@ -93,7 +95,7 @@ function report(runs: DrainResult[], machine: string, rev: string): void {
   const command = `npm run bench:workers${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
   const body = [
     `- **Machine:** ${machine}`,
-    `- **Command:** \`${command}\` on commit ${rev}; ${CHANGES} connect_network changes spread evenly over ${WORLD.switches} mock switches of ${WORLD.latencyMs} ms per change, ${ROUNDS} rounds (1 and 2 workers alternate first); drain = first POST → last DONE, medians over the rounds`,
+    `- **Command:** \`${command}\` on commit ${rev}; ${CHANGES} connect_network changes spread evenly over ${WORLD.switches} mock switches of ${WORLD.latencyMs} ms per change, queued at once (one transaction of the rows connect_network writes, then its NOTIFY) while the workers wait; drain = that commit → the last DONE; ${ROUNDS} rounds (1 and 2 workers alternate first), medians`,
     '',
     drainTable(runs),
     '',

@@ -1,16 +1,27 @@
 /**
  * One drain run: N networking workers (`hil-admin serve-networks`, each its
- * own process) on the API server's PostgreSQL database, then connect_network
- * for each of `nodes` through the API, `clients` requests at a time, as fast
- * as the API takes them. Per action, the latency is from sending its POST to
- * its DONE as the worker recorded it (networking_action.finished_at, the
- * same machine's clock); the drain time is from the first POST to the last
- * DONE. The table is polled for what is still PENDING, so that no HTTP
- * polling competes with the workers for the two cores.
+ * own process) on the API server's PostgreSQL database, and one
+ * connect_network change for each of `nodes`, in one of two ways:
+ *
+ *  - live: through the API, `clients` requests at a time, as fast as the API
+ *    takes them, while the workers run: what a client sees. Latency is from
+ *    sending a POST; the drain time from the first POST to the last DONE.
+ *  - backlog: the whole set queued at once, in one transaction with hil's own
+ *    insertAction (the row connect_network writes), then the NOTIFY the API
+ *    sends: what the workers alone take to drain a queue. Latency and drain
+ *    time are from the commit.
+ *
+ * DONE is the worker's own record (networking_action.finished_at, the same
+ * machine's clock). The table, not the API, is polled for what is still
+ * PENDING, so that no HTTP polling competes with the workers for the cores.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { openStore } from '../../src/store/db.ts';
+import { insertPendingAction } from '../../src/store/repos/actions.ts';
+import { notifier } from '../../src/network/wakeup.ts';
 import { percentiles, type Percentiles } from './measure.ts';
 import { withClient } from './pg.ts';
 import { NIC, ok } from './populate.ts';
@@ -23,6 +34,7 @@ export interface DrainOptions {
   workDir: string;
   /** Names the run's files (worker logs, config). */
   name: string;
+  mode: 'live' | 'backlog';
   workers: number;
   /** `[worker] switch_concurrency` of every worker: switches one worker changes at once. */
   switchConcurrency: number;
@@ -33,14 +45,15 @@ export interface DrainOptions {
 }
 
 export interface DrainResult {
+  mode: 'live' | 'backlog';
   workers: number;
   switchConcurrency: number;
   actions: number;
-  /** First POST sent → last POST answered. */
+  /** Live: first POST sent → last POST answered. Backlog: the queueing transaction. */
   queueSeconds: number;
-  /** First POST sent → last action DONE. */
+  /** Live: first POST sent → last action DONE. Backlog: commit → last action DONE. */
   drainSeconds: number;
-  /** POST sent → DONE, ms. */
+  /** Live: POST sent → DONE. Backlog: commit → DONE. In ms. */
   latency: Percentiles;
   errors: number;
   /** Actions each worker's log says it applied: who did the work. */
@@ -64,31 +77,66 @@ export async function drainRun(o: DrainOptions): Promise<DrainResult> {
       Array.from({ length: o.workers }, (_, k) => startWorker({ name: `${o.name}-w${k + 1}`, databaseUrl: o.databaseUrl, configFile, workDir: o.workDir })),
     )) workers.push(w);
     await sleep(500); // every worker past its first lease attempt and LISTENing
-    const cpu0 = workers.reduce((s, w) => s + w.cpuSeconds(), 0);
-    const sent = new Map<string, number>();
-    const t0 = Date.now();
-    await pool(o.nodes.length, o.clients ?? 16, async (k) => {
-      const at = Date.now();
-      const { status_id } = await ok(o.api, 'POST', `/v0/node/${o.nodes[k]}/nic/${NIC}/connect_network`, { network: o.network });
-      sent.set(status_id, at);
-    });
-    const queued = Date.now();
-    const rows = await waitDone(o.databaseUrl, [...sent.keys()]);
+    const cpu0 = workers.reduce((sum, w) => sum + w.cpuSeconds(), 0);
+    const q = o.mode === 'live' ? await queueLive(o) : await queueBacklog(o);
+    const rows = await waitDone(o.databaseUrl, [...q.sent.keys()]);
     const workerCpuSeconds = workers.reduce((s, w) => s + w.cpuSeconds(), 0) - cpu0;
     const finished = rows.map((r) => Number(r.finished_at));
     return {
+      mode: o.mode,
       workers: o.workers,
       switchConcurrency: o.switchConcurrency,
       actions: rows.length,
-      queueSeconds: (queued - t0) / 1000,
-      drainSeconds: (Math.max(...finished) - t0) / 1000,
-      latency: percentiles(rows.map((r) => Number(r.finished_at) - sent.get(r.uuid)!)),
+      queueSeconds: q.queueSeconds,
+      drainSeconds: (Math.max(...finished) - q.t0) / 1000,
+      latency: percentiles(rows.map((r) => Number(r.finished_at) - q.sent.get(r.uuid)!)),
       errors: rows.filter((r) => r.status !== 'DONE').length,
       perWorker: await stopAndCount(workers, o.workDir),
       workerCpuSeconds,
     };
   } finally {
     for (const w of workers) await w.stop();
+  }
+}
+
+interface Queued {
+  /** status_id → when its clock started (ms since the epoch). */
+  sent: Map<string, number>;
+  /** When the drain's clock started. */
+  t0: number;
+  queueSeconds: number;
+}
+
+async function queueLive(o: DrainOptions): Promise<Queued> {
+  const sent = new Map<string, number>();
+  const t0 = Date.now();
+  await pool(o.nodes.length, o.clients ?? 16, async (k) => {
+    const at = Date.now();
+    const { status_id } = await ok(o.api, 'POST', `/v0/node/${o.nodes[k]}/nic/${NIC}/connect_network`, { network: o.network });
+    sent.set(status_id, at);
+  });
+  return { sent, t0, queueSeconds: (Date.now() - t0) / 1000 };
+}
+
+/** Every change in one transaction, each row as connect_network writes it (its channel: the network's existing attachments'). */
+async function queueBacklog(o: DrainOptions): Promise<Queued> {
+  const store = openStore(o.databaseUrl, { poolSize: 1 });
+  try {
+    const db = store.db;
+    const net = await db.selectFrom('network').select('id').where('label', '=', o.network).executeTakeFirstOrThrow();
+    const { channel } = await db.selectFrom('network_attachment').select('channel').where('network_id', '=', net.id).executeTakeFirstOrThrow();
+    const nics = await db.selectFrom('nic').innerJoin('node', 'node.id', 'nic.node_id').select('nic.id').where('node.label', 'in', o.nodes).where('nic.label', '=', NIC).execute();
+    if (nics.length !== o.nodes.length) throw new Error(`drain: ${o.nodes.length - nics.length} of the nodes have no ${NIC}`);
+    const uuids = nics.map(() => randomUUID());
+    const begun = Date.now();
+    await db.transaction().execute(async (tx) => {
+      for (const [k, nic] of nics.entries()) await insertPendingAction(tx, { uuid: uuids[k], nicId: nic.id, type: 'modify_port', channel, newNetworkId: net.id });
+    });
+    const t0 = Date.now();
+    notifier(store)();
+    return { sent: new Map(uuids.map((u) => [u, t0])), t0, queueSeconds: (t0 - begun) / 1000 };
+  } finally {
+    await store.close();
   }
 }
 

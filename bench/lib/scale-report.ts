@@ -24,23 +24,22 @@ export function machineLine(): string {
 const s2 = (x: number) => x.toFixed(2);
 const ms = (x: number) => (x < 10 ? x.toFixed(1) : x.toFixed(0));
 
-/** Drain runs grouped by switch_concurrency and workers, medians over their rounds. */
+const MODE = { live: 'live, through the API', backlog: 'backlog' } as const;
+
+/** Drain runs grouped by mode, switch_concurrency and workers, medians over their rounds. */
 export function drainTable(runs: DrainResult[]): string {
-  const keys = [...new Set(runs.map((r) => `${r.switchConcurrency}:${r.workers}`))].sort((a, b) => {
-    const [ca, wa] = a.split(':').map(Number);
-    const [cb, wb] = b.split(':').map(Number);
-    return ca - cb || wa - wb;
-  });
+  const key = (r: DrainResult) => `${r.mode}:${r.switchConcurrency}:${r.workers}`;
+  const keys = [...new Set(runs.map(key))];
   const lines = [
-    '| switch_concurrency | workers | changes | drain time | queued through the API in | connect→DONE p50 / p99 ms | changes applied by each worker | worker CPU | errors |',
-    '|---:|---:|---:|---:|---:|---|---|---:|---:|',
+    '| changes queued | switch_concurrency | workers | changes | drain time | queueing took | connect→DONE p50 / p99 ms | changes applied by each worker | worker CPU | errors |',
+    '|---|---:|---:|---:|---:|---:|---|---|---:|---:|',
   ];
-  for (const key of keys) {
-    const [c, w] = key.split(':').map(Number);
-    const rs = runs.filter((r) => r.switchConcurrency === c && r.workers === w);
+  for (const k of keys) {
+    const rs = runs.filter((r) => key(r) === k);
     const med = (f: (r: DrainResult) => number) => median(rs.map(f));
+    const r0 = rs[0];
     lines.push(
-      `| ${c} | ${w} | ${rs[0].actions} | **${s2(med((r) => r.drainSeconds))} s** | ${s2(med((r) => r.queueSeconds))} s | ${ms(med((r) => r.latency.p50))} / ${ms(med((r) => r.latency.p99))} | ${rs.map((r) => r.perWorker.join(' / ')).join('; ')} | ${s2(med((r) => r.workerCpuSeconds))} s | ${rs.reduce((n, r) => n + r.errors, 0)} |`,
+      `| ${MODE[r0.mode]} | ${r0.switchConcurrency} | ${r0.workers} | ${r0.actions} | **${s2(med((r) => r.drainSeconds))} s** | ${s2(med((r) => r.queueSeconds))} s | ${ms(med((r) => r.latency.p50))} / ${ms(med((r) => r.latency.p99))} | ${rs.map((r) => r.perWorker.join(' / ')).join('; ')} | ${s2(med((r) => r.workerCpuSeconds))} s | ${rs.reduce((n, r) => n + r.errors, 0)} |`,
     );
   }
   return lines.join('\n');
