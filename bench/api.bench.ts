@@ -115,7 +115,7 @@ async function benchSize(n: number): Promise<SizeResult> {
     const populateSeconds = (performance.now() - p0) / 1000;
     log(`${n} nodes: populated through the API in ${populateSeconds.toFixed(1)} s`);
 
-    // The worker runs in hilNull (it holds the journal lease), so the cycles go there,
+    // The worker runs in hilNull (the only worker yet: hilDb starts later), so the cycles go there,
     // before anything else shares the machine.
     const cyc = await cycles(hilNull, cycleNodes(n), opt.cycles);
     log(`${n} nodes: ${opt.cycles} cycles, connect→DONE p50 ${cyc.connect.p50.toFixed(1)} ms, ${cyc.cyclesPerSecond.toFixed(1)} cycles/s`);

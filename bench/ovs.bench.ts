@@ -74,7 +74,7 @@ async function viaWorker(dbFile: string, work: string, expected: number): Promis
         while ((nl = buffer.indexOf('\n')) >= 0) {
           const line = buffer.slice(0, nl);
           buffer = buffer.slice(nl + 1);
-          if (line.includes('holding the journal lease')) started = performance.now();
+          if (line.includes('hil networking worker running')) started = performance.now();
           if (line.includes('"networking action failed"')) reject(new Error(line));
           if (line.includes('"networking action done"') && ++done === expected) resolve((performance.now() - started) / 1000);
         }

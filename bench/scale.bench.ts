@@ -9,7 +9,7 @@
  *  1. growth: the free list, ten node views and ten projects' node lists,
  *     with autocannon against all sizes in interleaved rounds; req/s,
  *     p50/p99, CPU per request (API and PostgreSQL), and each step's growth;
- *  2. the free list at the largest size with migration 0005's indexes and
+ *  2. the free list at the largest size with migration 0006's indexes and
  *     with the schema before it, interleaved;
  *  3. connect_network → DONE for nodes spread over the 100 switches: through
  *     the API while 1, 2 and 4 `hil-admin serve-networks` processes run
@@ -158,11 +158,11 @@ function report(r: ScaleResults): void {
     '',
     growthTable(r.growth),
     '',
-    `The free list at ${largest.toLocaleString('en-US')} nodes, before and after migration 0005 (same database and server, interleaved):`,
+    `The free list at ${largest.toLocaleString('en-US')} nodes, before and after migration 0006 (same database and server, interleaved):`,
     '',
     freeListTable(r.freeList, largest),
     '',
-    `Migration 0005: PostgreSQL CPU per free-list request ÷ ${r.freeList.dbCpuRatio.toFixed(2)}, req/s × ${r.freeList.rpsRatio.toFixed(2)}.`,
+    `Migration 0006: PostgreSQL CPU per free-list request ÷ ${r.freeList.dbCpuRatio.toFixed(2)}, req/s × ${r.freeList.rpsRatio.toFixed(2)}.`,
     '',
     `connect_network → DONE at ${largest.toLocaleString('en-US')} nodes, changes spread evenly over the ${WORLD.switches} switches; *live*: requested through the API 16 at a time while the workers run (latency from each POST), ` +
       `*backlog*: queued at once in one transaction of the rows connect_network writes, then its NOTIFY (latency from the commit):`,

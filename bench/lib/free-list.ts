@@ -1,5 +1,5 @@
 /**
- * The free list with migration 0005's indexes against the schema before it
+ * The free list with migration 0006's indexes against the schema before it
  * (the project index over every node, no free-list index), on the same
  * PostgreSQL database and API server, in interleaved rounds. The API
  * server's queries are planned afresh on every execution (unnamed
@@ -7,7 +7,7 @@
  */
 import { sql } from 'kysely';
 import { openStore, type Store } from '../../src/store/db.ts';
-import { up as migration0005 } from '../../src/store/migrations/0005-free-nodes-index.ts';
+import { up as migration0006 } from '../../src/store/migrations/0006-free-nodes-index.ts';
 import { median } from './measure.ts';
 import { medianSample, sample, type LoadOptions, type Sample } from './growth.ts';
 import type { Server } from './servers.ts';
@@ -28,7 +28,7 @@ async function use(store: Store, v: Variant): Promise<void> {
     await sql`drop index node_project_idx`.execute(db);
     await db.schema.createIndex('node_project_idx').on('node').column('project_id').execute(); // as 0001-init made it
   } else {
-    await migration0005(db, store.kind);
+    await migration0006(db, store.kind);
   }
   await sql`analyze node`.execute(db);
 }
@@ -60,7 +60,7 @@ export async function freeListBeforeAfter(api: Server, databaseUrl: string, o: L
         if (v !== current) await use(store, (current = v));
         plans[v] ??= await explain(store);
         rounds[v].push(await sample(api, ['/v0/nodes/free'], o, dbCpu));
-        log(`free list ${v} migration 0005, round ${r + 1}: ${Math.round(rounds[v][r].rps)} req/s, database ${Math.round(rounds[v][r].dbCpuUs)} µs CPU/req`);
+        log(`free list ${v} migration 0006, round ${r + 1}: ${Math.round(rounds[v][r].rps)} req/s, database ${Math.round(rounds[v][r].dbCpuUs)} µs CPU/req`);
       }
     }
   } finally {

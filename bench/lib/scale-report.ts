@@ -83,7 +83,7 @@ export function freeListTable(f: FreeListResult, nodes: number): string {
     `| schema (${int(nodes)} nodes) | query plan | EXPLAIN ANALYZE execution | req/s | p50 / p99 ms | CPU µs/req: API + PostgreSQL |`,
     '|---|---|---:|---:|---|---|',
   ];
-  for (const [v, label] of [['before', 'before 0005: project index over every node'], ['after', '**0005**: free-list index, project index of allocated nodes']] as const) {
+  for (const [v, label] of [['before', 'before 0006: project index over every node'], ['after', '**0006**: free-list index, project index of allocated nodes']] as const) {
     const x = f.variants[v];
     lines.push(`| ${label} | ${x.plan} | ${x.executionMs.toFixed(3)} ms | ${int(x.median.rps)} | ${lat(x.median.p50, x.median.p99)} | ${int(x.median.apiCpuUs)} + ${int(x.median.dbCpuUs)} |`);
   }

@@ -11,6 +11,7 @@ import type { PoolManager } from '../core/pool.service.ts';
 import type { BlobStore } from '../images/blob-store.ts';
 import { subscribe, type Subscription } from '../network/wakeup.ts';
 import type { NetworkWorker } from '../network/worker.ts';
+import type { Claims } from '../claims/claims.ts';
 import { startAgentServer, type AgentServer } from '../provisioning/agent-server.ts';
 import type { Store } from '../store/db.ts';
 
@@ -24,6 +25,7 @@ export interface BackgroundParts {
   services: Services;
   blobs: BlobStore;
   worker?: NetworkWorker;
+  claims: Claims;
   pool?: PoolManager;
   /** Whether this process serves the API (it then holds consoles, the pool policy and provisioning). */
   api: boolean;
@@ -37,6 +39,8 @@ export interface Background {
 }
 
 export async function startBackground(p: BackgroundParts): Promise<Background> {
+  // Before any work: a dead predecessor's claims are found free on the first look.
+  await p.claims.start();
   let subscription: Subscription | undefined;
   if (p.worker) {
     const worker = p.worker;
@@ -48,11 +52,17 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   }
   const stopWorking = async () => {
     await subscription?.close();
-    await p.worker?.stop();
+    await p.worker?.stop(p.settings.shutdownGraceMs);
+    await p.claims.stop(); // released, not left to expire: others take over at once
   };
   if (!p.api) return { stopServing: async () => {}, stopWorking };
 
-  await p.services.obm.resumeConsoles();
+  // Consoles of OBM-enabled nodes nobody holds (at start, or after their holder died) are taken here.
+  await p.services.obm.reconcileConsoles();
+  const consoles = setInterval(
+    () => void p.services.obm.reconcileConsoles().catch((err: Error) => p.log.warn({ err: err.message }, 'consoles: reconcile failed')),
+    p.settings.claims.heartbeatMs,
+  );
   void p.blobs.removeStaleTemporaries(STALE_UPLOAD_MS).catch((err: Error) => p.log.warn({ err: err.message }, 'could not clean the image store'));
 
   // A derived HIL keeps its pool within its policy, also between requests.
@@ -71,9 +81,10 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   return {
     async stopServing() {
       clearInterval(rebalancing);
+      clearInterval(consoles);
       await provisioning?.stop();
       await agentServer?.close();
-      p.services.obm.close(); // ends console streams, which would keep the server from closing
+      await p.services.obm.close(); // ends console streams (which would keep the server from closing) and lets others take the consoles
     },
     stopWorking,
   };

@@ -3,9 +3,13 @@
  * use-cases, the HTTP app and what runs in the background (./background.ts).
  * A derived HIL (docs/recursive.md) is the same assembly with an upstream.
  */
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from '../api/app.ts';
+import { consolePeersClient } from '../api/console-peers.ts';
+import { Drain } from '../api/drain.ts';
+import { buildOperationsApp, type OperationsAppOptions } from '../api/operations-app.ts';
 import { buildServices, type Services } from '../api/services.ts';
 import type { Config } from '../config/config.ts';
 import { settingsFrom, type Settings } from '../config/settings.ts';
@@ -15,14 +19,17 @@ import { poolManager, type PoolManager } from '../core/pool.service.ts';
 import type { BmcDriver } from '../drivers/bmc/interface.ts';
 import { webhookNotifier } from '../drivers/notify/webhook.ts';
 import { BlobStore } from '../images/blob-store.ts';
+import { instanceMetrics, type InstanceMetrics } from '../metrics/instance.ts';
 import { notifier } from '../network/wakeup.ts';
 import { NetworkWorker } from '../network/worker.ts';
+import { Claims } from '../claims/claims.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { migrate, pendingMigrations } from '../store/migrate.ts';
 import { VERSION } from '../version.ts';
 import { SchemaOutdatedError } from '../errors.ts';
 import { startBackground } from './background.ts';
 import { activeExtensions, buildDrivers, MIGRATION_SETS, type Drivers } from './drivers.ts';
+import { readiness } from './readiness.ts';
 
 export interface Hil extends Drivers {
   config: Config;
@@ -34,9 +41,16 @@ export interface Hil extends Drivers {
   blobs: BlobStore;
   /** The networking worker, when this process runs one. */
   worker?: NetworkWorker;
+  /** This process's claims (switches it drains, consoles it holds, BMCs it drives). */
+  claims: Claims;
   /** A derived HIL's pool manager (its nodes come from its base). */
   pool?: PoolManager;
   app?: FastifyInstance;
+  /** The metrics listener (metrics.listen): /metrics and the probes; ./server.ts listens on it. */
+  operationsApp?: FastifyInstance;
+  /** This HIL's own metrics (the process-wide ones: src/metrics/process.ts). */
+  metrics: InstanceMetrics;
+  /** Stops gracefully: new requests refused, those in flight finished (up to server.shutdown_grace_seconds), then the background, then the database. */
   close(): Promise<void>;
 }
 
@@ -84,13 +98,24 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
 
   const drivers = buildDrivers(settings, store.db, { bmcDrivers: o.bmcDrivers });
   await drivers.allocator.populate(store.db);
-  const worker = o.worker ? new NetworkWorker({ db: store.db, switches: drivers.switches, log: o.log.child({ component: 'networking-worker' }), ...settings.worker }) : undefined;
-  const deps = coreDeps(settings, store, drivers, o.log, worker);
+  let worker: NetworkWorker | undefined;
+  const claims = new Claims({
+    store,
+    log: o.log.child({ component: 'claims' }),
+    role: [o.api && 'api', o.worker && 'worker'].filter(Boolean).join('+'),
+    address: o.api ? advertisedUrl(settings) : undefined,
+    ...settings.claims,
+    // A dead process's switches may have work waiting: look now, not at the next poll.
+    onChange: () => worker?.kick(),
+  });
+  if (o.worker) worker = new NetworkWorker({ db: store.db, switches: drivers.switches, log: o.log.child({ component: 'networking-worker' }), claims, ...settings.worker });
+  const deps = coreDeps(settings, store, drivers, o.log, worker, claims);
   const pool = drivers.upstream ? poolManager(deps, drivers.upstream, settings.upstream!) : undefined;
   deps.nodeSupply = pool?.supply;
   const blobs = new BlobStore(settings.images.dir, { maxFileBytes: settings.images.maxFileBytes });
   const services = buildServices(deps, { blobs, provisioning: o.api ? settings.provisioning : undefined });
 
+  const ops = operations(settings, store, drivers, o, worker, claims);
   const app = o.api
     ? await buildApp({
         services,
@@ -100,10 +125,17 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
         extensions: () => activeExtensions(drivers),
         driverTypes: { switches: drivers.switches.all(), bmcs: drivers.bmcs.all() },
         version: VERSION,
+        internalToken: claims.internalToken,
+        drain: ops.drain,
+        probes: { ...ops.probes, metrics: settings.metrics.listen ? undefined : ops.probes.metrics },
+        metrics: ops.metrics,
       })
     : undefined;
-  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, pool, api: o.api });
+  const operationsApp = settings.metrics.listen ? await buildOperationsApp({ ...ops.probes, version: VERSION, log: o.log }) : undefined;
+  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, claims, pool, api: o.api });
+  ops.workerStarted();
 
+  const log = o.log;
   return {
     ...drivers,
     config,
@@ -113,18 +145,71 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
     services,
     blobs,
     worker,
+    claims,
     pool,
     app,
+    operationsApp,
+    metrics: ops.metrics,
     async close() {
+      ops.stop();
+      log.info('stopping: consoles, fast provisioning and the pool policy');
       await background.stopServing();
-      await app?.close();
+      if (app) {
+        log.info({ graceMs: settings.shutdownGraceMs }, 'stopping: the API server accepts no new connections and finishes the requests it has');
+        await ops.drain.close(app, { graceMs: settings.shutdownGraceMs, log, name: 'the API server' });
+      }
+      if (worker) log.info('stopping: waiting for the networking worker to finish the switches it is working on');
       await background.stopWorking();
+      if (operationsApp) {
+        log.info('stopping: the metrics listener');
+        await operationsApp.close();
+      }
+      log.info('stopping: closing the database');
       await store.close();
     },
   };
 }
 
-function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: NetworkWorker | undefined): CoreDeps {
+/** Where other HIL processes reach this one's API (for the console relay). */
+function advertisedUrl(s: Settings): string {
+  if (s.claims.advertiseUrl) return s.claims.advertiseUrl.replace(/\/+$/, '');
+  const { host, port } = s.listen;
+  const reachable = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+  return `http://${reachable}:${port}`;
+}
+
+/**
+ * What the probes and /metrics of this HIL read, and its shutdown state:
+ * once stop() is called, /healthz and /readyz say so and ../api/drain.ts
+ * refuses new API requests.
+ */
+function operations(settings: Settings, store: Store, drivers: Drivers, o: HilOptions, worker: NetworkWorker | undefined, claims: Claims) {
+  let stopping = false;
+  let workerRunning = false;
+  const isStopping = () => stopping;
+  const metrics = instanceMetrics({
+    db: store.db,
+    poolStats: store.poolStats,
+    warn: (what, err) => o.log.warn({ err: (err as Error).message }, `metrics: ${what} could not be read`),
+  });
+  const probes: Omit<OperationsAppOptions, 'version' | 'log'> = {
+    stopping: isStopping,
+    readiness: readiness({ store, migrations: MIGRATION_SETS, worker: worker && { running: () => workerRunning }, claims, stopping: isStopping, log: o.log }),
+    metrics: { render: metrics.render, contentType: metrics.contentType, requireAuth: settings.metrics.requireAuth, auth: drivers.auth, observeRequest: metrics.observeRequest },
+  };
+  return {
+    metrics,
+    probes,
+    drain: new Drain(isStopping),
+    workerStarted: () => void (workerRunning = worker !== undefined),
+    stop: () => {
+      stopping = true;
+      workerRunning = false;
+    },
+  };
+}
+
+function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: NetworkWorker | undefined, claims: Claims): CoreDeps {
   const notifyOthers = notifier(store);
   return {
     db: store.db,
@@ -134,7 +219,9 @@ function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: Ne
     obmTimeoutMs: s.obm.timeoutMs,
     obmConcurrency: s.obm.maxConcurrent,
     obmRetries: s.obm.retries,
+    claims,
     consoles: new ConsoleHub({ logBytes: s.obm.consoleLogBytes, log }),
+    consolePeers: consolePeersClient(),
     switchTimeoutMs: s.worker.actionTimeoutMs,
     quotas: s.quotas,
     maintenance: s.maintenance && { project: s.maintenance.project, notifier: webhookNotifier(s.maintenance.url, { timeoutMs: s.obm.timeoutMs, log }) },

@@ -16,6 +16,8 @@ export const ConfigSchema = Type.Object(
         data_dir: Type.String(),
         /** Run the networking worker inside `serve` (false: run `serve-networks`). */
         worker: Type.Boolean(),
+        /** On SIGTERM/SIGINT, how long requests in flight may take to finish before their connections are cut. */
+        shutdown_grace_seconds: Type.Number({ minimum: 0, maximum: 3600 }),
       },
       Strict,
     ),
@@ -54,6 +56,17 @@ export const ConfigSchema = Type.Object(
         poll_ms: Type.Integer({ minimum: 10, maximum: 60000 }),
         /** After a round that found several actions, how long a switch's queue may fill before the next (one at a time never waits). */
         batch_linger_ms: Type.Integer({ minimum: 0, maximum: 1000 }),
+      },
+      Strict,
+    ),
+    claims: Type.Object(
+      {
+        /** A claim (a switch, a console, a BMC) its holder stopped renewing passes to another process after this long. */
+        ttl_seconds: Type.Number({ minimum: 0.5, maximum: 600 }),
+        /** How often a process renews its claims and looks for dead processes (whose claims pass on at once). */
+        heartbeat_ms: Type.Integer({ minimum: 50, maximum: 60000 }),
+        /** Where other HIL processes reach this API server (console relay); default: from server.listen. */
+        advertise_url: Type.Optional(Type.String({ pattern: '^https?://' })),
       },
       Strict,
     ),
@@ -147,6 +160,16 @@ export const ConfigSchema = Type.Object(
       },
       Strict,
     ),
+    /** GET /metrics (Prometheus text) and where it and the probes are served (docs/operations.md). */
+    metrics: Type.Object(
+      {
+        /** false: /metrics is open, like the probes; true: administrator credentials, through the API's auth backend. */
+        require_auth: Type.Boolean(),
+        /** "host:port": serve /metrics and the probes on a listener of their own; the API port then serves no /metrics. */
+        listen: Type.Optional(Type.String()),
+      },
+      Strict,
+    ),
     log: Type.Object(
       {
         level: Type.Union([
@@ -169,12 +192,13 @@ export type Config = Static<typeof ConfigSchema>;
 
 export function defaultConfig(): Config {
   return {
-    server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true },
+    server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true, shutdown_grace_seconds: 10 },
     database: {},
     images: { max_file_mib: 1024 },
     auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
+    claims: { ttl_seconds: 5, heartbeat_ms: 1000 },
     obm: { timeout_seconds: 15, max_concurrent: 16, retries: 1, console_log_kib: 256 },
     maintenance: {},
     quotas: { networks_per_project: 0, nodes_per_project: 0 },
@@ -189,6 +213,7 @@ export function defaultConfig(): Config {
       network_timeout_seconds: 120,
       tick_ms: 100,
     },
+    metrics: { require_auth: false },
     log: { level: 'info' },
   };
 }

@@ -6,6 +6,7 @@
 import { databaseUrl, fpblDir, imagesDir, parseListen } from './config.ts';
 import type { Config } from './schema.ts';
 import type { UpstreamConnection } from '../drivers/hil/upstream.ts';
+import { ConfigError } from '../errors.ts';
 
 /** A derived HIL's base (how to reach it) and its pool policy. */
 export interface UpstreamSettings extends UpstreamConnection {
@@ -32,10 +33,15 @@ export interface ProvisioningSettings {
 export interface Settings {
   databaseUrl: string;
   listen: { host: string; port: number };
+  /** How long in-flight requests may run on after SIGTERM/SIGINT. */
+  shutdownGraceMs: number;
+  /** GET /metrics: whether it needs an administrator, and its own listener (absent: the API port serves it). */
+  metrics: { requireAuth: boolean; listen?: { host: string; port: number } };
   auth: { backend: string; requireAuthentication: boolean; cacheMs: number; refreshMs: number };
   network: { allocator: string; vlans: string };
   worker: { actionTimeoutMs: number; maxAttempts: number; retryBackoffMs: number; switchConcurrency: number; pollMs: number; batchLingerMs: number };
   obm: { timeoutMs: number; maxConcurrent: number; retries: number; consoleLogBytes: number };
+  claims: { ttlMs: number; heartbeatMs: number; advertiseUrl?: string };
   maintenance?: { project: string; url: string };
   /** Per project; absent: no limit. */
   quotas: { networksPerProject?: number; nodesPerProject?: number };
@@ -46,11 +52,21 @@ export interface Settings {
 
 const seconds = (s: number) => Math.round(s * 1000);
 
+function claimSettings(cfg: Config): Settings['claims'] {
+  const c = cfg.claims;
+  const ttlMs = seconds(c.ttl_seconds);
+  // A claim must survive one missed heartbeat, or a busy moment loses it.
+  if (c.heartbeat_ms * 2 > ttlMs) throw new ConfigError(`claims.heartbeat_ms (${c.heartbeat_ms}) must be at most half of claims.ttl_seconds (${c.ttl_seconds} s)`);
+  return { ttlMs, heartbeatMs: c.heartbeat_ms, advertiseUrl: c.advertise_url };
+}
+
 export function settingsFrom(cfg: Config): Settings {
   const { auth, worker: w, obm, maintenance: m, upstream: u, provisioning: pv } = cfg;
   return {
     databaseUrl: databaseUrl(cfg),
     listen: parseListen(cfg.server.listen),
+    shutdownGraceMs: seconds(cfg.server.shutdown_grace_seconds),
+    metrics: { requireAuth: cfg.metrics.require_auth, listen: cfg.metrics.listen === undefined ? undefined : parseListen(cfg.metrics.listen) },
     auth: { backend: auth.backend, requireAuthentication: auth.require_authentication, cacheMs: seconds(auth.cache_seconds), refreshMs: auth.refresh_ms },
     network: { allocator: cfg.network.allocator, vlans: cfg.network.vlans },
     worker: {
@@ -61,6 +77,7 @@ export function settingsFrom(cfg: Config): Settings {
       pollMs: w.poll_ms,
       batchLingerMs: w.batch_linger_ms,
     },
+    claims: claimSettings(cfg),
     obm: { timeoutMs: seconds(obm.timeout_seconds), maxConcurrent: obm.max_concurrent, retries: obm.retries, consoleLogBytes: obm.console_log_kib * 1024 },
     maintenance: m.project !== undefined && m.url !== undefined ? { project: m.project, url: m.url } : undefined,
     quotas: { networksPerProject: cfg.quotas.networks_per_project || undefined, nodesPerProject: cfg.quotas.nodes_per_project || undefined },

@@ -1,10 +1,16 @@
 /**
  * How BMC calls are admitted: one at a time per BMC (BMCs, ipmi_sim among
- * them, mishandle overlapping sessions), at most `maxConcurrent` in all (a
- * power-cycle storm must not open hundreds of ipmitool processes), and each
- * bounded by a timeout that includes its wait in line. A call that times out
- * gives its place up at once, even if the BMC never answers it.
+ * them, mishandle overlapping sessions) across every HIL process on the
+ * database (the BMC's claim, taken for the call), at most `maxConcurrent`
+ * in all from this process (a power-cycle storm must not open hundreds of
+ * ipmitool processes), and each bounded by a timeout that includes its wait
+ * in line. A call that times out gives its place up at once, even if the
+ * BMC never answers it.
  */
+import type { Claims } from '../claims/claims.ts';
+
+/** What the gate needs of the claims: wait for a resource, then give it back. */
+export type ResourceClaims = Pick<Claims, 'takeWaiting'>;
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { Semaphore } from '../util/semaphore.ts';
 import { untilAborted, withTimeout } from '../util/timeout.ts';
@@ -12,21 +18,29 @@ import { untilAborted, withTimeout } from '../util/timeout.ts';
 export class BmcGate {
   readonly #perBmc = new KeyedLock();
   readonly #overall: Semaphore;
+  readonly #claims: ResourceClaims;
 
-  constructor(maxConcurrent: number) {
+  constructor(maxConcurrent: number, claims: ResourceClaims) {
     this.#overall = new Semaphore(maxConcurrent);
+    this.#claims = claims;
   }
 
-  run<T>(key: string, timeoutMs: number, what: string, work: () => Promise<T>): Promise<T> {
+  /** Runs `work` under the claim `resource` (e.g. `bmc:<node id>`). */
+  run<T>(resource: string, timeoutMs: number, what: string, work: () => Promise<T>): Promise<T> {
     return withTimeout(timeoutMs, what, (signal) =>
       this.#perBmc.run(
-        key,
+        resource,
         async () => {
           const release = await this.#overall.acquire(signal);
+          const claim = await this.#claims.takeWaiting(resource, signal).catch((err: unknown) => {
+            release();
+            throw err;
+          });
           try {
             return await untilAborted(work(), signal); // a hung BMC gives its slot back at the timeout
           } finally {
             release();
+            await claim.release().catch(() => {}); // it expires anyway if this fails
           }
         },
         signal,

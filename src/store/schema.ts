@@ -161,11 +161,27 @@ export interface ImageTable {
   created_at: number;
 }
 
-/** Which worker may apply networking actions; one at a time per database. */
-export interface WorkerLeaseTable {
-  name: string;
-  owner: string;
+/** A HIL process doing background work, alive while it keeps `expires_at` ahead (src/claims/). */
+export interface HilProcessTable {
+  id: string;
+  host: string;
+  pid: number;
+  role: string;
+  address: string | null;
+  internal_token: string | null;
+  backend_pid: number | null;
+  backend_start: number | null;
+  started_at: number;
   expires_at: number;
+}
+
+/** Which process holds a resource (`switch:<id>`, `console:<node id>`, `bmc:<node id>`), and the hand-over count. */
+export interface ClaimTable {
+  resource: string;
+  holder: string | null;
+  generation: number;
+  expires_at: number;
+  taken_at: number;
 }
 
 export interface Database {
@@ -182,7 +198,8 @@ export interface Database {
   user: UserTable;
   user_project: UserProjectTable;
   vlan: VlanTable;
-  worker_lease: WorkerLeaseTable;
+  hil_process: HilProcessTable;
+  claim: ClaimTable;
   image: ImageTable;
   node_provisioning: NodeProvisioningTable;
 }

@@ -226,7 +226,7 @@ for (const database of testDatabases()) {
 
     it("GET /v0/nodes/free keeps upstream's answer (a bare JSON list of names, sorted) while nodes come and go", () =>
       withHil(database, {}, async (t) => {
-        // The free list is read from its own partial index (migration 0005): the
+        // The free list is read from its own partial index (migration 0006): the
         // answer must be what the old scan and sort gave, whatever order nodes
         // were made, taken and given back in. Lower-case letters and digits only,
         // where every collation agrees with upstream's Python sorted().

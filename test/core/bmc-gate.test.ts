@@ -1,8 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BmcGate } from '../../src/core/bmc-gate.ts';
+import { BmcGate, type ResourceClaims } from '../../src/core/bmc-gate.ts';
+import type { Claim } from '../../src/claims/claims.ts';
 import { TimeoutError } from '../../src/util/timeout.ts';
+
+/** One process alone on its database: every claim is granted at once (the claims themselves: test/claims/). */
+const alone: ResourceClaims = { takeWaiting: async () => ({ release: async () => {} }) as unknown as Claim };
 
 /** Work that records how many calls run at once, overall and per key. */
 function tracker() {
@@ -28,7 +32,7 @@ function tracker() {
 
 describe('BMC gate', () => {
   it('runs one call at a time per BMC, different BMCs in parallel', async () => {
-    const gate = new BmcGate(10);
+    const gate = new BmcGate(10, alone);
     const t = tracker();
     const started = Date.now();
     await Promise.all([...Array(4)].map(() => gate.run('a', 5000, 'x', t.work('a', 30))).concat([gate.run('b', 5000, 'x', t.work('b', 30))]));
@@ -38,7 +42,7 @@ describe('BMC gate', () => {
   });
 
   it('bounds the calls in flight over all BMCs', async () => {
-    const gate = new BmcGate(3);
+    const gate = new BmcGate(3, alone);
     const t = tracker();
     const keys = [...Array(12)].map((_, i) => `bmc${i}`);
     const out = await Promise.all(keys.map((k) => gate.run(k, 5000, 'x', t.work(k, 20))));
@@ -47,7 +51,7 @@ describe('BMC gate', () => {
   });
 
   it('a call that never answers times out, and gives its place up', async () => {
-    const gate = new BmcGate(1);
+    const gate = new BmcGate(1, alone);
     const hung = gate.run('a', 100, 'power on', () => new Promise<never>(() => {}));
     const queued = gate.run('a', 50, 'power status', async () => 'late');
     await assert.rejects(queued, (e: Error) => e instanceof TimeoutError && /power status timed out after 50 ms/.test(e.message));

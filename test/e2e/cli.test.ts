@@ -58,7 +58,7 @@ describe('hil CLI, end to end', () => {
     server = start(HIL_ADMIN, ['serve', '--migrate', '--no-worker'], { ...serverEnv(), HIL_LISTEN: `127.0.0.1:${port}`, HIL_ADMIN_PASSWORD: 'admin-pw' });
     await server.waitFor('hil API server listening', 30000);
     worker = start(HIL_ADMIN, ['serve-networks'], serverEnv());
-    await worker.waitFor('holding the journal lease');
+    await worker.waitFor('hil networking worker running');
   });
 
   after(async () => {
@@ -116,7 +116,7 @@ describe('hil CLI, end to end', () => {
     fails(ALICE, ['node', 'network', 'detach', 'node1', 'eth0', 'runway-net'], /^Error: A networking operation is already active on the nic\.$/m);
     assert.equal(JSON.parse(ok(ALICE, ['networking-action', 'show', queued.stdout.trim(), '--json'])).status, 'PENDING');
     worker = start(HIL_ADMIN, ['serve-networks'], serverEnv());
-    await worker.waitFor('holding the journal lease');
+    await worker.waitFor('hil networking worker running');
     for (let i = 0; i < 100 && JSON.parse(ok(ALICE, ['networking-action', 'show', queued.stdout.trim(), '--json'])).status === 'PENDING'; i++) {
       await new Promise((r) => setTimeout(r, 50));
     }

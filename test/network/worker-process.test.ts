@@ -78,7 +78,7 @@ for (const database of testDatabases()) {
         // A one-minute safety poll: finishing in well under that proves the wake-up path.
         const worker = serveNetworks(t, '[worker]\npoll_ms = 60000\n');
         try {
-          await worker.waitFor('holding the journal lease');
+          await worker.waitFor('hil networking worker running');
           const started = Date.now();
           const id = await queueConnect(api, 'n1', 'eth0', 'net');
           const done = await waitAction(api, id, 10000);

@@ -9,25 +9,36 @@ import { testDatabases } from '../support/databases.ts';
 import { mockSwitchDb, waitAction, withHil, type TestHil } from '../support/hil.ts';
 import { cabledProject, MOCK_SWITCH, queueConnect, SWITCH_FIELDS } from '../support/fixtures.ts';
 import { NetworkWorker } from '../../src/network/worker.ts';
-import { switchCatalog } from '../../src/drivers/switch/index.ts';
+import { Claims } from '../../src/claims/claims.ts';
+import { switchCatalog, type SwitchCatalog } from '../../src/drivers/switch/index.ts';
 import type { SwitchDriver } from '../../src/drivers/switch/interface.ts';
 import { mockSwitchDriver } from '../../src/drivers/switch/mock.ts';
 
 /** A catalog with just `driver`: the worker then talks to no other switch model. */
 const only = (t: TestHil, driver: SwitchDriver) => switchCatalog({ db: t.hil.store.db }, [driver]);
 
-function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches, batchLingerMs = 0): NetworkWorker {
-  return new NetworkWorker({
-    db: t.hil.store.db,
-    switches,
-    log: t.hil.deps.log,
-    actionTimeoutMs,
-    maxAttempts: 1,
-    retryBackoffMs: 10,
-    switchConcurrency: 4,
-    pollMs: 60_000,
-    batchLingerMs,
-  });
+/** A worker as a process runs one: under its own claims, started first and stopped (released) last. */
+class TestWorker {
+  readonly claims: Claims;
+  readonly worker: NetworkWorker;
+  constructor(t: TestHil, o: { actionTimeoutMs: number; switches: SwitchCatalog; batchLingerMs: number }) {
+    this.claims = new Claims({ store: t.hil.store, log: t.hil.deps.log, role: 'worker', ttlMs: 5000, heartbeatMs: 1000 });
+    this.worker = new NetworkWorker({ db: t.hil.store.db, log: t.hil.deps.log, maxAttempts: 1, retryBackoffMs: 10, switchConcurrency: 4, pollMs: 60_000, claims: this.claims, ...o });
+  }
+  async start() {
+    await this.claims.start();
+    await this.worker.start();
+  }
+  async stop() {
+    await this.worker.stop();
+    await this.claims.stop();
+  }
+  kick = () => this.worker.kick();
+  idle = () => this.worker.idle();
+}
+
+function workerFor(t: TestHil, actionTimeoutMs = 2000, switches = t.hil.switches, batchLingerMs = 0): TestWorker {
+  return new TestWorker(t, { actionTimeoutMs, switches, batchLingerMs });
 }
 
 async function injectFault(t: TestHil, port: string, mode: 'throw' | 'hang') {
@@ -130,28 +141,29 @@ for (const database of testDatabases()) {
         }
       }));
 
-    it('only one worker holds the journal at a time', () =>
+    it('two workers never drain one switch together: one claims it, applies the action once, and releases it', () =>
       withHil(database, { worker: false }, async (t) => {
         const api = t.as();
         await cabledProject(api, 1);
         const first = workerFor(t);
         const second = workerFor(t);
         await first.start();
-        await first.stop(); // releases the lease
         await second.start();
-        const third = workerFor(t);
-        await third.start(); // second is alive in this process: third must wait
         try {
           const id = await queueConnect(api, 'n1', 'eth0', 'net');
-          third.kick();
+          first.kick();
           second.kick();
           assert.equal((await waitAction(api, id)).status, 'DONE');
-          const calls = await mockSwitchDb(t).selectFrom('mock_switch_call').select('id').execute();
+          await first.idle();
+          await second.idle();
+          const calls = await mockSwitchDb(t).selectFrom('mock_switch_call').select(['holder', 'generation']).execute();
           assert.equal(calls.length, 1);
-          const lease = await t.hil.store.db.selectFrom('worker_lease').select('owner').executeTakeFirstOrThrow();
-          assert.equal(lease.owner, second.leaseOwner);
+          assert.ok([first.claims.holder, second.claims.holder].includes(calls[0].holder!), 'the call names the worker that made it');
+          const claim = await t.hil.store.db.selectFrom('claim').selectAll().where('resource', 'like', 'switch:%').executeTakeFirstOrThrow();
+          assert.equal(claim.holder, null, 'released once the queue was empty');
+          assert.equal(Number(claim.generation), Number(calls[0].generation), 'the call was made under the claim it was taken with');
         } finally {
-          await third.stop();
+          await first.stop();
           await second.stop();
         }
       }));
