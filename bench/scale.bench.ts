@@ -19,7 +19,8 @@
  *     drain time, and the ratio of 1 worker's drain time to N workers'.
  *
  * Options: --sizes 100,1000,10000 --rounds 3 --seconds 3 --warmup 1
- *          --connections 10 --actions 1000 --slow-actions 400 --write-docs
+ *          --connections 10 --actions 1000 --slow-actions 400 --drain-rounds 2
+ *          --write-docs
  * Results: markdown on stdout and bench/results/scale-<timestamp>.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { drainRun, type DrainResult } from './lib/drain.ts';
+import { median } from './lib/measure.ts';
 import { freeListBeforeAfter, type FreeListResult } from './lib/free-list.ts';
 import { measureGrowth, type GrowthRow, type LoadOptions } from './lib/growth.ts';
 import { clusterCpu, startPostgres } from './lib/pg.ts';
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10' },
     actions: { type: 'string', default: '1000' },
     'slow-actions': { type: 'string', default: '400' },
+    'drain-rounds': { type: 'string', default: '2' },
     'write-docs': { type: 'boolean', default: false },
   },
 });
@@ -72,7 +75,8 @@ interface ScaleResults {
   populateSeconds: Record<number, number>;
   growth: GrowthRow[];
   freeList: FreeListResult;
-  drains: DrainResult[];
+  /** Per round, in DRAINS order. */
+  drains: DrainResult[][];
   ratios: Array<{ mode: 'live' | 'backlog'; switchConcurrency: number; workers: number; ratio: number; ideal: number }>;
   totalSeconds: number;
   loadAverageEnd: number[];
@@ -120,30 +124,48 @@ async function main(): Promise<void> {
   }
 }
 
-async function runDrains(world: LiveWorld & { nodes: number }, work: string): Promise<DrainResult[]> {
-  const out: DrainResult[] = [];
+/**
+ * Every drain configuration once per round, in reverse order every other
+ * round. Each configuration has its own nodes: connected in even rounds,
+ * detached again in odd ones (one change per node either way).
+ */
+async function runDrains(world: LiveWorld & { nodes: number }, work: string): Promise<DrainResult[][]> {
+  const nodeSets: string[][] = [];
   let used = 0;
-  for (const [mode, c, workers, actions] of DRAINS) {
-    const nodes = spreadNodes(WORLD, world.nodes, actions, used);
+  for (const [, , , actions] of DRAINS) {
+    nodeSets.push(spreadNodes(WORLD, world.nodes, actions, used));
     used += actions;
-    const r = await drainRun({ api: world.api, databaseUrl: world.databaseUrl, workDir: work, name: `drain-${mode}-c${c}-w${workers}`, mode, workers, switchConcurrency: c, nodes, network: NETWORK });
-    if (r.errors) throw new Error(`${r.errors} of ${r.actions} actions ended in ERROR`);
-    out.push(r);
-    log(
-      `${mode}, switch_concurrency ${c}, ${workers} worker(s): ${r.actions} changes over ${WORLD.switches} switches drained in ${r.drainSeconds.toFixed(2)} s ` +
-        `(queued in ${r.queueSeconds.toFixed(2)} s; p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms; per worker ${r.perWorker.join(' / ')})`,
-    );
   }
-  return out;
+  const rounds: DrainResult[][] = [];
+  for (let round = 0; round < Number(values['drain-rounds']); round++) {
+    const verb = round % 2 === 0 ? 'connect' : 'detach';
+    const out: DrainResult[] = [];
+    const order = DRAINS.map((_, k) => k);
+    for (const k of round % 2 === 0 ? order : order.reverse()) {
+      const [mode, c, workers] = DRAINS[k];
+      const name = `drain${round}-${mode}-c${c}-w${workers}`;
+      const r = await drainRun({ api: world.api, databaseUrl: world.databaseUrl, workDir: work, name, mode, verb, workers, switchConcurrency: c, nodes: nodeSets[k], network: NETWORK });
+      if (r.errors) throw new Error(`${r.errors} of ${r.actions} actions ended in ERROR`);
+      out[k] = r;
+      log(
+        `round ${round + 1}, ${mode} ${verb}, switch_concurrency ${c}, ${workers} worker(s): ${r.actions} changes over ${WORLD.switches} switches drained in ${r.drainSeconds.toFixed(2)} s ` +
+          `(queued in ${r.queueSeconds.toFixed(2)} s; p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms; per worker ${r.perWorker.join(' / ')})`,
+      );
+    }
+    rounds.push(out);
+  }
+  return rounds;
 }
 
-function ratiosOf(drains: DrainResult[]): ScaleResults['ratios'] {
+/** 1 worker's drain time ÷ N workers', per round in the same mode and switch_concurrency; medians over the rounds. */
+function ratiosOf(rounds: DrainResult[][]): ScaleResults['ratios'] {
   const out: ScaleResults['ratios'] = [];
-  for (const one of drains.filter((d) => d.workers === 1)) {
-    for (const d of drains.filter((x) => x.mode === one.mode && x.switchConcurrency === one.switchConcurrency && x.workers > 1)) {
-      out.push({ mode: d.mode, switchConcurrency: d.switchConcurrency, workers: d.workers, ratio: one.drainSeconds / d.drainSeconds, ideal: idealSpeedup(d.workers, d.switchConcurrency, WORLD.switches) });
-    }
-  }
+  DRAINS.forEach(([mode, c, workers], k) => {
+    const one = DRAINS.findIndex(([m, c1, w]) => m === mode && c1 === c && w === 1);
+    if (workers === 1 || one < 0) return;
+    const ratio = median(rounds.map((r) => r[one].drainSeconds / r[k].drainSeconds));
+    out.push({ mode, switchConcurrency: c, workers, ratio, ideal: idealSpeedup(workers, c, WORLD.switches) });
+  });
   return out;
 }
 
@@ -164,10 +186,11 @@ function report(r: ScaleResults): void {
     '',
     `Migration 0006: PostgreSQL CPU per free-list request ÷ ${r.freeList.dbCpuRatio.toFixed(2)}, req/s × ${r.freeList.rpsRatio.toFixed(2)}.`,
     '',
-    `connect_network → DONE at ${largest.toLocaleString('en-US')} nodes, changes spread evenly over the ${WORLD.switches} switches; *live*: requested through the API 16 at a time while the workers run (latency from each POST), ` +
-      `*backlog*: queued at once in one transaction of the rows connect_network writes, then its NOTIFY (latency from the commit):`,
+    `Networking changes → DONE at ${largest.toLocaleString('en-US')} nodes, spread evenly over the ${WORLD.switches} switches, ${values['drain-rounds']} rounds (connect, then detach the same nodes; medians): ` +
+      `*live*: requested through the API 16 at a time while the workers run (latency from each POST); ` +
+      `*backlog*: queued at once, in one transaction of the rows connect_network / detach_network write, then their NOTIFY (latency from the commit):`,
     '',
-    drainTable(r.drains),
+    drainTable(r.drains.flat()),
     '',
     ...r.ratios.map((x) => ratioLine(`${x.mode}, ${x.workers} workers over ${WORLD.switches} switches, switch_concurrency ${x.switchConcurrency}`, x.ratio, x.ideal)),
   ].join('\n');

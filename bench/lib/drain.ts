@@ -35,6 +35,8 @@ export interface DrainOptions {
   /** Names the run's files (worker logs, config). */
   name: string;
   mode: 'live' | 'backlog';
+  /** connect_network (the nodes are on no network) or detach_network (they are on `network`). */
+  verb?: 'connect' | 'detach';
   workers: number;
   /** `[worker] switch_concurrency` of every worker: switches one worker changes at once. */
   switchConcurrency: number;
@@ -112,13 +114,17 @@ async function queueLive(o: DrainOptions): Promise<Queued> {
   const t0 = Date.now();
   await pool(o.nodes.length, o.clients ?? 16, async (k) => {
     const at = Date.now();
-    const { status_id } = await ok(o.api, 'POST', `/v0/node/${o.nodes[k]}/nic/${NIC}/connect_network`, { network: o.network });
+    const { status_id } = await ok(o.api, 'POST', `/v0/node/${o.nodes[k]}/nic/${NIC}/${o.verb ?? 'connect'}_network`, { network: o.network });
     sent.set(status_id, at);
   });
   return { sent, t0, queueSeconds: (Date.now() - t0) / 1000 };
 }
 
-/** Every change in one transaction, each row as connect_network writes it (its channel: the network's existing attachments'). */
+/**
+ * Every change in one transaction, each as connect_network (detach_network)
+ * writes it: the nic's finished action row goes, a PENDING one comes, on the
+ * channel the network's attachments use.
+ */
 async function queueBacklog(o: DrainOptions): Promise<Queued> {
   const store = openStore(o.databaseUrl, { poolSize: 1 });
   try {
@@ -130,7 +136,11 @@ async function queueBacklog(o: DrainOptions): Promise<Queued> {
     const uuids = nics.map(() => randomUUID());
     const begun = Date.now();
     await db.transaction().execute(async (tx) => {
-      for (const [k, nic] of nics.entries()) await insertPendingAction(tx, { uuid: uuids[k], nicId: nic.id, type: 'modify_port', channel, newNetworkId: net.id });
+      const ids = nics.map((n) => n.id);
+      await tx.deleteFrom('networking_action').where('nic_id', 'in', ids).where('status', '!=', 'PENDING').execute();
+      for (const [k, nic] of nics.entries()) {
+        await insertPendingAction(tx, { uuid: uuids[k], nicId: nic.id, type: 'modify_port', channel, newNetworkId: o.verb === 'detach' ? null : net.id });
+      }
     });
     const t0 = Date.now();
     notifier(store)();

@@ -31,7 +31,7 @@ export function drainTable(runs: DrainResult[]): string {
   const key = (r: DrainResult) => `${r.mode}:${r.switchConcurrency}:${r.workers}`;
   const keys = [...new Set(runs.map(key))];
   const lines = [
-    '| changes queued | switch_concurrency | workers | changes | drain time | queueing took | connect→DONE p50 / p99 ms | changes applied by each worker | worker CPU | errors |',
+    '| changes queued | switch_concurrency | workers | changes | drain time | queueing took | change → DONE p50 / p99 ms | changes applied by each worker | worker CPU | errors |',
     '|---|---:|---:|---:|---:|---:|---|---|---:|---:|',
   ];
   for (const k of keys) {
