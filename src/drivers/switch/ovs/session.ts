@@ -4,15 +4,24 @@
  * operations, so a concurrent edit makes it re-read rather than be
  * overwritten; then, like ovs-vsctl, it waits until ovs-vswitchd has applied
  * the commit (cur_cfg >= next_cfg).
+ *
+ * Fencing: the bridge keeps the newest claim generation that changed it
+ * (external_ids:hil-fence-generation), written in the same transaction as
+ * the change and guarded by a `wait` on the whole map as read. A worker
+ * whose claim passed on (it was paused between its own check and this
+ * call) finds a newer generation there and is refused: OVSDB, not the
+ * worker's clock, has the last word.
  */
 import { SwitchError } from '../../../errors.ts';
-import type { PortChange, PortNetwork, SwitchSession } from '../interface.ts';
+import type { PortChange, PortNetwork, SessionFence, SwitchSession } from '../interface.ts';
 import type { OvsdbClient, OvsdbOp, OvsdbOpError } from './ovsdb-client.ts';
 import { effectiveVlans, parseChange, render, rowsOf, sameRow, setOf, TRUNKS_ALL, trunksAll, uuidOf, type PortRow } from './vlans.ts';
 
 export const PORT_COLUMNS = ['tag', 'trunks', 'vlan_mode', 'protected'];
 /** Attempts when a concurrent edit invalidates what we read. */
 const MAX_ATTEMPTS = 3;
+/** The bridge's external_ids key holding the fencing token. */
+export const FENCE_KEY = 'hil-fence-generation';
 
 export class OvsSession implements SwitchSession {
   /** Public: tests count its transactions. */
@@ -21,18 +30,20 @@ export class OvsSession implements SwitchSession {
   readonly #applyTimeoutMs: number;
   /** Names the bridge and server in every error. */
   readonly #where: string;
+  readonly #fence: SessionFence | undefined;
 
-  constructor(client: OvsdbClient, bridge: string, applyTimeoutMs: number) {
+  constructor(client: OvsdbClient, bridge: string, applyTimeoutMs: number, fence?: SessionFence) {
     this.client = client;
     this.#bridge = bridge;
     this.#applyTimeoutMs = applyTimeoutMs;
+    this.#fence = fence;
     this.#where = `OVS bridge ${JSON.stringify(bridge)} at ${client.endpoint}`;
   }
 
-  /** One round trip: the bridge's membership, next_cfg, and each port's VLAN columns. */
-  async #read(ports: string[]): Promise<{ rows: Map<string, PortRow>; nextCfg: number }> {
+  /** One round trip: the bridge's membership and external_ids, next_cfg, and each port's VLAN columns. */
+  async #read(ports: string[]): Promise<{ rows: Map<string, PortRow>; nextCfg: number; bridgeIds: unknown }> {
     const ops: OvsdbOp[] = [
-      { op: 'select', table: 'Bridge', where: [['name', '==', this.#bridge]], columns: ['ports'] },
+      { op: 'select', table: 'Bridge', where: [['name', '==', this.#bridge]], columns: ['ports', 'external_ids'] },
       { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] },
       ...ports.map((p) => ({ op: 'select', table: 'Port', where: [['name', '==', p]], columns: ['_uuid', ...PORT_COLUMNS] })),
     ];
@@ -58,7 +69,31 @@ export class OvsSession implements SwitchSession {
         protected: r.protected === true,
       });
     });
-    return { rows, nextCfg };
+    return { rows, nextCfg, bridgeIds: bridgeRow.external_ids };
+  }
+
+  /**
+   * The operations that check and move the bridge's fencing token with a
+   * change; refuses at once when a newer generation already changed it.
+   */
+  #fenceOps(bridgeIds: unknown): OvsdbOp[] {
+    const fence = this.#fence;
+    if (!fence) return [];
+    const pairs = Array.isArray(bridgeIds) && bridgeIds[0] === 'map' ? (bridgeIds[1] as [string, string][]) : [];
+    const token = Number(pairs.find(([k]) => k === FENCE_KEY)?.[1] ?? 0);
+    if (token > fence.generation) {
+      throw new SwitchError(`${this.#where}: claim generation ${fence.generation} is fenced off (generation ${token} changed this bridge since)`);
+    }
+    const bridge = [['name', '==', this.#bridge]];
+    const ops: OvsdbOp[] = [{ op: 'wait', table: 'Bridge', where: bridge, columns: ['external_ids'], until: '==', rows: [{ external_ids: bridgeIds }], timeout: 0 }];
+    if (token < fence.generation) {
+      const mutations = [
+        ['external_ids', 'delete', ['set', [FENCE_KEY]]],
+        ['external_ids', 'insert', ['map', [[FENCE_KEY, String(fence.generation)]]]],
+      ];
+      ops.push({ op: 'mutate', table: 'Bridge', where: bridge, mutations });
+    }
+    return ops;
   }
 
   /** Waits (server-side, one request) until ovs-vswitchd has caught up with `cfg`. */
@@ -80,7 +115,8 @@ export class OvsSession implements SwitchSession {
     const steps = changes.map(parseChange); // bad channels fail before any I/O
     const ports = [...new Set(changes.map((c) => c.port))];
     for (let attempt = 1; ; attempt++) {
-      const { rows, nextCfg } = await this.#read(ports);
+      const { rows, nextCfg, bridgeIds } = await this.#read(ports);
+      const fenceOps = this.#fenceOps(bridgeIds);
       const state = new Map([...rows].map(([p, r]) => [p, effectiveVlans(r)]));
       for (const step of steps) step(state.get(step.port)!);
 
@@ -98,6 +134,7 @@ export class OvsSession implements SwitchSession {
         return this.#applied(nextCfg);
       }
       ops.push(
+        ...fenceOps,
         { op: 'wait', table: 'Bridge', where: [['name', '==', this.#bridge], ['ports', 'includes', ['set', changed.map((u) => ['uuid', u])]]], columns: ['name'], until: '==', rows: [{ name: this.#bridge }], timeout: 0 },
         { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] },
         { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] },

@@ -33,7 +33,7 @@
 import { Type, type Static } from 'typebox';
 import { BadArgumentError } from '../../../errors.ts';
 import { driverParams, MUST } from '../../params.ts';
-import { TYPE_PREFIX, type SwitchDriver, type SwitchRecord } from '../interface.ts';
+import { TYPE_PREFIX, type SessionFence, type SwitchDriver, type SwitchRecord } from '../interface.ts';
 import { OvsdbClient, parseEndpoint } from './ovsdb-client.ts';
 import { OvsSession } from './session.ts';
 
@@ -56,7 +56,7 @@ export interface OvsDriverOptions {
 }
 
 export interface OvsSwitchDriver extends SwitchDriver<OvsParams> {
-  openSession(sw: SwitchRecord<OvsParams>): Promise<OvsSession>;
+  openSession(sw: SwitchRecord<OvsParams>, fence?: SessionFence): Promise<OvsSession>;
 }
 
 export function ovsSwitchDriver(o: OvsDriverOptions = {}): OvsSwitchDriver {
@@ -77,10 +77,10 @@ export function ovsSwitchDriver(o: OvsDriverOptions = {}): OvsSwitchDriver {
       return ['nativeless-trunk-mode'];
     },
 
-    async openSession(sw) {
+    async openSession(sw, fence) {
       const endpoint = sw.params.ovsdb ?? DEFAULT_OVSDB;
       const client = await OvsdbClient.connect(endpoint, { connectTimeoutMs: o.connectTimeoutMs, requestTimeoutMs: o.requestTimeoutMs });
-      return new OvsSession(client, sw.params.ovs_bridge, o.applyTimeoutMs ?? 10000);
+      return new OvsSession(client, sw.params.ovs_bridge, o.applyTimeoutMs ?? 10000, fence);
     },
   };
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BadArgumentError, SwitchError } from '../../../../src/errors.ts';
 import { ovsSwitchDriver, type OvsSession } from '../../../../src/drivers/switch/ovs/switch.ts';
+import { FENCE_KEY } from '../../../../src/drivers/switch/ovs/session.ts';
 import { JsonStreamParser, OvsdbClient } from '../../../../src/drivers/switch/ovs/ovsdb-client.ts';
 import type { PortChange } from '../../../../src/drivers/switch/interface.ts';
 import { skipReason, startOvs, type Ovs } from '../../../support/ovs.ts';
@@ -360,6 +361,37 @@ describe('ovs switch driver against Open vSwitch', { skip }, () => {
     }
     assert.deepEqual(state('p15'), { tag: '[]', trunks: '[43, 44, 45]', mode: 'trunk', protected: 'false' });
     assert.equal(calls, 5, 'read, refused write, read, write, wait');
+  });
+
+  it('keeps a fencing token on the bridge: a session under an older claim generation is refused, even one frozen between read and write', async () => {
+    const open = (generation: number) => driver.openSession(sw({ ovs_bridge: 'br1', ovsdb: ovs.endpoint }), { holder: `w${generation}`, generation });
+    const [old, current] = [await open(4), await open(5)];
+    try {
+      await old.modifyPort('q16', 'vlan/native', '46');
+      await current.modifyPort('q16', 'vlan/native', '47');
+      assert.equal(ovs.vsctl('get', 'bridge', 'br1', `external_ids:${FENCE_KEY}`), '"5"');
+      await assert.rejects(old.modifyPort('q16', 'vlan/native', '48'), (e: Error) => e instanceof SwitchError && /generation 4 is fenced off \(generation 5 changed/.test(e.message));
+      assert.equal(state('q16').tag, '47', 'the fenced holder changed nothing');
+      // Frozen after its read (the token was still 5), it writes after generation 6 changed the bridge: the wait on the token refuses it.
+      const newer = await open(6);
+      const real = current.client.transact;
+      let calls = 0;
+      current.client.transact = async (ops, o) => {
+        if (++calls === 2) await newer.modifyPort('q17', 'vlan/native', '49');
+        return real.call(current.client, ops, o);
+      };
+      try {
+        await assert.rejects(current.modifyPort('q16', 'vlan/native', '50'), /generation 5 is fenced off \(generation 6/);
+      } finally {
+        current.client.transact = real;
+        await newer.close();
+      }
+      assert.equal(state('q16').tag, '47');
+      assert.equal(state('q17').tag, '49');
+    } finally {
+      await old.close();
+      await current.close();
+    }
   });
 
   it('an unreachable endpoint is a SwitchError naming it, quickly', async () => {
