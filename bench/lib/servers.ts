@@ -118,7 +118,12 @@ function tail(file: string): string {
 
 export interface HilOptions {
   name: string;
-  dbFile: string;
+  /** A SQLite file, or with `databaseUrl` none. */
+  dbFile?: string;
+  /** Any database URL (postgres://…); overrides dbFile. */
+  databaseUrl?: string;
+  /** A hil.toml for what the environment cannot set (e.g. `[server] worker = false`). */
+  configFile?: string;
   workDir: string;
   auth: 'null' | 'database';
   adminPassword: string;
@@ -136,7 +141,7 @@ export async function startHil(o: HilOptions): Promise<Server> {
     name: o.name,
     args: [join(ROOT, 'src/cli/hil-admin.ts'), 'serve', '--migrate', ...(o.serveArgs ?? [])],
     env: {
-      HIL_DATABASE_URL: `sqlite:${o.dbFile}`,
+      ...hilEnv(o),
       HIL_LISTEN: `127.0.0.1:${port}`,
       HIL_AUTH: o.auth,
       HIL_ADMIN_PASSWORD: o.adminPassword,
@@ -149,6 +154,58 @@ export async function startHil(o: HilOptions): Promise<Server> {
     readyPath: '/v0/nodes/free',
     nodeFlags: o.nodeFlags,
   });
+}
+
+function hilEnv(o: { dbFile?: string; databaseUrl?: string; configFile?: string }): Record<string, string> {
+  if (!o.databaseUrl && !o.dbFile) throw new Error('a hil needs dbFile or databaseUrl');
+  return { HIL_DATABASE_URL: o.databaseUrl ?? `sqlite:${o.dbFile}`, ...(o.configFile ? { HIL_CONFIG: o.configFile } : {}) };
+}
+
+export interface Worker {
+  name: string;
+  pid: number;
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * `bin/hil-admin serve-networks` (the networking worker alone), on the pinned
+ * node; resolves once its log says it runs (holding the journal or not).
+ */
+export async function startWorker(o: { name: string; databaseUrl: string; configFile?: string; workDir: string }): Promise<Worker> {
+  const logFile = join(o.workDir, `${o.name}.log`);
+  const log = createWriteStream(logFile);
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'src/cli/hil-admin.ts'), 'serve-networks'], {
+    cwd: o.workDir,
+    env: { ...process.env, ...hilEnv(o), HIL_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  child.stderr!.pipe(log);
+  const exit = new Promise<void>((r) => child.once('exit', () => (running.delete(child), r())));
+  let seen = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${o.name} did not start within 60 s:\n${tail(logFile)}`)), 60_000);
+    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${o.name} exited (${code}) before it ran:\n${seen.slice(-3000)}`))));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      if (!seen.includes('worker running')) seen += chunk.toString();
+      if (seen.includes('worker running')) (clearTimeout(timer), resolve());
+    });
+  });
+  return {
+    name: o.name,
+    pid: child.pid!,
+    cpuSeconds: () => procCpuSeconds(child.pid!),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exit;
+      clearTimeout(timer);
+      await new Promise<void>((r) => log.end(r)); // its log is read afterwards
+    },
+  };
 }
 
 export async function startBaseline(o: { name: string; dbFile: string; workDir: string; nodeFlags?: string[] }): Promise<Server> {

@@ -12,6 +12,7 @@ import * as images from './migrations/0002-images.ts';
 import * as provisioning from './migrations/0003-provisioning.ts';
 import * as obmToken from './migrations/0004-obm-token.ts';
 import * as claims from './migrations/0005-claims.ts';
+import * as freeNodesIndex from './migrations/0006-free-nodes-index.ts';
 
 import type { AnyDb } from './migrations/any-db.ts';
 
@@ -25,7 +26,14 @@ export interface MigrationSet {
 
 export const CORE_MIGRATIONS: MigrationSet = {
   owner: 'hil',
-  migrations: { '0001-init': init, '0002-images': images, '0003-provisioning': provisioning, '0004-obm-token': obmToken, '0005-claims': claims },
+  migrations: {
+    '0001-init': init,
+    '0002-images': images,
+    '0003-provisioning': provisioning,
+    '0004-obm-token': obmToken,
+    '0005-claims': claims,
+    '0006-free-nodes-index': freeNodesIndex,
+  },
 };
 
 function migrator(store: Store, set: MigrationSet): Migrator {

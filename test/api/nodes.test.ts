@@ -13,6 +13,7 @@ import {
   mkNic,
   mkNode,
   mkProject,
+  mkProjects,
   readAtLeast,
   streamEnds,
   wiredNode,
@@ -221,6 +222,43 @@ for (const database of testDatabases()) {
         for (const word of ['all', 'busy', 'FREE']) {
           assert.deepEqual((await api('GET', `/v0/nodes/${word}`)).body, ['node-a', 'node-b', 'node-c', 'node-d'], word);
         }
+      }));
+
+    it("GET /v0/nodes/free keeps upstream's answer (a bare JSON list of names, sorted) while nodes come and go", () =>
+      withHil(database, {}, async (t) => {
+        // The free list is read from its own partial index (migration 0006): the
+        // answer must be what the old scan and sort gave, whatever order nodes
+        // were made, taken and given back in. Lower-case letters and digits only,
+        // where every collation agrees with upstream's Python sorted().
+        const api = t.as();
+        await mkProjects(api, 'runway', 'manhattan');
+        const labels = ['n9', 'n10', 'n100', 'a1', 'z', 'b10', 'b2', 'n09', 'm', 'n1', 'aa', 'a', 'x7y', 'n99'];
+        for (const n of labels) await mkNode(api, n);
+        const free = new Set(labels);
+        const expectFree = async (why: string) => {
+          const r = await api('GET', '/v0/nodes/free');
+          assert.equal(r.status, 200);
+          assert.match(String(r.headers['content-type']), /^application\/json/);
+          assert.ok(Array.isArray(r.body) && r.body.every((x: unknown) => typeof x === 'string'), `${why}: a list of names, nothing around it: ${r.text}`);
+          assert.deepEqual(r.body, [...free].sort(), why);
+        };
+        await expectFree('all free');
+        for (const [project, node] of [['runway', 'n10'], ['manhattan', 'a'], ['runway', 'z'], ['runway', 'n09'], ['manhattan', 'b2']] as const) {
+          await connectNode(api, project, node);
+          free.delete(node);
+        }
+        await expectFree('five taken');
+        for (const [project, node] of [['runway', 'n10'], ['manhattan', 'b2']] as const) {
+          assertEmptyOk(await api('POST', `/v0/project/${project}/detach_node`, { node }));
+          free.add(node);
+        }
+        assertEmptyOk(await api('DELETE', '/v0/node/x7y'));
+        free.delete('x7y');
+        await mkNode(api, 'b1');
+        free.add('b1');
+        await expectFree('two given back, one deleted, one new');
+        const all = (await api('GET', '/v0/nodes/all')).body as string[];
+        assert.deepEqual(all, [...labels.filter((l) => l !== 'x7y'), 'b1'].sort());
       }));
 
     it('OBM: enable/disable are idempotent in any order; every power call is 409 while disabled', () =>
