@@ -28,6 +28,7 @@ import { userRoutes } from './routes/users.routes.ts';
 import { miscRoutes } from './routes/misc.routes.ts';
 import { imageRoutes } from './routes/images.routes.ts';
 import { provisioningRoutes } from './routes/provisioning.routes.ts';
+import { internalRoutes } from './routes/internal.routes.ts';
 
 /** A switch or BMC type, as far as the API needs it: its name and its registration fields. */
 export interface DriverType {
@@ -45,6 +46,8 @@ export interface AppOptions {
   /** The switch and BMC types registrations may name; /openapi.json shows each one's fields. */
   driverTypes: { switches: readonly DriverType[]; bmcs: readonly DriverType[] };
   version: string;
+  /** What other HIL processes present on the internal routes (console relay); none: no internal routes. */
+  internalToken?: string;
 }
 
 const HTTP_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'] as const;
@@ -175,4 +178,5 @@ function installRoutes(app: FastifyInstance, o: AppOptions): void {
   imageRoutes(app, o.services);
   if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
   miscRoutes(app, o.extensions);
+  internalRoutes(app, o.services, o.internalToken);
 }

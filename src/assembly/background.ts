@@ -15,6 +15,9 @@ import type { Claims } from '../claims/claims.ts';
 import { startAgentServer, type AgentServer } from '../provisioning/agent-server.ts';
 import type { Store } from '../store/db.ts';
 
+/** How long a stopping worker waits for switch calls under way; past it, another worker repeats them. */
+const WORKER_STOP_GRACE_MS = 10_000;
+
 /** Uploads cut short by a crash leave temporary files behind; a day is longer than any upload. */
 const STALE_UPLOAD_MS = 24 * 3600 * 1000;
 
@@ -52,12 +55,17 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   }
   const stopWorking = async () => {
     await subscription?.close();
-    await p.worker?.stop();
+    await p.worker?.stop(WORKER_STOP_GRACE_MS);
     await p.claims.stop(); // released, not left to expire: others take over at once
   };
   if (!p.api) return { stopServing: async () => {}, stopWorking };
 
-  await p.services.obm.resumeConsoles();
+  // Consoles of OBM-enabled nodes nobody holds (at start, or after their holder died) are taken here.
+  await p.services.obm.reconcileConsoles();
+  const consoles = setInterval(
+    () => void p.services.obm.reconcileConsoles().catch((err: Error) => p.log.warn({ err: err.message }, 'consoles: reconcile failed')),
+    p.settings.claims.heartbeatMs,
+  );
   void p.blobs.removeStaleTemporaries(STALE_UPLOAD_MS).catch((err: Error) => p.log.warn({ err: err.message }, 'could not clean the image store'));
 
   // A derived HIL keeps its pool within its policy, also between requests.
@@ -76,6 +84,7 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   return {
     async stopServing() {
       clearInterval(rebalancing);
+      clearInterval(consoles);
       await provisioning?.stop();
       await agentServer?.close();
       p.services.obm.close(); // ends console streams, which would keep the server from closing

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from '../api/app.ts';
+import { consolePeersClient } from '../api/console-peers.ts';
 import { buildServices, type Services } from '../api/services.ts';
 import type { Config } from '../config/config.ts';
 import { settingsFrom, type Settings } from '../config/settings.ts';
@@ -114,6 +115,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
         extensions: () => activeExtensions(drivers),
         driverTypes: { switches: drivers.switches.all(), bmcs: drivers.bmcs.all() },
         version: VERSION,
+        internalToken: claims.internalToken,
       })
     : undefined;
   const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, claims, pool, api: o.api });
@@ -159,6 +161,7 @@ function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: Ne
     obmRetries: s.obm.retries,
     claims,
     consoles: new ConsoleHub({ logBytes: s.obm.consoleLogBytes, log }),
+    consolePeers: consolePeersClient(),
     switchTimeoutMs: s.worker.actionTimeoutMs,
     quotas: s.quotas,
     maintenance: s.maintenance && { project: s.maintenance.project, notifier: webhookNotifier(s.maintenance.url, { timeoutMs: s.obm.timeoutMs, log }) },

@@ -94,6 +94,7 @@ export class Claims {
   #timer: NodeJS.Timeout | undefined;
   #beating: Promise<void> | undefined;
   #takeovers = 0;
+  #lastBeat = 0;
 
   constructor(o: ClaimsOptions) {
     this.#o = o;
@@ -103,6 +104,11 @@ export class Claims {
 
   get ttlMs(): number {
     return this.#o.ttlMs;
+  }
+
+  /** Whether the last heartbeat reached the database within the TTL (readiness: a process that cannot renew holds nothing). */
+  get healthy(): boolean {
+    return performance.now() - this.#lastBeat < this.#o.ttlMs;
   }
 
   /** Claims taken from an expired or dead holder since start. */
@@ -217,6 +223,7 @@ export class Claims {
       }
     }
     if ((await this.#liveness.reapDead()) > 0) changed = true;
+    this.#lastBeat = performance.now();
     if (changed) this.#o.onChange?.();
   }
 

@@ -5,6 +5,10 @@
  * reading the console gets the live bytes. One client at a time, as upstream:
  * a new one displaces the old. The log is tagged with the project the node
  * was in, so a node's next tenant never sees the previous tenant's output.
+ * The hub is this process's part: which process holds a node's console is
+ * its claim (./console-owner.ts); when the claim is lost or handed over,
+ * readers' streams fail instead of ending, so that they follow the console
+ * to its next holder.
  */
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +26,15 @@ interface NodeConsole {
   bytes: number;
   reader?: PassThrough;
   write?: ConsoleSession['write'];
+  /** Ends when this process may no longer hold the console; the stream passes to the next holder. */
+  held?: AbortSignal;
+}
+
+/** Why a reader's stream failed: the console went on elsewhere (readers reconnect to it). */
+export class ConsoleMovedError extends Error {
+  constructor() {
+    super('the console moved to another HIL process');
+  }
 }
 
 /** A slow client is dropped rather than letting its backlog grow without bound. */
@@ -38,16 +51,17 @@ export class ConsoleHub {
     this.#log = o.log;
   }
 
-  /** Starts holding a node's console (idempotent). */
-  start(nodeId: number, projectId: number | null, open: Open): void {
+  /** Starts holding a node's console (idempotent), for as long as `held` has not aborted. */
+  start(nodeId: number, projectId: number | null, open: Open, held?: AbortSignal): void {
     const running = this.#nodes.get(nodeId);
     if (running && running.projectId === projectId) return;
     this.stop(nodeId);
     const log = this.#logs.get(nodeId);
     const keep = log && log.projectId === projectId; // a new tenant starts with an empty log
-    const nc: NodeConsole = { projectId, ctl: new AbortController(), chunks: keep ? log.chunks : [], bytes: keep ? log.bytes : 0 };
+    const nc: NodeConsole = { projectId, ctl: new AbortController(), chunks: keep ? log.chunks : [], bytes: keep ? log.bytes : 0, held };
     this.#nodes.set(nodeId, nc);
     this.#logs.set(nodeId, nc);
+    held?.addEventListener('abort', () => this.#nodes.get(nodeId) === nc && this.stop(nodeId, { moved: true }), { once: true });
     void this.#pump(nodeId, nc, open);
   }
 
@@ -66,17 +80,33 @@ export class ConsoleHub {
     nc.reader = undefined;
   }
 
-  /** Stops reading the console and ends the client's stream; the log stays. */
-  stop(nodeId: number): void {
+  /**
+   * Stops reading the console; the log stays. The client's stream ends, or,
+   * when the console goes on in another process (`moved`), fails so that
+   * the client follows it there.
+   */
+  stop(nodeId: number, o: { moved?: boolean } = {}): void {
     const nc = this.#nodes.get(nodeId);
     if (!nc) return;
     this.#nodes.delete(nodeId);
     nc.ctl.abort();
-    nc.reader?.end();
+    if (o.moved) nc.reader?.destroy(new ConsoleMovedError());
+    else nc.reader?.end();
   }
 
+  /** Shutting down: every console goes on in another process. */
   stopAll(): void {
-    for (const id of [...this.#nodes.keys()]) this.stop(id);
+    for (const id of [...this.#nodes.keys()]) this.stop(id, { moved: true });
+  }
+
+  /** The nodes whose console this process holds. */
+  held(): number[] {
+    return [...this.#nodes.keys()];
+  }
+
+  /** The project a held console's log belongs to. */
+  projectOf(nodeId: number): number | null | undefined {
+    return this.#nodes.get(nodeId)?.projectId;
   }
 
   running(nodeId: number): boolean {

@@ -7,6 +7,7 @@ import type { Notifier } from '../drivers/notify/interface.ts';
 import type { SwitchCatalog } from '../drivers/switch/index.ts';
 import type { Database } from '../store/schema.ts';
 import type { ConsoleHub } from './console-hub.ts';
+import type { ConsolePeers } from './console-peers.ts';
 import type { Claims } from '../claims/claims.ts';
 
 export interface CoreDeps {
@@ -21,8 +22,10 @@ export interface CoreDeps {
   obmRetries: number;
   /** This process's claims: a BMC call, a console, a power cycle happen under one (src/claims/). */
   claims: Claims;
-  /** The serial consoles HIL holds and their rolling logs. */
+  /** The serial consoles this process holds and their rolling logs. */
   consoles: ConsoleHub;
+  /** Reaching consoles other processes hold (the API's internal routes). */
+  consolePeers: ConsolePeers;
   /** Bound on one switch call outside the worker (network verify). */
   switchTimeoutMs: number;
   /** Upstream's maintenance pool: nodes leaving any other project go to `project`, and `notifier` is told. */

@@ -7,12 +7,13 @@
  * disabling it cuts the console.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BadArgumentError, BlockedError, HilError, NotImplementedError, OBMError, TimeoutError } from '../errors.ts';
+import { BadArgumentError, BlockedError, HilError, NotFoundError, NotImplementedError, OBMError, TimeoutError } from '../errors.ts';
 import { BOOT_DEVICES, type BmcDriver, type BmcTarget, type BootDevice, type ManagedBmcDriver, type ObmOperation, type PowerState } from '../drivers/bmc/interface.ts';
 import type { NodeRow } from '../store/schema.ts';
 import { scrubSecrets } from '../drivers/params.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { BmcGate } from './bmc-gate.ts';
+import { ConsoleOwner } from './console-owner.ts';
 import type { CoreDeps } from './context.ts';
 import { getNode } from './lookup.ts';
 import { requireProjectAccess, type Principal } from './principal.ts';
@@ -50,10 +51,13 @@ export class ObmService extends Service {
    * write in one order and leave the console in the other's state.
    */
   readonly #switching = new KeyedLock();
+  /** Which process holds each console, and reading it from any of them. */
+  readonly #owner: ConsoleOwner;
 
   constructor(deps: CoreDeps) {
     super(deps);
     this.#gate = new BmcGate(deps.obmConcurrency, deps.claims);
+    this.#owner = new ConsoleOwner(deps);
   }
 
   #bmcOf(node: NodeRow): Bmc {
@@ -102,17 +106,22 @@ export class ObmService extends Service {
     }
   }
 
-  #holdConsole(bmc: Bmc): void {
+  /** Holds the node's console in this process unless another holds it; true when this one does. */
+  async #holdConsole(bmc: Bmc): Promise<boolean> {
     const console = bmc.driver.console;
-    if (!console) return;
-    this.deps.consoles.start(bmc.node.id, bmc.node.project_id, (signal) => console.open(bmc.target, signal));
+    if (!console) return false;
+    return this.#owner.hold(bmc.node.id, bmc.node.project_id, (signal) => console.open(bmc.target, signal));
   }
 
-  /** The console hub's stream of the node, its console held first if it is not yet (e.g. after a restart). */
+  /** The node's console wherever it is held, held here first if nobody holds it (e.g. after a restart). */
   #consoleOf(bmc: Bmc, callerSignal: AbortSignal) {
     offered(bmc, 'console');
-    if (!this.deps.consoles.running(bmc.node.id)) this.#holdConsole(bmc);
-    return this.deps.consoles.subscribe(bmc.node.id, callerSignal);
+    const { id, project_id } = bmc.node;
+    const stillWanted = async () => {
+      const now = await this.deps.db.selectFrom('node').select(['obm_enabled', 'project_id']).where('id', '=', id).executeTakeFirst();
+      return Boolean(now?.obm_enabled) && now?.project_id === project_id;
+    };
+    return this.#owner.follow(id, callerSignal, () => this.#holdConsole(bmc), stillWanted);
   }
 
   async setEnabled(p: Principal, label: string, on: boolean): Promise<void> {
@@ -131,8 +140,8 @@ export class ObmService extends Service {
     if (delegate) {
       if (on) token = await delegate.enable(bmc.target, this.deps.obmTimeoutMs);
       else await delegate.disable(bmc.target, this.deps.obmTimeoutMs);
-    } else if (on) this.#holdConsole(bmc);
-    else this.deps.consoles.stop(bmc.node.id); // disabling cuts the console, as upstream
+    } else if (on) await this.#holdConsole(bmc);
+    else await this.#owner.release(bmc.node.id); // disabling cuts the console, as upstream (a holder elsewhere stops within a heartbeat)
     // Guarded by the project the caller was checked against: a node that
     // changed hands meanwhile (detached, taken by another project) is not
     // the caller's to change any more.
@@ -144,7 +153,7 @@ export class ObmService extends Service {
       .where((eb) => (projectId === null ? eb('project_id', 'is', null) : eb('project_id', '=', projectId)))
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) {
-      if (on) this.deps.consoles.stop(bmc.node.id);
+      if (on) await this.#owner.release(bmc.node.id);
       throw new BlockedError(`Node ${label} changed project meanwhile; try again.`);
     }
   }
@@ -193,24 +202,69 @@ export class ObmService extends Service {
     const bmc = await this.#enabled(p, label);
     if (bmc.driver.delegate) throw new BadArgumentError(`This node's console is served by ${bmc.driver.type}: use GET /v0/node/<node>/console.`);
     const output = this.#consoleOf(bmc, callerSignal);
-    return { output, write: (data) => this.deps.consoles.write(bmc.node.id, data) };
+    // Typed bytes reach the console in order, wherever it is held.
+    let typing = Promise.resolve();
+    const write = (data: Uint8Array) => {
+      typing = typing.then(() => this.#owner.write(bmc.node.id, data)).then(() => {}, () => {});
+      return true;
+    };
+    return { output, write };
   }
 
   /** The node's rolling console log, from its time in the caller's project (empty where HIL holds no console). */
   async consoleLog(p: Principal, label: string): Promise<Buffer> {
     const node = await this.#authorized(p, label);
-    return this.deps.consoles.log(node.id, node.project_id);
+    return this.#owner.log(node.id, node.project_id);
   }
 
-  /** After a start: hold the consoles of nodes whose OBM was left enabled. */
-  async resumeConsoles(): Promise<void> {
-    const nodes = await this.deps.db.selectFrom('node').selectAll().where('obm_enabled', '=', true).execute();
+  /**
+   * At start and every heartbeat: hold the consoles of OBM-enabled nodes
+   * that no process holds (their holder died, or nobody started them), let
+   * go of those whose OBM was disabled through another process, and start a
+   * new tenant's log where a node changed hands.
+   */
+  async reconcileConsoles(): Promise<void> {
+    const nodes = await this.deps.db.selectFrom('node').select(['id', 'label', 'obm_type']).where('obm_enabled', '=', true).execute();
+    const heldElsewhere = await this.#owner.heldElsewhere();
+    const enabled = new Set<number>();
     for (const node of nodes) {
-      const driver = this.deps.bmcs.get(node.obm_type);
-      if (driver?.console) this.#holdConsole(this.#bmcOf(node));
+      if (!this.deps.bmcs.get(node.obm_type)?.console) continue;
+      enabled.add(node.id);
+      if (heldElsewhere.has(node.id)) continue; // only a holder's expiry or death frees it: no point asking
+      await this.#reconcileOne(node.label).catch((err: Error) => this.deps.log.warn({ node: node.label, err: err.message }, 'console: could not take its claim'));
+    }
+    for (const id of this.#owner.heldHere().filter((held) => !enabled.has(held))) {
+      const node = await this.deps.db.selectFrom('node').select('label').where('id', '=', id).executeTakeFirst();
+      if (node) await this.#reconcileOne(node.label);
+      else await this.#owner.release(id); // the node is gone
     }
   }
 
+  /** One node's console made to follow its flag, in line with its enables and disables (which a stale look must not undo). */
+  async #reconcileOne(label: string): Promise<void> {
+    await this.#switching.run(label, async () => {
+      const node = await this.deps.db.selectFrom('node').selectAll().where('label', '=', label).executeTakeFirst();
+      if (!node) return;
+      if (node.obm_enabled) await this.#holdConsole(this.#bmcOf(node));
+      else await this.#owner.release(node.id);
+    });
+  }
+
+  /** For another process relaying a console this one holds (internal route); NotFoundError when it does not hold it. */
+  servedConsole(nodeId: number, signal: AbortSignal): AsyncIterable<Uint8Array> {
+    if (!this.deps.consoles.running(nodeId)) throw new NotFoundError(`This process does not hold the console of node ${nodeId}.`);
+    return this.deps.consoles.subscribe(nodeId, signal);
+  }
+
+  servedLog(nodeId: number, projectId: number | null): Buffer {
+    return this.deps.consoles.log(nodeId, projectId);
+  }
+
+  servedWrite(nodeId: number, data: Uint8Array): boolean {
+    return this.deps.consoles.write(nodeId, data);
+  }
+
+  /** Shutting down: the consoles go on in other processes (their readers follow them there). */
   close(): void {
     this.deps.consoles.stopAll();
   }

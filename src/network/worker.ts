@@ -79,12 +79,25 @@ export class NetworkWorker {
     this.kick();
   }
 
-  /** Finishes the switch calls under way, records them, and stops; the claims are released by their owner. */
-  async stop(): Promise<void> {
+  /**
+   * Starts nothing more and waits for the switch calls under way to finish
+   * and be recorded, saying which switches it waits for. After `graceMs` it
+   * gives up on them: their actions stay PENDING, and once this process's
+   * claims are released another worker repeats them (idempotently).
+   */
+  async stop(graceMs = Infinity): Promise<void> {
     this.#running = false;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
-    await this.idle();
+    if (this.#draining.size === 0 && !this.#scanner.running) return;
+    this.#o.log.info({ switches: this.draining }, 'networking worker: stopping; waiting for the switch calls under way');
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      this.idle().then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp) this.#o.log.warn({ switches: this.draining }, 'networking worker: gave up waiting; these switches\' actions stay PENDING for the next worker');
   }
 
   /** Look for work now. Cheap to call often: concurrent calls coalesce. */
