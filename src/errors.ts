@@ -32,6 +32,9 @@ export class HeadersTooLargeError extends HilError {}
 /** A feature that exists upstream but is not offered by this server (headnodes). */
 export class NotImplementedError extends HilError {}
 
+/** The server is shutting down: it finishes what it has, and takes nothing new (ours; try again, or another server). */
+export class ServiceUnavailableError extends HilError {}
+
 /** Server-side failures: always 500; details go to the log, not the client. */
 export class ServerError extends HilError {}
 /**
@@ -59,6 +62,7 @@ export const ERROR_TYPES = [
   TooLargeError,
   HeadersTooLargeError,
   NotImplementedError,
+  ServiceUnavailableError,
   ServerError,
   AllocationError,
   OBMError,

@@ -15,9 +15,6 @@ import type { Claims } from '../claims/claims.ts';
 import { startAgentServer, type AgentServer } from '../provisioning/agent-server.ts';
 import type { Store } from '../store/db.ts';
 
-/** How long a stopping worker waits for switch calls under way; past it, another worker repeats them. */
-const WORKER_STOP_GRACE_MS = 10_000;
-
 /** Uploads cut short by a crash leave temporary files behind; a day is longer than any upload. */
 const STALE_UPLOAD_MS = 24 * 3600 * 1000;
 
@@ -55,7 +52,7 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   }
   const stopWorking = async () => {
     await subscription?.close();
-    await p.worker?.stop(WORKER_STOP_GRACE_MS);
+    await p.worker?.stop(p.settings.shutdownGraceMs);
     await p.claims.stop(); // released, not left to expire: others take over at once
   };
   if (!p.api) return { stopServing: async () => {}, stopWorking };
@@ -87,7 +84,7 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
       clearInterval(consoles);
       await provisioning?.stop();
       await agentServer?.close();
-      p.services.obm.close(); // ends console streams, which would keep the server from closing
+      await p.services.obm.close(); // ends console streams (which would keep the server from closing) and lets others take the consoles
     },
     stopWorking,
   };

@@ -8,6 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from '../api/app.ts';
 import { consolePeersClient } from '../api/console-peers.ts';
+import { Drain } from '../api/drain.ts';
+import { buildOperationsApp, type OperationsAppOptions } from '../api/operations-app.ts';
 import { buildServices, type Services } from '../api/services.ts';
 import type { Config } from '../config/config.ts';
 import { settingsFrom, type Settings } from '../config/settings.ts';
@@ -17,6 +19,7 @@ import { poolManager, type PoolManager } from '../core/pool.service.ts';
 import type { BmcDriver } from '../drivers/bmc/interface.ts';
 import { webhookNotifier } from '../drivers/notify/webhook.ts';
 import { BlobStore } from '../images/blob-store.ts';
+import { instanceMetrics, type InstanceMetrics } from '../metrics/instance.ts';
 import { notifier } from '../network/wakeup.ts';
 import { NetworkWorker } from '../network/worker.ts';
 import { Claims } from '../claims/claims.ts';
@@ -26,6 +29,7 @@ import { VERSION } from '../version.ts';
 import { SchemaOutdatedError } from '../errors.ts';
 import { startBackground } from './background.ts';
 import { activeExtensions, buildDrivers, MIGRATION_SETS, type Drivers } from './drivers.ts';
+import { readiness } from './readiness.ts';
 
 export interface Hil extends Drivers {
   config: Config;
@@ -42,6 +46,11 @@ export interface Hil extends Drivers {
   /** A derived HIL's pool manager (its nodes come from its base). */
   pool?: PoolManager;
   app?: FastifyInstance;
+  /** The metrics listener (metrics.listen): /metrics and the probes; ./server.ts listens on it. */
+  operationsApp?: FastifyInstance;
+  /** This HIL's own metrics (the process-wide ones: src/metrics/process.ts). */
+  metrics: InstanceMetrics;
+  /** Stops gracefully: new requests refused, those in flight finished (up to server.shutdown_grace_seconds), then the background, then the database. */
   close(): Promise<void>;
 }
 
@@ -106,6 +115,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
   const blobs = new BlobStore(settings.images.dir, { maxFileBytes: settings.images.maxFileBytes });
   const services = buildServices(deps, { blobs, provisioning: o.api ? settings.provisioning : undefined });
 
+  const ops = operations(settings, store, drivers, o, worker, claims);
   const app = o.api
     ? await buildApp({
         services,
@@ -116,10 +126,16 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
         driverTypes: { switches: drivers.switches.all(), bmcs: drivers.bmcs.all() },
         version: VERSION,
         internalToken: claims.internalToken,
+        drain: ops.drain,
+        probes: { ...ops.probes, metrics: settings.metrics.listen ? undefined : ops.probes.metrics },
+        metrics: ops.metrics,
       })
     : undefined;
+  const operationsApp = settings.metrics.listen ? await buildOperationsApp({ ...ops.probes, version: VERSION, log: o.log }) : undefined;
   const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, claims, pool, api: o.api });
+  ops.workerStarted();
 
+  const log = o.log;
   return {
     ...drivers,
     config,
@@ -132,10 +148,23 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
     claims,
     pool,
     app,
+    operationsApp,
+    metrics: ops.metrics,
     async close() {
+      ops.stop();
+      log.info('stopping: consoles, fast provisioning and the pool policy');
       await background.stopServing();
-      await app?.close();
+      if (app) {
+        log.info({ graceMs: settings.shutdownGraceMs }, 'stopping: the API server accepts no new connections and finishes the requests it has');
+        await ops.drain.close(app, { graceMs: settings.shutdownGraceMs, log, name: 'the API server' });
+      }
+      if (worker) log.info('stopping: waiting for the networking worker to finish the switches it is working on');
       await background.stopWorking();
+      if (operationsApp) {
+        log.info('stopping: the metrics listener');
+        await operationsApp.close();
+      }
+      log.info('stopping: closing the database');
       await store.close();
     },
   };
@@ -147,6 +176,37 @@ function advertisedUrl(s: Settings): string {
   const { host, port } = s.listen;
   const reachable = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
   return `http://${reachable}:${port}`;
+}
+
+/**
+ * What the probes and /metrics of this HIL read, and its shutdown state:
+ * once stop() is called, /healthz and /readyz say so and ../api/drain.ts
+ * refuses new API requests.
+ */
+function operations(settings: Settings, store: Store, drivers: Drivers, o: HilOptions, worker: NetworkWorker | undefined, claims: Claims) {
+  let stopping = false;
+  let workerRunning = false;
+  const isStopping = () => stopping;
+  const metrics = instanceMetrics({
+    db: store.db,
+    poolStats: store.poolStats,
+    warn: (what, err) => o.log.warn({ err: (err as Error).message }, `metrics: ${what} could not be read`),
+  });
+  const probes: Omit<OperationsAppOptions, 'version' | 'log'> = {
+    stopping: isStopping,
+    readiness: readiness({ store, migrations: MIGRATION_SETS, worker: worker && { running: () => workerRunning }, claims, stopping: isStopping, log: o.log }),
+    metrics: { render: metrics.render, contentType: metrics.contentType, requireAuth: settings.metrics.requireAuth, auth: drivers.auth, observeRequest: metrics.observeRequest },
+  };
+  return {
+    metrics,
+    probes,
+    drain: new Drain(isStopping),
+    workerStarted: () => void (workerRunning = worker !== undefined),
+    stop: () => {
+      stopping = true;
+      workerRunning = false;
+    },
+  };
 }
 
 function coreDeps(s: Settings, store: Store, d: Drivers, log: Logger, worker: NetworkWorker | undefined, claims: Claims): CoreDeps {

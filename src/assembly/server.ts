@@ -1,6 +1,9 @@
 /**
  * Long-running processes: the API server (with or without the in-process
- * networking worker) and the worker alone. Both stop cleanly on SIGINT/SIGTERM.
+ * networking worker) and the worker alone, each with the metrics listener
+ * when metrics.listen is set. Both stop gracefully on SIGINT/SIGTERM
+ * (Hil.close: requests in flight finish within server.shutdown_grace_seconds);
+ * a second signal exits at once.
  */
 import type { Logger } from 'pino';
 import { parseListen, type Config } from '../config/config.ts';
@@ -13,6 +16,7 @@ export async function serveApi(config: Config, log: Logger, o: { worker: boolean
   const { host, port } = parseListen(config.server.listen);
   await hil.app!.listen({ host, port });
   log.info({ listen: `${host}:${port}`, database: hil.store.kind, worker: o.worker, auth: config.auth.backend }, 'hil API server listening');
+  await listenOperations(hil, log);
   await warnIfNoAdmin(hil, log);
   stopOnSignal(hil, log);
   return hil;
@@ -21,8 +25,16 @@ export async function serveApi(config: Config, log: Logger, o: { worker: boolean
 export async function serveNetworks(config: Config, log: Logger, o: { bmcDrivers?: BmcDriver[] } = {}): Promise<Hil> {
   const hil = await createHil(config, { log, api: false, worker: true, bmcDrivers: o.bmcDrivers });
   log.info({ database: hil.store.kind }, 'hil networking worker running');
+  await listenOperations(hil, log);
   stopOnSignal(hil, log);
   return hil;
+}
+
+async function listenOperations(hil: Hil, log: Logger): Promise<void> {
+  const at = hil.settings.metrics.listen;
+  if (!hil.operationsApp || !at) return;
+  await hil.operationsApp.listen({ host: at.host, port: at.port });
+  log.info({ listen: `${at.host}:${at.port}` }, 'hil metrics and probes listening');
 }
 
 async function warnIfNoAdmin(hil: Hil, log: Logger): Promise<void> {
@@ -36,17 +48,23 @@ async function warnIfNoAdmin(hil: Hil, log: Logger): Promise<void> {
 function stopOnSignal(hil: Hil, log: Logger): void {
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now, without waiting');
+      process.exit(1);
+    }
     stopping = true;
-    log.info({ signal }, 'stopping');
+    log.info({ signal, graceMs: hil.settings.shutdownGraceMs }, 'stopping');
     hil.close().then(
-      () => process.exit(0),
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
       (err) => {
         log.error({ err }, 'error while stopping');
         process.exit(1);
       },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }

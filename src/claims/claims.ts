@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { Liveness } from './liveness.ts';
+import { countTakeover, setClaimsHeld } from '../metrics/process.ts';
 
 type Db = Kysely<Database>;
 
@@ -126,17 +127,26 @@ export class Claims {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#beating;
-    for (const c of [...this.#held.values()]) c.end();
-    this.#held.clear();
-    await this.#db.updateTable('claim').set({ holder: null, expires_at: 0 }).where('holder', '=', this.holder).execute();
-    await this.#liveness.unregister();
+    for (const c of [...this.#held.values()]) this.#forget(c);
+    try {
+      await this.#db.updateTable('claim').set({ holder: null, expires_at: 0 }).where('holder', '=', this.holder).execute();
+    } catch (err) {
+      // The database is gone: the claims pass on when they expire.
+      this.#o.log.warn({ err: (err as Error).message }, 'claims: could not release them; they pass on when they expire');
+    }
+    await this.#liveness.unregister().catch(() => {});
   }
 
   /** The claims held now, by kind (the part of the resource before ':'). */
   heldByKind(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const r of this.#held.keys()) out.set(r.split(':')[0], (out.get(r.split(':')[0]) ?? 0) + 1);
+    for (const r of this.#held.keys()) out.set(kindOf(r), (out.get(kindOf(r)) ?? 0) + 1);
     return out;
+  }
+
+  /** The held-claims gauge follows every take and loss (kinds that fell to none read 0). */
+  #publishHeld(kind: string): void {
+    setClaimsHeld(kind, this.heldByKind().get(kind) ?? 0);
   }
 
   /** The resource's claim, if it is free or its holder's expired; null while another process holds it. */
@@ -161,6 +171,7 @@ export class Claims {
     }
     const claim = new Claim(resource, generation, this.holder, this.#deadline(sentAt), (c) => this.#releaseOne(c));
     this.#held.set(resource, claim);
+    this.#publishHeld(kindOf(resource));
     return claim;
   }
 
@@ -236,6 +247,7 @@ export class Claims {
   #forget(c: Claim): void {
     c.end();
     if (this.#held.get(c.resource) === c) this.#held.delete(c.resource);
+    this.#publishHeld(kindOf(c.resource));
   }
 
   async #releaseOne(c: Claim): Promise<void> {
@@ -251,9 +263,13 @@ export class Claims {
 
   #countTakeover(resource: string, generation: number): void {
     this.#takeovers++;
+    countTakeover(kindOf(resource));
     this.#o.log.info({ resource, generation }, 'claims: took over a claim');
   }
 }
+
+/** A claim's kind: the part of its resource before ':' (switch, console, bmc, power-cycle). */
+const kindOf = (resource: string) => resource.slice(0, resource.indexOf(':'));
 
 /** A WHERE condition: `claim` is still held, in the database, as it was taken (guards writes that record outcomes). */
 export function heldBy(claim: Claim) {

@@ -139,8 +139,11 @@ export class Liveness {
   }
 
   async unregister(): Promise<void> {
-    await this.#db.deleteFrom('hil_process').where('id', '=', this.#me.id).execute();
-    await this.#conn?.close();
-    this.#conn = undefined;
+    try {
+      await this.#db.deleteFrom('hil_process').where('id', '=', this.#me.id).execute();
+    } finally {
+      await this.#conn?.close();
+      this.#conn = undefined;
+    }
   }
 }

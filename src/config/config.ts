@@ -30,6 +30,7 @@ function mergeSections(base: Config, file: Record<string, unknown>): unknown {
 function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): void {
   if (env.HIL_DATABASE_URL) cfg.database.url = env.HIL_DATABASE_URL;
   if (env.HIL_LISTEN) cfg.server.listen = env.HIL_LISTEN;
+  if (env.HIL_METRICS_LISTEN) cfg.metrics.listen = env.HIL_METRICS_LISTEN;
   if (env.HIL_DATA_DIR) cfg.server.data_dir = env.HIL_DATA_DIR;
   if (env.HIL_IMAGES_DIR) cfg.images.dir = env.HIL_IMAGES_DIR;
   if (env.HIL_AUTH) {
@@ -86,10 +87,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
   return cfg;
 }
 
+const isHostPort = (listen: string) => /^[^:]+:\d+$/.test(listen) || /^\[[^\]]+\]:\d+$/.test(listen);
+
 function validateSemantics(cfg: Config): void {
-  if (!/^[^:]+:\d+$/.test(cfg.server.listen) && !/^\[[^\]]+\]:\d+$/.test(cfg.server.listen)) {
+  if (!isHostPort(cfg.server.listen)) {
     throw new ConfigError(`listen address ${JSON.stringify(cfg.server.listen)} must be HOST:PORT`);
   }
+  const ml = cfg.metrics.listen;
+  if (ml !== undefined && !isHostPort(ml)) throw new ConfigError(`metrics.listen ${JSON.stringify(ml)} must be HOST:PORT`);
+  if (ml !== undefined && ml === cfg.server.listen) throw new ConfigError('metrics.listen must differ from server.listen (leave it unset to serve /metrics on the API port)');
   if (cfg.network.allocator === 'vlan_pool') {
     try {
       parseVlanRanges(cfg.network.vlans);

@@ -16,6 +16,8 @@ export const ConfigSchema = Type.Object(
         data_dir: Type.String(),
         /** Run the networking worker inside `serve` (false: run `serve-networks`). */
         worker: Type.Boolean(),
+        /** On SIGTERM/SIGINT, how long requests in flight may take to finish before their connections are cut. */
+        shutdown_grace_seconds: Type.Number({ minimum: 0, maximum: 3600 }),
       },
       Strict,
     ),
@@ -158,6 +160,16 @@ export const ConfigSchema = Type.Object(
       },
       Strict,
     ),
+    /** GET /metrics (Prometheus text) and where it and the probes are served (docs/operations.md). */
+    metrics: Type.Object(
+      {
+        /** false: /metrics is open, like the probes; true: administrator credentials, through the API's auth backend. */
+        require_auth: Type.Boolean(),
+        /** "host:port": serve /metrics and the probes on a listener of their own; the API port then serves no /metrics. */
+        listen: Type.Optional(Type.String()),
+      },
+      Strict,
+    ),
     log: Type.Object(
       {
         level: Type.Union([
@@ -180,7 +192,7 @@ export type Config = Static<typeof ConfigSchema>;
 
 export function defaultConfig(): Config {
   return {
-    server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true },
+    server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true, shutdown_grace_seconds: 10 },
     database: {},
     images: { max_file_mib: 1024 },
     auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
@@ -201,6 +213,7 @@ export function defaultConfig(): Config {
       network_timeout_seconds: 120,
       tick_ms: 100,
     },
+    metrics: { require_auth: false },
     log: { level: 'info' },
   };
 }

@@ -33,6 +33,10 @@ export interface ProvisioningSettings {
 export interface Settings {
   databaseUrl: string;
   listen: { host: string; port: number };
+  /** How long in-flight requests may run on after SIGTERM/SIGINT. */
+  shutdownGraceMs: number;
+  /** GET /metrics: whether it needs an administrator, and its own listener (absent: the API port serves it). */
+  metrics: { requireAuth: boolean; listen?: { host: string; port: number } };
   auth: { backend: string; requireAuthentication: boolean; cacheMs: number; refreshMs: number };
   network: { allocator: string; vlans: string };
   worker: { actionTimeoutMs: number; maxAttempts: number; retryBackoffMs: number; switchConcurrency: number; pollMs: number; batchLingerMs: number };
@@ -61,6 +65,8 @@ export function settingsFrom(cfg: Config): Settings {
   return {
     databaseUrl: databaseUrl(cfg),
     listen: parseListen(cfg.server.listen),
+    shutdownGraceMs: seconds(cfg.server.shutdown_grace_seconds),
+    metrics: { requireAuth: cfg.metrics.require_auth, listen: cfg.metrics.listen === undefined ? undefined : parseListen(cfg.metrics.listen) },
     auth: { backend: auth.backend, requireAuthentication: auth.require_authentication, cacheMs: seconds(auth.cache_seconds), refreshMs: auth.refresh_ms },
     network: { allocator: cfg.network.allocator, vlans: cfg.network.vlans },
     worker: {

@@ -11,6 +11,7 @@ import { BadArgumentError, BlockedError, HilError, NotFoundError, NotImplemented
 import { BOOT_DEVICES, type BmcDriver, type BmcTarget, type BootDevice, type ManagedBmcDriver, type ObmOperation, type PowerState } from '../drivers/bmc/interface.ts';
 import type { NodeRow } from '../store/schema.ts';
 import { scrubSecrets } from '../drivers/params.ts';
+import { countBmcTimeout, observeDriverCall } from '../metrics/process.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { BmcGate } from './bmc-gate.ts';
 import { ConsoleOwner } from './console-owner.ts';
@@ -41,6 +42,26 @@ function offered<K extends Interface>(bmc: Bmc, k: K): NonNullable<ManagedBmcDri
   const i = (bmc.driver as ManagedBmcDriver)[k];
   if (!i) throw new NotImplementedError(`The ${bmc.driver.type} BMC driver offers no ${OFFERS[k]}.`);
   return i as NonNullable<ManagedBmcDriver[K]>;
+}
+
+/**
+ * `work` reporting its own duration (hil_driver_call_duration_seconds): the
+ * driver's time, not the wait for the gate. A call abandoned at the timeout
+ * is reported when it settles, if ever; the timeout itself is counted apart.
+ */
+function timed<T>(driver: string, what: string, work: () => Promise<T>): () => Promise<T> {
+  const op = what.replaceAll(' ', '_');
+  return async () => {
+    const started = performance.now();
+    let ok = false;
+    try {
+      const result = await work();
+      ok = true;
+      return result;
+    } finally {
+      observeDriverCall('bmc', driver, op, (performance.now() - started) / 1000, ok);
+    }
+  };
 }
 
 export class ObmService extends Service {
@@ -93,10 +114,11 @@ export class ObmService extends Service {
     const attempts = o.repeatable ? 1 + this.deps.obmRetries : 1;
     for (let n = 1; ; n++) {
       try {
-        return await this.#gate.run(`bmc:${node.id}`, this.deps.obmTimeoutMs, `${what} on node ${node.label}`, work);
+        return await this.#gate.run(`bmc:${node.id}`, this.deps.obmTimeoutMs, `${what} on node ${node.label}`, timed(bmc.driver.type, what, work));
       } catch (err) {
         if (err instanceof HilError && !(err instanceof OBMError)) throw err;
         const timedOut = err instanceof TimeoutError;
+        if (timedOut) countBmcTimeout(bmc.driver.type);
         // What the BMC said may echo its credentials (encoded or not): never to the caller or the log.
         const said = scrubSecrets((err as Error).message, JSON.parse(node.obm_params) as Record<string, unknown>, bmc.driver.params.secretFields);
         this.deps.log.warn({ node: node.label, op: what, attempt: n, err: said }, 'OBM call failed');
@@ -264,9 +286,10 @@ export class ObmService extends Service {
     return this.deps.consoles.write(nodeId, data);
   }
 
-  /** Shutting down: the consoles go on in other processes (their readers follow them there). */
-  close(): void {
+  /** Shutting down: the consoles go on in other processes at once (their readers follow them there). */
+  async close(): Promise<void> {
     this.deps.consoles.stopAll();
+    for (const id of this.#owner.heldHere()) await this.#owner.release(id).catch(() => {}); // else they pass on at expiry
   }
 }
 

@@ -9,6 +9,7 @@ import type { Kysely } from 'kysely';
 import type { PortChange } from '../drivers/switch/interface.ts';
 import type { Database } from '../store/schema.ts';
 import { heldBy, type Claim } from '../claims/claims.ts';
+import { observeActionFinished } from '../metrics/process.ts';
 
 type Db = Kysely<Database>;
 
@@ -21,6 +22,8 @@ export interface PendingAction {
   new_network_id: number | null;
   network_id: string | null;
   port: string;
+  /** Epoch ms: when the API queued it (the queue-time metric). */
+  created_at: number;
 }
 
 export type Outcome = { ok: true; attempts: number } | { ok: false; attempts: number; error: string };
@@ -73,6 +76,7 @@ export async function pendingFor(db: Db, switchId: number): Promise<PendingActio
       'networking_action.new_network_id',
       'network.network_id',
       'port.label as port',
+      'networking_action.created_at',
     ])
     .where('networking_action.status', '=', 'PENDING')
     .where('port.switch_id', '=', switchId)
@@ -88,6 +92,7 @@ export async function pendingFor(db: Db, switchId: number): Promise<PendingActio
  */
 export async function recordOutcomes(db: Db, results: Result[], claim: Claim): Promise<void> {
   if (results.length === 0) return;
+  const finished: number[] = [];
   await db.transaction().execute(async (tx) => {
     for (const { action, outcome } of results) {
       const done = await tx
@@ -97,7 +102,9 @@ export async function recordOutcomes(db: Db, results: Result[], claim: Claim): P
         .where('status', '=', 'PENDING')
         .where(heldBy(claim))
         .executeTakeFirst();
-      if (Number(done.numUpdatedRows) !== 1 || !outcome.ok) continue;
+      if (Number(done.numUpdatedRows) !== 1) continue;
+      finished.push((Date.now() - Number(action.created_at)) / 1000);
+      if (!outcome.ok) continue;
       if (action.type === 'revert_port') {
         await tx.deleteFrom('network_attachment').where('nic_id', '=', action.nic_id).execute();
       } else if (action.new_network_id === null) {
@@ -107,6 +114,7 @@ export async function recordOutcomes(db: Db, results: Result[], claim: Claim): P
       }
     }
   });
+  for (const seconds of finished) observeActionFinished(seconds); // committed: counted once
 }
 
 export function toChange(a: PendingAction): PortChange {

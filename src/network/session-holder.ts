@@ -5,13 +5,16 @@ import { withTimeout } from '../util/timeout.ts';
 
 export class SessionHolder {
   readonly label: string;
+  /** The switch model's short name (metrics label), e.g. "ovs". */
+  readonly model: string;
   readonly #open: (() => Promise<SwitchSession>) | null;
   readonly #timeoutMs: number;
   #session: SwitchSession | null = null;
 
-  constructor(open: (() => Promise<SwitchSession>) | null, label: string, timeoutMs: number) {
+  constructor(open: (() => Promise<SwitchSession>) | null, label: string, model: string, timeoutMs: number) {
     this.#open = open;
     this.label = label;
+    this.model = model;
     this.#timeoutMs = timeoutMs;
   }
 

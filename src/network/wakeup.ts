@@ -38,7 +38,7 @@ export async function subscribe(store: Store, onWake: () => void): Promise<Subsc
   let watcher: FSWatcher | undefined;
   // The WAL changes while a commit is being written, so a look at once can
   // come too early to see it: look again shortly after the last change too.
-  // (Without this, a loaded CI machine saw the commit only at the next lease
+  // (Without this, a loaded CI machine saw the commit only at the old lease
   // renewal, 5 s later.)
   const AGAIN_MS = [30, 300];
   const timers: NodeJS.Timeout[] = [];

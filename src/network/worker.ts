@@ -22,11 +22,24 @@ import { Coalesced } from '../util/coalesced.ts';
 import type { Claim, Claims } from '../claims/claims.ts';
 import { failOrphans, pendingFor, recordOutcomes, switchesWithWork, toChange, type Outcome, type PendingAction, type Result } from './journal.ts';
 import { SessionHolder } from './session-holder.ts';
+import { observeDriverCall } from '../metrics/process.ts';
 
 /** The switch's claim passed to another process: this one must not touch the switch again. */
 class ClaimLostError extends Error {
   constructor(claim: Claim) {
     super(`the claim on ${claim.resource} (generation ${claim.generation}) may have passed to another process`);
+  }
+}
+
+/** A switch call, its duration and failure counted per model and operation. */
+async function timed(session: SessionHolder, op: string, call: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  let ok = false;
+  try {
+    await call();
+    ok = true;
+  } finally {
+    observeDriverCall('switch', session.model, op, (performance.now() - started) / 1000, ok);
   }
 }
 
@@ -151,6 +164,7 @@ export class NetworkWorker {
     const session = new SessionHolder(
       driver ? () => openSwitchSession(driver, sw, claim.fence) : null,
       sw.label,
+      sw.type.slice(sw.type.lastIndexOf('/') + 1),
       this.#o.actionTimeoutMs,
     );
     try {
@@ -187,7 +201,7 @@ export class NetworkWorker {
     const applyBatch = s?.applyBatch?.bind(s);
     if (!applyBatch || !claim.valid) return null;
     try {
-      await withTimeout(this.#o.actionTimeoutMs, `${batch.length} changes on switch ${session.label}`, () => applyBatch(batch.map(toChange)));
+      await timed(session, 'apply_batch', () => withTimeout(this.#o.actionTimeoutMs, `${batch.length} changes on switch ${session.label}`, () => applyBatch(batch.map(toChange))));
       return batch.map((action) => ({ action, outcome: { ok: true, attempts: 1 } }));
     } catch (err) {
       this.#o.log.warn({ err: (err as Error).message, switch: session.label, actions: batch.length }, 'batch failed; applying one by one');
@@ -211,7 +225,7 @@ export class NetworkWorker {
           if (!claim.valid) throw new ClaimLostError(claim);
           const c = toChange(action);
           const work = c.op === 'revert' ? s.revertPort(c.port, action.uuid) : s.modifyPort(c.port, c.channel, c.networkId, action.uuid);
-          await withTimeout(this.#o.actionTimeoutMs, `${action.type} on ${session.label} port ${action.port}`, () => work);
+          await timed(session, c.op === 'revert' ? 'revert_port' : 'modify_port', () => withTimeout(this.#o.actionTimeoutMs, `${action.type} on ${session.label} port ${action.port}`, () => work));
         },
         () => session.discard(),
       );

@@ -19,7 +19,17 @@ export interface Store {
   url: string;
   /** For SQLite: the database file (the worker watches its WAL for wake-ups). */
   sqlitePath?: string;
+  /** For PostgreSQL: the connection pool's use now (GET /metrics). */
+  poolStats?: () => PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Connections open, in use or idle. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection (the pool is at its size). */
+  waiting: number;
 }
 
 // BIGINT columns (timestamps in ms) fit in a JS number; pg would return strings.
@@ -62,8 +72,13 @@ export function openStore(url: string, options: { poolSize?: number } = {}): Sto
   // An idle connection dropped by the server (restart, failover) must not crash
   // the process; the pool replaces it on the next query.
   pool.on('error', () => {});
+  // Nor one in use: pg emits 'error' on a checked-out client (whose idle listener the pool removed)
+  // besides failing its query, and an 'error' nobody listens to is an uncaught exception. The query's
+  // own rejection tells its caller; /readyz tells the operator.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, kind, url, close: () => db.destroy() };
+  const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+  return { db, kind, url, poolStats, close: () => db.destroy() };
 }
 
 /** True when `err` is a unique-constraint violation, on either database. */

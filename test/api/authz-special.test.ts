@@ -94,6 +94,20 @@ const order: Case[] = [
   { method: 'DELETE', path: '/v0/node/no_such_node', expect: { admin: 404, alice: 401, bob: 401 }, msg: ADMIN_ONLY },
 ];
 
+/**
+ * The probes and /metrics are public by design (docs/operations.md): every
+ * caller, the wrong password included, gets the same answer; /metrics asks
+ * for an administrator only with metrics.require_auth.
+ */
+const EVERYONE = { admin: 200, alice: 200, bob: 200, anon: 200 };
+const publicRoutes: Case[] = [
+  { method: 'GET', path: '/healthz', expect: EVERYONE, view: (res) => assert.deepEqual(res.body, { status: 'ok' }) },
+  { method: 'GET', path: '/readyz', expect: EVERYONE, view: (res) => assert.equal(res.body.status, 'ready') },
+  { method: 'GET', path: '/version', expect: EVERYONE, view: (res) => assert.deepEqual(Object.keys(res.body), ['version', 'node']) },
+  { method: 'GET', path: '/metrics', expect: EVERYONE, view: (res) => assert.match(res.text, /^# HELP hil_/m) },
+];
+const adminMetrics: Case[] = [{ method: 'GET', path: '/metrics', expect: A, msg: ADMIN_ONLY, view: (res) => assert.match(res.text, /^# TYPE hil_http_requests_total counter$/m) }];
+
 /** §4: with require_authentication = false, anonymous (and wrong-password) callers go ahead with no privileges. */
 const anyone = { ...ANY, anon: 200 };
 const optional: Case[] = [
@@ -131,6 +145,9 @@ for (const database of testDatabases()) {
   describe(`authz special cases on ${database.name}`, { skip: database.skip }, () => {
     // read-only: one fixture for every caller
     describe('what each caller sees; order of checks', () => matrix(database, [...views, ...order], { groups: [['admin', 'alice', 'bob', 'anon', 'wrong']] }));
+    describe('the probes and /metrics: public by design', () => matrix(database, publicRoutes, { groups: [['admin', 'alice', 'bob', 'anon', 'wrong']] }));
+    describe('/metrics with metrics.require_auth = true: administrators only', () =>
+      matrix(database, adminMetrics, { groups: [['admin', 'alice', 'bob', 'anon', 'wrong']], hil: { config: (c) => void (c.metrics.require_auth = true) } }));
     describe('with require_authentication = false', () =>
       matrix(database, optional, {
         hil: {

@@ -25,28 +25,30 @@ export const LAYERS: LayerTable = {
   wire: [],
   // The database: SQLite or PostgreSQL, schema, migrations, precompiled reads.
   store: ['errors', 'util'],
+  // Prometheus metrics: the process-wide helpers every layer may move, and each HIL's registry.
+  metrics: ['store'],
   // The typed client, to be packaged on its own.
   client: ['wire'],
   // Switch, BMC, allocator, auth and HIL drivers; see also the driver-kind rule.
-  drivers: ['store', 'client', 'wire', 'errors', 'util'],
+  drivers: ['store', 'client', 'wire', 'errors', 'util', 'metrics'],
   // Building initramfs images (cpio and friends).
   initramfs: ['errors', 'util'],
   // Reading and validating the configuration file.
   config: ['drivers', 'errors', 'util'],
   // Which process may act on a resource: claims, their generations, process liveness.
-  claims: ['store', 'errors', 'util'],
+  claims: ['store', 'errors', 'util', 'metrics'],
   // The networking journal's worker and its wake-ups.
-  network: ['claims', 'drivers', 'store', 'errors', 'util'],
+  network: ['claims', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // The use-cases and authorization.
-  core: ['claims', 'drivers', 'store', 'errors', 'util'],
+  core: ['claims', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // The image registry and its blob store.
-  images: ['core', 'drivers', 'store', 'errors', 'util'],
+  images: ['core', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // Fast provisioning: the state machine and the nodes' agent endpoint.
-  provisioning: ['core', 'claims', 'images', 'drivers', 'store', 'errors', 'util'],
+  provisioning: ['core', 'claims', 'images', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // The fast-provisioning boot loader images and the agent scripts.
   fpbl: ['initramfs', 'errors', 'util'],
   // The HTTP API (Fastify routes over the use-cases).
-  api: ['core', 'images', 'provisioning', 'drivers', 'wire', 'errors', 'util', 'version'],
+  api: ['core', 'images', 'provisioning', 'drivers', 'wire', 'errors', 'util', 'version', 'metrics'],
   // Wires one HIL together from its configuration.
   assembly: { everyUnitExcept: ['cli', 'lab'] },
   // The development lab: QEMU nodes, simulated BMCs, OVS (development only).

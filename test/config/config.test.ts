@@ -38,6 +38,13 @@ describe('configuration', () => {
     assert.equal(c.network.vlans, '10-20');
   });
 
+  it('serves /metrics on the API port, open, with a 10 s shutdown grace, unless told otherwise (HIL_METRICS_LISTEN too)', () => {
+    const d = loadConfig({ env: {} });
+    assert.deepEqual([d.metrics, d.server.shutdown_grace_seconds], [{ require_auth: false }, 10]);
+    const c = loadConfig({ file: file('[metrics]\nrequire_auth = true\nlisten = "127.0.0.1:9100"\n[server]\nshutdown_grace_seconds = 2.5\n'), env: { HIL_METRICS_LISTEN: '0.0.0.0:9200' } });
+    assert.deepEqual([c.metrics, c.server.shutdown_grace_seconds], [{ require_auth: true, listen: '0.0.0.0:9200' }, 2.5]);
+  });
+
   it('rejects unknown keys, wrong types and bad values with a message naming them', () => {
     const bad: Array<[string, RegExp]> = [
       ['[server]\nlisen = "x"\n', /server/],
@@ -56,6 +63,10 @@ describe('configuration', () => {
       ['[provisioning]\nenabled = true\nurl = "http://10.0.0.1"\n', /provisioning.network/],
       ['[provisioning]\nenabled = true\nurl = "http://10.0.0.1"\nnetwork = "p"\nlisten = "/tmp/x.sock"\n', /HOST:PORT or unix:/],
       ['[provisioning]\nreturn_timeout_seconds = 0\n', /return_timeout_seconds/],
+      ['[metrics]\nlisten = "9100"\n', /metrics.listen "9100" must be HOST:PORT/],
+      ['[metrics]\nlisten = "127.0.0.1:5000"\n', /metrics.listen must differ from server.listen/],
+      ['[metrics]\nrequire_auth = "yes"\n', /require_auth/],
+      ['[server]\nshutdown_grace_seconds = -1\n', /shutdown_grace_seconds/],
     ];
     for (const [text, msg] of bad) assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && msg.test(e.message), text);
     assert.throws(() => loadConfig({ env: { HIL_AUTH: 'keystone' } }), ConfigError);

@@ -17,6 +17,9 @@ describe('settings from the configuration', () => {
     assert.equal(s.upstream, undefined);
     assert.equal(s.provisioning, undefined);
     assert.equal(s.maintenance, undefined);
+    assert.equal(s.shutdownGraceMs, 10_000);
+    assert.deepEqual(s.metrics, { requireAuth: false, listen: undefined });
+    assert.deepEqual(settingsFrom(loadConfig({ env: { HIL_METRICS_LISTEN: '[::1]:9100' } })).metrics.listen, { host: '::1', port: 9100 });
   });
 
   it('has an upstream and provisioning only when they are configured, in ms', () => {

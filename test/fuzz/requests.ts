@@ -222,7 +222,7 @@ export function operationRequest(op: Operation): fc.Arbitrary<FuzzRequest> {
 
 const ADMIN = basicAuth(ACTORS.admin.username, ACTORS.admin.password);
 
-/** Upstream's headnode routes (501 here), the WebSocket console, and paths no route has. */
+/** Upstream's headnode routes (501 here), the WebSocket console, the probes and /metrics, and paths no route has. */
 const unlisted: fc.Arbitrary<FuzzRequest> = fc
   .record({
     creds: credentials,
@@ -239,6 +239,12 @@ const unlisted: fc.Arbitrary<FuzzRequest> = fc
       ['GET', '/v0/'],
       ['GET', '/openapi.json'],
       ['POST', '/openapi.json'],
+      ['GET', '/healthz'],
+      ['GET', '/readyz'],
+      ['GET', '/version'],
+      ['GET', '/metrics'],
+      ['POST', '/metrics'],
+      ['DELETE', '/healthz'],
       ['GET', '/v0/nodes'],
       ['GET', '/v0/switch/sw0/port/'],
       ['POST', '/v0/switch/sw0/port/connect_nic'],

@@ -18,7 +18,7 @@ process.once('exit', () => {
   for (const c of children) killGroup(c, 'SIGKILL');
 });
 
-/** Signals the child's whole process group: `npm start` does not pass signals on to the server. */
+/** Signals the child's whole process group, so that nothing it started (npm's shell, the server) outlives a test. */
 function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
   try {
     process.kill(-proc.pid!, signal);

@@ -45,29 +45,57 @@ function parse(buf: Buffer, ended: boolean): RawAnswer | undefined {
 }
 
 /** Writes `request` to host:port and resolves with the first answer (or what happened instead). */
-export function rawRequest(port: number, request: string | Buffer, timeoutMs = 5000, host = '127.0.0.1'): Promise<RawAnswer> {
-  return new Promise((resolve) => {
+export async function rawRequest(port: number, request: string | Buffer, timeoutMs = 5000, host = '127.0.0.1'): Promise<RawAnswer> {
+  const connection = await rawConnection(port, host).catch(() => undefined);
+  return connection ? connection.send(request, timeoutMs) : { kind: 'closed', received: '' };
+}
+
+export interface RawConnection {
+  /** Writes `request` and resolves with the first answer (or what happened instead); then the connection is gone. */
+  send(request: string | Buffer, timeoutMs?: number): Promise<RawAnswer>;
+}
+
+/** A TCP connection made now, for a request sent later (what a server sees from a client that connects ahead). */
+export function rawConnection(port: number, host = '127.0.0.1'): Promise<RawConnection> {
+  return new Promise((resolveConnected, rejectConnected) => {
     const socket = connect({ port, host });
     let buf = Buffer.alloc(0);
-    let settled = false;
-    const finish = (a: RawAnswer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(a);
-    };
-    const timer = setTimeout(() => finish({ kind: 'timeout', received: buf.toString('latin1') }), timeoutMs);
-    socket.on('connect', () => socket.write(request));
+    let ended = false;
+    let onChange: (() => void) | undefined;
     socket.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
-      const a = parse(buf, false);
-      if (a) finish(a);
+      onChange?.();
     });
-    const ended = () => finish(parse(buf, true) ?? { kind: 'closed', received: buf.toString('latin1') });
-    socket.on('end', ended);
-    socket.on('close', ended);
+    const end = () => {
+      ended = true;
+      onChange?.();
+    };
+    socket.on('end', end);
+    socket.on('close', end);
     // A reset after the server answered still leaves the answer in `buf`.
-    socket.on('error', ended);
+    socket.on('error', end);
+    socket.once('error', rejectConnected);
+    socket.once('connect', () => {
+      socket.off('error', rejectConnected);
+      resolveConnected({
+        send(request, timeoutMs = 5000) {
+          return new Promise((resolve) => {
+            const finish = (a: RawAnswer) => {
+              onChange = undefined;
+              clearTimeout(timer);
+              socket.destroy();
+              resolve(a);
+            };
+            const timer = setTimeout(() => finish({ kind: 'timeout', received: buf.toString('latin1') }), timeoutMs);
+            onChange = () => {
+              const a = parse(buf, ended) ?? (ended ? { kind: 'closed' as const, received: buf.toString('latin1') } : undefined);
+              if (a) finish(a);
+            };
+            if (!ended) socket.write(request);
+            onChange();
+          });
+        },
+      });
+    });
   });
 }

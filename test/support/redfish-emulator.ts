@@ -13,6 +13,7 @@
  *   against the mockup's allowable values and recorded;
  * - errors are Redfish-shaped: {"error": {code, message, @Message.ExtendedInfo}};
  * - hang(true) makes it accept requests and never answer them;
+ * - resetDelayMs makes each reset take that long to answer (a BMC slow to power-cycle);
  * - echoCredentials makes its errors repeat the credentials it was sent.
  * Unlike the mockup's sample values, the system starts Off with no boot override.
  * With `tls: true` it serves HTTPS with a self-signed certificate made by the
@@ -66,6 +67,8 @@ export interface RedfishEmulatorOptions {
   echoCredentials?: boolean;
   /** The BMC account's password (default: random). */
   password?: string;
+  /** How long each ComputerSystem.Reset takes to answer (a slow BMC); default 0. */
+  resetDelayMs?: number;
 }
 
 const SYSTEM_ID = '437XR1138R2';
@@ -240,6 +243,7 @@ export async function startRedfishEmulator(o: RedfishEmulatorOptions = {}): Prom
         if (!sessions.delete(sessionMatch![1])) return sendError(res, 404, 'ResourceNotFound', `The requested resource of type Session named '${sessionMatch![1]}' was not found.`);
         return res.writeHead(204).end();
       case method === 'POST' && path === RESET:
+        if (o.resetDelayMs) await new Promise((r) => setTimeout(r, o.resetDelayMs));
         return reset(res, body);
       case method === 'PATCH' && path === SYSTEM:
         return patchSystem(res, body);

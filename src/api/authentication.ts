@@ -1,0 +1,38 @@
+/**
+ * Who is calling: HTTP Basic through the auth backend, before the handler
+ * (after routing and schema validation, upstream's order). Routes marked
+ * public skip it; /metrics with metrics.require_auth asks for an
+ * administrator itself, on whichever listener serves it.
+ */
+import type { FastifyInstance } from 'fastify';
+import { AuthorizationError } from '../errors.ts';
+import { ANONYMOUS, requireAdmin } from '../core/principal.ts';
+import type { AuthBackend } from '../drivers/auth/interface.ts';
+
+export const AUTHENTICATION_REQUIRED = 'Authentication failed. Authentication is required to use this service.';
+
+export function installAuthentication(app: FastifyInstance, o: { auth: AuthBackend; requireAuthentication: boolean }): void {
+  // Callback-style hooks: on every request, a promise per hook is measurable.
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    done();
+  });
+
+  app.addHook('preHandler', async (req) => {
+    if (req.routeOptions.config.public) {
+      req.principal = ANONYMOUS;
+      return;
+    }
+    const principal = await o.auth.authenticate(req.headers.authorization);
+    if (principal) req.principal = principal;
+    else if (o.requireAuthentication) throw new AuthorizationError(AUTHENTICATION_REQUIRED);
+    else req.principal = ANONYMOUS;
+  });
+}
+
+/** An administrator's credentials in `header`, or AuthorizationError (401) as the API gives it. */
+export async function requireAdminCredentials(auth: AuthBackend, header: string | undefined): Promise<void> {
+  const principal = await auth.authenticate(header);
+  if (!principal) throw new AuthorizationError(AUTHENTICATION_REQUIRED);
+  requireAdmin(principal);
+}
