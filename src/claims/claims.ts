@@ -215,16 +215,23 @@ export class Claims {
   async #beat(): Promise<void> {
     await this.#liveness.renew();
     let changed = false;
-    if (this.#held.size > 0) {
+    // Only the claims held when the renewal is sent are judged by it: one taken
+    // while it is in flight was not ours when its statement began (so it is not
+    // among the rows it returns), yet is held, with an expiry of its own.
+    const held = [...this.#held.values()];
+    if (held.length > 0) {
       const sentAt = performance.now();
       const renewed = await this.#db
         .updateTable('claim')
         .set({ expires_at: Date.now() + this.#o.ttlMs })
         .where('holder', '=', this.holder)
+        // A row naming this holder that it does not hold (forgotten) must expire, not be renewed for ever.
+        .where('resource', 'in', held.map((c) => c.resource))
         .returning(['resource', 'generation'])
         .execute();
       const still = new Map(renewed.map((r) => [r.resource, Number(r.generation)]));
-      for (const c of [...this.#held.values()]) {
+      for (const c of held) {
+        if (this.#held.get(c.resource) !== c) continue; // released meanwhile
         if (still.get(c.resource) === c.generation) c.extend(this.#deadline(sentAt));
         else {
           this.#o.log.warn({ resource: c.resource, generation: c.generation }, 'claims: lost a claim to another process');
