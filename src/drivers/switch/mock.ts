@@ -15,10 +15,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Type } from 'typebox';
 import { BadArgumentError, SwitchError } from '../../errors.ts';
 import type { MockSwitchDb } from './mock-schema.ts';
+import { limitIdleInTransaction } from '../../store/db.ts';
 import { driverParams, Secret } from '../params.ts';
 import { TYPE_PREFIX, type PortNetwork, type SessionFence, type SwitchDriver, type SwitchSession } from './interface.ts';
 
 const PORT_NAME = /^(gi|te)\d+\/\d+(\/\d+)?$/;
+
+/** How long the device waits for the rest of a change whose sender went silent. */
+const CHANGE_IDLE_LIMIT_MS = 1000;
 
 /** Upstream's mock switch fields (none is used, but registrations carry them), and how slow the "device" is. */
 const MockSwitchParams = Type.Object({
@@ -91,6 +95,8 @@ function mockSession(db: MockSwitchDb, switchId: number, latencyMs: number, fenc
     if (fault?.mode === 'hang') await new Promise(() => {}); // never answers, like a dead switch
     const who = { action: call.action ?? null, holder: fence?.holder ?? null, generation: fence?.generation ?? null };
     const refusedBy = await db.transaction().execute(async (tx) => {
+      // A caller that froze mid-change loses it, rather than holding the token against its successor until it resumes.
+      if (fence) await limitIdleInTransaction(tx, CHANGE_IDLE_LIMIT_MS);
       const token = fence ? await holdToken(tx, switchId, fence) : null;
       if (token !== null) return token;
       await change(tx);
