@@ -87,7 +87,12 @@ export function switchLogCheck(run: ChaosRun): { violations: string[]; repeats: 
     refusedPer.set(key, (refusedPer.get(key) ?? 0) + 1);
     if (!victims.has(pidOf(r.holder))) out.push(`${key} (never killed or paused) had a change refused: generation ${r.generation}, token ${r.token}`);
   }
-  for (const [key, n] of refusedPer) if (n > 1) out.push(`${key} kept calling after its claim passed on: ${n} changes refused by the switch's token`);
+  // One refusal per switch and pause at most: the call it froze in (a killed holder sends nothing more).
+  const pausesOf = (holder: string) => run.faults.filter((f) => f.signal === 'SIGSTOP' && f.pid === pidOf(holder)).length;
+  for (const [key, n] of refusedPer) {
+    const allowed = pausesOf(key.slice(key.indexOf(' holder ') + ' holder '.length));
+    if (n > allowed) out.push(`${key} kept calling after its claim passed on: ${n} changes refused by the switch's token (paused ${allowed} times)`);
+  }
   return { violations: out, repeats, refused: run.final.refusals.length };
 }
 
@@ -118,8 +123,18 @@ export function bmcViolations(run: ChaosRun): string[] {
   return out;
 }
 
+/** No node had two console sessions at once; at the end, each node with its OBM enabled has one. */
 export function consoleViolations(run: ChaosRun): string[] {
-  return [...run.bmc.consoleOverlaps];
+  const out = [...run.bmc.consoleOverlaps];
+  for (const node of run.world.powerNodes) {
+    const open = run.final.openConsoles.get(node) ?? 0;
+    if (open === 1) continue;
+    const id = [...run.final.nodeLabels].find(([, label]) => label === node)?.[0];
+    const claim = run.final.claimRows.find((c) => c.resource === `console:${id}`);
+    const sessions = run.bmc.consoles.filter((c) => c.node === node).slice(-3).map((c) => `pid ${c.pid} ${c.start}..${c.end ?? 'open'}`);
+    out.push(`node ${node} (OBM enabled) has ${open} console sessions open at the end (claim ${JSON.stringify(claim)}; last sessions ${sessions.join(', ')}; at ${Date.now()})`);
+  }
+  return out;
 }
 
 export interface Takeover {
@@ -128,19 +143,41 @@ export interface Takeover {
   networkMs: number | null;
   /** Fault → the next BMC operation, by another process, on a node whose power cycle the victim held. */
   powerCycleMs: number | null;
+  /** Fault → every console the victim held open again, by another process (null: it held none). */
+  consoleMs: number | null;
+}
+
+/** Nodes (labels) whose `kind:` claims (kind:<node id>) the fault's victim held. */
+function nodesClaimed(run: ChaosRun, f: Fault, kind: string): Set<string> {
+  return new Set(f.claims.filter((c) => c.startsWith(`${kind}:`)).map((c) => run.final.nodeLabels.get(Number(c.slice(kind.length + 1)))!));
+}
+
+/** How long after `at` the slowest of `nodes` had a console session opened by another process (null: one never had). */
+function consolesBack(run: ChaosRun, f: Fault, nodes: Set<string>): number | null {
+  let slowest = 0;
+  for (const node of nodes) {
+    const next = run.bmc.consoles.filter((c) => c.node === node && c.pid !== f.pid && c.start > f.at).map((c) => c.start - f.at);
+    if (next.length === 0) return null;
+    slowest = Math.max(slowest, Math.min(...next));
+  }
+  return slowest;
 }
 
 export function takeovers(run: ChaosRun): Takeover[] {
   const byUuid = new Map(run.load.actions.map((a) => [a.uuid, a]));
   return run.faults.map((f) => {
     const ends = f.pendingOnItsSwitches.map((u) => byUuid.get(u)).filter((a) => a?.status === 'DONE' && a.finishedAt! > f.at).map((a) => a!.finishedAt! - f.at);
-    const cycled = new Set(f.claims.filter((c) => c.startsWith('power-cycle:')).map((c) => run.final.nodeLabels.get(Number(c.slice('power-cycle:'.length)))));
+    // Only the cycles it left unfinished (the row still asking for one) are taken over.
+    const cycled = new Set(f.cyclesLeft.map((id) => run.final.nodeLabels.get(id)!));
     let powerCycleMs: number | null = null;
     if (cycled.size > 0) {
       const next = run.bmc.ops.filter((o) => cycled.has(o.node) && o.pid !== f.pid && o.start > f.at).map((o) => o.start - f.at);
       powerCycleMs = next.length ? Math.min(...next) : null;
     }
-    return { fault: f, networkMs: ends.length ? Math.min(...ends) : null, powerCycleMs };
+    // The power nodes' OBMs stay enabled (a cycling node's is disabled again); only kills: a paused API is not one.
+    const consoles = new Set(f.signal === 'SIGKILL' ? [...nodesClaimed(run, f, 'console')].filter((n) => run.world.powerNodes.includes(n)) : []);
+    const consoleMs = consoles.size > 0 ? consolesBack(run, f, consoles) : null;
+    return { fault: f, networkMs: ends.length ? Math.min(...ends) : null, powerCycleMs, consoleMs };
   });
 }
 
@@ -162,7 +199,7 @@ export function summary(run: ChaosRun): string {
     `chaos ${run.database}: ${a.length} actions (${done.length} DONE, ${a.filter((x) => x.status === 'ERROR').length} ERROR, ${a.filter((x) => x.adopted).length} adopted after their API died)`,
     `${kills.length} SIGKILLs (${kills.filter((f) => f.role === 'api').length} API, ${kills.filter((f) => f.role === 'worker').length} worker), ${run.faults.length - kills.length} SIGSTOP`,
     `${switchLogCheck(run).repeats} idempotent repeats, ${switchLogCheck(run).refused} late changes of a fenced holder refused by the switch`,
-    `takeover max ${max(t.filter((x) => x.fault.signal === 'SIGKILL').map((x) => x.networkMs))} ms after SIGKILL, ${max(t.filter((x) => x.fault.signal === 'SIGSTOP').map((x) => x.networkMs))} ms after SIGSTOP (${measured} measured), power-cycle takeover max ${max(t.map((x) => x.powerCycleMs))} ms`,
+    `takeover max ${max(t.filter((x) => x.fault.signal === 'SIGKILL').map((x) => x.networkMs))} ms after SIGKILL, ${max(t.filter((x) => x.fault.signal === 'SIGSTOP').map((x) => x.networkMs))} ms after SIGSTOP (${measured} measured), power-cycle takeover max ${max(t.map((x) => x.powerCycleMs))} ms, console takeover max ${max(t.map((x) => x.consoleMs))} ms`,
     `latency p50 ${percentile(latency, 50)} ms, p99 ${percentile(latency, 99)} ms`,
     `${run.load.power.length} power ops (${run.load.power.filter((p) => p.status === 200).length} ok, ${run.load.power.filter((p) => p.status === 'cut').length} cut by a kill), ${run.bmc.ops.length} BMC ops, ${run.load.reclaims} enrolments`,
     `${run.bmc.consoles.length} console sessions, max at once per node ${Math.max(0, ...run.bmc.maxConsoles.values())}`,
@@ -172,9 +209,16 @@ export function summary(run: ChaosRun): string {
 
 /** One line per fault: who, what it held, and how long until its work went on elsewhere. */
 export function faultLines(run: ChaosRun): string[] {
-  return takeovers(run).map(({ fault: f, networkMs, powerCycleMs }) => {
+  return takeovers(run).map(({ fault: f, networkMs, powerCycleMs, consoleMs }) => {
     const held = f.claims.length ? f.claims.join(' ') : 'no claims';
-    const resumed = [networkMs !== null && `networking resumed after ${networkMs} ms`, powerCycleMs !== null && `its power cycle after ${powerCycleMs} ms`].filter(Boolean).join(', ');
-    return `${f.signal} ${f.slot} pid ${f.pid} holding ${held}; ${f.pendingOnItsSwitches.length} actions left pending on its switches${resumed ? `; ${resumed}` : ''}`;
+    const resumed = [
+      networkMs !== null && `networking resumed after ${networkMs} ms`,
+      powerCycleMs !== null && `its power cycle after ${powerCycleMs} ms`,
+      consoleMs !== null && `its consoles after ${consoleMs} ms`,
+    ]
+      .filter(Boolean)
+      .join(', ');
+    const stuck = f.stuck?.length ? `; before SIGCONT: ${f.stuck.join(' | ')}` : '';
+    return `${f.signal} ${f.slot} pid ${f.pid} holding ${held}; ${f.pendingOnItsSwitches.length} actions left pending on its switches${resumed ? `; ${resumed}` : ''}${stuck}`;
   });
 }

@@ -9,7 +9,8 @@
  * the takeover (fault → next of those actions DONE) can be measured.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { dialectOf } from '../../src/store/db.ts';
 import type { Database } from '../../src/store/schema.ts';
 import type { Cluster, Slot } from './cluster.ts';
 
@@ -25,6 +26,10 @@ export interface Fault {
   claims: string[];
   /** Actions left PENDING on the switches it held, just after the fault. */
   pendingOnItsSwitches: string[];
+  /** Nodes (ids) whose power cycle the victim held and left unfinished: their rows still in power-cycling just after. */
+  cyclesLeft: number[];
+  /** SIGSTOP on PostgreSQL: sessions left in a transaction, and sessions waiting on a lock, just before SIGCONT. */
+  stuck?: string[];
 }
 
 export interface FaultPlan {
@@ -89,7 +94,20 @@ async function strike(db: Kysely<Database>, slot: Slot, signal: Fault['signal'],
   const claims = await claimsOf(db, pid);
   const at = Date.now();
   await act();
-  return { signal, slot: slot.name, role: slot.role, pid, at, claims, pendingOnItsSwitches: await pendingOn(db, switchesIn(claims)) };
+  const cycling = claims.filter((c) => c.startsWith('power-cycle:')).map((c) => Number(c.slice('power-cycle:'.length)));
+  const cyclesLeft = cycling.length ? (await db.selectFrom('node_provisioning').select('node_id').where('node_id', 'in', cycling).where('phase', '=', 'power-cycling').execute()).map((r) => r.node_id) : [];
+  return { signal, slot: slot.name, role: slot.role, pid, at, claims, pendingOnItsSwitches: await pendingOn(db, switchesIn(claims)), cyclesLeft };
+}
+
+/** What a paused process may leave behind on PostgreSQL: its transaction open, and others waiting on its locks. */
+async function stuckSessions(db: Kysely<Database>): Promise<string[] | undefined> {
+  if (dialectOf(db) !== 'postgres') return undefined;
+  const rows = await sql<{ state: string; wait: string | null; ms: number; query: string }>`
+    select state, wait_event_type as wait, (extract(epoch from now() - state_change) * 1000)::int as ms, left(query, 60) as query
+    from pg_stat_activity
+    where datname = current_database()
+      and ((state = 'idle in transaction' and now() - state_change > interval '500 ms') or (wait_event_type = 'Lock' and now() - state_change > interval '100 ms'))`.execute(db);
+  return rows.rows.map((r) => `${r.state}${r.wait ? ` waiting on a ${r.wait}` : ''} for ${r.ms} ms: ${r.query}`);
 }
 
 export async function runFaults(cluster: Cluster, db: Kysely<Database>, plan: FaultPlan): Promise<Fault[]> {
@@ -115,6 +133,7 @@ async function pauseOne(cluster: Cluster, db: Kysely<Database>, plan: FaultPlan)
   const fault = await strike(db, victim, 'SIGSTOP', async () => cluster.pause(victim));
   try {
     await sleep(plan.pauseMs);
+    fault.stuck = await stuckSessions(db);
   } finally {
     cluster.resume(victim);
     fault.resumedAt = Date.now();

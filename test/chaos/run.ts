@@ -51,6 +51,10 @@ export interface FinalState {
   refusals: Array<Selectable<MockSwitchRefusalTable>>;
   switchIds: Map<number, string>;
   nodeLabels: Map<number, string>;
+  /** Console sessions open at the BMC at the end, by node. */
+  openConsoles: Map<string, number>;
+  /** The claim rows at the end (for the messages of failed checks). */
+  claimRows: Array<{ resource: string; holder: string | null; generation: number; expires_at: number }>;
 }
 
 export interface ChaosRun {
@@ -116,7 +120,7 @@ export async function runChaos(database: TestDatabase, url: string, plan: ChaosP
     while ((load.actions.length < plan.minActions || load.power.length < plan.minPowerOps) && Date.now() < deadline) await sleep(100);
     await load.stop(30_000);
     await sleep(500); // the last consoles and cycles settle
-    const final = await finalState(store, cluster.apiUrls(), world);
+    const final = await finalState(store, cluster.apiUrls(), world, bmc);
     return { database: database.name, plan, world, load, bmc, faults, final, pids: cluster.allPids(), logDir: dir, elapsedMs: Date.now() - started };
   } finally {
     await cluster.shutdown();
@@ -125,7 +129,7 @@ export async function runChaos(database: TestDatabase, url: string, plan: ChaosP
   }
 }
 
-async function finalState(store: Store, apis: string[], world: World): Promise<FinalState> {
+async function finalState(store: Store, apis: string[], world: World, bmc: LineBmc): Promise<FinalState> {
   const db = store.db;
   const pendingInDb = (await db.selectFrom('networking_action').select('id').where('status', '=', 'PENDING').execute()).length;
   const rows = await db
@@ -155,6 +159,7 @@ async function finalState(store: Store, apis: string[], world: World): Promise<F
   const switchLog = await mock.selectFrom('mock_switch_call').selectAll().orderBy('id').execute();
   const refusals = await mock.selectFrom('mock_switch_refusal').selectAll().orderBy('id').execute();
   const switchIds = new Map((await db.selectFrom('switch').select(['id', 'label']).execute()).map((s) => [s.id, s.label]));
+  const claimRows = await db.selectFrom('claim').select(['resource', 'holder', 'generation', 'expires_at']).execute();
   const nodeLabels = new Map((await db.selectFrom('node').select(['id', 'label']).execute()).map((n) => [n.id, n.label]));
-  return { pendingInDb, invariantViolations: await violations(db), attachments, apiViews, verify, switchLog, refusals, switchIds, nodeLabels };
+  return { pendingInDb, invariantViolations: await violations(db), attachments, apiViews, verify, switchLog, refusals, switchIds, nodeLabels, openConsoles: bmc.openConsoles(), claimRows };
 }
