@@ -7,10 +7,12 @@
  */
 import type { Logger } from 'pino';
 import { parseListen, type Config } from '../config/config.ts';
+import type { BmcDriver } from '../drivers/bmc/interface.ts';
 import { createHil, type Hil } from './hil.ts';
 
-export async function serveApi(config: Config, log: Logger, o: { worker: boolean; migrate: boolean }): Promise<Hil> {
-  const hil = await createHil(config, { log, api: true, worker: o.worker, migrate: o.migrate });
+/** `bmcDrivers` replaces the built-in BMC types (a test's own BMC, run in real server processes). */
+export async function serveApi(config: Config, log: Logger, o: { worker: boolean; migrate: boolean; bmcDrivers?: BmcDriver[] }): Promise<Hil> {
+  const hil = await createHil(config, { log, api: true, worker: o.worker, migrate: o.migrate, bmcDrivers: o.bmcDrivers });
   const { host, port } = parseListen(config.server.listen);
   await hil.app!.listen({ host, port });
   log.info({ listen: `${host}:${port}`, database: hil.store.kind, worker: o.worker, auth: config.auth.backend }, 'hil API server listening');
@@ -20,8 +22,8 @@ export async function serveApi(config: Config, log: Logger, o: { worker: boolean
   return hil;
 }
 
-export async function serveNetworks(config: Config, log: Logger): Promise<Hil> {
-  const hil = await createHil(config, { log, api: false, worker: true });
+export async function serveNetworks(config: Config, log: Logger, o: { bmcDrivers?: BmcDriver[] } = {}): Promise<Hil> {
+  const hil = await createHil(config, { log, api: false, worker: true, bmcDrivers: o.bmcDrivers });
   log.info({ database: hil.store.kind }, 'hil networking worker running');
   await listenOperations(hil, log);
   stopOnSignal(hil, log);

@@ -153,6 +153,7 @@ export class Claims {
   async take(resource: string): Promise<Claim | null> {
     const mine = this.#held.get(resource);
     if (mine?.valid) return mine;
+    if (mine && (await this.#reassert(mine))) return mine;
     if (mine) this.#forget(mine);
     const sentAt = performance.now();
     const now = Date.now();
@@ -173,6 +174,16 @@ export class Claims {
     this.#held.set(resource, claim);
     this.#publishHeld(kindOf(resource));
     return claim;
+  }
+
+  /** A claim trusted no longer (its renewal came late) is still ours if its row kept our holder and generation: renewed, trusted again. */
+  async #reassert(c: Claim): Promise<boolean> {
+    if (c.signal.aborted) return false;
+    const sentAt = performance.now();
+    const r = await this.#db.updateTable('claim').set({ expires_at: Date.now() + this.#o.ttlMs }).where('resource', '=', c.resource).where('holder', '=', this.holder).where('generation', '=', c.generation).executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1 || this.#held.get(c.resource) !== c || c.signal.aborted) return false;
+    c.extend(this.#deadline(sentAt));
+    return true;
   }
 
   /** One guarded UPDATE: the claim is ours if it was released, or (`expired`) its holder let it lapse. */
@@ -215,16 +226,20 @@ export class Claims {
   async #beat(): Promise<void> {
     await this.#liveness.renew();
     let changed = false;
-    if (this.#held.size > 0) {
+    // Judged by the renewal: the claims held when it is sent (one taken meanwhile is not among the rows it returns).
+    const held = [...this.#held.values()];
+    if (held.length > 0) {
       const sentAt = performance.now();
       const renewed = await this.#db
         .updateTable('claim')
         .set({ expires_at: Date.now() + this.#o.ttlMs })
         .where('holder', '=', this.holder)
+        .where('resource', 'in', held.map((c) => c.resource)) // a row of ours we do not hold expires, not renewed for ever
         .returning(['resource', 'generation'])
         .execute();
       const still = new Map(renewed.map((r) => [r.resource, Number(r.generation)]));
-      for (const c of [...this.#held.values()]) {
+      for (const c of held) {
+        if (this.#held.get(c.resource) !== c) continue; // released meanwhile
         if (still.get(c.resource) === c.generation) c.extend(this.#deadline(sentAt));
         else {
           this.#o.log.warn({ resource: c.resource, generation: c.generation }, 'claims: lost a claim to another process');

@@ -8,6 +8,7 @@
 import type { Kysely } from 'kysely';
 import type { PortChange } from '../drivers/switch/interface.ts';
 import type { Database } from '../store/schema.ts';
+import { limitIdleInTransaction } from '../store/db.ts';
 import { heldBy, type Claim } from '../claims/claims.ts';
 import { observeActionFinished } from '../metrics/process.ts';
 
@@ -88,12 +89,16 @@ export async function pendingFor(db: Db, switchId: number): Promise<PendingActio
 /**
  * Records outcomes in one transaction, each exactly once, and only while
  * `claim` on their switch is still this worker's: a holder that lost it
- * records nothing (the next holder repeats the idempotent calls).
+ * records nothing (the next holder repeats the idempotent calls). A worker
+ * paused inside the transaction for `idleLimitMs` (the claims' TTL) loses
+ * it, instead of holding the action's row locks against the next holder
+ * until it resumes.
  */
-export async function recordOutcomes(db: Db, results: Result[], claim: Claim): Promise<void> {
+export async function recordOutcomes(db: Db, results: Result[], claim: Claim, idleLimitMs: number): Promise<void> {
   if (results.length === 0) return;
   const finished: number[] = [];
   await db.transaction().execute(async (tx) => {
+    await limitIdleInTransaction(tx, idleLimitMs);
     for (const { action, outcome } of results) {
       const done = await tx
         .updateTable('networking_action')

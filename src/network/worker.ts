@@ -183,7 +183,7 @@ export class NetworkWorker {
         // if that fails, the actions are tried one by one so that only the
         // bad ones end in ERROR.
         const together = batch.length > 1 ? await this.#applyTogether(session, batch, claim) : null;
-        if (together) await recordOutcomes(this.#o.db, together, claim); // one transaction for the whole batch
+        if (together) await recordOutcomes(this.#o.db, together, claim, this.#o.claims.ttlMs); // one transaction for the whole batch
         const results = together ?? (await this.#applyOneByOne(session, batch, claim));
         for (const { action, outcome } of results) {
           if (outcome.ok) log.info({ action: action.uuid, switch: sw.label, port: action.port, type: action.type }, 'networking action done');
@@ -232,7 +232,7 @@ export class NetworkWorker {
       if (!claim.valid && !outcome.ok) break; // not a failure of the action: the next holder does it
       results.push({ action, outcome });
       // Record as we go: a crash must not make finished work look unfinished.
-      await recordOutcomes(this.#o.db, [{ action, outcome }], claim);
+      await recordOutcomes(this.#o.db, [{ action, outcome }], claim, this.#o.claims.ttlMs);
     }
     return results;
   }

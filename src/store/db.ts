@@ -2,7 +2,7 @@
  * Opens the database named by a URL: `sqlite:PATH` (the embedded default) or
  * `postgres://…`. Both speak the same Kysely schema and migrations.
  */
-import { Kysely, PostgresDialect, SqliteAdapter } from 'kysely';
+import { Kysely, PostgresDialect, sql, SqliteAdapter } from 'kysely';
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -101,4 +101,17 @@ export function isForeignKeyViolation(err: unknown): boolean {
 /** Which database a Kysely instance (or transaction) talks to, for the few statements that differ. */
 export function dialectOf(db: Kysely<Database>): DbKind {
   return db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres';
+}
+
+/**
+ * PostgreSQL ends the session (rolling the transaction back) if the rest of
+ * the current transaction sits idle longer than `ms`: its process paused,
+ * frozen or cut off. For transactions guarded by a claim: their row locks
+ * must not block the claim's next holder longer than the claim outlives a
+ * silent holder (the TTL), nor may they commit after it. A no-op on SQLite,
+ * where a paused writer holds the one write lock until it resumes.
+ */
+export async function limitIdleInTransaction<DB>(tx: Kysely<DB>, ms: number): Promise<void> {
+  if (tx.getExecutor().adapter instanceof SqliteAdapter) return;
+  await sql`set local idle_in_transaction_session_timeout = ${sql.raw(String(Math.max(1, Math.round(ms))))}`.execute(tx);
 }

@@ -32,6 +32,31 @@ export interface MockSwitchCallTable {
   generation: number | null;
 }
 
+/**
+ * The fencing token the "device" keeps: the highest claim generation that
+ * changed it. A change under a lower one is refused (a holder that froze
+ * after its last check must not land a change after its successor's).
+ */
+export interface MockSwitchFenceTable {
+  switch_id: number;
+  generation: number;
+  holder: string;
+}
+
+/** Changes the device refused because their generation was older than its token (tests count them). */
+export interface MockSwitchRefusalTable {
+  id: Generated<number>;
+  switch_id: number;
+  port: string;
+  op: string;
+  action: string | null;
+  holder: string;
+  generation: number;
+  /** The token's generation when the change was refused. */
+  token: number;
+  at: number;
+}
+
 /** Faults tests inject into a mock switch port: 'throw' or 'hang'. */
 export interface MockSwitchFaultTable {
   switch_id: number;
@@ -43,6 +68,8 @@ export type MockSwitchTables = {
   mock_switch_port: MockSwitchPortTable;
   mock_switch_call: MockSwitchCallTable;
   mock_switch_fault: MockSwitchFaultTable;
+  mock_switch_fence: MockSwitchFenceTable;
+  mock_switch_refusal: MockSwitchRefusalTable;
 };
 
 /** A database the mock switch can use. */
@@ -89,4 +116,29 @@ async function callHolders(db: AnyDb): Promise<void> {
   await db.schema.alterTable('mock_switch_call').addColumn('generation', 'bigint').execute();
 }
 
-export const MOCK_SWITCH_MIGRATIONS: MigrationSet = { owner: 'mock_switch', migrations: { '0001-tables': { up }, '0002-call-holders': { up: callHolders } } };
+/** The device's fencing token, and the changes it refused. */
+async function fence(db: AnyDb, kind: DbKind): Promise<void> {
+  await db.schema
+    .createTable('mock_switch_fence')
+    .addColumn('switch_id', 'bigint', (c) => c.primaryKey().references('switch.id').onDelete('cascade'))
+    .addColumn('generation', 'bigint', (c) => c.notNull())
+    .addColumn('holder', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('mock_switch_refusal')
+    .addColumn('id', kind === 'postgres' ? 'bigserial' : 'integer', (c) => (kind === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+    .addColumn('switch_id', 'bigint', (c) => c.notNull().references('switch.id').onDelete('cascade'))
+    .addColumn('port', 'text', (c) => c.notNull())
+    .addColumn('op', 'text', (c) => c.notNull())
+    .addColumn('action', 'text')
+    .addColumn('holder', 'text', (c) => c.notNull())
+    .addColumn('generation', 'bigint', (c) => c.notNull())
+    .addColumn('token', 'bigint', (c) => c.notNull())
+    .addColumn('at', 'bigint', (c) => c.notNull())
+    .execute();
+}
+
+export const MOCK_SWITCH_MIGRATIONS: MigrationSet = {
+  owner: 'mock_switch',
+  migrations: { '0001-tables': { up }, '0002-call-holders': { up: callHolders }, '0003-fence': { up: fence } },
+};
