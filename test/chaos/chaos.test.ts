@@ -27,7 +27,8 @@ const PAUSE_TAKEOVER_MS = TTL_SECONDS * 1000 + 1000;
 
 const common = {
   world: { switches: 4, nodesPerSwitch: 6, networks: 4, powerNodes: 6, provisioningNodes: 3 },
-  load: { thinkMs: [20, 200] as [number, number], powerThinkMs: [100, 400] as [number, number] },
+  // Several times the actions the checks need, yet light enough that a loaded 2-core machine keeps its heartbeats on time.
+  load: { thinkMs: [50, 400] as [number, number], powerThinkMs: [200, 600] as [number, number] },
   maxRunMs: 150_000,
   ttlSeconds: TTL_SECONDS,
   heartbeatMs: 250,
