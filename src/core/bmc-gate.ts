@@ -11,6 +11,7 @@ import type { Claims } from '../claims/claims.ts';
 
 /** What the gate needs of the claims: wait for a resource, then give it back. */
 export type ResourceClaims = Pick<Claims, 'takeWaiting'>;
+import { OBMError } from '../errors.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { Semaphore } from '../util/semaphore.ts';
 import { untilAborted, withTimeout } from '../util/timeout.ts';
@@ -37,6 +38,8 @@ export class BmcGate {
             throw err;
           });
           try {
+            // Paused between the take and here, the claim may have passed on: then another process is at the BMC.
+            if (!claim.valid) throw new OBMError(`${what}: the BMC's claim passed to another HIL process; try again`);
             return await untilAborted(work(), signal); // a hung BMC gives its slot back at the timeout
           } finally {
             release();

@@ -6,7 +6,7 @@ import type { Claim } from '../../src/claims/claims.ts';
 import { TimeoutError } from '../../src/util/timeout.ts';
 
 /** One process alone on its database: every claim is granted at once (the claims themselves: test/claims/). */
-const alone: ResourceClaims = { takeWaiting: async () => ({ release: async () => {} }) as unknown as Claim };
+const alone: ResourceClaims = { takeWaiting: async () => ({ valid: true, release: async () => {} }) as unknown as Claim };
 
 /** Work that records how many calls run at once, overall and per key. */
 function tracker() {
