@@ -50,7 +50,8 @@ for (const database of testDatabases()) {
       }
     });
 
-    it('a claim taken while a renewal is in flight stays held, and a row the holder does not know of expires', { skip: database.name === 'sqlite' && 'SQLite has one writer: a take cannot run while a renewal waits' }, async () => {
+    // PostgreSQL only: on SQLite (one writer) a take cannot run while a renewal waits, so there is no such race to test.
+    if (database.name === 'postgres') it('a claim taken while a renewal is in flight stays held, and a row the holder does not know of expires', async () => {
       const fresh = await database.create();
       const store = openStore(fresh.url);
       const blocker = new pg.Client({ connectionString: fresh.url });
