@@ -137,16 +137,11 @@ export class Claims {
     await this.#liveness.unregister().catch(() => {});
   }
 
-  /** The claims held now, by kind (the part of the resource before ':'). */
-  heldByKind(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const r of this.#held.keys()) out.set(kindOf(r), (out.get(kindOf(r)) ?? 0) + 1);
-    return out;
-  }
-
   /** The held-claims gauge follows every take and loss (kinds that fell to none read 0). */
   #publishHeld(kind: string): void {
-    setClaimsHeld(kind, this.heldByKind().get(kind) ?? 0);
+    let n = 0;
+    for (const r of this.#held.keys()) if (kindOf(r) === kind) n++;
+    setClaimsHeld(kind, n);
   }
 
   /** The resource's claim, if it is free or its holder's expired; null while another process holds it. */

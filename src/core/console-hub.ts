@@ -99,15 +99,6 @@ export class ConsoleHub {
     for (const id of [...this.#nodes.keys()]) this.stop(id, { moved: true });
   }
 
-  /** The nodes whose console this process holds. */
-  held(): number[] {
-    return [...this.#nodes.keys()];
-  }
-
-  /** The project a held console's log belongs to. */
-  projectOf(nodeId: number): number | null | undefined {
-    return this.#nodes.get(nodeId)?.projectId;
-  }
 
   running(nodeId: number): boolean {
     return this.#nodes.has(nodeId);

@@ -31,11 +31,7 @@ export class ConsoleOwner {
   /** Holds the node's console here if no other process does; true when this process holds it (now or already). */
   async hold(nodeId: number, projectId: number | null, open: Open): Promise<boolean> {
     const hub = this.#deps.consoles;
-    const held = this.#claims.get(nodeId);
-    if (held?.valid && hub.running(nodeId)) {
-      if (hub.projectOf(nodeId) !== projectId) hub.newTenant(nodeId, projectId);
-      return true;
-    }
+    if (this.keep(nodeId, projectId)) return true;
     if (this.#closed) return false;
     const claim = await this.#deps.claims.take(`console:${nodeId}`);
     if (!claim) return false;
@@ -46,6 +42,18 @@ export class ConsoleOwner {
     this.#claims.set(nodeId, claim);
     claim.signal.addEventListener('abort', () => this.#claims.get(nodeId) === claim && this.#claims.delete(nodeId), { once: true });
     hub.start(nodeId, projectId, open, claim.signal);
+    return true;
+  }
+
+  /**
+   * True when this process holds the node's console (a valid claim, a
+   * running session); its log then belongs to `projectId` (a new tenant's
+   * starts empty). No database work: what the heartbeat does for every
+   * console it already holds.
+   */
+  keep(nodeId: number, projectId: number | null): boolean {
+    if (!this.#claims.get(nodeId)?.valid || !this.#deps.consoles.running(nodeId)) return false;
+    this.#deps.consoles.newTenant(nodeId, projectId);
     return true;
   }
 

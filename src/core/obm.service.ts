@@ -246,13 +246,14 @@ export class ObmService extends Service {
    * new tenant's log where a node changed hands.
    */
   async reconcileConsoles(): Promise<void> {
-    const nodes = await this.deps.db.selectFrom('node').select(['id', 'label', 'obm_type']).where('obm_enabled', '=', true).execute();
+    const nodes = await this.deps.db.selectFrom('node').select(['id', 'label', 'obm_type', 'project_id']).where('obm_enabled', '=', true).execute();
     const heldElsewhere = await this.#owner.heldElsewhere();
     const enabled = new Set<number>();
     for (const node of nodes) {
       if (!this.deps.bmcs.get(node.obm_type)?.console) continue;
       enabled.add(node.id);
       if (heldElsewhere.has(node.id)) continue; // only a holder's expiry or death frees it: no point asking
+      if (this.#owner.keep(node.id, node.project_id)) continue; // held here already: no lock, no re-read
       await this.#reconcileOne(node.label).catch((err: Error) => this.deps.log.warn({ node: node.label, err: err.message }, 'console: could not take its claim'));
     }
     for (const id of this.#owner.heldHere().filter((held) => !enabled.has(held))) {

@@ -76,11 +76,6 @@ export class NetworkWorker {
     });
   }
 
-  /** Who this worker is in the claims (host:pid:nonce). */
-  get holder(): string {
-    return this.#o.claims.holder;
-  }
-
   /** The switches being drained now (shutdown says what it waits for). */
   get draining(): number[] {
     return [...this.#draining];
