@@ -50,25 +50,25 @@ export function storageContract(name: string, make: () => Promise<ContractRig>, 
     it('clones two disks that each see only their own writes, the base unchanged', async () => {
       await rig.backend.cloneDisk(img(1), disk(1), signal());
       await rig.backend.cloneDisk(img(1), disk(2), signal());
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(1)), ['read -P 0x41 0 1M']).ok, 'a clone reads the golden content');
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(1)), ['write -P 0x11 0 1M']).ok);
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(2)), ['write -P 0x22 0 1M']).ok);
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(1)), ['read -P 0x11 0 1M', 'read -P 0x42 1M 1M']).ok);
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(2)), ['read -P 0x22 0 1M']).ok);
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(1)), ['read -P 0x41 0 1M']).ok, 'a clone reads the golden content');
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(1)), ['write -P 0x11 0 1M']).ok);
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(2)), ['write -P 0x22 0 1M']).ok);
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(1)), ['read -P 0x11 0 1M', 'read -P 0x42 1M 1M']).ok);
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(2)), ['read -P 0x22 0 1M']).ok);
       assert.ok(ioBlockdev(await rig.backend.imageBlockdev(img(1)), ['read -P 0x41 0 1M']).ok, 'the golden image is unchanged');
     });
 
     it('is idempotent: a clone or import asked twice ends in the same state', async () => {
       await rig.backend.cloneDisk(img(1), disk(1), signal());
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(1)), ['read -P 0x11 0 1M']).ok, 'the second clone did not reset the disk');
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(1)), ['read -P 0x11 0 1M']).ok, 'the second clone did not reset the disk');
     });
 
     it('snapshots a disk into a new image that clones read, while the disk keeps its content and stays writable', async () => {
       const outcome = await rig.backend.snapshotDisk(disk(1), img(2), { signal: signal() });
       await rig.backend.cloneDisk(img(2), disk(3), signal());
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(3)), ['read -P 0x11 0 1M']).ok, "disk 3 reads disk 1's data");
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(1)), ['write -P 0x33 0 1M']).ok);
-      assert.ok(ioBlockdev(rig.backend.diskBlockdev(disk(3)), ['read -P 0x11 0 1M']).ok, "a write to disk 1 after the snapshot is not in the snapshot's clone");
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(3)), ['read -P 0x11 0 1M']).ok, "disk 3 reads disk 1's data");
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(1)), ['write -P 0x33 0 1M']).ok);
+      assert.ok(ioBlockdev(await rig.backend.diskBlockdev(disk(3)), ['read -P 0x11 0 1M']).ok, "a write to disk 1 after the snapshot is not in the snapshot's clone");
       assert.ok(ioBlockdev(await rig.backend.imageBlockdev(img(2)), ['read -P 0x11 0 1M']).ok, 'the snapshot holds what disk 1 had');
       if (outcome.imageOnDisk) {
         assert.ok(rig.backend.separate, 'a backend whose snapshots depend on the disk can separate them');

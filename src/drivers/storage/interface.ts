@@ -57,7 +57,7 @@ export interface StorageBackend {
   /** The keys starting with `prefix` that the backend holds (orphan sweeps; tests check nothing is left behind). */
   list(prefix: string, signal: AbortSignal): Promise<{ images: string[]; disks: string[] }>;
   /** How an export opens the disk, read-write. */
-  diskBlockdev(diskKey: string): BlockdevOptions;
+  diskBlockdev(diskKey: string): Promise<BlockdevOptions>;
   /** How to open an image's base, read-only (tests and tools read golden content through it). */
   imageBlockdev(imageKey: string): Promise<BlockdevOptions>;
 }

@@ -7,11 +7,15 @@
  *   directories are on different filesystems.
  * - A disk is a qcow2 overlay whose backing file is a base (`<key>.qcow2`):
  *   made in milliseconds whatever the base's size.
- * - A snapshot renames the disk's overlay into the new image's base and
- *   gives the disk a fresh overlay on top of it: no copy, and the disk keeps
- *   its content. The disk then sits on the snapshot (`diskOnImage`). While
- *   an export has the disk open, the fresh overlay is pushed into the
- *   running server (QMP `blockdev-snapshot`), which keeps serving.
+ * - A snapshot freezes the disk's current overlay as the new image's base
+ *   and gives the disk a fresh overlay on top of it: no copy, and the disk
+ *   keeps its content (it then sits on the snapshot: `diskOnImage`). The
+ *   frozen file gets the image's name as a hard link before anything else,
+ *   and each fresh overlay a new name (`<disk key>.<n>.qcow2`, the highest n
+ *   is the disk's top), because a file an export holds open must keep its
+ *   name: QEMU reopens a node by name when it turns it read-only. While an
+ *   export has the disk open, the fresh overlay is pushed into the running
+ *   server (QMP `blockdev-snapshot`), which keeps serving.
  *
  * Every file appears by rename from a temporary name, so a crash leaves
  * either the old state or the new one, and the orphan sweep removes
@@ -24,6 +28,8 @@ import type { BlockdevOptions, DiskFormat, LiveDisk, SnapshotOutcome, StorageBac
 import { backingOf, createOverlay, virtualSizeOf } from './qemu-img.ts';
 
 const TEMP = '.tmp-';
+/** A disk's layer: `<key>.qcow2`, or `<key>.<generation>.qcow2` after snapshots. */
+const DISK_FILE = /^(.+\.disk\.[0-9]+)(?:\.([0-9]+))?\.qcow2$/;
 
 export interface LocalOptions {
   dir: string;
@@ -53,6 +59,23 @@ export class LocalBackend implements StorageBackend {
   #file(key: string, ext: 'qcow2' | 'raw'): string {
     if (!/^[A-Za-z0-9._-]+$/.test(key)) throw new Error(`not a storage key: ${JSON.stringify(key)}`);
     return join(this.dir, `${key}.${ext}`);
+  }
+
+  /** The disk's layers that are still its own, by generation (`<key>.qcow2` is 0); the last is the top. */
+  async #diskFiles(diskKey: string): Promise<Array<{ generation: number; path: string }>> {
+    this.#file(diskKey, 'qcow2'); // checks the key
+    const files: Array<{ generation: number; path: string }> = [];
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      const m = DISK_FILE.exec(name);
+      if (m && m[1] === diskKey) files.push({ generation: Number(m[2] ?? 0), path: join(this.dir, name) });
+    }
+    return files.sort((a, b) => a.generation - b.generation);
+  }
+
+  async #diskTop(diskKey: string): Promise<string> {
+    const top = (await this.#diskFiles(diskKey)).at(-1);
+    if (!top) throw new Error(`storage: disk ${diskKey} has no file in ${this.dir}`);
+    return top.path;
   }
 
   #tmp(): string {
@@ -93,7 +116,7 @@ export class LocalBackend implements StorageBackend {
 
   async cloneDisk(imageKey: string, diskKey: string, signal: AbortSignal): Promise<void> {
     const target = this.#file(diskKey, 'qcow2');
-    if (await exists(target)) return;
+    if ((await this.#diskFiles(diskKey)).length) return;
     const base = await this.#base(imageKey);
     const tmp = this.#tmp();
     try {
@@ -106,34 +129,36 @@ export class LocalBackend implements StorageBackend {
   }
 
   async snapshotDisk(diskKey: string, imageKey: string, o: { live?: LiveDisk; signal: AbortSignal }): Promise<SnapshotOutcome> {
-    const disk = this.#file(diskKey, 'qcow2');
-    const frozen = this.#file(imageKey, 'qcow2');
-    const outcome = { diskOnImage: true, imageOnDisk: false };
     const tool = { signal: o.signal, timeoutMs: this.#timeoutMs };
-    if (await exists(frozen)) {
-      // A retry: the overlay was frozen already; the disk's fresh overlay may be missing.
-      if ((await exists(disk)) && (await backingOf(disk, tool)) === frozen) return outcome;
-      if (await exists(disk)) throw new Error(`storage: both ${diskKey} and ${imageKey} exist and the disk is not on the snapshot`);
-    } else {
-      await rename(disk, frozen); // an export holding it open keeps writing into the same file, now named as the image
+    const frozen = this.#file(imageKey, 'qcow2');
+    const files = await this.#diskFiles(diskKey);
+    const top = files.at(-1);
+    if (!top) throw new Error(`storage: disk ${diskKey} has no file in ${this.dir}`);
+    // A retry after the fresh overlay was made: only the old layers' names are left to drop.
+    const done = (await exists(frozen)) && (await backingOf(top.path, tool)) === frozen;
+    if (!done) {
+      if (!(await exists(frozen))) await link(top.path, frozen); // the image's name for the inode, before anything moves
+      const size = await virtualSizeOf(frozen, 'qcow2', tool);
+      const fresh = join(this.dir, `${diskKey}.${top.generation + 1}.qcow2`);
+      const tmp = this.#tmp();
+      try {
+        await createOverlay(tmp, { path: frozen, format: 'qcow2' }, { size, ...tool });
+        await chmod(tmp, 0o600);
+        await rename(tmp, fresh);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      // From here on the export writes into the fresh overlay; the frozen file is the image's and is never written again.
+      if (o.live) await o.live.pushOverlay(fresh, o.signal);
     }
-    const size = await virtualSizeOf(frozen, 'qcow2', { ...tool });
-    const tmp = this.#tmp();
-    try {
-      await createOverlay(tmp, { path: frozen, format: 'qcow2' }, { size, ...tool });
-      await chmod(tmp, 0o600);
-      await rename(tmp, disk);
-    } finally {
-      await rm(tmp, { force: true });
-    }
-    // From here on the export writes into the fresh overlay; the frozen file is the image's and is never written again.
-    if (o.live) await o.live.pushOverlay(disk, o.signal);
     await chmod(frozen, 0o400);
-    return outcome;
+    const kept = (await this.#diskFiles(diskKey)).at(-1)!;
+    for (const f of await this.#diskFiles(diskKey)) if (f.path !== kept.path) await rm(f.path, { force: true });
+    return { diskOnImage: true, imageOnDisk: false };
   }
 
   async deleteDisk(diskKey: string): Promise<void> {
-    await rm(this.#file(diskKey, 'qcow2'), { force: true });
+    for (const f of await this.#diskFiles(diskKey)) await rm(f.path, { force: true });
   }
 
   async deleteImage(imageKey: string): Promise<void> {
@@ -149,8 +174,10 @@ export class LocalBackend implements StorageBackend {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { images: [], disks: [] };
       throw err;
     }
-    const keys = names.filter((n) => n.startsWith(prefix)).map((n) => n.replace(/\.(qcow2|raw)$/, ''));
-    return { images: keys.filter((k) => k.includes('.img.')).sort(), disks: keys.filter((k) => k.includes('.disk.')).sort() };
+    const mine = names.filter((n) => n.startsWith(prefix));
+    const disks = new Set(mine.map((n) => DISK_FILE.exec(n)?.[1]).filter((k): k is string => k !== undefined));
+    const images = mine.filter((n) => n.includes('.img.')).map((n) => n.replace(/\.(qcow2|raw)$/, ''));
+    return { images: [...new Set(images)].sort(), disks: [...disks].sort() };
   }
 
   /** Temporary files (an operation cut short by a crash); tests check none is left. */
@@ -162,8 +189,8 @@ export class LocalBackend implements StorageBackend {
     }
   }
 
-  diskBlockdev(diskKey: string): BlockdevOptions {
-    return { driver: 'qcow2', file: { driver: 'file', filename: this.#file(diskKey, 'qcow2') } };
+  async diskBlockdev(diskKey: string): Promise<BlockdevOptions> {
+    return { driver: 'qcow2', file: { driver: 'file', filename: await this.#diskTop(diskKey) } };
   }
 
   async imageBlockdev(imageKey: string): Promise<BlockdevOptions> {
