@@ -46,6 +46,8 @@ export class AllocationError extends HilError {}
 export class OBMError extends ServerError {}
 /** A switch driver failed; in the worker this turns the action into ERROR. */
 export class SwitchError extends ServerError {}
+/** The storage backend (qemu-img, Ceph) failed or did not answer; the message carries the tool's words. */
+export class StorageError extends ServerError {}
 /** A derived HIL's base HIL failed, refused, or did not answer; the message carries the base's words. */
 export class UpstreamError extends ServerError {}
 
@@ -67,6 +69,7 @@ export const ERROR_TYPES = [
   AllocationError,
   OBMError,
   SwitchError,
+  StorageError,
   UpstreamError,
 ] as const;
 

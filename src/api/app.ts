@@ -31,6 +31,7 @@ import { switchRoutes } from './routes/switches.routes.ts';
 import { userRoutes } from './routes/users.routes.ts';
 import { miscRoutes } from './routes/misc.routes.ts';
 import { imageRoutes } from './routes/images.routes.ts';
+import { diskRoutes } from './routes/disks.routes.ts';
 import { provisioningRoutes } from './routes/provisioning.routes.ts';
 import { internalRoutes } from './routes/internal.routes.ts';
 
@@ -114,6 +115,7 @@ function installRoutes(app: FastifyInstance, o: AppOptions): void {
   networkRoutes(app, o.services);
   switchRoutes(app, o.services, fields(o.driverTypes.switches));
   imageRoutes(app, o.services);
+  diskRoutes(app, o.services);
   if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
   miscRoutes(app, o.extensions);
   internalRoutes(app, o.services, o.internalToken);

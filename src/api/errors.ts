@@ -18,6 +18,7 @@ import {
   ProjectMismatchError,
   ServerError,
   ServiceUnavailableError,
+  StorageError,
   SwitchError,
   TooLargeError,
   HeadersTooLargeError,
@@ -43,6 +44,7 @@ export const STATUS_OF = new Map<Function, number>([
   [AllocationError, 409],
   [OBMError, 500],
   [SwitchError, 500],
+  [StorageError, 500],
   [UpstreamError, 502],
 ]);
 

@@ -10,9 +10,21 @@ import { obmService } from '../core/obm.service.ts';
 import { verifyService } from '../core/verify.service.ts';
 import type { BlobStore } from '../images/blob-store.ts';
 import { imageService } from '../images/image.service.ts';
+import { diskService, type DiskServiceOptions } from '../disks/disk.service.ts';
+import type { DiskStorage } from '../images/disk-storage.ts';
 import { provisioningService, type ProvisioningOptions } from '../provisioning/provisioning.service.ts';
 
-export function buildServices(deps: CoreDeps, o: { blobs: BlobStore; provisioning?: ProvisioningOptions }) {
+export interface ServiceOptions {
+  blobs: BlobStore;
+  storage: DiskStorage;
+  maxDiskBytes: number;
+  exports: DiskServiceOptions['exports'];
+  /** Something a disk's holder acts on was committed. */
+  disksChanged(): void;
+  provisioning?: ProvisioningOptions;
+}
+
+export function buildServices(deps: CoreDeps, o: ServiceOptions) {
   const obm = obmService(deps);
   return {
     projects: projectService(deps),
@@ -23,7 +35,8 @@ export function buildServices(deps: CoreDeps, o: { blobs: BlobStore; provisionin
     users: userService(deps),
     obm,
     verify: verifyService(deps),
-    images: imageService(deps, o.blobs),
+    images: imageService(deps, { blobs: o.blobs, storage: o.storage, maxDiskBytes: o.maxDiskBytes }),
+    disks: diskService(deps, { storage: o.storage, exports: o.exports, changed: o.disksChanged }),
     /** Present when fast provisioning is enabled. */
     provisioning: o.provisioning ? provisioningService(deps, obm, o.provisioning) : undefined,
   };

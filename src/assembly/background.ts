@@ -12,6 +12,7 @@ import type { BlobStore } from '../images/blob-store.ts';
 import { subscribe, type Subscription } from '../network/wakeup.ts';
 import type { NetworkWorker } from '../network/worker.ts';
 import type { Claims } from '../claims/claims.ts';
+import type { ExportKeeper } from '../exports/keeper.ts';
 import { startAgentServer, type AgentServer } from '../provisioning/agent-server.ts';
 import type { Store } from '../store/db.ts';
 
@@ -25,6 +26,8 @@ export interface BackgroundParts {
   services: Services;
   blobs: BlobStore;
   worker?: NetworkWorker;
+  /** The disks' exports and snapshots, in a process that serves them. */
+  exports?: ExportKeeper;
   claims: Claims;
   pool?: PoolManager;
   /** Whether this process serves the API (it then holds consoles, the pool policy and provisioning). */
@@ -50,9 +53,12 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
     subscription = await subscribe(p.store, () => worker.kick());
     await worker.start();
   }
+  // Exports come back (or move here from a dead process) before the API answers.
+  await p.exports?.start();
   const stopWorking = async () => {
     await subscription?.close();
     await p.worker?.stop(p.settings.shutdownGraceMs);
+    await p.exports?.stop();
     await p.claims.stop(); // released, not left to expire: others take over at once
   };
   if (!p.api) return { stopServing: async () => {}, stopWorking };

@@ -19,6 +19,9 @@ import { poolManager, type PoolManager } from '../core/pool.service.ts';
 import type { BmcDriver } from '../drivers/bmc/interface.ts';
 import { webhookNotifier } from '../drivers/notify/webhook.ts';
 import { BlobStore } from '../images/blob-store.ts';
+import { DiskStorage, storagePrefix } from '../images/disk-storage.ts';
+import { storageBackends } from '../drivers/storage/index.ts';
+import { ExportKeeper } from '../exports/keeper.ts';
 import { instanceMetrics, type InstanceMetrics } from '../metrics/instance.ts';
 import { notifier } from '../network/wakeup.ts';
 import { NetworkWorker } from '../network/worker.ts';
@@ -39,6 +42,10 @@ export interface Hil extends Drivers {
   services: Services;
   /** The image store's files. */
   blobs: BlobStore;
+  /** Where disk images, disks and snapshots live. */
+  storage: DiskStorage;
+  /** The exports this process serves, when it runs a worker and exports are enabled. */
+  exports?: ExportKeeper;
   /** The networking worker, when this process runs one. */
   worker?: NetworkWorker;
   /** This process's claims (switches it drains, consoles it holds, BMCs it drives). */
@@ -112,8 +119,8 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
   const deps = coreDeps(settings, store, drivers, o.log, worker, claims);
   const pool = drivers.upstream ? poolManager(deps, drivers.upstream, settings.upstream!) : undefined;
   deps.nodeSupply = pool?.supply;
-  const blobs = new BlobStore(settings.images.dir, { maxFileBytes: settings.images.maxFileBytes });
-  const services = buildServices(deps, { blobs, provisioning: o.api ? settings.provisioning : undefined });
+  const { blobs, storage, exports, serviceOptions } = await storageParts(settings, store, claims, o);
+  const services = buildServices(deps, { ...serviceOptions, provisioning: o.api ? settings.provisioning : undefined });
 
   const ops = operations(settings, store, drivers, o, worker, claims);
   const app = o.api
@@ -132,7 +139,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
       })
     : undefined;
   const operationsApp = settings.metrics.listen ? await buildOperationsApp({ ...ops.probes, version: VERSION, log: o.log }) : undefined;
-  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, claims, pool, api: o.api });
+  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, exports, claims, pool, api: o.api });
   ops.workerStarted();
 
   const log = o.log;
@@ -144,6 +151,8 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
     deps,
     services,
     blobs,
+    storage,
+    exports,
     worker,
     claims,
     pool,
@@ -168,6 +177,19 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
       await store.close();
     },
   };
+}
+
+/** The image store's files, the storage backend for disk images and disks, and (in a process with a worker) the keeper of their exports. */
+async function storageParts(settings: Settings, store: Store, claims: Claims, o: HilOptions) {
+  const blobs = new BlobStore(settings.images.dir, { maxFileBytes: settings.images.maxFileBytes });
+  const backend = storageBackends.resolve(settings.images.backend).create(settings.images);
+  const storage = new DiskStorage(backend, await storagePrefix(store.db), { timeoutMs: settings.images.timeoutMs, log: o.log.child({ component: 'storage' }) });
+  const exports =
+    o.worker && settings.exports.enabled
+      ? new ExportKeeper({ db: store.db, claims, storage, exports: settings.exports, log: o.log.child({ component: 'exports' }), intervalMs: settings.claims.heartbeatMs })
+      : undefined;
+  const serviceOptions = { blobs, storage, maxDiskBytes: settings.images.maxDiskBytes, exports: settings.exports, disksChanged: () => exports?.kick() };
+  return { blobs, storage, exports, serviceOptions };
 }
 
 /** Where other HIL processes reach this one's API (for the console relay). */

@@ -17,6 +17,7 @@ import { networkCommands } from './commands/network.ts';
 import { switchCommands } from './commands/switch.ts';
 import { userCommands } from './commands/user.ts';
 import { imageCommands } from './commands/image.ts';
+import { diskCommands } from './commands/disk.ts';
 
 export function buildProgram(client: () => HilClient = clientFromEnv): Command {
   const program = new Command('hil')
@@ -30,6 +31,7 @@ export function buildProgram(client: () => HilClient = clientFromEnv): Command {
   switchCommands(program, client);
   userCommands(program, client);
   imageCommands(program, client);
+  diskCommands(program, client);
   program
     .command('completion')
     .description('Print a shell completion script')

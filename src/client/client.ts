@@ -14,6 +14,7 @@ import type { PortView, SwitchView } from '../wire/switches.ts';
 import type { UserList } from '../wire/users.ts';
 import type { IMAGE_PARTS, ImagePartView, ImageView } from '../wire/images.ts';
 import type { ProvisioningView } from '../wire/provisioning.ts';
+import type { AttachView, DiskView, SnapshotView } from '../wire/disks.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
 import { openInteractiveConsole, type InteractiveConsole } from './console.ts';
 import { Readable } from 'node:stream';
@@ -32,6 +33,9 @@ export type ImagePart = (typeof IMAGE_PARTS)[number];
 /** A downloading image file: its SHA-256 and size (from the headers), and the bytes. */
 export type ImageDownload = ImageFile & { body: Readable };
 export type Provisioning = Static<typeof ProvisioningView>;
+export type Disk = Static<typeof DiskView>;
+export type DiskAttachment = Static<typeof AttachView>;
+export type DiskSnapshot = Static<typeof SnapshotView>;
 export type StatusId = Static<typeof StatusIdView>;
 export type PowerStatus = Static<typeof PowerStatusView>;
 
@@ -155,8 +159,11 @@ export class HilClient {
   readonly image = {
     list: () => this.http.call<string[]>('GET', ['images']),
     show: (image: string) => this.http.call<Image>('GET', ['image', image]),
-    /** project: one of yours, or "admin"/absent for an admin-owned image; public (admins only); cmdline: one line. */
-    create: (image: string, o: { project?: string; public?: boolean; cmdline?: string } = {}) => this.http.call<void>('PUT', ['image', image], o),
+    /** project: one of yours, or "admin"/absent for an admin-owned image; public (admins only); cmdline: one line; format: kexec (default), qcow2 or raw. */
+    create: (image: string, o: { project?: string; public?: boolean; cmdline?: string; format?: 'kexec' | 'qcow2' | 'raw' } = {}) =>
+      this.http.call<void>('PUT', ['image', image], o),
+    /** Admins: a file on the server becomes the image's disk. */
+    importDisk: (image: string, path: string) => this.http.call<ImageFile>('POST', ['image', image, 'disk', 'import'], { path }),
     delete: (image: string) => this.http.call<void>('DELETE', ['image', image]),
     /** Uploads (or replaces) a part; a stream is sent as it is read. `length`: the stream's size, if known. Answers the stored file's SHA-256 and size. */
     upload: async (image: string, part: ImagePart, data: Uint8Array | Readable, o: { length?: number; signal?: AbortSignal } = {}): Promise<ImageFile> => {
@@ -174,6 +181,20 @@ export class HilClient {
         body: res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>) : Readable.from([]),
       };
     },
+  };
+
+  /** Disks: copy-on-write clones of disk images, exported to the node using them (not in upstream; docs/images.md). */
+  readonly disk = {
+    create: (disk: string, image: string, project: string) => this.http.call<void>('PUT', ['disk', disk], { image, project }),
+    show: (disk: string) => this.http.call<Disk>('GET', ['disk', disk]),
+    delete: (disk: string) => this.http.call<void>('DELETE', ['disk', disk]),
+    /** The disks you can see (your projects'; admins: all), or one project's. */
+    list: (project?: string) => this.http.call<string[]>('GET', project === undefined ? ['disks'] : ['project', project, 'disks']),
+    /** Exports the disk to `node`; the answer holds the node's TLS-PSK key, given only here. */
+    attach: (disk: string, node: string) => this.http.call<DiskAttachment>('POST', ['disk', disk, 'attach'], { node }),
+    detach: (disk: string) => this.http.call<void>('POST', ['disk', disk, 'detach']),
+    /** The disk's content becomes image `image` (pending until taken: watch image.show). */
+    snapshot: (disk: string, image: string) => this.http.call<DiskSnapshot>('POST', ['disk', disk, 'snapshot'], { image }),
   };
 
   readonly networkingAction = {

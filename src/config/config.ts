@@ -145,6 +145,16 @@ export function imagesDir(cfg: Config): string {
   return resolve(cfg.images.dir ?? join(cfg.server.data_dir, 'blobs'));
 }
 
+/** Where the local storage backend keeps disks: images.disks_dir, or <data_dir>/disks. */
+export function disksDir(cfg: Config): string {
+  return resolve(cfg.images.disks_dir ?? join(cfg.server.data_dir, 'disks'));
+}
+
+/** Where export servers keep their sockets and key files: exports.run_dir, or <data_dir>/exports. */
+export function exportsRunDir(cfg: Config): string {
+  return resolve(cfg.exports.run_dir ?? join(cfg.server.data_dir, 'exports'));
+}
+
 export function parseListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
   return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };

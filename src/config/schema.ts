@@ -109,6 +109,32 @@ export const ConfigSchema = Type.Object(
         dir: Type.Optional(Type.String()),
         /** The largest file one upload may store, in MiB. */
         max_file_mib: Type.Integer({ minimum: 1, maximum: 1048576 }),
+        /** The largest disk image one upload or import may store, in MiB. */
+        max_disk_mib: Type.Integer({ minimum: 1, maximum: 16777216 }),
+        /** Where disk images' bases, disks and snapshots live: "local" (qcow2 files) or "rbd" (Ceph). */
+        backend: Type.Union([Type.Literal('local'), Type.Literal('rbd')]),
+        /** local: where bases, disks and snapshots are kept; default <data_dir>/disks. */
+        disks_dir: Type.Optional(Type.String()),
+        /** rbd: the pool, the ceph.conf (which names the keyring) and the client id. */
+        rbd: Type.Object({ pool: Type.String({ minLength: 1 }), conf: Type.String({ minLength: 1 }), id: Type.String({ minLength: 1 }) }, Strict),
+        /** Seconds any one storage operation (clone, snapshot, delete) may take. */
+        timeout_seconds: Type.Integer({ minimum: 1, maximum: 86400 }),
+      },
+      Strict,
+    ),
+    /** Disks served to the nodes using them (docs/images.md "Exports"): NBD with TLS-PSK, one server per disk. */
+    exports: Type.Object(
+      {
+        /** Whether this process serves exports (with its networking worker). */
+        enabled: Type.Boolean(),
+        /** The address exports bind to: the storage host's address on the provisioning network. */
+        address: Type.String({ minLength: 1 }),
+        /** The address nodes connect to, when it differs (NAT, a floating address); default: address. */
+        advertise_address: Type.Optional(Type.String({ minLength: 1 })),
+        /** The TCP ports exports may use, "first-last". */
+        ports: Type.String({ pattern: '^[0-9]{1,5}-[0-9]{1,5}$' }),
+        /** Where the export servers keep their sockets and key files; default <data_dir>/exports. */
+        run_dir: Type.Optional(Type.String()),
       },
       Strict,
     ),
@@ -194,7 +220,8 @@ export function defaultConfig(): Config {
   return {
     server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true, shutdown_grace_seconds: 10 },
     database: {},
-    images: { max_file_mib: 1024 },
+    images: { max_file_mib: 1024, max_disk_mib: 65536, backend: 'local', rbd: { pool: 'rbd', conf: '/etc/ceph/ceph.conf', id: 'hil' }, timeout_seconds: 120 },
+    exports: { enabled: true, address: '127.0.0.1', ports: '10809-10999' },
     auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },

@@ -3,7 +3,7 @@
  * milliseconds, sizes in bytes, paths resolved, optional parts present only
  * when configured. Nothing else converts units.
  */
-import { databaseUrl, fpblDir, imagesDir, parseListen } from './config.ts';
+import { databaseUrl, disksDir, exportsRunDir, fpblDir, imagesDir, parseListen } from './config.ts';
 import type { Config } from './schema.ts';
 import type { UpstreamConnection } from '../drivers/hil/upstream.ts';
 import { ConfigError } from '../errors.ts';
@@ -45,9 +45,27 @@ export interface Settings {
   maintenance?: { project: string; url: string };
   /** Per project; absent: no limit. */
   quotas: { networksPerProject?: number; nodesPerProject?: number };
-  images: { dir: string; maxFileBytes: number };
+  images: {
+    dir: string;
+    maxFileBytes: number;
+    maxDiskBytes: number;
+    backend: 'local' | 'rbd';
+    disksDir: string;
+    rbd: { pool: string; conf: string; id: string };
+    timeoutMs: number;
+  };
+  exports: ExportSettings;
   upstream?: UpstreamSettings;
   provisioning?: ProvisioningSettings;
+}
+
+export interface ExportSettings {
+  /** Whether this process serves exports (with its networking worker). */
+  enabled: boolean;
+  address: string;
+  advertiseAddress: string;
+  ports: { first: number; last: number };
+  runDir: string;
 }
 
 const seconds = (s: number) => Math.round(s * 1000);
@@ -58,6 +76,13 @@ function claimSettings(cfg: Config): Settings['claims'] {
   // A claim must survive one missed heartbeat, or a busy moment loses it.
   if (c.heartbeat_ms * 2 > ttlMs) throw new ConfigError(`claims.heartbeat_ms (${c.heartbeat_ms}) must be at most half of claims.ttl_seconds (${c.ttl_seconds} s)`);
   return { ttlMs, heartbeatMs: c.heartbeat_ms, advertiseUrl: c.advertise_url };
+}
+
+function exportSettings(cfg: Config): ExportSettings {
+  const e = cfg.exports;
+  const [first, last] = e.ports.split('-').map(Number) as [number, number];
+  if (first < 1 || last > 65535 || first > last) throw new ConfigError(`exports.ports "${e.ports}" must be first-last within 1-65535, first <= last`);
+  return { enabled: e.enabled, address: e.address, advertiseAddress: e.advertise_address ?? e.address, ports: { first, last }, runDir: exportsRunDir(cfg) };
 }
 
 export function settingsFrom(cfg: Config): Settings {
@@ -81,7 +106,16 @@ export function settingsFrom(cfg: Config): Settings {
     obm: { timeoutMs: seconds(obm.timeout_seconds), maxConcurrent: obm.max_concurrent, retries: obm.retries, consoleLogBytes: obm.console_log_kib * 1024 },
     maintenance: m.project !== undefined && m.url !== undefined ? { project: m.project, url: m.url } : undefined,
     quotas: { networksPerProject: cfg.quotas.networks_per_project || undefined, nodesPerProject: cfg.quotas.nodes_per_project || undefined },
-    images: { dir: imagesDir(cfg), maxFileBytes: cfg.images.max_file_mib * 1024 * 1024 },
+    images: {
+      dir: imagesDir(cfg),
+      maxFileBytes: cfg.images.max_file_mib * 1024 * 1024,
+      maxDiskBytes: cfg.images.max_disk_mib * 1024 * 1024,
+      backend: cfg.images.backend,
+      disksDir: disksDir(cfg),
+      rbd: { ...cfg.images.rbd },
+      timeoutMs: seconds(cfg.images.timeout_seconds),
+    },
+    exports: exportSettings(cfg),
     upstream:
       u.endpoint !== undefined && u.username !== undefined && u.password !== undefined && u.project !== undefined
         ? {

@@ -7,15 +7,19 @@
  */
 import { sql } from 'kysely';
 import type { ReadStream } from 'node:fs';
-import { BadArgumentError, BlockedError, NotFoundError } from '../errors.ts';
+import { BadArgumentError, BlockedError, NotFoundError, TooLargeError } from '../errors.ts';
 import type { Tx } from '../core/context.ts';
 import { held, type Lock } from '../core/lookup.ts';
 import { requireProjectAccess, type Principal } from '../core/principal.ts';
 import { dialectOf, isForeignKeyViolation } from '../store/db.ts';
 import type { ImageRow } from '../store/schema.ts';
 
-export const IMAGE_PARTS = ['kernel', 'initrd', 'rootfs'] as const;
+export const IMAGE_PARTS = ['kernel', 'initrd', 'rootfs', 'disk'] as const;
 export type ImagePart = (typeof IMAGE_PARTS)[number];
+export const IMAGE_FORMATS = ['kexec', 'qcow2', 'raw'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+export const DISK_FORMATS = ['qcow2', 'raw'] as const;
+export type DiskFormat = (typeof DISK_FORMATS)[number];
 
 /** The owner name of admin-owned images, as for networks. */
 export const ADMIN_OWNER = 'admin';
@@ -34,9 +38,23 @@ export interface ImageView {
   project: string;
   public: boolean;
   cmdline: string;
+  format: ImageFormat;
   kernel: PartView | null;
   initrd: PartView | null;
   rootfs: PartView | null;
+  /** An uploaded disk image's file (a snapshot has none: its content is in the storage backend). */
+  disk: PartView | null;
+  /** A disk image's size as a node sees it, in bytes. */
+  virtual_size: number | null;
+  /** pending: a snapshot not yet taken; failed: one that could not be (error says why). */
+  state: 'pending' | 'ready' | 'failed';
+  error: string | null;
+  /** A snapshot: the image it sits on, while it does. */
+  parent: string | null;
+  /** A snapshot: the disk it was taken of, while it still depends on it. */
+  snapshot_of: string | null;
+  /** A snapshot's separation from its disk, 0 to 1 (null: nothing to separate). */
+  progress: number | null;
 }
 
 /** What a deploy needs of an image (for src/provisioning). */
@@ -55,6 +73,8 @@ export interface CreateImage {
   /** Visible to everyone (admins only). */
   public?: boolean;
   cmdline?: string;
+  /** kexec (the default): kernel, initrd, rootfs; qcow2 or raw: a disk image. */
+  format?: string;
 }
 
 export interface Download extends PartView {
@@ -79,13 +99,23 @@ export function hashesOf(row: ImageRow): string[] {
 }
 
 export function checkPart(part: string): ImagePart {
-  if (!(IMAGE_PARTS as readonly string[]).includes(part)) throw new BadArgumentError(`Unknown image part "${part}": use kernel, initrd or rootfs.`);
+  if (!(IMAGE_PARTS as readonly string[]).includes(part)) throw new BadArgumentError(`Unknown image part "${part}": use kernel, initrd, rootfs or disk.`);
   return part as ImagePart;
 }
 
-export function checkName(name: string): void {
+export function checkFormat(format: string): ImageFormat {
+  if (!(IMAGE_FORMATS as readonly string[]).includes(format)) throw new BadArgumentError(`Unknown image format "${format}": use kexec (kernel, initrd, rootfs), qcow2 or raw (a disk image).`);
+  return format as ImageFormat;
+}
+
+export function isDiskFormat(format: string): format is DiskFormat {
+  return (DISK_FORMATS as readonly string[]).includes(format);
+}
+
+/** Image and disk names (they appear in paths and command lines): `what` says which. */
+export function checkName(name: string, what: 'image' | 'disk' = 'image'): void {
   if (!IMAGE_NAME.test(name)) {
-    throw new BadArgumentError(`Invalid image name "${name}": use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit.`);
+    throw new BadArgumentError(`Invalid ${what} name "${name}": use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit.`);
   }
 }
 
@@ -151,4 +181,31 @@ export async function findDeployable(tx: Tx, projectId: number | null, name: str
   const kernel = partOf(row, 'kernel');
   if (!kernel) throw new BadArgumentError(`Image "${name}" has no kernel yet: upload one first (hil image upload ${name} --kernel FILE).`);
   return { id: row.id, name: row.label, cmdline: row.cmdline, kernel, initrd: partOf(row, 'initrd'), rootfs: partOf(row, 'rootfs') };
+}
+
+/** The disks and snapshots whose storage needs the image (their names, sorted). */
+async function dependentsOf(tx: Tx, imageId: number): Promise<{ disks: string[]; snapshots: string[] }> {
+  const disks = await tx.selectFrom('disk').select('label').where('image_id', '=', imageId).orderBy('label').execute();
+  const snapshots = await tx.selectFrom('image').select('label').where('parent_id', '=', imageId).orderBy('label').execute();
+  return { disks: disks.map((d) => d.label), snapshots: snapshots.map((s) => s.label) };
+}
+
+/** "In use", saying by what: the disks and snapshots that need the image, or (none of those) a node deployed from it. */
+export async function inUseBy(tx: Tx, imageId: number, name: string): Promise<BlockedError> {
+  const d = await dependentsOf(tx, imageId);
+  const parts = [d.disks.length ? `disks ${d.disks.join(', ')}` : '', d.snapshots.length ? `snapshots ${d.snapshots.join(', ')}` : ''].filter(Boolean);
+  if (!parts.length) return inUse(name);
+  return new BlockedError(`Image "${name}" is in use: ${parts.join(' and ')} depend on it; delete them first.`);
+}
+
+/** The parts an image of each format takes: a disk only into a disk image, and nothing into a snapshot. */
+export function checkPartFits(row: ImageRow, part: ImagePart): void {
+  if (row.state !== 'ready' || (row.storage_key !== null && row.disk_sha256 === null)) throw new BadArgumentError(`Image "${row.label}" is a snapshot: its content comes from a disk, not an upload.`);
+  if (part === 'disk' && !isDiskFormat(row.format)) throw new BadArgumentError(`Image "${row.label}" is a ${row.format} image; a disk goes into a qcow2 or raw image (hil image upload NAME --disk FILE --format qcow2).`);
+}
+
+/** An upload over its limit, naming the setting that sets it. */
+export function tooLarge(part: ImagePart, limitBytes: number): TooLargeError {
+  const setting = part === 'disk' ? 'images.max_disk_mib' : 'images.max_file_mib';
+  return new TooLargeError(`The ${part} is larger than the limit of ${limitBytes / (1024 * 1024)} MiB (${setting}).`);
 }

@@ -11,47 +11,62 @@
  * references (a node deployed from it) is "in use": it can be neither
  * deleted nor changed (409).
  */
+import { createReadStream } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Updateable } from 'kysely';
-import { AuthorizationError, NotFoundError, ServerError, TooLargeError } from '../errors.ts';
+import { AuthorizationError, BadArgumentError, BlockedError, NotFoundError, ServerError } from '../errors.ts';
 import { inTx, type CoreDeps } from '../core/context.ts';
 import { getProject, insertUnique } from '../core/lookup.ts';
-import { requireProjectAccess, type Principal } from '../core/principal.ts';
+import { requireAdmin, requireProjectAccess, type Principal } from '../core/principal.ts';
 import { isForeignKeyViolation } from '../store/db.ts';
 import type { ImageTable } from '../store/schema.ts';
 import {
   ADMIN_OWNER,
   canSee,
   checkCmdline,
+  checkFormat,
   checkName,
   checkPart,
   columns,
+  checkPartFits,
   hashesOf,
+  tooLarge,
   IMAGE_PARTS,
   inUse,
+  inUseBy,
+  isDiskFormat,
   isImageInUse,
   modifiableImage,
   partOf,
   visibleImage,
   type CreateImage,
   type Download,
-  type ImagePart,
   type ImageView,
   type PartView,
 } from './image-rules.ts';
 import { BlobTooLargeError, type BlobStore, type StoredBlob } from './blob-store.ts';
 import { Service } from '../core/service.ts';
+import type { DiskStorage } from './disk-storage.ts';
+import { BadDiskImageError, inspectDiskFile } from '../drivers/storage/qemu-img.ts';
 
-function tooLarge(part: ImagePart, limitBytes: number): TooLargeError {
-  return new TooLargeError(`The ${part} is larger than the limit of ${limitBytes / (1024 * 1024)} MiB (images.max_file_mib).`);
+export interface ImageServiceOptions {
+  blobs: BlobStore;
+  storage: DiskStorage;
+  /** The largest disk image an upload may store. */
+  maxDiskBytes: number;
 }
 
 export class ImageService extends Service {
   readonly #blobs: BlobStore;
+  readonly #storage: DiskStorage;
+  readonly #maxDiskBytes: number;
 
-  constructor(deps: CoreDeps, blobs: BlobStore) {
+  constructor(deps: CoreDeps, o: ImageServiceOptions) {
     super(deps);
-    this.#blobs = blobs;
+    this.#blobs = o.blobs;
+    this.#storage = o.storage;
+    this.#maxDiskBytes = o.maxDiskBytes;
   }
 
   async #isReferenced(sha256: string): Promise<boolean> {
@@ -78,6 +93,7 @@ export class ImageService extends Service {
     checkName(name);
     const cmdline = o.cmdline ?? '';
     checkCmdline(cmdline);
+    const format = checkFormat(o.format ?? 'kexec');
     await inTx(this.deps, async (tx) => {
       let projectId: number | null = null;
       if (o.project === undefined || o.project === ADMIN_OWNER) {
@@ -90,7 +106,7 @@ export class ImageService extends Service {
       }
       if (o.public && !p.isAdmin) throw new AuthorizationError('Only administrators may make an image public.');
       await insertUnique(
-        tx.insertInto('image').values({ label: name, project_id: projectId, public: o.public ?? false, cmdline, created_at: Date.now() }).execute(),
+        tx.insertInto('image').values({ label: name, project_id: projectId, public: o.public ?? false, cmdline, format, created_at: Date.now() }).execute(),
         `Image "${name}" already exists.`,
       );
     });
@@ -104,18 +120,21 @@ export class ImageService extends Service {
   async upload(p: Principal, name: string, partName: string, body: Readable, declaredBytes?: number): Promise<PartView> {
     const part = checkPart(partName);
     const store = this.#blobs;
+    const limit = part === 'disk' ? this.#maxDiskBytes : store.maxFileBytes;
     await inTx(this.deps, async (tx) => {
       const row = await modifiableImage(tx, p, name);
-      if (await isImageInUse(tx, row.id)) throw inUse(name);
+      checkPartFits(row, part);
+      if (await isImageInUse(tx, row.id)) throw await inUseBy(tx, row.id, name);
     });
-    if (declaredBytes !== undefined && declaredBytes > store.maxFileBytes) throw tooLarge(part, store.maxFileBytes);
+    if (declaredBytes !== undefined && declaredBytes > limit) throw tooLarge(part, limit);
     let stored: StoredBlob;
     try {
-      stored = await store.put(body, store.maxFileBytes);
+      stored = await store.put(body, limit);
     } catch (err) {
       if (err instanceof BlobTooLargeError) throw tooLarge(part, err.limitBytes);
       throw err;
     }
+    if (part === 'disk') return this.#recordDisk(p, name, stored);
     const c = columns(part);
     let replaced: string | null = null;
     let committed = false;
@@ -129,7 +148,7 @@ export class ImageService extends Service {
           .set({ [c.sha256]: stored.sha256, [c.size]: stored.size } as Updateable<ImageTable>)
           .where('id', '=', row.id)
           .execute();
-        if (await isImageInUse(tx, row.id)) throw inUse(name);
+        if (await isImageInUse(tx, row.id)) throw await inUseBy(tx, row.id, name);
         return row[c.sha256];
       });
       committed = true;
@@ -143,15 +162,24 @@ export class ImageService extends Service {
 
   async show(p: Principal, name: string): Promise<ImageView> {
     const row = await visibleImage(this.deps.db, p, name);
-    const project = row.project_id === null ? ADMIN_OWNER : (await this.deps.db.selectFrom('project').select('label').where('id', '=', row.project_id).executeTakeFirstOrThrow()).label;
+    const labelOf = async (table: 'project' | 'image' | 'disk', id: number | null) =>
+      id === null ? null : ((await this.deps.db.selectFrom(table).select('label').where('id', '=', id).executeTakeFirst())?.label ?? null);
     return {
       name: row.label,
-      project,
+      project: (await labelOf('project', row.project_id)) ?? ADMIN_OWNER,
       public: Boolean(row.public),
       cmdline: row.cmdline,
+      format: row.format,
       kernel: partOf(row, 'kernel'),
       initrd: partOf(row, 'initrd'),
       rootfs: partOf(row, 'rootfs'),
+      disk: partOf(row, 'disk'),
+      virtual_size: row.virtual_size === null ? null : Number(row.virtual_size),
+      state: row.state,
+      error: row.error,
+      parent: await labelOf('image', row.parent_id),
+      snapshot_of: await labelOf('disk', row.source_disk_id),
+      progress: row.progress === null ? null : Number(row.progress),
     };
   }
 
@@ -180,17 +208,89 @@ export class ImageService extends Service {
   async delete(p: Principal, name: string): Promise<void> {
     const row = await inTx(this.deps, async (tx) => {
       const row = await modifiableImage(tx, p, name);
+      if (row.state === 'pending') throw new BlockedError(`Image "${name}" is a snapshot still being taken; delete it once it is ready.`);
+      if (await isImageInUse(tx, row.id)) throw await inUseBy(tx, row.id, name);
       try {
         await tx.deleteFrom('image').where('id', '=', row.id).execute();
       } catch (err) {
-        if (isForeignKeyViolation(err)) throw inUse(name);
+        if (isForeignKeyViolation(err)) throw inUse(name); // a dependent committed since the check
         throw err;
       }
       return row;
     });
+    if (row.storage_key) await this.#dropBase(row.storage_key);
     await this.#collectGarbage(hashesOf(row));
+  }
+
+  /** Removes a base nothing names any more; a failure is logged (the orphan sweep retries it), never the caller's problem. */
+  async #dropBase(key: string): Promise<void> {
+    try {
+      await this.#storage.run('delete an image base', (signal) => this.#storage.backend.deleteImage(key, signal));
+    } catch (err) {
+      this.deps.log.warn({ key, err: (err as Error).message }, 'storage: could not delete an image base; the orphan sweep will');
+    }
+  }
+
+  /**
+   * The blob just stored becomes the image's disk: checked with qemu-img
+   * (the format it claims, consistent, no backing or data file), made a
+   * base in the storage backend, then recorded. Whatever fails leaves
+   * neither a base nor a blob behind.
+   */
+  async #recordDisk(p: Principal, name: string, stored: StoredBlob): Promise<PartView> {
+    let key: string | undefined;
+    let committed = false;
+    let replaced: { sha256: string | null; key: string | null } | undefined;
+    try {
+      const row = await visibleImage(this.deps.db, p, name);
+      const format = row.format;
+      if (!isDiskFormat(format)) throw new ServerError('not a disk image'); // checked before the upload
+      let virtualSize: number;
+      try {
+        virtualSize = (await inspectDiskFile(this.#blobs.path(stored.sha256), format, { timeoutMs: this.#storage.timeoutMs })).virtualSize;
+      } catch (err) {
+        if (err instanceof BadDiskImageError) throw new BadArgumentError(`The disk is ${err.message}.`);
+        throw err;
+      }
+      key = this.#storage.imageKey(row.id, stored.sha256);
+      const base = key;
+      await this.#storage.run('import the disk image', (signal) => this.#storage.backend.importImage(base, { path: this.#blobs.path(stored.sha256), format }, signal));
+      replaced = await inTx(this.deps, async (tx) => {
+        const row = await modifiableImage(tx, p, name);
+        await tx.updateTable('image').set({ disk_sha256: stored.sha256, disk_size: stored.size, virtual_size: virtualSize, storage_key: base }).where('id', '=', row.id).execute();
+        if (await isImageInUse(tx, row.id)) throw await inUseBy(tx, row.id, name);
+        return { sha256: row.disk_sha256, key: row.storage_key };
+      });
+      committed = true;
+    } finally {
+      stored.release();
+      if (!committed) {
+        if (key && key !== replaced?.key) await this.#dropBase(key);
+        await this.#collectGarbage([stored.sha256]);
+      }
+    }
+    if (replaced.key && replaced.key !== key) await this.#dropBase(replaced.key);
+    if (replaced.sha256 && replaced.sha256 !== stored.sha256) await this.#collectGarbage([replaced.sha256]);
+    return { sha256: stored.sha256, size: stored.size };
+  }
+
+  /** Admins: a disk image file the server can read (a path on it) becomes the image's disk, as if uploaded. */
+  async importDisk(p: Principal, name: string, path: string): Promise<PartView> {
+    requireAdmin(p);
+    if (!isAbsolute(path)) throw new BadArgumentError(`"${path}" is not an absolute path on the server.`);
+    const file = createReadStream(path);
+    const opened = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      file.once('open', () => resolve(undefined));
+      file.once('error', (err) => resolve(err));
+    });
+    if (opened) throw new BadArgumentError(`The server cannot read "${path}": ${opened.code ?? opened.message}.`);
+    try {
+      return await this.upload(p, name, 'disk', file);
+    } finally {
+      file.destroy();
+    }
   }
 }
 
-export const imageService = (deps: CoreDeps, blobs: BlobStore) => new ImageService(deps, blobs);
+export const imageService = (deps: CoreDeps, o: ImageServiceOptions) => new ImageService(deps, o);
 

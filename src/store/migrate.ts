@@ -13,6 +13,7 @@ import * as provisioning from './migrations/0003-provisioning.ts';
 import * as obmToken from './migrations/0004-obm-token.ts';
 import * as claims from './migrations/0005-claims.ts';
 import * as freeNodesIndex from './migrations/0006-free-nodes-index.ts';
+import * as disks from './migrations/0007-disks.ts';
 
 import type { AnyDb } from './migrations/any-db.ts';
 
@@ -33,6 +34,7 @@ export const CORE_MIGRATIONS: MigrationSet = {
     '0004-obm-token': obmToken,
     '0005-claims': claims,
     '0006-free-nodes-index': freeNodesIndex,
+    '0007-disks': disks,
   },
 };
 

@@ -159,6 +159,53 @@ export interface ImageTable {
   rootfs_size: number | null;
   /** Epoch ms. */
   created_at: number;
+  /** 'kexec': kernel, initrd, rootfs; 'qcow2' or 'raw': a disk image. */
+  format: Generated<ImageFormat>;
+  disk_sha256: string | null;
+  disk_size: number | null;
+  /** A disk image's size as a node sees it. */
+  virtual_size: number | null;
+  /** The image's base in the storage backend, once there. */
+  storage_key: string | null;
+  state: Generated<ImageState>;
+  error: string | null;
+  /** A snapshot's separation from its disk, 0 to 1. */
+  progress: number | null;
+  /** The image a snapshot's base sits on. */
+  parent_id: number | null;
+  /** The disk a snapshot was taken of, while it still depends on it. */
+  source_disk_id: number | null;
+}
+
+export type ImageFormat = 'kexec' | 'qcow2' | 'raw';
+export type ImageState = 'pending' | 'ready' | 'failed';
+
+/** A copy-on-write clone of an image, owned by a project, exported to the node using it (docs/images.md). */
+export interface DiskTable {
+  id: Generated<number>;
+  label: string;
+  project_id: number;
+  /** The image whose base the disk sits on. */
+  image_id: number;
+  storage_key: string;
+  state: 'creating' | 'ready';
+  virtual_size: number;
+  node_id: number | null;
+  export_port: number | null;
+  export_identity: string | null;
+  /** The node's TLS-PSK key, hex. */
+  export_psk: string | null;
+  export_state: ExportState | null;
+  export_error: string | null;
+  created_at: number;
+}
+
+export type ExportState = 'starting' | 'serving' | 'failed';
+
+/** Facts about this installation (`storage_prefix`). */
+export interface HilInstanceTable {
+  key: string;
+  value: string;
 }
 
 /** A HIL process doing background work, alive while it keeps `expires_at` ahead (src/claims/). */
@@ -201,6 +248,8 @@ export interface Database {
   hil_process: HilProcessTable;
   claim: ClaimTable;
   image: ImageTable;
+  disk: DiskTable;
+  hil_instance: HilInstanceTable;
   node_provisioning: NodeProvisioningTable;
 }
 
@@ -208,4 +257,5 @@ export type NodeRow = Selectable<NodeTable>;
 export type NicRow = Selectable<NicTable>;
 export type SwitchRow = Selectable<SwitchTable>;
 export type ImageRow = Selectable<ImageTable>;
+export type DiskRow = Selectable<DiskTable>;
 export type ProvisioningRow = Selectable<NodeProvisioningTable>;

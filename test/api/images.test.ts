@@ -77,9 +77,17 @@ for (const database of testDatabases()) {
           project: 'admin',
           public: false,
           cmdline: 'console=ttyS0 quiet',
+          format: 'kexec',
           kernel: null,
           initrd: null,
           rootfs: null,
+          disk: null,
+          virtual_size: null,
+          state: 'ready',
+          error: null,
+          parent: null,
+          snapshot_of: null,
+          progress: null,
         });
 
         const kernel = randomBytes(300 * 1024);
@@ -186,8 +194,8 @@ for (const database of testDatabases()) {
         assertError(await api('PUT', '/v0/image/longest'), 409, 'DuplicateError', 'Image "longest" already exists.');
         assertError(await api('PUT', '/v0/image/nowhere', { project: 'nowhere' }), 404, 'NotFoundError', 'Project "nowhere" does not exist.');
 
-        assertError(await upload(t, 'longest', 'bootloader', randomBytes(10)), 400, 'BadArgumentError', 'Unknown image part "bootloader": use kernel, initrd or rootfs.');
-        assertError(await api('GET', '/v0/image/longest/bootloader'), 400, 'BadArgumentError', 'Unknown image part "bootloader": use kernel, initrd or rootfs.');
+        assertError(await upload(t, 'longest', 'bootloader', randomBytes(10)), 400, 'BadArgumentError', 'Unknown image part "bootloader": use kernel, initrd, rootfs or disk.');
+        assertError(await api('GET', '/v0/image/longest/bootloader'), 400, 'BadArgumentError', 'Unknown image part "bootloader": use kernel, initrd, rootfs or disk.');
         assertError(await api('PUT', '/v0/image/longest/kernel', { data: 'x' }), 400, 'ValidationError', 'Send the file as the request body, with Content-Type: application/octet-stream.');
         assertError(await upload(t, 'missing', 'kernel', randomBytes(10)), 404, 'NotFoundError', 'Image "missing" does not exist.');
         assertError(await api('PATCH', '/v0/image/longest'), 405, 'MethodNotAllowedError');

@@ -43,12 +43,16 @@ export const LAYERS: LayerTable = {
   core: ['claims', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // The image registry and its blob store.
   images: ['core', 'drivers', 'store', 'errors', 'util', 'metrics'],
+  // Disks: copy-on-write clones of disk images, their attachment to nodes and snapshots.
+  disks: ['images', 'core', 'claims', 'drivers', 'store', 'errors', 'util'],
+  // Serving disks to nodes (NBD servers) and the storage work a disk's claim holder does.
+  exports: ['disks', 'images', 'claims', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // Fast provisioning: the state machine and the nodes' agent endpoint.
   provisioning: ['core', 'claims', 'images', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // The fast-provisioning boot loader images and the agent scripts.
   fpbl: ['initramfs', 'errors', 'util'],
   // The HTTP API (Fastify routes over the use-cases).
-  api: ['core', 'images', 'provisioning', 'drivers', 'wire', 'errors', 'util', 'version', 'metrics'],
+  api: ['core', 'images', 'disks', 'provisioning', 'drivers', 'wire', 'errors', 'util', 'version', 'metrics'],
   // Wires one HIL together from its configuration.
   assembly: { everyUnitExcept: ['cli', 'lab'] },
   // The development lab: QEMU nodes, simulated BMCs, OVS (development only).

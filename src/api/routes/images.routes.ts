@@ -8,7 +8,7 @@ import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
 import { Bytes, ErrorBody, NoArgs, Path } from '../../wire/common.ts';
-import { CreateImageBody, IMAGE_PARTS, ImageList, ImagePartView, ImageView } from '../../wire/images.ts';
+import { CreateImageBody, IMAGE_PARTS, ImageList, ImagePartView, ImageView, ImportDiskBody } from '../../wire/images.ts';
 import type { Services } from '../services.ts';
 import { ValidationError } from '../../errors.ts';
 
@@ -41,7 +41,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
       method: 'PUT',
       url: '/v0/image/:image',
       summary:
-        'Create an empty image. project: one of the caller\'s projects, or "admin" (the default; admins only); public: visible to everyone (admins only); cmdline: the kernel command line (one line, at most 4096 characters). Not in upstream.',
+        'Create an empty image. project: one of the caller\'s projects, or "admin" (the default; admins only); public: visible to everyone (admins only); cmdline: the kernel command line (one line, at most 4096 characters); format: kexec (the default: kernel, initrd, rootfs), qcow2 or raw (a disk image, whose file is the part "disk"). Not in upstream.',
       tags,
       params: image,
       body: CreateImageBody,
@@ -84,6 +84,19 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
         .send(file.stream);
     },
   );
+  route(
+    app,
+    {
+      method: 'POST',
+      url: '/v0/image/:image/disk/import',
+      summary: 'Admins: a disk image file the server can read (an absolute path on it) becomes the disk of a qcow2 or raw image, checked as an upload is. Not in upstream.',
+      tags,
+      params: image,
+      body: ImportDiskBody,
+      response: { 200: ImagePartView },
+    },
+    (req) => s.images.importDisk(req.principal, req.params.image, req.body.path),
+  );
   // The upload gets a content-type parser of its own, in a scope of its own:
   // every other route keeps upstream's binding (a JSON body, whatever the Content-Type).
   app.register(async (scope) => {
@@ -98,7 +111,7 @@ function uploadRoute(app: FastifyInstance, s: Services): void {
     {
       method: 'PUT',
       url: '/v0/image/:image/:part',
-      summary: `Upload a file of an image (part: ${PARTS}) as the raw body, Content-Type application/octet-stream; replaces the part unless the image is in use. At most images.max_file_mib (else 413). Not in upstream.`,
+      summary: `Upload a file of an image (part: ${PARTS}) as the raw body, Content-Type application/octet-stream; replaces the part unless the image is in use. At most images.max_file_mib, a disk images.max_disk_mib (else 413); a disk is checked with qemu-img (its format, consistency, no backing file) and becomes the image's base in the storage backend. Not in upstream.`,
       tags,
       params: part,
       body: OctetStream,

@@ -10,22 +10,27 @@ import { CliError, type JsonOption } from '../context.ts';
 import { define, group } from '../define.ts';
 import { printJson, printList, printTable, progress } from '../output.ts';
 
-const PARTS: ImagePart[] = ['kernel', 'initrd', 'rootfs'];
+const PARTS: ImagePart[] = ['kernel', 'initrd', 'rootfs', 'disk'];
+const FORMATS = ['qcow2', 'raw'] as const;
 
 interface UploadOptions extends JsonOption {
   kernel?: string;
   initrd?: string;
   rootfs?: string;
+  disk?: string;
+  format?: string;
   cmdline?: string;
   project?: string;
   public?: boolean;
 }
 
-/** Passes bytes through, hashing them. */
+/** Passes bytes through, hashing them (and telling `onBytes`, if set, how many went by). */
 class Hasher extends Transform {
   readonly hash = createHash('sha256');
+  onBytes?: (n: number) => void;
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
+    this.onBytes?.(chunk.length);
     done(null, chunk);
   }
 }
@@ -41,10 +46,14 @@ export function imageCommands(program: Command, client: () => HilClient): void {
   define(image, 'show <image>', 'Show an image: owner, visibility, command line and files', 'hil image show debian', async (name: string, o: JsonOption) => {
     const img = await client().image.show(name);
     if (o.json) return printJson(img);
-    process.stdout.write(`image: ${img.name}\nproject: ${img.project}\npublic: ${img.public ? 'yes' : 'no'}\ncmdline: ${img.cmdline}\n`);
+    process.stdout.write(`image: ${img.name}\nproject: ${img.project}\npublic: ${img.public ? 'yes' : 'no'}\nformat: ${img.format}\ncmdline: ${img.cmdline}\n`);
+    if (img.virtual_size !== null) process.stdout.write(`disk size: ${img.virtual_size} bytes\n`);
+    if (img.state !== 'ready' || img.error) process.stdout.write(`state: ${img.state}${img.error ? `: ${img.error}` : ''}\n`);
+    if (img.parent) process.stdout.write(`parent: ${img.parent}\n`);
+    if (img.snapshot_of) process.stdout.write(`snapshot of: ${img.snapshot_of} (separated: ${Math.round((img.progress ?? 0) * 100)} %)\n`);
     printTable(
       ['part', 'sha256', 'bytes'],
-      PARTS.map((p) => [p, img[p]?.sha256 ?? '(none)', img[p]?.size]),
+      PARTS.filter((p) => p !== 'disk' || img.format !== 'kexec').map((p) => [p, img[p]?.sha256 ?? '(none)', img[p]?.size]),
     );
   }).option('--json', 'print JSON');
 
@@ -54,10 +63,10 @@ export function imageCommands(program: Command, client: () => HilClient): void {
   define(
     image,
     'download <image> <part>',
-    'Download a file of an image (kernel, initrd or rootfs), checking its SHA-256',
+    'Download a file of an image (kernel, initrd, rootfs or disk), checking its SHA-256',
     'hil image download debian kernel --out vmlinuz',
     async (name: string, part: string, o: { out?: string }) => {
-      if (!PARTS.includes(part as ImagePart)) throw new CliError(`unknown part "${part}": use kernel, initrd or rootfs`);
+      if (!PARTS.includes(part as ImagePart)) throw new CliError(`unknown part "${part}": use kernel, initrd, rootfs or disk`);
       if (!o.out) throw new CliError('give --out FILE');
       const file = await client().image.download(name, part as ImagePart);
       const hasher = new Hasher();
@@ -85,7 +94,9 @@ function uploadCommand(image: Command, client: () => HilClient): void {
     'hil image upload debian --kernel vmlinuz --initrd initrd.img --cmdline "console=ttyS0" --project runway',
     async (name: string, o: UploadOptions) => {
       const files = PARTS.filter((p) => o[p] !== undefined).map((p) => ({ part: p, path: o[p]! }));
-      if (!files.length) throw new CliError('give at least one file: --kernel, --initrd or --rootfs');
+      if (!files.length) throw new CliError('give at least one file: --kernel, --initrd, --rootfs or --disk');
+      if (o.format !== undefined && !(FORMATS as readonly string[]).includes(o.format)) throw new CliError(`unknown --format "${o.format}": use qcow2 or raw`);
+      if (o.format !== undefined && !o.disk) throw new CliError('--format is the format of --disk FILE: give both');
       // Every file must be readable before anything changes on the server.
       const sizes = await Promise.all(
         files.map(async (f) => {
@@ -103,6 +114,7 @@ function uploadCommand(image: Command, client: () => HilClient): void {
         if (!o.json) progress(`uploading ${f.path} as the ${f.part} of ${name} (${sizes[i]} bytes)`);
         const hasher = new Hasher();
         const source = createReadStream(f.path).pipe(hasher);
+        if (!o.json) reportProgress(hasher, sizes[i]!);
         const stored = await c.image.upload(name, f.part, source, { length: sizes[i] });
         const local = hasher.hash.digest('hex');
         if (stored.sha256 !== local) throw new CliError(`the server stored ${f.path} as ${stored.sha256}, but the file's SHA-256 is ${local}: upload it again`);
@@ -115,6 +127,8 @@ function uploadCommand(image: Command, client: () => HilClient): void {
     .option('--kernel <file>', 'the kernel')
     .option('--initrd <file>', 'the initial ramdisk')
     .option('--rootfs <file>', 'a root filesystem')
+    .option('--disk <file>', 'a disk image (a new image becomes a disk image)')
+    .option('--format <format>', 'the disk image\'s format: qcow2 (the default) or raw')
     .option('--cmdline <text>', 'the kernel command line (a new image only)')
     .option('--project <project>', 'the owner project of a new image (default: admin-owned, for admins)')
     .option('--public', 'a new image visible to every project (admins only)')
@@ -126,6 +140,8 @@ async function ensureImage(c: HilClient, name: string, o: UploadOptions): Promis
   try {
     const img = await c.image.show(name);
     const clash = [
+      o.disk && img.format === 'kexec' ? 'format kexec (no disk)' : '',
+      o.format !== undefined && o.format !== img.format ? `format ${img.format}` : '',
       o.cmdline !== undefined && o.cmdline !== img.cmdline ? `cmdline "${img.cmdline}"` : '',
       o.project !== undefined && o.project !== img.project ? `project ${img.project}` : '',
       o.public && !img.public ? 'public: no' : '',
@@ -135,6 +151,21 @@ async function ensureImage(c: HilClient, name: string, o: UploadOptions): Promis
   } catch (err) {
     if (!(err instanceof HilApiError && err.status === 404)) throw err;
   }
-  await c.image.create(name, { project: o.project, public: o.public, cmdline: o.cmdline });
-  if (!o.json) progress(`created image ${name}`);
+  const format = o.disk ? ((o.format ?? 'qcow2') as (typeof FORMATS)[number]) : undefined;
+  await c.image.create(name, { project: o.project, public: o.public, cmdline: o.cmdline, format });
+  if (!o.json) progress(`created image ${name}${format ? ` (${format} disk image)` : ''}`);
+}
+
+/** Long uploads say how far they are, every 10 % (to stderr). */
+function reportProgress(hasher: Hasher, total: number): void {
+  if (total < 64 * 1024 * 1024) return;
+  let sent = 0;
+  let next = 0.1;
+  hasher.onBytes = (n) => {
+    sent += n;
+    if (sent / total >= next) {
+      progress(`  ${Math.floor((sent / total) * 100)} % (${sent} of ${total} bytes)`);
+      next += 0.1;
+    }
+  };
 }

@@ -95,7 +95,7 @@ export class LocalBackend implements StorageBackend {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  async importImage(imageKey: string, source: { path: string; format: DiskFormat }): Promise<void> {
+  async importImage(imageKey: string, source: { path: string; format: DiskFormat }, _signal?: AbortSignal): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const target = this.#file(imageKey, source.format);
     if (await exists(target)) return;
@@ -149,7 +149,14 @@ export class LocalBackend implements StorageBackend {
         await rm(tmp, { force: true });
       }
       // From here on the export writes into the fresh overlay; the frozen file is the image's and is never written again.
-      if (o.live) await o.live.pushOverlay(fresh, o.signal);
+      try {
+        await o.live?.pushOverlay(fresh, o.signal);
+      } catch (err) {
+        // The export still writes the old top: the disk stays as it was, and the image gets nothing.
+        await rm(fresh, { force: true });
+        await rm(frozen, { force: true });
+        throw err;
+      }
     }
     await chmod(frozen, 0o400);
     const kept = (await this.#diskFiles(diskKey)).at(-1)!;

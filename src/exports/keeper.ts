@@ -1,0 +1,288 @@
+/**
+ * The storage work a disk needs while it lives (docs/images.md "Exports"),
+ * done by whichever process holds the disk's claim (`disk:<id>`): serving
+ * its export to the node it is attached to, taking a snapshot asked for,
+ * separating a snapshot from it in the background (RBD). Every process that
+ * serves exports runs a keeper; each heartbeat it takes the disks that need
+ * work and that nobody holds, so exports come back after a restart and move
+ * to a survivor when their process dies (its export servers die with it).
+ *
+ * What the keeper records (export state, a snapshot's outcome) is written
+ * only while the claim is still this process's (`heldBy`), and a claim lost
+ * stops its export server at once.
+ */
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { heldBy, type Claim, type Claims } from '../claims/claims.ts';
+import { diskClaim } from '../disks/disk.service.ts';
+import type { DiskStorage } from '../images/disk-storage.ts';
+import type { Database, DiskRow, ImageRow } from '../store/schema.ts';
+import { Coalesced } from '../util/coalesced.ts';
+import { withTimeout } from '../util/timeout.ts';
+import { NbdServer, type NbdExportSpec } from './nbd-server.ts';
+import { sweepOrphans } from './sweep.ts';
+
+export interface KeeperOptions {
+  db: Kysely<Database>;
+  claims: Claims;
+  storage: DiskStorage;
+  /** The address export servers bind to, and where they keep sockets and key files. */
+  exports: { address: string; runDir: string };
+  log: Logger;
+  /** How often to look for disks that need a holder (the claims heartbeat). */
+  intervalMs: number;
+  /** How often to look for storage nothing names (a crash mid-delete). */
+  sweepMs?: number;
+}
+
+/** How long an export server may take to start listening. */
+const START_TIMEOUT_MS = 15_000;
+/** A separation's progress is written at most this often. */
+const PROGRESS_EVERY_MS = 1000;
+
+export class ExportKeeper {
+  readonly #o: KeeperOptions;
+  readonly #run: Coalesced;
+  readonly #claims = new Map<number, Claim>();
+  readonly #servers = new Map<number, NbdServer>();
+  /** Snapshot images being separated from their disks here: image id → the disk and the work. */
+  readonly #separating = new Map<number, { diskId: number; work: Promise<void> }>();
+  #timer: NodeJS.Timeout | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(o: KeeperOptions) {
+    this.#o = o;
+    this.#run = new Coalesced(() => this.#reconcile(), { onError: (err) => o.log.warn({ err: (err as Error).message }, 'exports: reconcile failed') });
+  }
+
+  /** The export servers running here, by disk id (tests, metrics). */
+  get serving(): ReadonlyMap<number, NbdServer> {
+    return this.#servers;
+  }
+
+  async start(): Promise<void> {
+    await this.sweep();
+    this.#run.kick();
+    await this.#run.settled();
+    this.#timer = setInterval(() => this.#run.kick(), this.#o.intervalMs);
+    this.#sweepTimer = setInterval(() => void this.sweep(), this.#o.sweepMs ?? 10 * 60_000);
+  }
+
+  /** Look now: something a disk's holder acts on was committed. */
+  kick(): void {
+    this.#run.kick();
+  }
+
+  /** Settles when no reconcile runs or is asked for (tests). */
+  settled(): Promise<void> {
+    return this.#run.settled();
+  }
+
+  /** Stops every export server here and lets the claims go, for others to take at once. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    clearInterval(this.#sweepTimer);
+    this.#run.stop();
+    await this.#run.settled();
+    await Promise.allSettled([...this.#separating.values()].map((s) => s.work));
+    for (const id of [...this.#claims.keys()]) await this.#letGo(id);
+  }
+
+  async sweep(): Promise<void> {
+    try {
+      await sweepOrphans(this.#o.db, this.#o.storage, this.#o.log);
+    } catch (err) {
+      this.#o.log.warn({ err: (err as Error).message }, 'storage: the orphan sweep failed');
+    }
+  }
+
+  /** Disks that need a holder: attached to a node, or with a snapshot to take or separate. */
+  async #wanted(): Promise<Map<number, DiskRow>> {
+    const db = this.#o.db;
+    const separates = this.#o.storage.backend.separate !== undefined;
+    const rows = await db
+      .selectFrom('disk')
+      .selectAll()
+      .where('state', '=', 'ready')
+      .where((eb) =>
+        eb.or([
+          eb('node_id', 'is not', null),
+          eb(
+            'id',
+            'in',
+            eb
+              .selectFrom('image')
+              .select('source_disk_id')
+              .where('source_disk_id', 'is not', null)
+              .where((e) => (separates ? e('state', 'in', ['pending', 'ready']) : e('state', '=', 'pending'))) as never,
+          ),
+        ]),
+      )
+      .execute();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
+  async #reconcile(): Promise<void> {
+    if (this.#stopped) return;
+    const wanted = await this.#wanted();
+    for (const [id, disk] of wanted) {
+      let claim = this.#claims.get(id);
+      if (!claim?.valid) {
+        const taken = await this.#o.claims.take(diskClaim(id));
+        if (!taken) {
+          await this.#stopServer(id); // another process has it
+          continue;
+        }
+        claim = this.#hold(id, taken);
+      }
+      try {
+        await this.#tend(disk, claim);
+      } catch (err) {
+        this.#o.log.warn({ disk: disk.label, err: (err as Error).message }, 'exports: could not tend a disk');
+      }
+    }
+    for (const id of [...this.#claims.keys()]) if (!wanted.has(id) && !this.#separatingDisk(id)) await this.#letGo(id);
+  }
+
+  #hold(id: number, claim: Claim): Claim {
+    if (this.#claims.get(id) !== claim) {
+      this.#claims.set(id, claim);
+      // Fencing: a claim lost (another process took it) stops the export here at once.
+      claim.signal.addEventListener('abort', () => {
+        if (this.#claims.get(id) === claim) this.#claims.delete(id);
+        void this.#stopServer(id);
+      });
+    }
+    return claim;
+  }
+
+  async #tend(disk: DiskRow, claim: Claim): Promise<void> {
+    await this.#export(disk, claim);
+    const images = await this.#o.db.selectFrom('image').selectAll().where('source_disk_id', '=', disk.id).execute();
+    for (const image of images) {
+      if (image.state === 'pending') await this.#snapshot(disk, image, claim);
+      else if (image.state === 'ready' && !this.#separating.has(image.id)) this.#separate(disk, image, claim);
+    }
+  }
+
+  async #export(disk: DiskRow, claim: Claim): Promise<void> {
+    const running = this.#servers.get(disk.id);
+    if (disk.node_id === null || disk.export_port === null || disk.export_identity === null || disk.export_psk === null) {
+      await this.#stopServer(disk.id);
+      return;
+    }
+    const wanted = { name: disk.storage_key, address: this.#o.exports.address, port: disk.export_port, identity: disk.export_identity, psk: disk.export_psk };
+    if (running && running.running && sameExport(running.spec, wanted)) return;
+    await this.#stopServer(disk.id);
+    if (!claim.valid) return;
+    try {
+      const blockdev = await this.#o.storage.run('open the disk', () => this.#o.storage.backend.diskBlockdev(disk.storage_key));
+      const server = await withTimeout(START_TIMEOUT_MS, 'starting an export server', (signal) =>
+        NbdServer.start({ ...wanted, blockdev, runDir: this.#o.exports.runDir }, AbortSignal.any([signal, claim.signal])),
+      );
+      if (!claim.valid) {
+        await server.stop();
+        return;
+      }
+      this.#servers.set(disk.id, server);
+      void server.exited.then(() => {
+        if (this.#servers.get(disk.id) !== server) return;
+        this.#servers.delete(disk.id);
+        this.#o.log.warn({ disk: disk.label, said: server.said }, 'exports: an export server exited; starting it again');
+        this.#run.kick();
+      });
+      await this.#record(claim, disk.id, { export_state: 'serving', export_error: null });
+      this.#o.log.info({ disk: disk.label, port: wanted.port, pid: server.pid }, 'exports: serving');
+    } catch (err) {
+      await this.#record(claim, disk.id, { export_state: 'failed', export_error: (err as Error).message.slice(0, 500) });
+      throw err;
+    }
+  }
+
+  async #record(claim: Claim, diskId: number, fields: Pick<DiskRow, 'export_state' | 'export_error'>): Promise<void> {
+    await this.#o.db.updateTable('disk').set(fields).where('id', '=', diskId).where('node_id', 'is not', null).where(heldBy(claim)).execute();
+  }
+
+  async #snapshot(disk: DiskRow, image: ImageRow, claim: Claim): Promise<void> {
+    const { storage, db, log } = this.#o;
+    if (!claim.valid || image.storage_key === null) return;
+    const key = image.storage_key;
+    try {
+      const outcome = await storage.run('take the snapshot', (signal) =>
+        storage.backend.snapshotDisk(disk.storage_key, key, { live: this.#servers.get(disk.id), signal: AbortSignal.any([signal, claim.signal]) }),
+      );
+      await db.transaction().execute(async (tx) => {
+        const r = await tx
+          .updateTable('image')
+          .set({ state: 'ready', source_disk_id: outcome.imageOnDisk ? disk.id : null, progress: outcome.imageOnDisk ? 0 : null })
+          .where('id', '=', image.id)
+          .where(heldBy(claim))
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 1 && outcome.diskOnImage) await tx.updateTable('disk').set({ image_id: image.id }).where('id', '=', disk.id).execute();
+      });
+      log.info({ disk: disk.label, image: image.label }, 'storage: snapshot taken');
+    } catch (err) {
+      log.warn({ disk: disk.label, image: image.label, err: (err as Error).message }, 'storage: a snapshot failed');
+      await storage.run('remove a failed snapshot', (signal) => storage.backend.deleteImage(key, signal)).catch(() => {});
+      await db
+        .updateTable('image')
+        .set({ state: 'failed', error: (err as Error).message.slice(0, 500), source_disk_id: null, parent_id: null })
+        .where('id', '=', image.id)
+        .where(heldBy(claim))
+        .execute();
+    }
+  }
+
+  #separatingDisk(diskId: number): boolean {
+    return [...this.#separating.values()].some((s) => s.diskId === diskId);
+  }
+
+  /** Makes the snapshot independent of the disk in the background (RBD flatten), its progress in the image row. */
+  #separate(disk: DiskRow, image: ImageRow, claim: Claim): void {
+    const { storage, db, log } = this.#o;
+    const separate = storage.backend.separate?.bind(storage.backend);
+    if (!separate || image.storage_key === null) return;
+    const key = image.storage_key;
+    let lastWrite = 0;
+    const progress = (fraction: number) => {
+      if (Date.now() - lastWrite < PROGRESS_EVERY_MS && fraction < 1) return;
+      lastWrite = Date.now();
+      void db.updateTable('image').set({ progress: fraction }).where('id', '=', image.id).where(heldBy(claim)).execute().catch(() => {});
+    };
+    const work = (async () => {
+      try {
+        // No storage timeout: a flatten takes time in the image's size; losing the claim stops it.
+        await separate(key, disk.storage_key, { progress, signal: claim.signal });
+        await db.updateTable('image').set({ source_disk_id: null, parent_id: null, progress: 1 }).where('id', '=', image.id).where(heldBy(claim)).execute();
+        log.info({ disk: disk.label, image: image.label }, 'storage: snapshot separated from its disk');
+      } catch (err) {
+        if (!claim.signal.aborted) log.warn({ disk: disk.label, image: image.label, err: (err as Error).message }, 'storage: separating a snapshot failed; it is tried again');
+      } finally {
+        this.#separating.delete(image.id);
+        this.#run.kick();
+      }
+    })();
+    this.#separating.set(image.id, { diskId: disk.id, work });
+  }
+
+  async #stopServer(diskId: number): Promise<void> {
+    const server = this.#servers.get(diskId);
+    if (!server) return;
+    this.#servers.delete(diskId);
+    await server.stop();
+    this.#o.log.info({ diskId, port: server.spec.port }, 'exports: stopped');
+  }
+
+  async #letGo(diskId: number): Promise<void> {
+    await this.#stopServer(diskId);
+    const claim = this.#claims.get(diskId);
+    this.#claims.delete(diskId);
+    await claim?.release().catch((err: Error) => this.#o.log.warn({ diskId, err: err.message }, 'exports: could not release a claim'));
+  }
+}
+
+function sameExport(a: Omit<NbdExportSpec, 'blockdev' | 'runDir'>, b: Omit<NbdExportSpec, 'blockdev' | 'runDir'>): boolean {
+  return a.name === b.name && a.address === b.address && a.port === b.port && a.identity === b.identity && a.psk === b.psk;
+}

@@ -1,0 +1,33 @@
+/** Disks (docs/images.md; not in upstream): /v0/disk/<disk>. */
+import { Type } from 'typebox';
+import { Args, Nullable } from './common.ts';
+
+export const CreateDiskBody = Args({ image: Type.String({ description: 'a disk image the project may use' }), project: Type.String() });
+export const AttachDiskBody = Args({ node: Type.String({ description: "a node of the disk's project" }) });
+export const SnapshotDiskBody = Args({ image: Type.String({ description: "the new image's name; it joins the disk's project" }) });
+
+const exportFields = {
+  protocol: Type.String({ description: 'nbd' }),
+  state: Type.String({ description: 'starting, serving or failed' }),
+  error: Nullable(Type.String()),
+  host: Type.String({ description: 'the address the node connects to' }),
+  port: Type.Integer(),
+  name: Type.String({ description: 'the NBD export name' }),
+  identity: Type.String({ description: "the node's TLS-PSK identity" }),
+};
+
+export const ExportView = Type.Object(exportFields);
+export const AttachView = Type.Object({ ...exportFields, key: Type.String({ description: "the node's TLS-PSK key (hex), answered only here" }) });
+
+export const DiskView = Type.Object({
+  name: Type.String(),
+  project: Type.String(),
+  image: Type.String({ description: 'the image whose base the disk sits on' }),
+  size: Type.Integer({ description: 'bytes, as the node sees it' }),
+  state: Type.String({ description: 'creating or ready' }),
+  node: Nullable(Type.String()),
+  export: Nullable(ExportView),
+});
+
+export const SnapshotView = Type.Object({ image: Type.String(), state: Type.String({ description: 'pending until the snapshot is taken; watch GET /v0/image/<image>' }) });
+export const DiskList = Type.Array(Type.String());

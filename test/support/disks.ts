@@ -1,0 +1,127 @@
+/**
+ * For tests of disk images, disks and exports through the API: a HIL with
+ * its own blob, disk and export directories, uploads of disk files, waiting
+ * for an export to serve or a snapshot to be taken, and what the storage
+ * backend and blob store hold (to check a failure left nothing behind).
+ */
+import { readFileSync, mkdtempSync, rmSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import type { TestDatabase } from './databases.ts';
+import { withHil, type Caller, type TestHil, type TestHilOptions } from './hil.ts';
+import type { Config } from '../../src/config/config.ts';
+import { qemuIoSkipReason } from './qemu-io.ts';
+
+export function diskSkipReason(): string | undefined {
+  return qemuIoSkipReason() ?? (spawnSync('qemu-storage-daemon', ['--version']).status === 0 ? undefined : 'qemu-storage-daemon is not installed (apt-get install qemu-system-common)');
+}
+
+/** A port range nobody else on this machine uses now (exports.ports). */
+export async function freePorts(count: number): Promise<string> {
+  for (;;) {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const first = (s.address() as { port: number }).port;
+    await new Promise((r) => s.close(r));
+    if (first + count < 65535) return `${first}-${first + count - 1}`;
+  }
+}
+
+export interface DiskDirs {
+  root: string;
+  blobs: string;
+  disks: string;
+  run: string;
+}
+
+export function diskDirs(): DiskDirs {
+  const root = mkdtempSync(join(tmpdir(), 'hil-disks-'));
+  return { root, blobs: join(root, 'blobs'), disks: join(root, 'disks'), run: join(root, 'run') };
+}
+
+/** Points a HIL's images, disks and exports at `dirs` and `ports`. */
+export function diskConfig(dirs: DiskDirs, ports: string, more?: (c: Config) => void) {
+  return (c: Config) => {
+    c.images.dir = dirs.blobs;
+    c.images.disks_dir = dirs.disks;
+    c.exports.run_dir = dirs.run;
+    c.exports.ports = ports;
+    c.claims.heartbeat_ms = 200;
+    c.claims.ttl_seconds = 2;
+    more?.(c);
+  };
+}
+
+export async function withDiskHil(database: TestDatabase, o: TestHilOptions & { more?: (c: Config) => void } = {}, fn: (t: TestHil, dirs: DiskDirs) => Promise<void>): Promise<void> {
+  const dirs = diskDirs();
+  const ports = await freePorts(20);
+  try {
+    await withHil(database, { ...o, config: diskConfig(dirs, ports, o.more) }, (t) => fn(t, dirs));
+  } finally {
+    rmSync(dirs.root, { recursive: true, force: true });
+  }
+}
+
+export async function uploadDisk(t: TestHil, image: string, file: string | Buffer, auth?: string) {
+  const res = await t.hil.app!.inject({
+    method: 'PUT',
+    url: `/v0/image/${image}/disk`,
+    headers: { 'content-type': 'application/octet-stream', ...(auth ? { authorization: auth } : {}) },
+    payload: typeof file === 'string' ? readFileSync(file) : file,
+  });
+  let body: any = res.body;
+  try {
+    body = JSON.parse(res.body);
+  } catch {
+    // not JSON
+  }
+  return { status: res.statusCode, body, text: res.body };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the disk's export says `serving` (or throws with its error). */
+export function waitServing(api: Caller, disk: string, timeoutMs?: number) {
+  return waitFor(
+    `export of ${disk} serving`,
+    async () => {
+      const r = await api('GET', `/v0/disk/${disk}`);
+      if (r.body?.export?.state === 'failed') throw new Error(`export of ${disk} failed: ${r.body.export.error}`);
+      return r.body?.export?.state === 'serving' ? r.body.export : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+export function waitImageReady(api: Caller, image: string, timeoutMs?: number) {
+  return waitFor(
+    `image ${image} ready`,
+    async () => {
+      const r = await api('GET', `/v0/image/${image}`);
+      if (r.body?.state === 'failed') throw new Error(`image ${image} failed: ${r.body.error}`);
+      return r.body?.state === 'ready' ? r.body : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** What the storage holds for this HIL, the blobs stored, and leftover temporary files: compared before and after a failure. */
+export async function storageState(t: TestHil, dirs: DiskDirs) {
+  const s = t.hil.storage;
+  const listed = await s.backend.list(`${s.prefix}.`, AbortSignal.timeout(10_000));
+  const blobDir = join(dirs.blobs, 'sha256');
+  const blobs = existsSync(blobDir) ? readdirSync(blobDir).sort() : [];
+  const disksTmp = existsSync(dirs.disks) ? readdirSync(dirs.disks).filter((n) => n.startsWith('.tmp-')) : [];
+  const rows = await t.hil.store.db.selectFrom('disk').select('label').orderBy('label').execute();
+  return { ...listed, blobs, disksTmp, diskRows: rows.map((r) => r.label) };
+}
