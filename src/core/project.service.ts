@@ -38,6 +38,9 @@ export class ProjectService extends Service {
       if (await has(tx.selectFrom('image').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
         throw new BlockedError('Project still has images');
       }
+      if (await has(tx.selectFrom('disk').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
+        throw new BlockedError('Project still has disks');
+      }
       await tx.deleteFrom('user_project').where('project_id', '=', project.id).execute();
       await tx.deleteFrom('project').where('id', '=', project.id).execute();
     });
@@ -108,6 +111,9 @@ export class ProjectService extends Service {
         : attachedQuery
       ).executeTakeFirst();
       if (attached) throw new BlockedError('Node attached to a network');
+      // A disk exported to a node stays its project's: the node cannot leave with it.
+      const disks = await tx.selectFrom('disk').select('label').where('node_id', '=', node.id).orderBy('label').execute();
+      if (disks.length) throw new BlockedError(`Node uses disk${disks.length > 1 ? 's' : ''} ${disks.map((d) => d.label).join(', ')}; detach ${disks.length > 1 ? 'them' : 'it'} first (hil disk detach DISK).`);
       const pending = await hasPendingAction(tx, { nodeId: node.id });
       if (pending) throw new BlockedError('Node has pending network actions');
 

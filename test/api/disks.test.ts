@@ -17,7 +17,14 @@ import { assertEmptyOk, assertError, mkNode, mkProject, connectNode } from '../s
 import { makeGolden } from '../support/storage-contract.ts';
 import { ioBlockdev, ioNbd } from '../support/qemu-io.ts';
 import { skipUnless } from '../support/require.ts';
-import { diskConfig, diskDirs, diskSkipReason, freePorts, storageState, uploadDisk, waitImageReady, waitServing, type DiskDirs } from '../support/disks.ts';
+import { diskConfig, diskDirs, diskSkipReason, freePorts, storageState, uploadDisk, waitFor, waitImageReady, waitServing, type DiskDirs } from '../support/disks.ts';
+
+/** Whether no live process holds the disk's claim (its export stopped, its snapshot done). */
+async function claimFree(t: TestHil, disk: string): Promise<boolean> {
+  const d = await t.hil.store.db.selectFrom('disk').select('id').where('label', '=', disk).executeTakeFirstOrThrow();
+  const c = await t.hil.store.db.selectFrom('claim').select(['holder', 'expires_at']).where('resource', '=', `disk:${d.id}`).executeTakeFirst();
+  return !c || c.holder === null || Number(c.expires_at) < Date.now();
+}
 
 const skip = skipUnless(diskSkipReason());
 const MiB = 1024 * 1024;
@@ -171,6 +178,13 @@ for (const database of testDatabases()) {
       // A disk in use by another node.
       assertError(await api('POST', '/v0/disk/d1/attach', { node: 'n2' }), 409, 'BlockedError', /in use by node "n1"; detach it first/);
       assertError(await api('DELETE', '/v0/disk/d1'), 409, 'BlockedError', /in use by node "n1"/);
+      // The node cannot leave its project with the disk, nor the project go while it has disks.
+      assertError(await api('POST', '/v0/project/runway/detach_node', { node: 'n1' }), 409, 'BlockedError', 'Node uses disk d1; detach it first (hil disk detach DISK).');
+      assertEmptyOk(await api('PUT', '/v0/project/empty'));
+      assertEmptyOk(await api('PUT', '/v0/disk/dempty', { image: 'golden', project: 'empty' }));
+      assertError(await api('DELETE', '/v0/project/empty'), 409, 'BlockedError', 'Project still has disks');
+      assertEmptyOk(await api('DELETE', '/v0/disk/dempty'));
+      assertEmptyOk(await api('DELETE', '/v0/project/empty'));
       // Snapshots into names taken, or bad.
       assertError(await api('POST', '/v0/disk/d1/snapshot', { image: 'golden' }), 409, 'DuplicateError');
       assertError(await api('POST', '/v0/disk/d1/snapshot', { image: 'a b' }), 400, 'BadArgumentError');
@@ -209,6 +223,13 @@ for (const database of testDatabases()) {
       assert.equal((await api('GET', '/v0/disk/d2')).body.export, null);
       assert.ok(!ioNbd(nbd(e2, keys.get('d2')!), ['read 0 1M']).ok, 'the export is gone');
       const key = (await t.hil.store.db.selectFrom('disk').select('storage_key').where('label', '=', 'd2').executeTakeFirstOrThrow()).storage_key;
+      // A detached disk is snapshotted by whichever process takes its claim for that alone.
+      assert.equal((await api('POST', '/v0/disk/d2/snapshot', { image: 'd2-saved' })).status, 200);
+      await waitImageReady(api, 'd2-saved');
+      assertEmptyOk(await api('PUT', '/v0/disk/d4', { image: 'd2-saved', project: 'runway' }));
+      assert.ok(ioBlockdev(await t.hil.storage.backend.diskBlockdev((await t.hil.store.db.selectFrom('disk').select('storage_key').where('label', '=', 'd4').executeTakeFirstOrThrow()).storage_key), ['read -P 0x22 0 1M']).ok);
+      assertEmptyOk(await api('DELETE', '/v0/disk/d4'));
+      await waitFor('the claim of d2 released', async () => ((await claimFree(t, 'd2')) ? true : undefined));
       assertEmptyOk(await api('DELETE', '/v0/disk/d2'));
       assertError(await api('GET', '/v0/disk/d2'), 404, 'NotFoundError');
       const listed = await t.hil.storage.backend.list(`${t.hil.storage.prefix}.`, AbortSignal.timeout(5000));

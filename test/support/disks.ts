@@ -18,15 +18,30 @@ export function diskSkipReason(): string | undefined {
   return qemuIoSkipReason() ?? (spawnSync('qemu-storage-daemon', ['--version']).status === 0 ? undefined : 'qemu-storage-daemon is not installed (apt-get install qemu-system-common)');
 }
 
-/** A port range nobody else on this machine uses now (exports.ports). */
+/**
+ * A port range for exports.ports that nobody uses now: below the kernel's
+ * ephemeral range (ip_local_port_range starts at 32768 here), where no
+ * outgoing connection (an NBD client, a database) is given a local port,
+ * each port checked by binding it.
+ */
 export async function freePorts(count: number): Promise<string> {
   for (;;) {
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const first = (s.address() as { port: number }).port;
-    await new Promise((r) => s.close(r));
-    if (first + count < 65535) return `${first}-${first + count - 1}`;
+    const first = 20000 + Math.floor(Math.random() * (12000 - count));
+    if (await allBindable(first, count)) return `${first}-${first + count - 1}`;
   }
+}
+
+async function allBindable(first: number, count: number): Promise<boolean> {
+  for (let port = first; port < first + count; port++) {
+    const s = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '0.0.0.0', () => resolve(true));
+    });
+    if (ok) await new Promise((r) => s.close(r));
+    if (!ok) return false;
+  }
+  return true;
 }
 
 export interface DiskDirs {
