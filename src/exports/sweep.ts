@@ -28,22 +28,25 @@ export async function sweepOrphans(db: Kysely<Database>, storage: DiskStorage, l
   }
   const held = await storage.run('list what the storage holds', (signal) => storage.backend.list(`${storage.prefix}.`, signal));
   const ids = async (table: 'image' | 'disk') => new Set((await db.selectFrom(table).select('id').execute()).map((r) => Number(r.id)));
-  const images = await ids('image');
-  const disks = await ids('disk');
-  for (const key of held.images) {
-    const id = Number(KEY_ID.exec(key)?.[2]);
-    if (!Number.isNaN(id) && !images.has(id)) {
-      await storage.run('remove an orphaned image base', (signal) => storage.backend.deleteImage(key, signal));
-      removed.images.push(key);
-    }
+  const orphans = (keys: string[], live: Set<number>) => keys.filter((key) => !Number.isNaN(Number(KEY_ID.exec(key)?.[2])) && !live.has(Number(KEY_ID.exec(key)?.[2])));
+  // Disks first: an orphaned base still has its orphaned clones until they go.
+  for (const key of orphans(held.disks, await ids('disk'))) {
+    if (await attempt(log, key, () => storage.run('remove an orphaned disk', (signal) => storage.backend.deleteDisk(key, signal)))) removed.disks.push(key);
   }
-  for (const key of held.disks) {
-    const id = Number(KEY_ID.exec(key)?.[2]);
-    if (!Number.isNaN(id) && !disks.has(id)) {
-      await storage.run('remove an orphaned disk', (signal) => storage.backend.deleteDisk(key, signal));
-      removed.disks.push(key);
-    }
+  for (const key of orphans(held.images, await ids('image'))) {
+    if (await attempt(log, key, () => storage.run('remove an orphaned image base', (signal) => storage.backend.deleteImage(key, signal)))) removed.images.push(key);
   }
   if (removed.images.length || removed.disks.length) log.info(removed, 'storage: removed what nothing names');
   return removed;
+}
+
+/** One removal; a failure is logged and the sweep goes on (the next sweep tries again). */
+async function attempt(log: Logger, key: string, remove: () => Promise<void>): Promise<boolean> {
+  try {
+    await remove();
+    return true;
+  } catch (err) {
+    log.warn({ key, err: (err as Error).message }, 'storage: could not remove an orphan');
+    return false;
+  }
 }

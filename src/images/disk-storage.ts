@@ -35,15 +35,21 @@ export class DiskStorage {
     return `${this.prefix}.disk.${diskId}`;
   }
 
-  /** Runs one backend operation within the storage timeout; its failure is a StorageError saying what failed. */
-  async run<T>(what: string, op: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  /**
+   * Runs one backend operation within the storage timeout (plus `bytes` at
+   * 8 MiB/s, for an operation that copies that much); its failure is a
+   * StorageError saying what failed.
+   */
+  async run<T>(what: string, op: (signal: AbortSignal) => Promise<T>, o: { signal?: AbortSignal; bytes?: number } = {}): Promise<T> {
+    const timeoutMs = this.timeoutMs + Math.ceil(((o.bytes ?? 0) / (8 * 1024 * 1024)) * 1000);
+    const signal = o.signal;
     try {
-      return await withTimeout(this.timeoutMs, `storage: ${what}`, (own) => op(signal ? AbortSignal.any([own, signal]) : own));
+      return await withTimeout(timeoutMs, `storage: ${what}`, (own) => op(signal ? AbortSignal.any([own, signal]) : own));
     } catch (err) {
       if (err instanceof StorageError) throw err;
       if (err instanceof TimeoutError) {
-        this.#log.error({ what, timeoutMs: this.timeoutMs }, 'storage: an operation timed out');
-        throw new StorageError(`Storage (${this.backend.type}) did not ${what} within ${this.timeoutMs} ms.`);
+        this.#log.error({ what, timeoutMs }, 'storage: an operation timed out');
+        throw new StorageError(`Storage (${this.backend.type}) did not ${what} within ${timeoutMs} ms.`);
       }
       this.#log.error({ what, err: (err as Error).message }, 'storage: an operation failed');
       throw new StorageError(`Storage (${this.backend.type}) could not ${what}; the server log says why.`);

@@ -254,7 +254,8 @@ export class ImageService extends Service {
       }
       key = this.#storage.imageKey(row.id, stored.sha256);
       const base = key;
-      await this.#storage.run('import the disk image', (signal) => this.#storage.backend.importImage(base, { path: this.#blobs.path(stored.sha256), format }, signal));
+      const source = { path: this.#blobs.path(stored.sha256), format };
+      await this.#storage.run('import the disk image', (signal) => this.#storage.backend.importImage(base, source, signal), { bytes: stored.size });
       replaced = await inTx(this.deps, async (tx) => {
         const row = await modifiableImage(tx, p, name);
         await tx.updateTable('image').set({ disk_sha256: stored.sha256, disk_size: stored.size, virtual_size: virtualSize, storage_key: base }).where('id', '=', row.id).execute();

@@ -160,6 +160,11 @@ for (const backend of BACKENDS) {
           assert.ok(r.ok, `the golden image is unchanged: ${r.output}`);
           await call(api, 'POST', '/v0/disk/probe/detach');
 
+          // The golden image cannot go while disks sit on it.
+          const refused = await fetch(`${api}/v0/image/golden`, { method: 'DELETE' });
+          assert.equal(refused.status, 409);
+          assert.match(await refused.text(), /disks d1, d2.*depend on it/);
+
           // Node 2's credentials do not open node 1's disk, and the export is bound to its address only.
           r = io(n2.ns, { ...target(e1, k1), identity: k2.identity, key: k2.key }, ['read 0 1M']);
           assert.ok(!r.ok && /TLS|handshake/i.test(r.output), `node 2 opened node 1's disk: ${r.output}`);

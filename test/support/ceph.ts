@@ -121,14 +121,16 @@ export async function startCeph(): Promise<CephCluster> {
     stopped = true;
     process.removeListener('exit', stop);
     // SIGKILL: memstore keeps nothing worth a clean shutdown, and a SIGTERMed OSD takes seconds to go.
-    for (const pid of pids.reverse()) {
+    for (const pid of [...pids].reverse()) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // already gone
       }
     }
-    if (!process.env.KEEPCEPH) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    // Dead before their directory goes, so no daemon writes into it afterwards.
+    for (const pid of pids) waitDead(pid, 3000);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   };
   // Also when the test runner ends without its teardown (an uncaught error).
   process.once('exit', stop);
@@ -184,6 +186,28 @@ async function setUp(dir: string, pids: number[]): Promise<void> {
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
   // Waits until the pool's placement groups are active, so the first test does not.
   await run('rbd', ['-c', conf, '-n', 'client.admin', 'pool', 'init', POOL]);
+}
+
+/**
+ * Waits (synchronously: stop() runs in teardown and on process exit) until
+ * the process is gone or a zombie. A zombie is dead; it stays one until Node
+ * reaps it, which needs the event loop.
+ */
+function waitDead(pid: number, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < deadline) {
+    let state: string;
+    try {
+      // "pid (comm) S ...": the state follows the last ')', since comm may hold any character.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return;
+    }
+    if (state === 'Z' || state === 'X') return;
+    Atomics.wait(nap, 0, 0, 10);
+  }
 }
 
 /** Starts a daemon in the foreground, its output to log/<name>.out; returns its PID. */

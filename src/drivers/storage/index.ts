@@ -6,6 +6,7 @@
 import { Catalog } from '../catalog.ts';
 import type { StorageBackend } from './interface.ts';
 import { localBackend } from './local.ts';
+import { rbdBackend } from './rbd.ts';
 
 /** What backends may be built with (`[images]`). */
 export interface StorageContext {
@@ -20,6 +21,9 @@ interface BackendFactory {
   create(ctx: StorageContext): StorageBackend;
 }
 
-const BACKENDS: BackendFactory[] = [{ type: 'local', create: (ctx) => localBackend({ dir: ctx.disksDir, timeoutMs: ctx.timeoutMs }) }];
+const BACKENDS: BackendFactory[] = [
+  { type: 'local', create: (ctx) => localBackend({ dir: ctx.disksDir, timeoutMs: ctx.timeoutMs }) },
+  { type: 'rbd', create: (ctx) => rbdBackend({ ...ctx.rbd, timeoutMs: ctx.timeoutMs }) },
+];
 
 export const storageBackends = new Catalog(BACKENDS, { unknown: (name, known) => `${JSON.stringify(name)} is not a storage backend (known: ${known.join(', ')})` });
