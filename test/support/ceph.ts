@@ -89,6 +89,9 @@ keyring = ${dir}/mon.keyring
 [osd]
 osd objectstore = memstore
 memstore device bytes = ${4 * 1024 ** 3}
+# A client that died holding an image's exclusive lock (a SIGKILLed export)
+# loses it when its watch times out: 30 s by default, a test's whole budget.
+osd client watch timeout = 5
 keyring = ${dir}/osd/$name/keyring
 [client.admin]
 keyring = ${dir}/admin.keyring
