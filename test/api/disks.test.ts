@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabases } from '../support/databases.ts';
+import type { Config } from '../../src/config/config.ts';
 import { startTestHil, type TestHil } from '../support/hil.ts';
 import { assertEmptyOk, assertError, mkNode, mkProject, connectNode } from '../support/fixtures.ts';
 import { makeGolden } from '../support/storage-contract.ts';
@@ -33,8 +34,21 @@ function nbd(exp: { host: string; port: number; name: string; identity: string }
   return { host: exp.host, port: exp.port, export: exp.name, identity: exp.identity, key };
 }
 
-for (const database of testDatabases()) {
-  describe(`disks on ${database.name}`, { skip: database.skip ?? skip }, () => {
+/** Each storage backend: local qcow2 files, and the test Ceph when the global setup started one. */
+const BACKENDS = [
+  { name: 'local', skip: undefined as string | undefined, config: (_c: Config) => {} },
+  {
+    name: 'rbd',
+    skip: process.env.HIL_TEST_CEPH_CONF ? undefined : (process.env.HIL_TEST_CEPH_SKIP ?? 'no Ceph cluster (run through npm test)'),
+    config: (c: Config) => {
+      c.images.backend = 'rbd';
+      c.images.rbd = { pool: process.env.HIL_TEST_CEPH_POOL!, conf: process.env.HIL_TEST_CEPH_CONF!, id: process.env.HIL_TEST_CEPH_ID! };
+    },
+  },
+];
+
+for (const [backend, database] of BACKENDS.flatMap((b) => testDatabases().map((d) => [b, d] as const))) {
+  describe(`disks on ${backend.name} storage and ${database.name}`, { skip: database.skip ?? skip ?? skipUnless(backend.skip) }, () => {
     let dirs: DiskDirs;
     let files: string;
     let golden: string;
@@ -49,7 +63,7 @@ for (const database of testDatabases()) {
       golden = makeGolden(files);
       ports = await freePorts(20);
       db = await database.create();
-      t = await startTestHil(db, { config: diskConfig(dirs, ports) });
+      t = await startTestHil(db, { config: diskConfig(dirs, ports, backend.config) });
       const api = t.as();
       await mkProject(api, 'runway');
       for (const n of ['n1', 'n2', 'n3']) {
@@ -124,7 +138,8 @@ for (const database of testDatabases()) {
       assert.equal(s.status, 200, s.text);
       const img = await waitImageReady(api, 'd1-saved');
       assert.equal(img.project, 'runway');
-      assert.equal(img.parent, 'golden');
+      // local: the snapshot sits on the golden image; rbd: until it is separated from disk 1 (then on nothing).
+      if (backend.name === 'local') assert.equal(img.parent, 'golden');
       const e1 = (await api('GET', '/v0/disk/d1')).body.export;
       let r = ioNbd(nbd(e1, keys.get('d1')!), ['read -P 0x11 0 1M', 'write -P 0x33 0 1M']);
       assert.ok(r.ok, `disk 1 keeps serving after its snapshot: ${r.output}`);
@@ -137,7 +152,9 @@ for (const database of testDatabases()) {
 
     it('deleting a golden image with disks is refused, naming them', async () => {
       const api = t.as();
-      assertError(await api('DELETE', '/v0/image/golden'), 409, 'BlockedError', /disks d1, d2.*snapshots d1-saved|disks d2.*snapshots d1-saved/);
+      // local: disk 1 sits on its snapshot now, which sits on the golden image; rbd: both disks sit on it.
+      const depends = backend.name === 'local' ? 'Image "golden" is in use: disks d2 and snapshots d1-saved depend on it; delete them first.' : /Image "golden" is in use: disks d1, d2( and snapshots d1-saved)? depend on it; delete them first\./;
+      assertError(await api('DELETE', '/v0/image/golden'), 409, 'BlockedError', depends);
       assert.ok((await api('GET', '/v0/image/golden')).status === 200);
     });
 
@@ -194,7 +211,7 @@ for (const database of testDatabases()) {
 
     it('an oversized disk is refused with 413 before it is stored', async () => {
       await t.close();
-      t = await startTestHil(db, { config: diskConfig(dirs, ports, (c) => (c.images.max_disk_mib = 1)) });
+      t = await startTestHil(db, { config: diskConfig(dirs, ports, (c) => (backend.config(c), (c.images.max_disk_mib = 1))) });
       const before = await storageState(t, dirs);
       const big = join(files, 'big.raw');
       writeFileSync(big, Buffer.alloc(2 * MiB, 1));
@@ -207,7 +224,7 @@ for (const database of testDatabases()) {
 
     it('a restart of the server brings every export back, with the same data and keys', async () => {
       await t.close();
-      t = await startTestHil(db, { config: diskConfig(dirs, ports) });
+      t = await startTestHil(db, { config: diskConfig(dirs, ports, backend.config) });
       const api = t.as();
       const e1 = await waitServing(api, 'd1');
       const e2 = await waitServing(api, 'd2');
