@@ -190,8 +190,9 @@ export class HilClient {
     delete: (disk: string) => this.http.call<void>('DELETE', ['disk', disk]),
     /** The disks you can see (your projects'; admins: all), or one project's. */
     list: (project?: string) => this.http.call<string[]>('GET', project === undefined ? ['disks'] : ['project', project, 'disks']),
-    /** Exports the disk to `node`; the answer holds the node's TLS-PSK key, given only here. */
-    attach: (disk: string, node: string) => this.http.call<DiskAttachment>('POST', ['disk', disk, 'attach'], { node }),
+    /** Exports the disk to `node` (NBD with TLS-PSK, or iSCSI with CHAP to `initiator`); the answer holds the node's key, given only here. */
+    attach: (disk: string, node: string, o: { protocol?: 'nbd' | 'iscsi'; initiator?: string } = {}) =>
+      this.http.call<DiskAttachment>('POST', ['disk', disk, 'attach'], { node, ...o }),
     detach: (disk: string) => this.http.call<void>('POST', ['disk', disk, 'detach']),
     /** The disk's content becomes image `image` (pending until taken: watch image.show). */
     snapshot: (disk: string, image: string) => this.http.call<DiskSnapshot>('POST', ['disk', disk, 'snapshot'], { image }),

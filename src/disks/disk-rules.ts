@@ -12,17 +12,19 @@ import type { DiskRow } from '../store/schema.ts';
 export const diskNotFound = (name: string) => new NotFoundError(`Disk "${name}" does not exist.`);
 
 export interface ExportView {
-  protocol: 'nbd';
+  protocol: 'nbd' | 'iscsi';
   /** What the serving process last said: starting, serving or failed. */
   state: string;
   error: string | null;
   /** Where the node connects: the export address (on the provisioning network) and port. */
   host: string;
   port: number;
-  /** The NBD export name. */
+  /** The NBD export name, or the iSCSI target's name (LUN 1). */
   name: string;
-  /** The node's TLS-PSK identity (its key is given once, by attach). */
+  /** The node's TLS-PSK identity, or its CHAP user (the key is given once, by attach). */
   identity: string;
+  /** iSCSI: the initiator name the target admits (the node's). */
+  initiator: string | null;
 }
 
 export interface DiskView {
@@ -40,8 +42,15 @@ export interface DiskView {
 
 /** What attach answers: the export, and the node's key (only here, once per attach). */
 export interface AttachView extends ExportView {
-  /** The TLS-PSK key, 64 hex digits: goes into the node's `keys.psk` as `identity:key`. */
+  /** 64 hex digits: the TLS-PSK key (the node's `keys.psk` line is `identity:key`), or the CHAP secret. */
   key: string;
+}
+
+export interface AttachOptions {
+  /** nbd (the default): TLS-PSK; iscsi: CHAP, for initiators that boot from iSCSI (iPXE sanboot). */
+  protocol?: string;
+  /** iscsi: the node's initiator name (iqn.…), the only one its target admits. */
+  initiator?: string;
 }
 
 /** The disk if the caller may see (and so change) it; otherwise it does not exist. */

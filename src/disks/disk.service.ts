@@ -19,7 +19,8 @@ import { Service } from '../core/service.ts';
 import { checkName, isDiskFormat } from '../images/image-rules.ts';
 import { dialectOf, isForeignKeyViolation, isUniqueViolation } from '../store/db.ts';
 import type { DiskRow } from '../store/schema.ts';
-import { snapshotsDependingOn, visibleDisk, type AttachView, type DiskView, type ExportView } from './disk-rules.ts';
+import { snapshotsDependingOn, visibleDisk, type AttachOptions, type AttachView, type DiskView, type ExportView } from './disk-rules.ts';
+import { isInitiatorName, targetIqn } from './export-names.ts';
 import type { DiskStorage } from '../images/disk-storage.ts';
 
 export interface DiskServiceOptions {
@@ -104,15 +105,16 @@ export class DiskService extends Service {
   }
 
   #exportOf(d: DiskRow): ExportView | null {
-    if (d.node_id === null || d.export_port === null || d.export_identity === null) return null;
+    if (d.node_id === null || d.export_port === null || d.export_identity === null || d.export_protocol === null) return null;
     return {
-      protocol: 'nbd',
+      protocol: d.export_protocol,
       state: d.export_state ?? 'starting',
       error: d.export_error,
       host: this.#o.exports.advertiseAddress,
       port: d.export_port,
-      name: d.storage_key,
+      name: d.export_protocol === 'iscsi' ? targetIqn(d.storage_key) : d.storage_key,
       identity: d.export_identity,
+      initiator: d.export_initiator,
     };
   }
 
@@ -159,10 +161,11 @@ export class DiskService extends Service {
    * (a port of its own, the node's TLS-PSK identity and a fresh key), by the
    * process that takes the disk's claim. The key is answered here only.
    */
-  async attach(p: Principal, name: string, nodeName: string): Promise<AttachView> {
+  async attach(p: Principal, name: string, nodeName: string, o: AttachOptions = {}): Promise<AttachView> {
+    const how = checkAttach(o);
     for (let attempt = 1; ; attempt++) {
       try {
-        const view = await inTx(this.deps, (tx) => this.#attach(tx, p, name, nodeName));
+        const view = await inTx(this.deps, (tx) => this.#attach(tx, p, name, nodeName, how));
         this.#o.changed();
         return view;
       } catch (err) {
@@ -172,7 +175,7 @@ export class DiskService extends Service {
     }
   }
 
-  async #attach(tx: Tx, p: Principal, name: string, nodeName: string): Promise<AttachView> {
+  async #attach(tx: Tx, p: Principal, name: string, nodeName: string, how: { protocol: 'nbd' | 'iscsi'; initiator: string | null }): Promise<AttachView> {
     const d = await visibleDisk(tx, p, name, 'update');
     if (d.state !== 'ready') throw new BlockedError(`Disk "${name}" is still being created.`);
     const node = await getNode(tx, nodeName, 'share');
@@ -184,9 +187,19 @@ export class DiskService extends Service {
       const other = await tx.selectFrom('node').select('label').where('id', '=', d.node_id).executeTakeFirstOrThrow();
       throw new BlockedError(`Disk "${name}" is in use by node "${other.label}"; detach it first (hil disk detach ${name}).`);
     }
-    if (d.node_id === node.id) return { ...this.#exportOf(d)!, key: d.export_psk! };
-    const port = await freePort(tx, this.#o.exports.ports);
-    const fields = { node_id: node.id, export_port: port, export_identity: `hil-node-${node.id}`, export_psk: randomBytes(32).toString('hex'), export_state: 'starting' as const, export_error: null };
+    // The same node again, the same way: the same export (and key). Another protocol or initiator: a new export.
+    if (d.node_id === node.id && d.export_protocol === how.protocol && d.export_initiator === how.initiator) return { ...this.#exportOf(d)!, key: d.export_psk! };
+    const port = d.node_id === node.id ? d.export_port! : await freePort(tx, this.#o.exports.ports);
+    const fields = {
+      node_id: node.id,
+      export_protocol: how.protocol,
+      export_initiator: how.initiator,
+      export_port: port,
+      export_identity: `hil-node-${node.id}`,
+      export_psk: randomBytes(32).toString('hex'),
+      export_state: 'starting' as const,
+      export_error: null,
+    };
     await tx.updateTable('disk').set(fields).where('id', '=', d.id).execute();
     return { ...this.#exportOf({ ...d, ...fields })!, key: fields.export_psk };
   }
@@ -197,7 +210,7 @@ export class DiskService extends Service {
       const d = await visibleDisk(tx, p, name, 'update');
       await tx
         .updateTable('disk')
-        .set({ node_id: null, export_port: null, export_identity: null, export_psk: null, export_state: null, export_error: null })
+        .set({ node_id: null, export_protocol: null, export_initiator: null, export_port: null, export_identity: null, export_psk: null, export_state: null, export_error: null })
         .where('id', '=', d.id)
         .execute();
     });
@@ -241,6 +254,19 @@ export class DiskService extends Service {
     this.#o.changed();
     return { image, state: 'pending' };
   }
+}
+
+/** How a disk is to be served: NBD, or iSCSI to one initiator name. */
+function checkAttach(o: AttachOptions): { protocol: 'nbd' | 'iscsi'; initiator: string | null } {
+  const protocol = o.protocol ?? 'nbd';
+  if (protocol !== 'nbd' && protocol !== 'iscsi') throw new BadArgumentError(`Unknown export protocol "${protocol}": use nbd or iscsi.`);
+  if (protocol === 'nbd') {
+    if (o.initiator !== undefined) throw new BadArgumentError('"initiator" is for iSCSI exports ("protocol": "iscsi").');
+    return { protocol, initiator: null };
+  }
+  if (o.initiator === undefined) throw new BadArgumentError('An iSCSI export needs the node\'s "initiator" name (iqn.…): the only initiator its target admits.');
+  if (!isInitiatorName(o.initiator)) throw new BadArgumentError(`"${o.initiator}" is not an iSCSI initiator name: iqn., eui. or naa., then printable characters without commas, at most 223.`);
+  return { protocol, initiator: o.initiator };
 }
 
 /** Whether a live process holds the disk's claim (serving or snapshotting it). */

@@ -19,7 +19,7 @@ import type { DiskStorage } from '../images/disk-storage.ts';
 import type { Database, DiskRow, ImageRow } from '../store/schema.ts';
 import { Coalesced } from '../util/coalesced.ts';
 import { withTimeout } from '../util/timeout.ts';
-import { NbdServer, type NbdExportSpec } from './nbd-server.ts';
+import { sameExport, startServer, wantedExport, type ExportServer, type Served } from './export-server.ts';
 import { sweepOrphans } from './sweep.ts';
 
 export interface KeeperOptions {
@@ -44,7 +44,7 @@ export class ExportKeeper {
   readonly #o: KeeperOptions;
   readonly #run: Coalesced;
   readonly #claims = new Map<number, Claim>();
-  readonly #servers = new Map<number, NbdServer>();
+  readonly #servers = new Map<number, Served>();
   /** Snapshot images being separated from their disks here: image id → the disk and the work. */
   readonly #separating = new Map<number, { diskId: number; work: Promise<void> }>();
   #timer: NodeJS.Timeout | undefined;
@@ -57,8 +57,8 @@ export class ExportKeeper {
   }
 
   /** The export servers running here, by disk id (tests, metrics). */
-  get serving(): ReadonlyMap<number, NbdServer> {
-    return this.#servers;
+  get serving(): ReadonlyMap<number, ExportServer> {
+    return new Map([...this.#servers].map(([id, s]) => [id, s.server]));
   }
 
   async start(): Promise<void> {
@@ -169,32 +169,31 @@ export class ExportKeeper {
 
   async #export(disk: DiskRow, claim: Claim): Promise<void> {
     const running = this.#servers.get(disk.id);
-    if (disk.node_id === null || disk.export_port === null || disk.export_identity === null || disk.export_psk === null) {
+    const wanted = wantedExport(disk, this.#o.exports.address);
+    if (!wanted) {
       await this.#stopServer(disk.id);
       return;
     }
-    const wanted = { name: disk.storage_key, address: this.#o.exports.address, port: disk.export_port, identity: disk.export_identity, psk: disk.export_psk };
-    if (running && running.running && sameExport(running.spec, wanted)) return;
+    if (running && running.server.running && sameExport(running.wanted, wanted)) return;
     await this.#stopServer(disk.id);
     if (!claim.valid) return;
     try {
       const blockdev = await this.#o.storage.run('open the disk', () => this.#o.storage.backend.diskBlockdev(disk.storage_key));
-      const server = await withTimeout(START_TIMEOUT_MS, 'starting an export server', (signal) =>
-        NbdServer.start({ ...wanted, blockdev, runDir: this.#o.exports.runDir }, AbortSignal.any([signal, claim.signal])),
-      );
+      const server = await withTimeout(START_TIMEOUT_MS, 'starting an export server', (signal) => startServer(wanted, blockdev, this.#o.exports.runDir, AbortSignal.any([signal, claim.signal])));
       if (!claim.valid) {
         await server.stop();
         return;
       }
-      this.#servers.set(disk.id, server);
+      const served = { server, wanted };
+      this.#servers.set(disk.id, served);
       void server.exited.then(() => {
-        if (this.#servers.get(disk.id) !== server) return;
+        if (this.#servers.get(disk.id) !== served) return;
         this.#servers.delete(disk.id);
         this.#o.log.warn({ disk: disk.label, said: server.said }, 'exports: an export server exited; starting it again');
         this.#run.kick();
       });
       await this.#record(claim, disk.id, { export_state: 'serving', export_error: null });
-      this.#o.log.info({ disk: disk.label, port: wanted.port, pid: server.pid }, 'exports: serving');
+      this.#o.log.info({ disk: disk.label, protocol: wanted.protocol, port: wanted.port, pid: server.pid }, 'exports: serving');
     } catch (err) {
       await this.#record(claim, disk.id, { export_state: 'failed', export_error: (err as Error).message.slice(0, 500) });
       throw err;
@@ -211,7 +210,7 @@ export class ExportKeeper {
     const key = image.storage_key;
     try {
       const outcome = await storage.run('take the snapshot', (signal) =>
-        storage.backend.snapshotDisk(disk.storage_key, key, { live: this.#servers.get(disk.id), signal: AbortSignal.any([signal, claim.signal]) }),
+        storage.backend.snapshotDisk(disk.storage_key, key, { live: this.#servers.get(disk.id)?.server, signal: AbortSignal.any([signal, claim.signal]) }),
       );
       await db.transaction().execute(async (tx) => {
         const r = await tx
@@ -268,11 +267,11 @@ export class ExportKeeper {
   }
 
   async #stopServer(diskId: number): Promise<void> {
-    const server = this.#servers.get(diskId);
-    if (!server) return;
+    const served = this.#servers.get(diskId);
+    if (!served) return;
     this.#servers.delete(diskId);
-    await server.stop();
-    this.#o.log.info({ diskId, port: server.spec.port }, 'exports: stopped');
+    await served.server.stop();
+    this.#o.log.info({ diskId, protocol: served.wanted.protocol, port: served.wanted.port }, 'exports: stopped');
   }
 
   async #letGo(diskId: number): Promise<void> {
@@ -281,8 +280,4 @@ export class ExportKeeper {
     this.#claims.delete(diskId);
     await claim?.release().catch((err: Error) => this.#o.log.warn({ diskId, err: err.message }, 'exports: could not release a claim'));
   }
-}
-
-function sameExport(a: Omit<NbdExportSpec, 'blockdev' | 'runDir'>, b: Omit<NbdExportSpec, 'blockdev' | 'runDir'>): boolean {
-  return a.name === b.name && a.address === b.address && a.port === b.port && a.identity === b.identity && a.psk === b.psk;
 }

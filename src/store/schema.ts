@@ -191,6 +191,9 @@ export interface DiskTable {
   state: 'creating' | 'ready';
   virtual_size: number;
   node_id: number | null;
+  export_protocol: ExportProtocol | null;
+  /** iSCSI: the node's initiator name, the only one its target admits. */
+  export_initiator: string | null;
   export_port: number | null;
   export_identity: string | null;
   /** The node's TLS-PSK key, hex. */
@@ -201,6 +204,7 @@ export interface DiskTable {
 }
 
 export type ExportState = 'starting' | 'serving' | 'failed';
+export type ExportProtocol = 'nbd' | 'iscsi';
 
 /** Facts about this installation (`storage_prefix`). */
 export interface HilInstanceTable {

@@ -3,21 +3,26 @@ import { Type } from 'typebox';
 import { Args, Nullable } from './common.ts';
 
 export const CreateDiskBody = Args({ image: Type.String({ description: 'a disk image the project may use' }), project: Type.String() });
-export const AttachDiskBody = Args({ node: Type.String({ description: "a node of the disk's project" }) });
+export const AttachDiskBody = Args({
+  node: Type.String({ description: "a node of the disk's project" }),
+  protocol: Type.Optional(Type.String({ description: 'nbd (the default: TLS-PSK) or iscsi (CHAP)' })),
+  initiator: Type.Optional(Type.String({ description: "iscsi: the node's initiator name, the only one its target admits" })),
+});
 export const SnapshotDiskBody = Args({ image: Type.String({ description: "the new image's name; it joins the disk's project" }) });
 
 const exportFields = {
-  protocol: Type.String({ description: 'nbd' }),
+  protocol: Type.String({ description: 'nbd or iscsi' }),
   state: Type.String({ description: 'starting, serving or failed' }),
   error: Nullable(Type.String()),
   host: Type.String({ description: 'the address the node connects to' }),
   port: Type.Integer(),
-  name: Type.String({ description: 'the NBD export name' }),
-  identity: Type.String({ description: "the node's TLS-PSK identity" }),
+  name: Type.String({ description: "the NBD export name, or the iSCSI target's name (LUN 1)" }),
+  identity: Type.String({ description: "the node's TLS-PSK identity, or its CHAP user" }),
+  initiator: Nullable(Type.String({ description: 'iscsi: the initiator name the target admits' })),
 };
 
 export const ExportView = Type.Object(exportFields);
-export const AttachView = Type.Object({ ...exportFields, key: Type.String({ description: "the node's TLS-PSK key (hex), answered only here" }) });
+export const AttachView = Type.Object({ ...exportFields, key: Type.String({ description: "the node's TLS-PSK key or CHAP secret (hex), answered only here" }) });
 
 export const DiskView = Type.Object({
   name: Type.String(),

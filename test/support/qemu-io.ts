@@ -1,9 +1,12 @@
 /**
  * Reads and writes a volume the way a client of the storage would, with
  * QEMU's own `qemu-io`: through a blockdev description (a backend's disk or
- * base) or through an NBD export with the node's TLS-PSK identity, from a
- * network namespace if given. Patterns: `write -P <byte>` fills a range,
- * `read -P <byte>` fails unless every byte of it is that value.
+ * base), through an NBD export with the node's TLS-PSK identity, or through
+ * an iSCSI target (QEMU's libiscsi initiator) with the node's initiator name
+ * and CHAP account, from a network namespace if given. Keys and secrets go
+ * in 0600 files, never on qemu-io's command line. Patterns: `write -P
+ * <byte>` fills a range, `read -P <byte>` fails unless every byte of it is
+ * that value.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,6 +60,35 @@ export function ioNbd(t: NbdTarget, commands: string[], o: { netns?: string } = 
       ],
       o.netns,
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface IscsiTarget {
+  /** host:port */
+  portal: string;
+  /** The target's name (IscsiServer.iqn). */
+  iqn: string;
+  lun?: number;
+  /** The initiator name to log in with. */
+  initiator: string;
+  /** The CHAP account to answer with; without it, the initiator offers no CHAP. */
+  chap?: { user: string; secret: string };
+}
+
+/** Runs qemu-io commands on an iSCSI LUN, as the node with that initiator name and CHAP account would (from `netns` if given). */
+export function ioIscsi(t: IscsiTarget, commands: string[], o: { netns?: string } = {}): IoResult {
+  const dir = mkdtempSync(join(tmpdir(), 'hil-chap-'));
+  try {
+    const dev: Record<string, unknown> = { driver: 'iscsi', transport: 'tcp', portal: t.portal, target: t.iqn, lun: t.lun ?? 1, 'initiator-name': t.initiator };
+    const objects: string[] = [];
+    if (t.chap) {
+      writeFileSync(join(dir, 'secret'), t.chap.secret, { mode: 0o600 });
+      objects.push('--object', `secret,id=chap0,file=${join(dir, 'secret')}`);
+      Object.assign(dev, { user: t.chap.user, 'password-secret': 'chap0' });
+    }
+    return run([...objects, ...commands.flatMap((c) => ['-c', c]), `json:${JSON.stringify(dev)}`], o.netns);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -47,13 +47,13 @@ export function diskRoutes(app: FastifyInstance, s: Services): void {
       method: 'POST',
       url: '/v0/disk/:disk/attach',
       summary:
-        "Give the disk to a node of its project: it is exported over NBD (TLS-PSK) to that node alone. Answers where to connect and the node's key, once. 409 while another node uses the disk.",
+        "Give the disk to a node of its project: it is exported to that node alone, over NBD with TLS-PSK (the default) or iSCSI with CHAP (\"protocol\": \"iscsi\", \"initiator\": the node's initiator name). Answers where to connect and the node's key, once. 409 while another node uses the disk.",
       tags,
       params: disk,
       body: AttachDiskBody,
       response: { 200: AttachView },
     },
-    (req) => s.disks.attach(req.principal, req.params.disk, req.body.node),
+    (req) => s.disks.attach(req.principal, req.params.disk, req.body.node, { protocol: req.body.protocol, initiator: req.body.initiator }),
   );
   route(
     app,

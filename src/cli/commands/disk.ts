@@ -36,20 +36,21 @@ export function diskCommands(program: Command, client: () => HilClient): void {
   define(
     disk,
     'attach <disk> <node>',
-    "Export the disk to a node of its project; prints where the node connects and its TLS-PSK key (shown once: --psk-file saves it instead)",
+    "Export the disk to a node of its project (NBD with TLS-PSK, or --iscsi with CHAP); prints where the node connects and its key (shown once: --psk-file saves it instead)",
     'hil disk attach web1-root web1 --psk-file web1.psk --wait',
-    async (name: string, node: string, o: JsonOption & { pskFile?: string; wait?: boolean }) => {
+    async (name: string, node: string, o: JsonOption & { pskFile?: string; wait?: boolean; iscsi?: string }) => {
       const c = client();
-      const a = await c.disk.attach(name, node);
+      const a = await c.disk.attach(name, node, o.iscsi === undefined ? {} : { protocol: 'iscsi', initiator: o.iscsi });
       if (o.pskFile) await writeFile(o.pskFile, `${a.identity}:${a.key}\n`, { mode: 0o600 });
       if (o.wait) await waitServing(c, name);
       if (o.json) return printJson(o.pskFile ? { ...a, key: undefined } : a);
       printTable(['protocol', 'host', 'port', 'export', 'identity'], [[a.protocol, a.host, a.port, a.name, a.identity]]);
-      if (o.pskFile) progress(`the node's key is in ${o.pskFile} (a keys.psk line: identity:key)`);
-      else process.stdout.write(`psk: ${a.identity}:${a.key}\n`);
+      if (o.pskFile) progress(`the node's key is in ${o.pskFile} (${a.protocol === 'iscsi' ? 'user:secret, for CHAP' : 'a keys.psk line: identity:key'})`);
+      else process.stdout.write(`${a.protocol === 'iscsi' ? 'chap' : 'psk'}: ${a.identity}:${a.key}\n`);
     },
   )
-    .option('--psk-file <file>', "write the node's keys.psk line to FILE (mode 0600) instead of printing the key")
+    .option('--iscsi <initiator>', "serve it over iSCSI with CHAP, to the node's initiator name (iqn.…)")
+    .option('--psk-file <file>', "write the node's key line (identity:key) to FILE (mode 0600) instead of printing it")
     .option('--wait', 'wait until the export serves')
     .option('--json', 'print JSON');
 

@@ -24,10 +24,10 @@
  * and OSD operation timeouts), so a Ceph that does not answer yields the
  * tool's own words ("couldn't connect to the cluster") rather than a kill.
  */
-import { execFile } from 'node:child_process';
 import type { BlockdevOptions, DiskFormat, SnapshotOutcome, StorageBackend } from './interface.ts';
 import { QEMU_IMG, virtualSizeOf } from './qemu-img.ts';
-import { runTool, summarise, ToolError } from '../../util/run-tool.ts';
+import { runTool, ToolError } from '../../util/run-tool.ts';
+import { RBD, flattenWithProgress, isMissing, radosTimeoutSeconds, rbdFilenameValue, type ChildInfo, type ImageInfo, type SnapInfo } from './rbd-cli.ts';
 
 export interface RbdOptions {
   pool: string;
@@ -38,7 +38,7 @@ export interface RbdOptions {
   timeoutMs?: number;
 }
 
-const RBD = 'rbd';
+
 /** The snapshot of a golden image that disks are cloned from. */
 const BASE = 'base';
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -46,39 +46,6 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const SLOWEST_BYTES_PER_MS = (8 << 20) / 1000;
 /** RBD image and pool names HIL makes; no `/` or `@` (spec separators), no `:` (qemu's rbd: filename separator). */
 const NAME = /^[A-Za-z0-9._-]+$/;
-
-interface ImageInfo {
-  size: number;
-  parent?: { pool: string; pool_namespace: string; image: string; snapshot: string; trash?: boolean };
-}
-
-interface SnapInfo {
-  id: number;
-  name: string;
-  protected: 'true' | 'false';
-  namespace?: { type: 'user' | 'trash' | 'group' };
-}
-
-interface ChildInfo {
-  pool: string;
-  pool_namespace: string;
-  image: string;
-}
-
-/** What librados waits at most, in seconds: a little under the kill, so the tool says what went wrong. */
-function radosTimeoutSeconds(timeoutMs: number): number {
-  return Math.max(1, Math.floor((timeoutMs * 0.8) / 1000));
-}
-
-/** rbd's words for "no image by that name" (not a missing pool, which reads the same apart from the noun). */
-function isMissing(err: unknown): boolean {
-  return err instanceof ToolError && /error opening image [^:]*: \(2\)|delete error: \(2\)/.test(err.detail);
-}
-
-/** Escapes a value for QEMU's `rbd:pool/image:key=value` filename syntax. */
-function rbdFilenameValue(v: string): string {
-  return v.replace(/[\\:]/g, (c) => `\\${c}`);
-}
 
 export class RbdBackend implements StorageBackend {
   readonly type = 'rbd';
@@ -292,36 +259,9 @@ export class RbdBackend implements StorageBackend {
     o.progress(1);
   }
 
-  /** `rbd flatten`, its "Image flatten: NN% complete..." lines (stderr, split by \r) turned into progress. */
+  /** `rbd flatten`, its progress reported as it goes. */
   #flatten(imageKey: string, size: number, o: { progress: (fraction: number) => void; signal: AbortSignal }): Promise<void> {
-    const timeoutMs = this.#longTimeout(size);
-    const args = ['flatten', this.#spec(imageKey), ...this.#common(this.#timeoutMs)];
-    return new Promise((resolve, reject) => {
-      let stderr = '';
-      let last = -1;
-      const child = execFile(RBD, args, { timeout: timeoutMs, killSignal: 'SIGKILL', signal: o.signal, maxBuffer: 16 << 20 }, (err) => {
-        if (!err) return resolve();
-        const e = err as NodeJS.ErrnoException & { killed?: boolean };
-        if (e.name === 'AbortError') return reject(o.signal.reason ?? err);
-        if (e.code === 'ENOENT') return reject(new ToolError('rbd flatten', 'rbd is not installed', 'ENOENT'));
-        if (e.killed) return reject(new ToolError('rbd flatten', `no answer within ${timeoutMs} ms`, 'timeout'));
-        reject(new ToolError('rbd flatten', summarise(stderr.replace(/[^\r\n]*% complete\.\.\./g, '')), String(e.code)));
-      });
-      let scanned = 0;
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        // Whole segments only: a chunk may end inside "NN% complete".
-        const end = Math.max(stderr.lastIndexOf('\r'), stderr.lastIndexOf('\n'));
-        if (end < scanned) return;
-        for (const m of stderr.slice(scanned, end).matchAll(/(\d+)% complete/g)) {
-          const pct = Number(m[1]);
-          // 100 % is reported once the disk's snapshot is gone too.
-          if (pct > last && pct < 100) o.progress(pct / 100);
-          last = Math.max(last, pct);
-        }
-        scanned = end;
-      });
-    });
+    return flattenWithProgress(['flatten', this.#spec(imageKey), ...this.#common(this.#timeoutMs)], { ...o, timeoutMs: this.#longTimeout(size) });
   }
 
   async deleteDisk(diskKey: string, signal: AbortSignal): Promise<void> {

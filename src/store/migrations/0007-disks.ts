@@ -43,7 +43,10 @@ export async function up(db: AnyDb, kind: DbKind): Promise<void> {
     .addColumn('virtual_size', 'bigint', (c) => c.notNull().check(sql`virtual_size >= 0`))
     // The node using it; while set, the disk is exported to that node.
     .addColumn('node_id', 'bigint', (c) => c.references('node.id'))
-    // The export's port, the node's TLS-PSK identity and key (hex): set together with node_id.
+    // How the disk is served to its node: NBD with TLS-PSK, or iSCSI with CHAP (then also the node's initiator name).
+    .addColumn('export_protocol', 'text', (c) => c.check(sql`export_protocol in ('nbd', 'iscsi')`))
+    .addColumn('export_initiator', 'text')
+    // The export's port, the node's identity (TLS-PSK identity or CHAP user) and key (hex): set together with node_id.
     .addColumn('export_port', 'integer', (c) => c.unique())
     .addColumn('export_identity', 'text')
     .addColumn('export_psk', 'text')
@@ -51,7 +54,10 @@ export async function up(db: AnyDb, kind: DbKind): Promise<void> {
     .addColumn('export_state', 'text', (c) => c.check(sql`export_state in ('starting', 'serving', 'failed')`))
     .addColumn('export_error', 'text')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
-    .addCheckConstraint('disk_export_ck', sql`(node_id is null) = (export_port is null) and (node_id is null) = (export_psk is null) and (node_id is null) = (export_identity is null)`)
+    .addCheckConstraint(
+      'disk_export_ck',
+      sql`(node_id is null) = (export_port is null) and (node_id is null) = (export_psk is null) and (node_id is null) = (export_identity is null) and (node_id is null) = (export_protocol is null) and (export_protocol = 'iscsi') = (export_initiator is not null)`,
+    )
     .execute();
   await db.schema.createIndex('disk_project_idx').on('disk').column('project_id').execute();
   await db.schema.createIndex('disk_node_idx').on('disk').column('node_id').execute();
