@@ -16,7 +16,7 @@ import type { Config } from '../../src/config/config.ts';
 import { startTestHil, type TestHil } from '../support/hil.ts';
 import { assertEmptyOk, assertError, mkNode, mkProject, connectNode } from '../support/fixtures.ts';
 import { makeGolden } from '../support/storage-contract.ts';
-import { ioBlockdev, ioNbd } from '../support/qemu-io.ts';
+import { ioBlockdev, ioIscsi, ioNbd } from '../support/qemu-io.ts';
 import { skipUnless } from '../support/require.ts';
 import { diskConfig, diskDirs, diskSkipReason, freePorts, storageState, uploadDisk, waitFor, waitImageReady, waitServing, type DiskDirs } from '../support/disks.ts';
 
@@ -148,6 +148,33 @@ for (const [backend, database] of BACKENDS.flatMap((b) => testDatabases().map((d
       const e3 = await waitServing(api, 'd3');
       r = ioNbd(nbd(e3, a.body.key), ['read -P 0x11 0 1M', 'read -P 0x42 1M 1M']);
       assert.ok(r.ok, r.output);
+    });
+
+    it('an iSCSI export admits its node (initiator name and CHAP secret) and nobody else', async () => {
+      const api = t.as();
+      assertEmptyOk(await api('PUT', '/v0/disk/di', { image: 'golden', project: 'runway' }));
+      const initiator = 'iqn.2026-12.example:n3';
+      const a = await api('POST', '/v0/disk/di/attach', { node: 'n3', protocol: 'iscsi', initiator });
+      assert.equal(a.status, 200, a.text);
+      assert.equal(a.body.protocol, 'iscsi');
+      assert.match(a.body.name, /^iqn\.2026-12\.org\.hil:/);
+      const e = await waitServing(api, 'di');
+      assert.equal(e.initiator, initiator);
+      const target = { portal: `${e.host}:${e.port}`, iqn: e.name, initiator, chap: { user: e.identity, secret: a.body.key } };
+      let r = ioIscsi(target, ['read -P 0x41 0 1M', 'write -P 0x77 0 1M', 'read -P 0x77 0 1M']);
+      assert.ok(r.ok, r.output);
+      r = ioIscsi({ ...target, chap: { user: e.identity, secret: keys.get('d1')! } }, ['read 0 1M']);
+      assert.ok(!r.ok, `a wrong secret got in: ${r.output}`);
+      r = ioIscsi({ ...target, initiator: 'iqn.2026-12.example:n1' }, ['read 0 1M']);
+      assert.ok(!r.ok, `another initiator got in: ${r.output}`);
+      r = ioIscsi({ ...target, chap: undefined }, ['read 0 1M']);
+      assert.ok(!r.ok, `no CHAP got in: ${r.output}`);
+      assertError(await api('POST', '/v0/disk/di/attach', { node: 'n3', protocol: 'iscsi' }), 400, 'BadArgumentError', /needs the node's "initiator" name/);
+      assertError(await api('POST', '/v0/disk/di/attach', { node: 'n3', protocol: 'iscsi', initiator: 'not an iqn' }), 400, 'BadArgumentError', /is not an iSCSI initiator name/);
+      assertError(await api('POST', '/v0/disk/di/attach', { node: 'n3', protocol: 'fc' }), 400, 'BadArgumentError', /Unknown export protocol "fc"/);
+      assertEmptyOk(await api('POST', '/v0/disk/di/detach'));
+      await waitFor('the claim of di released', async () => ((await claimFree(t, 'di')) ? true : undefined));
+      assertEmptyOk(await api('DELETE', '/v0/disk/di'));
     });
 
     it('deleting a golden image with disks is refused, naming them', async () => {

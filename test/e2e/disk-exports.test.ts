@@ -3,7 +3,7 @@
  * real Ceph) and both databases: two API+worker processes on one database,
  * two "nodes" in network namespaces that reach the export address over
  * their own links, and qemu-io in each namespace as the node's NBD client
- * (TLS-PSK with the node's key). Each disk sees only its own writes, a
+ * (TLS-PSK with the node's key) or iSCSI initiator (CHAP). Each disk sees only its own writes, a
  * node's key opens only its own disk, the export is bound to its address
  * only, a snapshot clones into a third disk, killing the process serving an
  * export moves it to the other process, and a restart brings every export
@@ -24,7 +24,7 @@ import { openStore, type Store } from '../../src/store/db.ts';
 import { NetnsLab, netnsSkipReason } from '../support/netns.ts';
 import { diskSkipReason, freePorts } from '../support/disks.ts';
 import { makeGolden } from '../support/storage-contract.ts';
-import { ioNbd } from '../support/qemu-io.ts';
+import { ioIscsi, ioNbd } from '../support/qemu-io.ts';
 import { skipUnless } from '../support/require.ts';
 
 interface Backend {
@@ -171,13 +171,18 @@ for (const backend of BACKENDS) {
           r = ioNbd({ ...target(e1, k1), host: '127.0.0.1' }, ['read 0 1M']);
           assert.ok(!r.ok && /refused|connect/i.test(r.output), `the export answers on loopback: ${r.output}`);
 
-          // A snapshot of disk 1 clones into disk 3, which node 2 reads.
+          // A snapshot of disk 1 clones into disk 3, which node 2 reads over iSCSI (its initiator name, CHAP).
           await call(api, 'POST', '/v0/disk/d1/snapshot', { image: 'd1-saved' });
           await until('snapshot ready', async () => ((await call(api, 'GET', '/v0/image/d1-saved')).state === 'ready' ? true : undefined), 60_000);
           await call(api, 'PUT', '/v0/disk/d3', { image: 'd1-saved', project: 'p' });
-          const k3 = await call(api, 'POST', '/v0/disk/d3/attach', { node: 'n2' });
-          r = io(n2.ns, target(await serving(api, 'd3'), k3), ['read -P 0x11 0 1M', 'read -P 0x42 1M 1M']);
+          const initiator = 'iqn.2026-12.example:n2';
+          const k3 = await call(api, 'POST', '/v0/disk/d3/attach', { node: 'n2', protocol: 'iscsi', initiator });
+          const e3 = await serving(api, 'd3');
+          const iscsi = { portal: `${e3.host}:${e3.port}`, iqn: e3.name, initiator, chap: { user: k3.identity, secret: k3.key } };
+          r = ioIscsi(iscsi, ['read -P 0x11 0 1M', 'read -P 0x42 1M 1M'], { netns: n2.ns });
           assert.ok(r.ok, `disk 3 has disk 1's data: ${r.output}`);
+          r = ioIscsi({ ...iscsi, initiator: 'iqn.2026-12.example:n1', chap: { user: k1.identity, secret: k1.key } }, ['read 0 1M'], { netns: n1.ns });
+          assert.ok(!r.ok, `node 1 opened node 2's iSCSI disk: ${r.output}`);
           r = io(n1.ns, target(e1, k1), ['write -P 0x55 0 1M']);
           assert.ok(r.ok, `disk 1 is still writable after its snapshot: ${r.output}`);
 
@@ -202,6 +207,8 @@ for (const backend of BACKENDS) {
           servers.push(await serve(db.url, dir, config, { migrate: false }));
           const again = servers[0]!.base;
           for (const d of ['d1', 'd2', 'd3']) await serving(again, d);
+          r = ioIscsi(iscsi, ['read -P 0x11 0 1M'], { netns: n2.ns });
+          assert.ok(r.ok, `the iSCSI export came back too: ${r.output}`);
           r = io(n1.ns, target(e1, k1), ['read -P 0x66 0 1M']);
           assert.ok(r.ok, r.output);
           r = io(n2.ns, target(e2, k2), ['read -P 0x22 0 1M']);
