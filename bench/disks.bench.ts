@@ -5,10 +5,11 @@
  *     size; the first min(size, 256 MiB) written with a pattern), p50/p90
  *     over the rounds: copy-on-write should not care about the size;
  *  2. snapshot: a disk with 1 MiB of its own writes frozen into an image;
- *  3. export start: an NBD export server (qemu-storage-daemon, TLS-PSK)
- *     from spawn to listening;
- *  4. sequential throughput through an export (qemu-io over NBD with TLS,
- *     on loopback) against the same disk opened locally by qemu-io, in the
+ *  3. export start: an NBD export server (qemu-storage-daemon, TLS-PSK) and
+ *     an iSCSI one (qemu-storage-daemon's FUSE view and tgtd, CHAP), from
+ *     spawn to listening;
+ *  4. sequential throughput through each export (qemu-io as the client, on
+ *     loopback) against the same disk opened locally by qemu-io, in the
  *     same run: the ratio is what the network path costs.
  *
  *   npm run bench:disks [-- --rounds 20 --throughput-mib 256 --write-docs]
@@ -28,6 +29,8 @@ import type { StorageBackend } from '../src/drivers/storage/interface.ts';
 import { localBackend } from '../src/drivers/storage/local.ts';
 import { rbdBackend } from '../src/drivers/storage/rbd.ts';
 import { NbdServer } from '../src/exports/nbd-server.ts';
+import { IscsiServer } from '../src/exports/iscsi-server.ts';
+import { targetIqn } from '../src/disks/export-names.ts';
 import { findCephBins, startCeph } from '../test/support/ceph.ts';
 import { ioBlockdev } from '../test/support/qemu-io.ts';
 import { percentiles, type Percentiles } from './lib/measure.ts';
@@ -48,14 +51,24 @@ const SIZES_MIB = [100, 2048];
 const log = (m: string) => process.stderr.write(`[disks bench] ${m}\n`);
 const signal = () => AbortSignal.timeout(300_000);
 
+/** MiB/s through an export, and on the same disk opened locally. */
+interface Throughput {
+  exported: number;
+  local: number;
+}
+
+interface ExportResult {
+  start: Percentiles;
+  write: Throughput;
+  read: Throughput;
+}
+
 interface BackendResult {
   backend: string;
   clone: Record<number, Percentiles>;
   snapshot: Percentiles;
-  exportStart: Percentiles;
-  /** MiB/s: through the export, and the same disk opened locally. */
-  write: { exported: number; local: number };
-  read: { exported: number; local: number };
+  nbd: ExportResult;
+  iscsi: ExportResult;
 }
 
 async function freePort(): Promise<number> {
@@ -109,6 +122,55 @@ function throughput(target: string[], op: 'read' | 'write', offsetMib: number): 
   return rates.sort((a, b) => a - b)[1]!;
 }
 
+const KEY = randomBytes(32).toString('hex');
+const INITIATOR = 'iqn.2026-12.org.hil:bench';
+
+function startNbd(backend: StorageBackend, key: string, port: number, dir: string): Promise<{ stop(): Promise<void> }> {
+  return backend.diskBlockdev(key).then((blockdev) => NbdServer.start({ name: key, blockdev, address: '127.0.0.1', port, identity: 'bench', psk: KEY, runDir: join(dir, 'run') }, signal()));
+}
+
+function startIscsi(backend: StorageBackend, key: string, port: number, dir: string): Promise<{ stop(): Promise<void> }> {
+  return backend
+    .diskBlockdev(key)
+    .then((blockdev) => IscsiServer.start({ name: key, blockdev, address: '127.0.0.1', port, initiator: INITIATOR, user: 'bench', secret: KEY, runDir: join(dir, 'run') }, signal()));
+}
+
+/** The qemu-io arguments that log in to the export's target as the node would (the CHAP secret in a file). */
+function iscsiTarget(port: number, key: string, dir: string): string[] {
+  const secretDir = mkdtempSync(join(dir, 'chap-'));
+  writeFileSync(join(secretDir, 'secret'), KEY, { mode: 0o600 });
+  const dev = { driver: 'iscsi', transport: 'tcp', portal: `127.0.0.1:${port}`, target: targetIqn(key), lun: 1, 'initiator-name': INITIATOR, user: 'bench', 'password-secret': 'chap0' };
+  return ['--object', `secret,id=chap0,file=${join(secretDir, 'secret')}`, `json:${JSON.stringify(dev)}`];
+}
+
+/** Start time (5 starts) and throughput of one kind of export, against the disk opened locally afterwards. */
+async function measureExport(
+  name: string,
+  kind: string,
+  start: (port: number) => Promise<{ stop(): Promise<void> }>,
+  client: (port: number) => string[],
+  local: () => Promise<string[]>,
+): Promise<ExportResult> {
+  const starts: number[] = [];
+  let server: { stop(): Promise<void> } | undefined;
+  let port = 0;
+  for (let i = 0; i < 5; i++) {
+    port = await freePort();
+    const t0 = performance.now();
+    server = await start(port);
+    starts.push(performance.now() - t0);
+    if (i < 4) await server.stop();
+  }
+  log(`${name}: ${kind} throughput over ${IO_MIB} MiB`);
+  const write = { exported: throughput(client(port), 'write', 0), local: 0 };
+  const read = { exported: throughput(client(port), 'read', 0), local: 0 };
+  await server!.stop();
+  // The same disk, opened by qemu-io itself: a fresh range for the write, the one the export wrote for the read.
+  write.local = throughput(await local(), 'write', IO_MIB);
+  read.local = throughput(await local(), 'read', 0);
+  return { start: percentiles(starts), write, read };
+}
+
 async function measure(name: string, backend: StorageBackend, dir: string, prefix: string): Promise<BackendResult> {
   const img = (n: string) => `${prefix}.img.${n}`;
   const disk = (n: string) => `${prefix}.disk.${n}`;
@@ -131,49 +193,39 @@ async function measure(name: string, backend: StorageBackend, dir: string, prefi
   const snapshot = percentiles(snaps);
   log(`${name}: snapshot p50 ${snapshot.p50.toFixed(1)} ms`);
 
-  const key = randomBytes(32).toString('hex');
-  const starts: number[] = [];
-  let server: NbdServer | undefined;
   const target = disk('999999'); // keys carry numeric ids
   await backend.cloneDisk(img('2048'), target, signal());
-  for (let i = 0; i < 5; i++) {
-    const port = await freePort();
-    const t0 = performance.now();
-    server = await NbdServer.start({ name: target, blockdev: await backend.diskBlockdev(target), address: '127.0.0.1', port, identity: 'bench', psk: key, runDir: join(dir, 'run') }, signal());
-    starts.push(performance.now() - t0);
-    if (i < 4) await server.stop();
-  }
-  const exportStart = percentiles(starts);
-  const nbd = { host: '127.0.0.1', port: server!.spec.port, export: target, identity: 'bench', key };
-  log(`${name}: throughput over ${IO_MIB} MiB`);
-  const write = { exported: throughput(nbdTarget(nbd, dir), 'write', 0), local: 0 };
-  const read = { exported: throughput(nbdTarget(nbd, dir), 'read', 0), local: 0 };
-  await server!.stop();
-  // The same disk, opened by qemu-img itself: a fresh range for the write, the one the export wrote for the read.
-  const local = [`json:${JSON.stringify(await backend.diskBlockdev(target))}`];
-  write.local = throughput(local, 'write', IO_MIB);
-  read.local = throughput(local, 'read', 0);
+  const local = async () => [`json:${JSON.stringify(await backend.diskBlockdev(target))}`];
+  const nbd = await measureExport(name, 'nbd', (port) => startNbd(backend, target, port, dir), (port) => nbdTarget({ host: '127.0.0.1', port, export: target, identity: 'bench', key: KEY }, dir), local);
+  const iscsi = await measureExport(name, 'iscsi', (port) => startIscsi(backend, target, port, dir), (port) => iscsiTarget(port, target, dir), local);
   const listed = await backend.list(`${prefix}.`, signal());
   // Snapshots first (on rbd they hang from their disks), then the disks, then the golden bases.
   const snapshotsFirst = [...listed.images].sort((a, b) => Number(b.includes('.img.s')) - Number(a.includes('.img.s')));
   for (const i of snapshotsFirst.filter((k) => k.includes('.img.s'))) await backend.deleteImage(i, signal());
   for (const d of listed.disks) await backend.deleteDisk(d, signal());
   for (const i of snapshotsFirst.filter((k) => !k.includes('.img.s'))) await backend.deleteImage(i, signal());
-  return { backend: name, clone, snapshot, exportStart, write, read };
+  return { backend: name, clone, snapshot, nbd, iscsi };
 }
 
 const f1 = (x: number) => (x < 10 ? x.toFixed(1) : x.toFixed(0));
 
 function table(results: BackendResult[]): string {
-  const rows = results.map((r) => {
+  const ratio = (x: Throughput) => `${f1(x.exported)} vs ${f1(x.local)} (${(x.exported / x.local).toFixed(2)})`;
+  const clones = results.map((r) => {
     const c = (s: number) => `${f1(r.clone[s]!.p50)} / ${f1(r.clone[s]!.p90)}`;
-    const ratio = (x: { exported: number; local: number }) => `${f1(x.exported)} vs ${f1(x.local)} (${(x.exported / x.local).toFixed(2)})`;
-    return `| ${r.backend} | ${c(100)} | ${c(2048)} | ${f1(r.snapshot.p50)} / ${f1(r.snapshot.p90)} | ${f1(r.exportStart.p50)} | ${ratio(r.write)} | ${ratio(r.read)} |`;
+    return `| ${r.backend} | ${c(100)} | ${c(2048)} | ${f1(r.snapshot.p50)} / ${f1(r.snapshot.p90)} |`;
   });
+  const exports = results.flatMap((r) =>
+    (['nbd', 'iscsi'] as const).map((k) => `| ${r.backend} | ${k === 'nbd' ? 'NBD, TLS-PSK' : 'iSCSI, CHAP'} | ${f1(r[k].start.p50)} | ${ratio(r[k].write)} | ${ratio(r[k].read)} |`),
+  );
   return [
-    '| backend | clone 100 MiB p50 / p90 ms | clone 2 GiB p50 / p90 ms | snapshot p50 / p90 ms | export start p50 ms | sequential write MiB/s: export vs local (ratio) | sequential read MiB/s: export vs local (ratio) |',
-    '|---|---|---|---|---|---|---|',
-    ...rows,
+    '| backend | clone 100 MiB p50 / p90 ms | clone 2 GiB p50 / p90 ms | snapshot p50 / p90 ms |',
+    '|---|---|---|---|',
+    ...clones,
+    '',
+    '| backend | export | start p50 ms | sequential write MiB/s: export vs local (ratio) | sequential read MiB/s: export vs local (ratio) |',
+    '|---|---|---|---|---|',
+    ...exports,
   ].join('\n');
 }
 
@@ -197,7 +249,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const body = [
-    `Machine: ${started}. Revision ${revision(ROOT)}. ${ROUNDS} rounds; sequential throughput: one ${IO_MIB} MiB write and read (\`qemu-io\`, median of 3), through NBD with TLS-PSK on loopback and on the same disk opened locally.`,
+    `Machine: ${started}. Revision ${revision(ROOT)}. ${ROUNDS} rounds; sequential throughput: one ${IO_MIB} MiB write and read (\`qemu-io\`, median of 3), through each export on loopback and on the same disk opened locally afterwards.`,
     '',
     table(results),
     ...(skipped.length ? ['', `Not run: ${skipped.join('; ')}.`] : []),
