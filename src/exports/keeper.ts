@@ -62,6 +62,8 @@ export class ExportKeeper {
   }
 
   async start(): Promise<void> {
+    // A backend that cannot be reached is said at once; exports are tried all the same (it may come back).
+    await this.#o.storage.run('reach the storage', (signal) => this.#o.storage.backend.check(signal)).catch(() => {});
     await this.sweep();
     this.#run.kick();
     await this.#run.settled();
@@ -195,7 +197,9 @@ export class ExportKeeper {
       await this.#record(claim, disk.id, { export_state: 'serving', export_error: null });
       this.#o.log.info({ disk: disk.label, protocol: wanted.protocol, port: wanted.port, pid: server.pid }, 'exports: serving');
     } catch (err) {
-      await this.#record(claim, disk.id, { export_state: 'failed', export_error: (err as Error).message.slice(0, 500) });
+      // The tenant reads this: the daemon's words, without the server's paths.
+      const said = (err as Error).message.replace(/(?:\/[\w.@:+-]+){2,}/g, '…').slice(0, 500);
+      await this.#record(claim, disk.id, { export_state: 'failed', export_error: said });
       throw err;
     }
   }
