@@ -20,7 +20,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,6 +36,7 @@ import { percentiles, type Percentiles } from './lib/measure.ts';
 import { replaceDocsBlock, revision } from './lib/report.ts';
 import { machineLine } from './lib/scale-report.ts';
 import { ROOT } from './lib/servers.ts';
+import { freePort } from '../src/lab/system.ts';
 
 const { values } = parseArgs({
   options: {
@@ -69,14 +69,6 @@ interface BackendResult {
   snapshot: Percentiles;
   nbd: ExportResult;
   iscsi: ExportResult;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function golden(dir: string, sizeMib: number): string {

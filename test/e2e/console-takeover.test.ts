@@ -7,30 +7,16 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabases } from '../support/databases.ts';
-import { HIL_ADMIN, start, until, type Child } from '../support/processes.ts';
-import { freePort } from '../../src/lab/system.ts';
+import { serveHil, until, type Child } from '../support/processes.ts';
 import { openStore, type Store } from '../../src/store/db.ts';
 
 const CONFIG = '[server]\nworker = false\n[claims]\nttl_seconds = 2\nheartbeat_ms = 200\n';
 
-async function serve(url: string, dir: string, o: { migrate: boolean }): Promise<{ child: Child; base: string }> {
-  const port = await freePort();
-  const file = join(dir, `hil-${port}.toml`);
-  writeFileSync(file, CONFIG);
-  const child = start(HIL_ADMIN, ['--config', file, 'serve', ...(o.migrate ? ['--migrate'] : [])], {
-    HIL_DATABASE_URL: url,
-    HIL_LISTEN: `127.0.0.1:${port}`,
-    HIL_AUTH: 'null',
-    HIL_DATA_DIR: join(dir, `data-${port}`),
-    HIL_LOG_LEVEL: 'info',
-  });
-  await child.waitFor('hil API server listening', 30000);
-  return { child, base: `http://127.0.0.1:${port}` };
-}
+const serve = (url: string, dir: string, o: { migrate: boolean }) => serveHil(url, dir, CONFIG, o);
 
 async function call(base: string, method: string, path: string, body?: unknown): Promise<void> {
   const res = await fetch(base + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });

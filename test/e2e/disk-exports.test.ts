@@ -13,13 +13,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { testDatabases } from '../support/databases.ts';
-import { HIL_ADMIN, start, until, type Child } from '../support/processes.ts';
-import { freePort } from '../../src/lab/system.ts';
+import { serveHil, until, type Child } from '../support/processes.ts';
 import { openStore, type Store } from '../../src/store/db.ts';
 import { NetnsLab, netnsSkipReason } from '../support/netns.ts';
 import { diskSkipReason, freePorts } from '../support/disks.ts';
@@ -49,20 +48,7 @@ interface Server {
   base: string;
 }
 
-async function serve(url: string, dir: string, config: string, o: { migrate: boolean }): Promise<Server> {
-  const port = await freePort();
-  const file = join(dir, `hil-${port}.toml`);
-  writeFileSync(file, config);
-  const child = start(HIL_ADMIN, ['--config', file, 'serve', ...(o.migrate ? ['--migrate'] : [])], {
-    HIL_DATABASE_URL: url,
-    HIL_LISTEN: `127.0.0.1:${port}`,
-    HIL_AUTH: 'null',
-    HIL_DATA_DIR: join(dir, `data-${port}`),
-    HIL_LOG_LEVEL: 'info',
-  });
-  await child.waitFor('hil API server listening', 60_000);
-  return { child, base: `http://127.0.0.1:${port}` };
-}
+const serve = (url: string, dir: string, config: string, o: { migrate: boolean }): Promise<Server> => serveHil(url, dir, config, { ...o, timeoutMs: 60_000 });
 
 async function call(base: string, method: string, path: string, body?: unknown): Promise<any> {
   const raw = Buffer.isBuffer(body);

@@ -5,24 +5,16 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { localBackend, type LocalBackend } from '../../src/drivers/storage/local.ts';
 import { NbdServer } from '../../src/exports/nbd-server.ts';
+import { freePort } from '../../src/lab/system.ts';
 import { ioBlockdev, ioNbd, qemuIoSkipReason } from '../support/qemu-io.ts';
 import { skipUnless } from '../support/require.ts';
 import { makeGolden } from '../support/storage-contract.ts';
 import { spawnSync } from 'node:child_process';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const missing = qemuIoSkipReason() ?? (spawnSync('qemu-storage-daemon', ['--version']).status === 0 ? undefined : 'qemu-storage-daemon is not installed (apt-get install qemu-system-common)');
 

@@ -1,6 +1,9 @@
 /** Child processes of the real binaries, always killed when the test ends. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/lab/system.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const HIL_ADMIN = `${REPO}bin/hil-admin`;
@@ -77,4 +80,20 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A `hil-admin serve` of its own on a free loopback port, null auth, the given configuration file's text and database. */
+export async function serveHil(url: string, dir: string, config: string, o: { migrate: boolean; timeoutMs?: number }): Promise<{ child: Child; base: string }> {
+  const port = await freePort();
+  const file = join(dir, `hil-${port}.toml`);
+  writeFileSync(file, config);
+  const child = start(HIL_ADMIN, ['--config', file, 'serve', ...(o.migrate ? ['--migrate'] : [])], {
+    HIL_DATABASE_URL: url,
+    HIL_LISTEN: `127.0.0.1:${port}`,
+    HIL_AUTH: 'null',
+    HIL_DATA_DIR: join(dir, `data-${port}`),
+    HIL_LOG_LEVEL: 'info',
+  });
+  await child.waitFor('hil API server listening', o.timeoutMs ?? 30_000);
+  return { child, base: `http://127.0.0.1:${port}` };
 }
