@@ -105,7 +105,7 @@ for (const [backend, database] of BACKENDS.flatMap((b) => testDatabases().map((d
       const e1 = await waitServing(api, 'd1');
       const e2 = await waitServing(api, 'd2');
       assert.notEqual(e1.port, e2.port);
-      assert.ok(!e1.name.includes('d1') && !e1.name.includes('runway'), `the export name is made of ids: ${e1.name}`);
+      assert.match(e1.name, /^hil-[0-9a-f]{8}\.disk\.[0-9]+$/, 'the export name is made of the instance prefix and ids');
 
       let r = ioNbd(nbd(e1, keys.get('d1')!), ['read -P 0x41 0 1M', 'write -P 0x11 0 1M']);
       assert.ok(r.ok, r.output);
@@ -124,6 +124,7 @@ for (const [backend, database] of BACKENDS.flatMap((b) => testDatabases().map((d
       const api = t.as();
       const e1 = (await api('GET', '/v0/disk/d1')).body.export;
       const e2 = (await api('GET', '/v0/disk/d2')).body.export;
+      assert.ok(ioNbd(nbd(e1, keys.get('d1')!), ['read 0 1M']).ok, "node 1's own key opens its disk (so the refusals below are the key's doing)");
       const asNode2 = ioNbd({ ...nbd(e1, keys.get('d2')!), identity: e2.identity }, ['read 0 1M']);
       assert.ok(!asNode2.ok, asNode2.output);
       const node2KeyAsNode1 = ioNbd(nbd(e1, keys.get('d2')!), ['read 0 1M']);

@@ -71,9 +71,17 @@ describe('hil image', () => {
           project: 'admin',
           public: true,
           cmdline: 'console=ttyS0 quiet',
+          format: 'kexec',
           kernel: { sha256: sha(kernel), size: kernel.length },
           initrd: { sha256: sha(initrd), size: initrd.length },
           rootfs: null,
+          disk: null,
+          virtual_size: null,
+          state: 'ready',
+          error: null,
+          parent: null,
+          snapshot_of: null,
+          progress: null,
         });
         assert.match((await ok(ADMIN, ['image', 'show', 'debian'])).stdout, /cmdline: console=ttyS0 quiet\n[\s\S]*rootfs\s+\(none\)/);
 
@@ -83,7 +91,7 @@ describe('hil image', () => {
         const json = JSON.parse((await ok(ADMIN, ['image', 'upload', 'debian', '--kernel', join(dir, 'vmlinuz2'), '--json'])).stdout);
         assert.deepEqual(json, { kernel: { sha256: sha(newer), size: 1000 } });
         await fails(ADMIN, ['image', 'upload', 'debian', '--kernel', join(dir, 'vmlinuz2'), '--cmdline', 'other'], /image debian exists with cmdline "console=ttyS0 quiet"; delete it first/);
-        await fails(ADMIN, ['image', 'upload', 'debian'], /give at least one file: --kernel, --initrd or --rootfs/);
+        await fails(ADMIN, ['image', 'upload', 'debian'], /give at least one file: --kernel, --initrd, --rootfs or --disk/);
         await fails(ADMIN, ['image', 'upload', 'fresh', '--kernel', join(dir, 'nothing')], /cannot read .*nothing/);
         assert.equal((await ok(ADMIN, ['image', 'list'])).stdout, 'debian\n', 'a failed upload created nothing');
 

@@ -42,7 +42,23 @@ for (const database of testDatabases()) {
           assert.deepEqual(streamed, { sha256: sha(initrd), size: initrd.length });
 
           const img = await c.image.show('debian');
-          assert.deepEqual(img, { name: 'debian', project: 'admin', public: true, cmdline: 'console=ttyS0', kernel: { sha256: sha(kernel), size: kernel.length }, initrd: streamed, rootfs: null });
+          assert.deepEqual(img, {
+            name: 'debian',
+            project: 'admin',
+            public: true,
+            cmdline: 'console=ttyS0',
+            format: 'kexec',
+            kernel: { sha256: sha(kernel), size: kernel.length },
+            initrd: streamed,
+            rootfs: null,
+            disk: null,
+            virtual_size: null,
+            state: 'ready',
+            error: null,
+            parent: null,
+            snapshot_of: null,
+            progress: null,
+          });
           assert.deepEqual(await c.image.list(), ['debian']);
 
           const down = await c.image.download('debian', 'initrd');
