@@ -161,7 +161,9 @@ for (const database of testDatabases()) {
           assert.ok([first.claims.holder, second.claims.holder].includes(calls[0].holder!), 'the call names the worker that made it');
           const claim = await t.hil.store.db.selectFrom('claim').selectAll().where('resource', 'like', 'switch:%').executeTakeFirstOrThrow();
           assert.equal(claim.holder, null, 'released once the queue was empty');
-          assert.equal(Number(claim.generation), Number(calls[0].generation), 'the call was made under the claim it was taken with');
+          // The other worker, kicked too, may take the claim after the first released it, find nothing and release it again (a later generation).
+          const made = Number(calls[0].generation);
+          assert.ok(made >= 1 && made <= Number(claim.generation), `the call was made under a generation the claim had (${made}, now ${claim.generation})`);
         } finally {
           await first.stop();
           await second.stop();
