@@ -18,6 +18,7 @@ export interface ServiceOptions {
   blobs: BlobStore;
   storage: DiskStorage;
   maxDiskBytes: number;
+  maxVirtualBytes: number;
   exports: DiskServiceOptions['exports'];
   /** Something a disk's holder acts on was committed. */
   disksChanged(): void;
@@ -35,7 +36,7 @@ export function buildServices(deps: CoreDeps, o: ServiceOptions) {
     users: userService(deps),
     obm,
     verify: verifyService(deps),
-    images: imageService(deps, { blobs: o.blobs, storage: o.storage, maxDiskBytes: o.maxDiskBytes }),
+    images: imageService(deps, { blobs: o.blobs, storage: o.storage, maxDiskBytes: o.maxDiskBytes, maxVirtualBytes: o.maxVirtualBytes }),
     disks: diskService(deps, { storage: o.storage, exports: o.exports, changed: o.disksChanged }),
     /** Present when fast provisioning is enabled. */
     provisioning: o.provisioning ? provisioningService(deps, obm, o.provisioning) : undefined,

@@ -188,7 +188,7 @@ async function storageParts(settings: Settings, store: Store, claims: Claims, o:
     o.worker && settings.exports.enabled
       ? new ExportKeeper({ db: store.db, claims, storage, exports: settings.exports, log: o.log.child({ component: 'exports' }), intervalMs: settings.claims.heartbeatMs })
       : undefined;
-  const serviceOptions = { blobs, storage, maxDiskBytes: settings.images.maxDiskBytes, exports: settings.exports, disksChanged: () => exports?.kick() };
+  const serviceOptions = { blobs, storage, maxDiskBytes: settings.images.maxDiskBytes, maxVirtualBytes: settings.images.maxVirtualBytes, exports: settings.exports, disksChanged: () => exports?.kick() };
   return { blobs, storage, exports, serviceOptions };
 }
 

@@ -111,6 +111,8 @@ export const ConfigSchema = Type.Object(
         max_file_mib: Type.Integer({ minimum: 1, maximum: 1048576 }),
         /** The largest disk image one upload or import may store, in MiB. */
         max_disk_mib: Type.Integer({ minimum: 1, maximum: 16777216 }),
+        /** The largest size a disk image may have as a node sees it, in GiB (every clone may grow to it). */
+        max_virtual_gib: Type.Integer({ minimum: 1, maximum: 1048576 }),
         /** Where disk images' bases, disks and snapshots live: "local" (qcow2 files) or "rbd" (Ceph). */
         backend: Type.Union([Type.Literal('local'), Type.Literal('rbd')]),
         /** local: where bases, disks and snapshots are kept; default <data_dir>/disks. */
@@ -220,7 +222,7 @@ export function defaultConfig(): Config {
   return {
     server: { listen: '127.0.0.1:5000', data_dir: '.hil-data', worker: true, shutdown_grace_seconds: 10 },
     database: {},
-    images: { max_file_mib: 1024, max_disk_mib: 65536, backend: 'local', rbd: { pool: 'rbd', conf: '/etc/ceph/ceph.conf', id: 'hil' }, timeout_seconds: 120 },
+    images: { max_file_mib: 1024, max_disk_mib: 65536, max_virtual_gib: 2048, backend: 'local', rbd: { pool: 'rbd', conf: '/etc/ceph/ceph.conf', id: 'hil' }, timeout_seconds: 120 },
     exports: { enabled: true, address: '127.0.0.1', ports: '10809-10999' },
     auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },

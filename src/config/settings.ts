@@ -49,6 +49,7 @@ export interface Settings {
     dir: string;
     maxFileBytes: number;
     maxDiskBytes: number;
+    maxVirtualBytes: number;
     backend: 'local' | 'rbd';
     disksDir: string;
     rbd: { pool: string; conf: string; id: string };
@@ -110,6 +111,7 @@ export function settingsFrom(cfg: Config): Settings {
       dir: imagesDir(cfg),
       maxFileBytes: cfg.images.max_file_mib * 1024 * 1024,
       maxDiskBytes: cfg.images.max_disk_mib * 1024 * 1024,
+      maxVirtualBytes: cfg.images.max_virtual_gib * 2 ** 30,
       backend: cfg.images.backend,
       disksDir: disksDir(cfg),
       rbd: { ...cfg.images.rbd },

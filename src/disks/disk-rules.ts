@@ -42,7 +42,7 @@ export interface DiskView {
 
 /** What attach answers: the export, and the node's key (only here, once per attach). */
 export interface AttachView extends ExportView {
-  /** 64 hex digits: the TLS-PSK key (the node's `keys.psk` line is `identity:key`), or the CHAP secret. */
+  /** The TLS-PSK key, 64 hex digits (the node's `keys.psk` line is `identity:key`), or the CHAP secret, 16 characters. */
   key: string;
 }
 

@@ -60,6 +60,7 @@ export class DiskService extends Service {
       if (!image || !(p.isAdmin || image.public || image.project_id === project.id)) throw new NotFoundError(`Image "${o.image}" does not exist.`);
       if (!isDiskFormat(image.format)) throw new BadArgumentError(`Image "${o.image}" is a ${image.format} image: it has no disk to clone.`);
       if (image.state === 'pending') throw new BlockedError(`Image "${o.image}" is a snapshot still being taken; try again when it is ready.`);
+      if (image.state === 'failed') throw new BadArgumentError(`Image "${o.image}" is a snapshot that could not be taken (${image.error ?? 'no reason recorded'}); delete it.`);
       if (image.state !== 'ready' || image.storage_key === null || image.virtual_size === null) {
         throw new BadArgumentError(`Image "${o.image}" has no disk yet: upload one first (hil image upload ${o.image} --disk FILE).`);
       }
@@ -196,7 +197,8 @@ export class DiskService extends Service {
       export_initiator: how.initiator,
       export_port: port,
       export_identity: `hil-node-${node.id}`,
-      export_psk: randomBytes(32).toString('hex'),
+      // UEFI iSCSI initiators take CHAP secrets of 12 to 16 bytes: 96 random bits in 16 characters. TLS-PSK: 256 bits.
+      export_psk: how.protocol === 'iscsi' ? randomBytes(12).toString('base64url') : randomBytes(32).toString('hex'),
       export_state: 'starting' as const,
       export_error: null,
     };

@@ -17,10 +17,12 @@ import { heldBy, type Claim, type Claims } from '../claims/claims.ts';
 import { diskClaim } from '../disks/disk.service.ts';
 import type { DiskStorage } from '../images/disk-storage.ts';
 import type { Database, DiskRow, ImageRow } from '../store/schema.ts';
+import type { SnapshotOutcome } from '../drivers/storage/interface.ts';
 import { Coalesced } from '../util/coalesced.ts';
 import { withTimeout } from '../util/timeout.ts';
 import { sameExport, startServer, wantedExport, type ExportServer, type Served } from './export-server.ts';
 import { sweepOrphans } from './sweep.ts';
+import { Separations } from './separations.ts';
 
 export interface KeeperOptions {
   db: Kysely<Database>;
@@ -37,16 +39,15 @@ export interface KeeperOptions {
 
 /** How long an export server may take to start listening. */
 const START_TIMEOUT_MS = 15_000;
-/** A separation's progress is written at most this often. */
-const PROGRESS_EVERY_MS = 1000;
 
 export class ExportKeeper {
   readonly #o: KeeperOptions;
   readonly #run: Coalesced;
   readonly #claims = new Map<number, Claim>();
   readonly #servers = new Map<number, Served>();
-  /** Snapshot images being separated from their disks here: image id → the disk and the work. */
-  readonly #separating = new Map<number, { diskId: number; work: Promise<void> }>();
+  readonly #separations: Separations;
+  /** Snapshots being taken here, by image id: a second try never runs beside the first. */
+  readonly #snapshotting = new Map<number, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -54,6 +55,7 @@ export class ExportKeeper {
   constructor(o: KeeperOptions) {
     this.#o = o;
     this.#run = new Coalesced(() => this.#reconcile(), { onError: (err) => o.log.warn({ err: (err as Error).message }, 'exports: reconcile failed') });
+    this.#separations = new Separations({ db: o.db, storage: o.storage, log: o.log, done: () => this.#run.kick() });
   }
 
   /** The export servers running here, by disk id (tests, metrics). */
@@ -67,8 +69,26 @@ export class ExportKeeper {
     await this.sweep();
     this.#run.kick();
     await this.#run.settled();
-    this.#timer = setInterval(() => this.#run.kick(), this.#o.intervalMs);
+    this.#timer = setInterval(() => {
+      this.#fence();
+      this.#run.kick();
+    }, this.#o.intervalMs);
     this.#sweepTimer = setInterval(() => void this.sweep(), this.#o.sweepMs ?? 10 * 60_000);
+  }
+
+  /**
+   * Fencing without the database: a claim this process can no longer prove
+   * it holds (its renewals are not getting through) stops its export at
+   * once, whatever the database says later; the next reconcile takes the
+   * claim again if it is still ours.
+   */
+  #fence(): void {
+    for (const [id, claim] of this.#claims) {
+      if (!claim.valid && this.#servers.has(id)) {
+        this.#o.log.warn({ diskId: id }, 'exports: stopping an export whose claim this process can no longer prove');
+        void this.#stopServer(id);
+      }
+    }
   }
 
   /** Look now: something a disk's holder acts on was committed. */
@@ -88,7 +108,8 @@ export class ExportKeeper {
     clearInterval(this.#sweepTimer);
     this.#run.stop();
     await this.#run.settled();
-    await Promise.allSettled([...this.#separating.values()].map((s) => s.work));
+    await this.#separations.stop();
+    await Promise.allSettled(this.#snapshotting.values());
     for (const id of [...this.#claims.keys()]) await this.#letGo(id);
   }
 
@@ -145,7 +166,7 @@ export class ExportKeeper {
         this.#o.log.warn({ disk: disk.label, err: (err as Error).message }, 'exports: could not tend a disk');
       }
     }
-    for (const id of [...this.#claims.keys()]) if (!wanted.has(id) && !this.#separatingDisk(id)) await this.#letGo(id);
+    for (const id of [...this.#claims.keys()]) if (!wanted.has(id) && !this.#separations.busyWith(id)) await this.#letGo(id);
   }
 
   #hold(id: number, claim: Claim): Claim {
@@ -161,11 +182,19 @@ export class ExportKeeper {
   }
 
   async #tend(disk: DiskRow, claim: Claim): Promise<void> {
-    await this.#export(disk, claim);
+    try {
+      await this.#export(disk, claim);
+    } catch (err) {
+      // Recorded on the disk; its snapshots are still taken (offline, with no export running).
+      this.#o.log.warn({ disk: disk.label, err: (err as Error).message }, 'exports: could not serve a disk');
+    }
     const images = await this.#o.db.selectFrom('image').selectAll().where('source_disk_id', '=', disk.id).execute();
     for (const image of images) {
-      if (image.state === 'pending') await this.#snapshot(disk, image, claim);
-      else if (image.state === 'ready' && !this.#separating.has(image.id)) this.#separate(disk, image, claim);
+      if (image.state === 'pending' && !this.#snapshotting.has(image.id)) {
+        const work = this.#snapshot(disk, image, claim).finally(() => this.#snapshotting.delete(image.id));
+        this.#snapshotting.set(image.id, work);
+        await work;
+      } else if (image.state === 'ready') this.#separations.start(disk, image, claim);
     }
   }
 
@@ -197,9 +226,7 @@ export class ExportKeeper {
       await this.#record(claim, disk.id, { export_state: 'serving', export_error: null });
       this.#o.log.info({ disk: disk.label, protocol: wanted.protocol, port: wanted.port, pid: server.pid }, 'exports: serving');
     } catch (err) {
-      // The tenant reads this: the daemon's words, without the server's paths.
-      const said = (err as Error).message.replace(/(?:\/[\w.@:+-]+){2,}/g, '…').slice(0, 500);
-      await this.#record(claim, disk.id, { export_state: 'failed', export_error: said });
+      await this.#record(claim, disk.id, { export_state: 'failed', export_error: tenantWords(err) });
       throw err;
     }
   }
@@ -208,18 +235,35 @@ export class ExportKeeper {
     await this.#o.db.updateTable('disk').set(fields).where('id', '=', diskId).where('node_id', 'is not', null).where(heldBy(claim)).execute();
   }
 
+  /**
+   * Takes a pending snapshot, then records it. A failure leaves the image
+   * pending with the reason in `error`, and the next heartbeat tries again
+   * (each step is idempotent); nothing is deleted, since what a half-taken
+   * snapshot made may already be the disk's own data (local: the frozen
+   * layer is the disk's backing file).
+   */
   async #snapshot(disk: DiskRow, image: ImageRow, claim: Claim): Promise<void> {
     const { storage, db, log } = this.#o;
     if (!claim.valid || image.storage_key === null) return;
     const key = image.storage_key;
+    const failed = async (what: string, err: unknown) => {
+      log.warn({ disk: disk.label, image: image.label, err: (err as Error).message }, `storage: ${what}; it is tried again`);
+      await db.updateTable('image').set({ error: tenantWords(err) }).where('id', '=', image.id).where('state', '=', 'pending').where(heldBy(claim)).execute();
+    };
+    let outcome: SnapshotOutcome;
     try {
-      const outcome = await storage.run('take the snapshot', (signal) =>
-        storage.backend.snapshotDisk(disk.storage_key, key, { live: this.#servers.get(disk.id)?.server, signal: AbortSignal.any([signal, claim.signal]) }),
-      );
+      // Awaited to its very end (its tools and QMP honour the signal), never abandoned at the timeout.
+      const signal = AbortSignal.any([AbortSignal.timeout(storage.timeoutMs), claim.signal]);
+      outcome = await storage.backend.snapshotDisk(disk.storage_key, key, { live: this.#servers.get(disk.id)?.server, signal });
+    } catch (err) {
+      await failed('a snapshot could not be taken', err);
+      return;
+    }
+    try {
       await db.transaction().execute(async (tx) => {
         const r = await tx
           .updateTable('image')
-          .set({ state: 'ready', source_disk_id: outcome.imageOnDisk ? disk.id : null, progress: outcome.imageOnDisk ? 0 : null })
+          .set({ state: 'ready', error: null, source_disk_id: outcome.imageOnDisk ? disk.id : null, progress: outcome.imageOnDisk ? 0 : null })
           .where('id', '=', image.id)
           .where(heldBy(claim))
           .executeTakeFirst();
@@ -227,47 +271,8 @@ export class ExportKeeper {
       });
       log.info({ disk: disk.label, image: image.label }, 'storage: snapshot taken');
     } catch (err) {
-      log.warn({ disk: disk.label, image: image.label, err: (err as Error).message }, 'storage: a snapshot failed');
-      await storage.run('remove a failed snapshot', (signal) => storage.backend.deleteImage(key, signal)).catch(() => {});
-      await db
-        .updateTable('image')
-        .set({ state: 'failed', error: (err as Error).message.slice(0, 500), source_disk_id: null, parent_id: null })
-        .where('id', '=', image.id)
-        .where(heldBy(claim))
-        .execute();
+      await failed('a snapshot taken could not be recorded', err);
     }
-  }
-
-  #separatingDisk(diskId: number): boolean {
-    return [...this.#separating.values()].some((s) => s.diskId === diskId);
-  }
-
-  /** Makes the snapshot independent of the disk in the background (RBD flatten), its progress in the image row. */
-  #separate(disk: DiskRow, image: ImageRow, claim: Claim): void {
-    const { storage, db, log } = this.#o;
-    const separate = storage.backend.separate?.bind(storage.backend);
-    if (!separate || image.storage_key === null) return;
-    const key = image.storage_key;
-    let lastWrite = 0;
-    const progress = (fraction: number) => {
-      if (Date.now() - lastWrite < PROGRESS_EVERY_MS && fraction < 1) return;
-      lastWrite = Date.now();
-      void db.updateTable('image').set({ progress: fraction }).where('id', '=', image.id).where(heldBy(claim)).execute().catch(() => {});
-    };
-    const work = (async () => {
-      try {
-        // No storage timeout: a flatten takes time in the image's size; losing the claim stops it.
-        await separate(key, disk.storage_key, { progress, signal: claim.signal });
-        await db.updateTable('image').set({ source_disk_id: null, parent_id: null, progress: 1 }).where('id', '=', image.id).where(heldBy(claim)).execute();
-        log.info({ disk: disk.label, image: image.label }, 'storage: snapshot separated from its disk');
-      } catch (err) {
-        if (!claim.signal.aborted) log.warn({ disk: disk.label, image: image.label, err: (err as Error).message }, 'storage: separating a snapshot failed; it is tried again');
-      } finally {
-        this.#separating.delete(image.id);
-        this.#run.kick();
-      }
-    })();
-    this.#separating.set(image.id, { diskId: disk.id, work });
   }
 
   async #stopServer(diskId: number): Promise<void> {
@@ -284,4 +289,9 @@ export class ExportKeeper {
     this.#claims.delete(diskId);
     await claim?.release().catch((err: Error) => this.#o.log.warn({ diskId, err: err.message }, 'exports: could not release a claim'));
   }
+}
+
+/** What a tenant reads of a failure (a disk's export error, a snapshot's): the tool's words, without the server's paths. */
+function tenantWords(err: unknown): string {
+  return (err as Error).message.replace(/(?:\/[\w.@:+-]+){2,}/g, '…').slice(0, 500);
 }

@@ -1,7 +1,10 @@
 /**
  * A small QMP client (QEMU's JSON monitor protocol over a unix socket): one
- * command at a time, events skipped. Enough to drive a qemu-storage-daemon:
- * add a block node, push an overlay, quit.
+ * command at a time (a second waits for the first), each with an id its
+ * answer must carry, events skipped. A command given up on (its signal
+ * aborted) may still be carried out by QEMU, and its late answer is told
+ * apart by the id. Enough to drive a qemu-storage-daemon: add a block node,
+ * push an overlay, quit.
  */
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -15,6 +18,9 @@ export class Qmp {
   readonly #lines: string[] = [];
   #wake: (() => void) | undefined;
   #closed = false;
+  #nextId = 0;
+  /** The command being run: the next one waits for it. */
+  #busy: Promise<unknown> = Promise.resolve();
 
   private constructor(socket: Socket) {
     this.#socket = socket;
@@ -63,10 +69,18 @@ export class Qmp {
   }
 
   /** Runs a command; resolves with its return value, rejects with QEMU's error description. */
-  async execute(command: string, args: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
-    this.#socket.write(`${JSON.stringify({ execute: command, arguments: args })}\n`);
+  execute(command: string, args: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
+    const run = this.#busy.catch(() => {}).then(() => this.#run(command, args, signal));
+    this.#busy = run;
+    return run;
+  }
+
+  async #run(command: string, args: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
+    const id = `hil-${++this.#nextId}`;
+    this.#socket.write(`${JSON.stringify({ execute: command, arguments: args, id })}\n`);
     for (;;) {
       const msg = await this.#next(signal);
+      if (msg.id !== id) continue; // an event, or the late answer of a command given up on
       if ('return' in msg) return msg.return;
       if ('error' in msg) throw new QmpError(`${command}: ${(msg.error as { desc?: string }).desc ?? JSON.stringify(msg.error)}`);
     }

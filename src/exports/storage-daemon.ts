@@ -111,7 +111,8 @@ export class StorageDaemon {
       `socket,path=${qmpPath},server=on,wait=off,id=qmp0`,
       '--monitor',
       'chardev=qmp0',
-    ]);
+      // Nothing of HIL's environment (database URL, credentials) reaches the daemon.
+    ], { env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
     try {
       return new StorageDaemon(daemon, await daemon.answer(() => Qmp.open(qmpPath, signal), signal));
     } catch (err) {

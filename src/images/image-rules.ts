@@ -6,7 +6,8 @@
  * Shared by the registry's use-cases and fast provisioning.
  */
 import { sql } from 'kysely';
-import type { ReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { BadArgumentError, BlockedError, NotFoundError, TooLargeError } from '../errors.ts';
 import type { Tx } from '../core/context.ts';
 import { held, type Lock } from '../core/lookup.ts';
@@ -208,4 +209,16 @@ export function checkPartFits(row: ImageRow, part: ImagePart): void {
 export function tooLarge(part: ImagePart, limitBytes: number): TooLargeError {
   const setting = part === 'disk' ? 'images.max_disk_mib' : 'images.max_file_mib';
   return new TooLargeError(`The ${part} is larger than the limit of ${limitBytes / (1024 * 1024)} MiB (${setting}).`);
+}
+
+/** A file of the server's for an admin's import, open for reading; a clear 400 when it is not an absolute path or cannot be read. */
+export async function openServerFile(path: string): Promise<ReadStream> {
+  if (!isAbsolute(path)) throw new BadArgumentError(`"${path}" is not an absolute path on the server.`);
+  const file = createReadStream(path);
+  const failed = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    file.once('open', () => resolve(undefined));
+    file.once('error', (err) => resolve(err));
+  });
+  if (failed) throw new BadArgumentError(`The server cannot read "${path}": ${failed.code ?? failed.message}.`);
+  return file;
 }

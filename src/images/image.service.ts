@@ -1,18 +1,13 @@
 /**
- * The image registry (docs/images.md): per image a kernel, an optional initrd
- * and root filesystem, and a kernel command line; owned by a project or by
- * the admins, private or public. Files live in the blob store, named by
- * SHA-256; rows name them.
- *
- * Who may do what: a caller sees its projects' images and the public ones
- * (admins see all), and anything else is answered as if it did not exist
- * (404). Only the owner project's members and admins change or delete an
- * image (others who can see it: 401). An image that another table still
- * references (a node deployed from it) is "in use": it can be neither
- * deleted nor changed (409).
+ * The image service (docs/images.md): kexec images (kernel, initrd, rootfs,
+ * command line) and disk images (a qcow2 or raw file, and its base in the
+ * storage backend), owned by a project or the admins, private or public.
+ * Files live in the blob store, named by SHA-256; rows name them. A caller
+ * sees its projects' images and the public ones (admins: all), anything else
+ * is a 404; only the owners and admins change them (else 401). An image that
+ * another row references (a deployed node, a disk, a snapshot) is "in use":
+ * neither deleted nor changed (409).
  */
-import { createReadStream } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Updateable } from 'kysely';
 import { AuthorizationError, BadArgumentError, BlockedError, NotFoundError, ServerError } from '../errors.ts';
@@ -30,6 +25,7 @@ import {
   checkPart,
   columns,
   checkPartFits,
+  openServerFile,
   hashesOf,
   tooLarge,
   IMAGE_PARTS,
@@ -55,18 +51,22 @@ export interface ImageServiceOptions {
   storage: DiskStorage;
   /** The largest disk image an upload may store. */
   maxDiskBytes: number;
+  /** The largest size a disk image may have as a node sees it (a small qcow2 may claim an exabyte). */
+  maxVirtualBytes: number;
 }
 
 export class ImageService extends Service {
   readonly #blobs: BlobStore;
   readonly #storage: DiskStorage;
   readonly #maxDiskBytes: number;
+  readonly #maxVirtualBytes: number;
 
   constructor(deps: CoreDeps, o: ImageServiceOptions) {
     super(deps);
     this.#blobs = o.blobs;
     this.#storage = o.storage;
     this.#maxDiskBytes = o.maxDiskBytes;
+    this.#maxVirtualBytes = o.maxVirtualBytes;
   }
 
   async #isReferenced(sha256: string): Promise<boolean> {
@@ -222,6 +222,10 @@ export class ImageService extends Service {
     await this.#collectGarbage(hashesOf(row));
   }
 
+  async #baseNamed(key: string): Promise<boolean> {
+    return (await this.deps.db.selectFrom('image').select('id').where('storage_key', '=', key).executeTakeFirst()) !== undefined;
+  }
+
   /** Removes a base nothing names any more; a failure is logged (the orphan sweep retries it), never the caller's problem. */
   async #dropBase(key: string): Promise<void> {
     try {
@@ -252,12 +256,16 @@ export class ImageService extends Service {
         if (err instanceof BadDiskImageError) throw new BadArgumentError(`The disk is ${err.message}.`);
         throw err;
       }
+      if (virtualSize > this.#maxVirtualBytes) throw new BadArgumentError(`The disk is ${virtualSize} bytes as a node sees it, over the limit of ${this.#maxVirtualBytes / 2 ** 30} GiB (images.max_virtual_gib).`);
       key = this.#storage.imageKey(row.id, stored.sha256);
       const base = key;
+      const imageId = row.id;
       const source = { path: this.#blobs.path(stored.sha256), format };
       await this.#storage.run('import the disk image', (signal) => this.#storage.backend.importImage(base, source, signal), { bytes: stored.size });
       replaced = await inTx(this.deps, async (tx) => {
         const row = await modifiableImage(tx, p, name);
+        // Deleted and made again meanwhile: the base is named after the id that is gone.
+        if (row.id !== imageId) throw new BlockedError(`Image "${name}" was deleted and made again during the upload; upload again.`);
         await tx.updateTable('image').set({ disk_sha256: stored.sha256, disk_size: stored.size, virtual_size: virtualSize, storage_key: base }).where('id', '=', row.id).execute();
         if (await isImageInUse(tx, row.id)) throw await inUseBy(tx, row.id, name);
         return { sha256: row.disk_sha256, key: row.storage_key };
@@ -266,7 +274,8 @@ export class ImageService extends Service {
     } finally {
       stored.release();
       if (!committed) {
-        if (key && key !== replaced?.key) await this.#dropBase(key);
+        // Not a base that an image names: the same content uploaded before (or at once) is that image's base still.
+        if (key && !(await this.#baseNamed(key))) await this.#dropBase(key);
         await this.#collectGarbage([stored.sha256]);
       }
     }
@@ -278,13 +287,7 @@ export class ImageService extends Service {
   /** Admins: a disk image file the server can read (a path on it) becomes the image's disk, as if uploaded. */
   async importDisk(p: Principal, name: string, path: string): Promise<PartView> {
     requireAdmin(p);
-    if (!isAbsolute(path)) throw new BadArgumentError(`"${path}" is not an absolute path on the server.`);
-    const file = createReadStream(path);
-    const opened = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
-      file.once('open', () => resolve(undefined));
-      file.once('error', (err) => resolve(err));
-    });
-    if (opened) throw new BadArgumentError(`The server cannot read "${path}": ${opened.code ?? opened.message}.`);
+    const file = await openServerFile(path);
     try {
       return await this.upload(p, name, 'disk', file);
     } finally {

@@ -22,7 +22,7 @@ const exportFields = {
 };
 
 export const ExportView = Type.Object(exportFields);
-export const AttachView = Type.Object({ ...exportFields, key: Type.String({ description: "the node's TLS-PSK key or CHAP secret (hex), answered only here" }) });
+export const AttachView = Type.Object({ ...exportFields, key: Type.String({ description: "the node's TLS-PSK key (64 hex digits) or CHAP secret (16 characters), answered only here" }) });
 
 export const DiskView = Type.Object({
   name: Type.String(),

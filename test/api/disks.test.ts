@@ -203,6 +203,17 @@ for (const [backend, database] of BACKENDS.flatMap((b) => testDatabases().map((d
       r = await uploadDisk(t, 'bad', withBacking);
       assert.equal(r.status, 400, r.text);
       assert.match(r.body.msg, /names a backing file/);
+      // A qcow2 whose data lives in an external file (any file of the server's).
+      const withDataFile = join(files, 'datafile.qcow2');
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `data_file=${join(files, 'data.raw')}`, withDataFile, '1M']);
+      r = await uploadDisk(t, 'bad', withDataFile);
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.body.msg, /names an external data file/);
+      // A vmdk descriptor sent as raw: refused by its first bytes, never opened by qemu-img (it would open the extents it names).
+      assertEmptyOk(await api('PUT', '/v0/image/vmdkraw', { project: 'runway', format: 'raw' }));
+      r = await uploadDisk(t, 'vmdkraw', Buffer.from('# Disk DescriptorFile\nversion=1\nRW 2048 FLAT "/etc/shadow" 0\n'.padEnd(4096, ' ')));
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.body.msg, /it is a vmdk image, not raw/);
       // A qcow2 uploaded as raw.
       assertEmptyOk(await api('PUT', '/v0/image/rawbad', { project: 'runway', format: 'raw' }));
       r = await uploadDisk(t, 'rawbad', golden);

@@ -59,6 +59,17 @@ describe('an NBD export server', { skip: skipUnless(missing) }, () => {
     );
   });
 
+  it('a push whose outcome is unknown stops the export, and nothing the node wrote is lost', async () => {
+    assert.ok(ioNbd({ ...target, ...node1 }, ['write -P 0x66 2M 1M']).ok);
+    const live = { pushOverlay: async () => Promise.reject(new Error('QMP went away')), stop: () => server.stop() };
+    await backend.snapshotDisk('p.disk.1', 'p.img.9', { live, signal: signal() });
+    assert.equal(server.running, false, 'the export stopped');
+    server = await NbdServer.start({ ...server.spec, blockdev: await backend.diskBlockdev('p.disk.1') }, signal());
+    assert.ok(ioNbd({ ...target, ...node1 }, ['read -P 0x66 2M 1M', 'read -P 0x11 0 1M']).ok, 'the disk has every write, on top of the snapshot');
+    await backend.cloneDisk('p.img.9', 'p.disk.9', signal());
+    assert.ok(ioBlockdev(await backend.diskBlockdev('p.disk.9'), ['read -P 0x66 2M 1M']).ok, 'the snapshot has them too');
+  });
+
   it('snapshots the disk while it is served: the snapshot has what was written, later writes stay on the disk', async () => {
     await backend.snapshotDisk('p.disk.1', 'p.img.2', { live: server, signal: signal() });
     { const r = ioNbd({ ...target, ...node1 }, ['read -P 0x11 0 1M', 'write -P 0x55 0 1M']); assert.ok(r.ok, r.output); }

@@ -1,5 +1,5 @@
 /** hil disk …: copy-on-write disks cloned from disk images, exported to the node using them, and their snapshots. */
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { Disk, HilClient, Image } from '../../client/index.ts';
@@ -41,7 +41,10 @@ export function diskCommands(program: Command, client: () => HilClient): void {
     async (name: string, node: string, o: JsonOption & { pskFile?: string; wait?: boolean; iscsi?: string }) => {
       const c = client();
       const a = await c.disk.attach(name, node, o.iscsi === undefined ? {} : { protocol: 'iscsi', initiator: o.iscsi });
-      if (o.pskFile) await writeFile(o.pskFile, `${a.identity}:${a.key}\n`, { mode: 0o600 });
+      if (o.pskFile) {
+        await writeFile(o.pskFile, `${a.identity}:${a.key}\n`, { mode: 0o600 });
+        await chmod(o.pskFile, 0o600); // the mode above applies only to a file it creates
+      }
       if (o.wait) await waitServing(c, name);
       if (o.json) return printJson(o.pskFile ? { ...a, key: undefined } : a);
       printTable(['protocol', 'host', 'port', 'export', 'identity'], [[a.protocol, a.host, a.port, a.name, a.identity]]);

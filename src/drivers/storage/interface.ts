@@ -25,6 +25,8 @@ export interface SnapshotOutcome {
 export interface LiveDisk {
   /** Makes the qcow2 file at `overlayPath` (already created, its backing file named) the disk's new top layer, the current top becoming its backing. */
   pushOverlay(overlayPath: string, signal: AbortSignal): Promise<void>;
+  /** Stops serving the disk at once: after a push whose outcome is unknown, nothing may write the old top any more. */
+  stop(): Promise<void>;
 }
 
 export interface StorageBackend {

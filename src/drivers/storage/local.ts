@@ -116,8 +116,13 @@ export class LocalBackend implements StorageBackend {
 
   async cloneDisk(imageKey: string, diskKey: string, signal: AbortSignal): Promise<void> {
     const target = this.#file(diskKey, 'qcow2');
-    if ((await this.#diskFiles(diskKey)).length) return;
     const base = await this.#base(imageKey);
+    const existing = await this.#diskFiles(diskKey);
+    if (existing.length) {
+      // A retry finds its own clone; anything else under this key (ids reused after a restore) is not this disk.
+      if (existing.length === 1 && (await backingOf(existing[0]!.path, { signal, timeoutMs: this.#timeoutMs })) === base.path) return;
+      throw new Error(`storage: disk ${diskKey} already exists in ${this.dir} and is not a clone of ${imageKey}`);
+    }
     const tmp = this.#tmp();
     try {
       await createOverlay(tmp, base, { signal, timeoutMs: this.#timeoutMs });
@@ -151,11 +156,12 @@ export class LocalBackend implements StorageBackend {
       // From here on the export writes into the fresh overlay; the frozen file is the image's and is never written again.
       try {
         await o.live?.pushOverlay(fresh, o.signal);
-      } catch (err) {
-        // The export still writes the old top: the disk stays as it was, and the image gets nothing.
-        await rm(fresh, { force: true });
-        await rm(frozen, { force: true });
-        throw err;
+      } catch {
+        // Whether QEMU moved to the fresh overlay is unknown (a command given up on may still be carried
+        // out): the export stops, so nothing writes the old top any more. Nothing is lost either way, as
+        // the old top is the fresh overlay's backing file; the snapshot holds what the disk had when the
+        // export stopped, and the export starts again on top of the fresh overlay.
+        await o.live?.stop();
       }
     }
     await chmod(frozen, 0o400);

@@ -5,6 +5,7 @@
  * self-contained: a qcow2 that names a backing file or an external data file
  * would let its uploader read any file the server can.
  */
+import { open } from 'node:fs/promises';
 import { runTool, ToolError } from '../../util/run-tool.ts';
 import type { DiskFormat } from './interface.ts';
 
@@ -41,9 +42,10 @@ export async function inspectDiskFile(path: string, claimed: DiskFormat, o: { si
   if (info['format-specific']?.data?.['data-file']) throw new BadDiskImageError('it names an external data file; upload a self-contained image');
   if (info['format-specific']?.data?.corrupt) throw new BadDiskImageError('qemu-img marks it corrupt');
   if (claimed === 'raw') {
-    // A raw upload that is really a qcow2 would give nodes the qcow2's bytes, not its content: almost surely a mistake.
-    const probed = await probeFormat(path, o);
-    if (probed !== 'raw') throw new BadDiskImageError(`it is a ${probed} image, not raw; give format "${probed}"`);
+    // A raw upload that is really another format would give nodes that format's bytes, not its content: almost surely a mistake.
+    const sniffed = await sniffFormat(path);
+    if (sniffed === 'qcow2') throw new BadDiskImageError('it is a qcow2 image, not raw; give format "qcow2"');
+    if (sniffed !== 'raw') throw new BadDiskImageError(`it is a ${sniffed} image, not raw; convert it first (qemu-img convert -O qcow2 IN OUT)`);
   } else {
     try {
       await runTool(QEMU_IMG, ['check', '-U', '-q', '-f', 'qcow2', path], o);
@@ -57,10 +59,38 @@ export async function inspectDiskFile(path: string, claimed: DiskFormat, o: { si
   return { format: claimed, virtualSize };
 }
 
-/** The format qemu-img finds without being told (qcow2, raw, vmdk…). */
-async function probeFormat(path: string, o: { signal?: AbortSignal; timeoutMs: number }): Promise<string> {
-  const info = JSON.parse(await runTool(QEMU_IMG, ['info', '-U', '--output=json', path], o)) as QemuImgInfo;
-  return info.format ?? 'raw';
+/**
+ * Image formats by their first bytes. A "raw" upload is checked against
+ * these by reading them here, never by letting qemu-img probe it: a probed
+ * vmdk descriptor makes qemu-img open the extent files it names (any path
+ * on the server).
+ */
+const MAGIC: Array<[string, Buffer]> = [
+  ['qcow2', Buffer.from('QFI\xfb', 'latin1')],
+  ['vmdk', Buffer.from('KDMV', 'latin1')],
+  ['vmdk', Buffer.from('COWD', 'latin1')],
+  ['vmdk', Buffer.from('# Disk DescriptorFile', 'latin1')],
+  ['vhdx', Buffer.from('vhdxfile', 'latin1')],
+  ['vpc', Buffer.from('conectix', 'latin1')],
+  ['qed', Buffer.from('QED\x00', 'latin1')],
+  ['vdi', Buffer.from('<<< ', 'latin1')],
+  ['luks', Buffer.from('LUKS\xba\xbe', 'latin1')],
+  ['parallels', Buffer.from('WithoutFreeSpace', 'latin1')],
+  ['parallels', Buffer.from('WithouFreSpacExt', 'latin1')],
+  ['bochs', Buffer.from('Bochs Virtual HD Image', 'latin1')],
+];
+
+/** The format a file's first bytes say it is, or raw. */
+async function sniffFormat(path: string): Promise<string> {
+  const file = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(64);
+    const { bytesRead } = await file.read(head, 0, head.length, 0);
+    const start = head.subarray(0, bytesRead);
+    return MAGIC.find(([, magic]) => start.subarray(0, magic.length).equals(magic))?.[0] ?? 'raw';
+  } finally {
+    await file.close();
+  }
 }
 
 /** Server paths stay out of what a tenant reads. */
