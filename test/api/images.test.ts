@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { testDatabases, type TestDatabase } from '../support/databases.ts';
 import { addUser, withHil, type Credentials, type TestHil, type TestHilOptions } from '../support/hil.ts';
-import { assertEmptyOk, assertError } from '../support/fixtures.ts';
+import { assertEmptyOk, assertError, NO_DISK } from '../support/fixtures.ts';
 import { findDeployable } from '../../src/images/image-rules.ts';
 import { BadArgumentError, NotFoundError } from '../../src/errors.ts';
 
@@ -81,13 +81,7 @@ for (const database of testDatabases()) {
           kernel: null,
           initrd: null,
           rootfs: null,
-          disk: null,
-          virtual_size: null,
-          state: 'ready',
-          error: null,
-          parent: null,
-          snapshot_of: null,
-          progress: null,
+          ...NO_DISK,
         });
 
         const kernel = randomBytes(300 * 1024);

@@ -8,33 +8,19 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabases } from '../support/databases.ts';
 import { addUser, withHil } from '../support/hil.ts';
-import { REPO } from '../support/processes.ts';
+import { runHil } from '../support/processes.ts';
 import { diskConfig, diskDirs, diskSkipReason, freePorts } from '../support/disks.ts';
 import { makeGolden } from '../support/storage-contract.ts';
 import { ioNbd } from '../support/qemu-io.ts';
 import { skipUnless } from '../support/require.ts';
 import { mkNode, mkProject, connectNode } from '../support/fixtures.ts';
 
-const HIL = `${REPO}bin/hil`;
-
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-function hil(endpoint: string, user: [string, string], args: string[]): Promise<Run> {
-  const env = { ...process.env, HIL_ENDPOINT: endpoint, HIL_USERNAME: user[0], HIL_PASSWORD: user[1] };
-  return new Promise((resolve) => {
-    execFile(HIL, args, { env, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-  });
-}
+const hil = runHil;
 
 const sqlite = testDatabases().find((d) => d.name === 'sqlite')!;
 

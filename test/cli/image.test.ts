@@ -5,33 +5,18 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabases } from '../support/databases.ts';
+import { NO_DISK } from '../support/fixtures.ts';
 import { addUser, withHil } from '../support/hil.ts';
-import { REPO } from '../support/processes.ts';
+import { runHil } from '../support/processes.ts';
 
-const HIL = `${REPO}bin/hil`;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs bin/hil without blocking this process (the server lives in it). */
-function hil(endpoint: string, user: [string, string], args: string[]): Promise<Run> {
-  const env = { ...process.env, HIL_ENDPOINT: endpoint, HIL_USERNAME: user[0], HIL_PASSWORD: user[1] };
-  return new Promise((resolve) => {
-    execFile(HIL, args, { env, encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const hil = runHil;
 
 const sqlite = testDatabases().find((d) => d.name === 'sqlite')!;
 
@@ -75,13 +60,7 @@ describe('hil image', () => {
           kernel: { sha256: sha(kernel), size: kernel.length },
           initrd: { sha256: sha(initrd), size: initrd.length },
           rootfs: null,
-          disk: null,
-          virtual_size: null,
-          state: 'ready',
-          error: null,
-          parent: null,
-          snapshot_of: null,
-          progress: null,
+          ...NO_DISK,
         });
         assert.match((await ok(ADMIN, ['image', 'show', 'debian'])).stdout, /cmdline: console=ttyS0 quiet\n[\s\S]*rootfs\s+\(none\)/);
 

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { testDatabases } from '../support/databases.ts';
+import { NO_DISK } from '../support/fixtures.ts';
 import { addUser, withHil } from '../support/hil.ts';
 import { HilApiError, HilClient } from '../../src/client/index.ts';
 
@@ -51,13 +52,7 @@ for (const database of testDatabases()) {
             kernel: { sha256: sha(kernel), size: kernel.length },
             initrd: streamed,
             rootfs: null,
-            disk: null,
-            virtual_size: null,
-            state: 'ready',
-            error: null,
-            parent: null,
-            snapshot_of: null,
-            progress: null,
+            ...NO_DISK,
           });
           assert.deepEqual(await c.image.list(), ['debian']);
 

@@ -242,3 +242,6 @@ export async function streamEnds(reader: ReadableStreamDefaultReader<Uint8Array>
 export async function listen(t: TestHil): Promise<string> {
   return t.hil.app!.listen({ port: 0, host: '127.0.0.1' });
 }
+
+/** What GET /v0/image/<i> answers for the disk fields of a kexec image (no disk, not a snapshot). */
+export const NO_DISK = { disk: null, virtual_size: null, state: 'ready', error: null, parent: null, snapshot_of: null, progress: null } as const;

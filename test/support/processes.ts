@@ -1,5 +1,5 @@
 /** Child processes of the real binaries, always killed when the test ends. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,4 +96,18 @@ export async function serveHil(url: string, dir: string, config: string, o: { mi
   });
   await child.waitFor('hil API server listening', o.timeoutMs ?? 30_000);
   return { child, base: `http://127.0.0.1:${port}` };
+}
+
+export interface HilRun {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs bin/hil against `endpoint` as `user`, without blocking this process (the server may live in it). */
+export function runHil(endpoint: string, user: [string, string], args: string[]): Promise<HilRun> {
+  const env = { ...process.env, HIL_ENDPOINT: endpoint, HIL_USERNAME: user[0], HIL_PASSWORD: user[1] };
+  return new Promise((resolve) => {
+    execFile(`${REPO}bin/hil`, args, { env, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+  });
 }
