@@ -76,3 +76,9 @@ export async function insertUnique<T>(insert: Promise<T>, message: string): Prom
 export async function absentOrConflict(found: Promise<unknown>, message: string): Promise<void> {
   if ((await found) !== undefined) throw new DuplicateError(message);
 }
+
+/** The label of a row by id (null: no id, or the row is gone), for views that name what a row refers to. */
+export async function labelOf(tx: Tx, table: 'project' | 'node' | 'image' | 'disk', id: number | null): Promise<string | null> {
+  if (id === null) return null;
+  return (await tx.selectFrom(table).select('label').where('id', '=', id).executeTakeFirst())?.label ?? null;
+}

@@ -13,7 +13,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { AllocationError, BadArgumentError, BlockedError, NotFoundError, ProjectMismatchError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from '../core/context.ts';
-import { getNode, getProject, insertUnique } from '../core/lookup.ts';
+import { getNode, getProject, insertUnique, labelOf } from '../core/lookup.ts';
 import { hasProjectAccess, requireProjectAccess, type Principal } from '../core/principal.ts';
 import { Service } from '../core/service.ts';
 import { checkName, isDiskFormat } from '../images/image-rules.ts';
@@ -60,7 +60,6 @@ export class DiskService extends Service {
       if (!image || !(p.isAdmin || image.public || image.project_id === project.id)) throw new NotFoundError(`Image "${o.image}" does not exist.`);
       if (!isDiskFormat(image.format)) throw new BadArgumentError(`Image "${o.image}" is a ${image.format} image: it has no disk to clone.`);
       if (image.state === 'pending') throw new BlockedError(`Image "${o.image}" is a snapshot still being taken; try again when it is ready.`);
-      if (image.state === 'failed') throw new BadArgumentError(`Image "${o.image}" is a snapshot that could not be taken (${image.error ?? 'no reason recorded'}); delete it.`);
       if (image.state !== 'ready' || image.storage_key === null || image.virtual_size === null) {
         throw new BadArgumentError(`Image "${o.image}" has no disk yet: upload one first (hil image upload ${o.image} --disk FILE).`);
       }
@@ -87,20 +86,15 @@ export class DiskService extends Service {
   }
 
   async show(p: Principal, name: string): Promise<DiskView> {
-    const d = await visibleDisk(this.deps.db, p, name);
-    return this.#view(this.deps.db, d);
-  }
-
-  async #view(tx: Tx, d: DiskRow): Promise<DiskView> {
-    const label = async (table: 'project' | 'image' | 'node', id: number | null) =>
-      id === null ? null : ((await tx.selectFrom(table).select('label').where('id', '=', id).executeTakeFirst())?.label ?? null);
+    const db = this.deps.db;
+    const d = await visibleDisk(db, p, name);
     return {
       name: d.label,
-      project: (await label('project', d.project_id))!,
-      image: (await label('image', d.image_id))!,
+      project: (await labelOf(db, 'project', d.project_id))!,
+      image: (await labelOf(db, 'image', d.image_id))!,
       size: Number(d.virtual_size),
       state: d.state,
-      node: await label('node', d.node_id),
+      node: await labelOf(db, 'node', d.node_id),
       export: this.#exportOf(d),
     };
   }

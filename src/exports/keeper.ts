@@ -20,7 +20,7 @@ import type { Database, DiskRow, ImageRow } from '../store/schema.ts';
 import type { SnapshotOutcome } from '../drivers/storage/interface.ts';
 import { Coalesced } from '../util/coalesced.ts';
 import { withTimeout } from '../util/timeout.ts';
-import { sameExport, startServer, wantedExport, type ExportServer, type Served } from './export-server.ts';
+import { sameExport, startServer, wantedExport, type Served } from './export-server.ts';
 import { sweepOrphans } from './sweep.ts';
 import { Separations } from './separations.ts';
 
@@ -56,11 +56,6 @@ export class ExportKeeper {
     this.#o = o;
     this.#run = new Coalesced(() => this.#reconcile(), { onError: (err) => o.log.warn({ err: (err as Error).message }, 'exports: reconcile failed') });
     this.#separations = new Separations({ db: o.db, storage: o.storage, log: o.log, done: () => this.#run.kick() });
-  }
-
-  /** The export servers running here, by disk id (tests, metrics). */
-  get serving(): ReadonlyMap<number, ExportServer> {
-    return new Map([...this.#servers].map(([id, s]) => [id, s.server]));
   }
 
   async start(): Promise<void> {
@@ -139,7 +134,8 @@ export class ExportKeeper {
               .selectFrom('image')
               .select('source_disk_id')
               .where('source_disk_id', 'is not', null)
-              .where((e) => (separates ? e('state', 'in', ['pending', 'ready']) : e('state', '=', 'pending'))) as never,
+              .where((e) => (separates ? e('state', 'in', ['pending', 'ready']) : e('state', '=', 'pending')))
+              .$narrowType<{ source_disk_id: number }>(),
           ),
         ]),
       )

@@ -1,7 +1,7 @@
 /**
  * One disk served to one node over NBD: a qemu-storage-daemon process of its
- * own (storage-daemon.ts: it dies with us, and QEMU's image lock keeps a
- * second one off the disk), listening only on the address given (the
+ * own (storage-daemon.ts: it dies with us, and on local storage QEMU's image
+ * lock keeps a second one off the disk), listening only on the address given (the
  * provisioning network side), TLS required, and a PSK key file that holds
  * that node's identity and key alone. Another node's key fails the TLS
  * handshake, plain NBD is refused, and the export name is made of ids.

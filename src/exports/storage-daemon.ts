@@ -3,11 +3,11 @@
  * --pdeathsig SIGKILL`: if this process dies, so do they, which frees the
  * port and the disk's image lock for the process that takes the export over.
  *
- * StorageDaemon is the qemu-storage-daemon that holds a disk open (QEMU's
- * image locking keeps a second one from opening the same qcow2 for writing,
- * so two processes never write one disk) and serves it however the caller
- * says: an NBD server, a FUSE file. Its QMP socket stacks overlays for live
- * snapshots.
+ * StorageDaemon is the qemu-storage-daemon that holds a disk open (on
+ * local storage QEMU's image locking keeps a second one from opening the
+ * same qcow2 for writing; RBD has no such lock across hosts: docs/images.md
+ * "Fencing") and serves it however the caller says: an NBD server, a FUSE
+ * file. Its QMP socket stacks overlays for live snapshots.
  *
  * A server's run directory (0700) holds its sockets and mount point; it is
  * made afresh at start, because a predecessor killed with SIGKILL leaves its

@@ -28,7 +28,11 @@ export async function sweepOrphans(db: Kysely<Database>, storage: DiskStorage, l
   }
   const held = await storage.run('list what the storage holds', (signal) => storage.backend.list(`${storage.prefix}.`, signal));
   const ids = async (table: 'image' | 'disk') => new Set((await db.selectFrom(table).select('id').execute()).map((r) => Number(r.id)));
-  const orphans = (keys: string[], live: Set<number>) => keys.filter((key) => !Number.isNaN(Number(KEY_ID.exec(key)?.[2])) && !live.has(Number(KEY_ID.exec(key)?.[2])));
+  const orphans = (keys: string[], live: Set<number>) =>
+    keys.filter((key) => {
+      const id = KEY_ID.exec(key)?.[2];
+      return id !== undefined && !live.has(Number(id));
+    });
   // Disks first: an orphaned base still has its orphaned clones until they go.
   for (const key of orphans(held.disks, await ids('disk'))) {
     if (await attempt(log, key, () => storage.run('remove an orphaned disk', (signal) => storage.backend.deleteDisk(key, signal)))) removed.disks.push(key);

@@ -40,11 +40,10 @@ export class DiskStorage {
    * 8 MiB/s, for an operation that copies that much); its failure is a
    * StorageError saying what failed.
    */
-  async run<T>(what: string, op: (signal: AbortSignal) => Promise<T>, o: { signal?: AbortSignal; bytes?: number } = {}): Promise<T> {
+  async run<T>(what: string, op: (signal: AbortSignal) => Promise<T>, o: { bytes?: number } = {}): Promise<T> {
     const timeoutMs = this.timeoutMs + Math.ceil(((o.bytes ?? 0) / (8 * 1024 * 1024)) * 1000);
-    const signal = o.signal;
     try {
-      return await withTimeout(timeoutMs, `storage: ${what}`, (own) => op(signal ? AbortSignal.any([own, signal]) : own));
+      return await withTimeout(timeoutMs, `storage: ${what}`, op);
     } catch (err) {
       if (err instanceof StorageError) throw err;
       if (err instanceof TimeoutError) {

@@ -47,8 +47,8 @@ export interface ImageView {
   disk: PartView | null;
   /** A disk image's size as a node sees it, in bytes. */
   virtual_size: number | null;
-  /** pending: a snapshot not yet taken; failed: one that could not be (error says why). */
-  state: 'pending' | 'ready' | 'failed';
+  /** pending: a snapshot not yet taken (error: why the last try failed). */
+  state: 'pending' | 'ready';
   error: string | null;
   /** A snapshot: the image it sits on, while it does. */
   parent: string | null;

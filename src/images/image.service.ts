@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import type { Updateable } from 'kysely';
 import { AuthorizationError, BadArgumentError, BlockedError, NotFoundError, ServerError } from '../errors.ts';
 import { inTx, type CoreDeps } from '../core/context.ts';
-import { getProject, insertUnique } from '../core/lookup.ts';
+import { getProject, insertUnique, labelOf } from '../core/lookup.ts';
 import { requireAdmin, requireProjectAccess, type Principal } from '../core/principal.ts';
 import { isForeignKeyViolation } from '../store/db.ts';
 import type { ImageTable } from '../store/schema.ts';
@@ -161,12 +161,11 @@ export class ImageService extends Service {
   }
 
   async show(p: Principal, name: string): Promise<ImageView> {
-    const row = await visibleImage(this.deps.db, p, name);
-    const labelOf = async (table: 'project' | 'image' | 'disk', id: number | null) =>
-      id === null ? null : ((await this.deps.db.selectFrom(table).select('label').where('id', '=', id).executeTakeFirst())?.label ?? null);
+    const db = this.deps.db;
+    const row = await visibleImage(db, p, name);
     return {
       name: row.label,
-      project: (await labelOf('project', row.project_id)) ?? ADMIN_OWNER,
+      project: (await labelOf(db, 'project', row.project_id)) ?? ADMIN_OWNER,
       public: Boolean(row.public),
       cmdline: row.cmdline,
       format: row.format,
@@ -177,8 +176,8 @@ export class ImageService extends Service {
       virtual_size: row.virtual_size === null ? null : Number(row.virtual_size),
       state: row.state,
       error: row.error,
-      parent: await labelOf('image', row.parent_id),
-      snapshot_of: await labelOf('disk', row.source_disk_id),
+      parent: await labelOf(db, 'image', row.parent_id),
+      snapshot_of: await labelOf(db, 'disk', row.source_disk_id),
       progress: row.progress === null ? null : Number(row.progress),
     };
   }

@@ -178,7 +178,7 @@ export interface ImageTable {
 }
 
 export type ImageFormat = 'kexec' | 'qcow2' | 'raw';
-export type ImageState = 'pending' | 'ready' | 'failed';
+export type ImageState = 'pending' | 'ready';
 
 /** A copy-on-write clone of an image, owned by a project, exported to the node using it (docs/images.md). */
 export interface DiskTable {

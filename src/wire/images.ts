@@ -29,7 +29,7 @@ export const ImageView = Type.Object({
   rootfs: Nullable(ImagePartView),
   disk: Nullable(ImagePartView),
   virtual_size: Nullable(Type.Integer({ description: "a disk image's size as a node sees it, bytes" })),
-  state: Type.String({ description: 'ready; pending: a snapshot being taken; failed: see error' }),
+  state: Type.String({ description: 'ready; pending: a snapshot being taken (error: why its last try failed)' }),
   error: Nullable(Type.String()),
   parent: Nullable(Type.String({ description: 'a snapshot: the image it sits on' })),
   snapshot_of: Nullable(Type.String({ description: 'a snapshot: the disk it still depends on' })),

@@ -123,7 +123,6 @@ export function waitImageReady(api: Caller, image: string, timeoutMs?: number) {
     `image ${image} ready`,
     async () => {
       const r = await api('GET', `/v0/image/${image}`);
-      if (r.body?.state === 'failed') throw new Error(`image ${image} failed: ${r.body.error}`);
       return r.body?.state === 'ready' ? r.body : undefined;
     },
     timeoutMs,

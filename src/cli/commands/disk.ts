@@ -102,9 +102,8 @@ export async function waitSnapshot(c: HilClient, image: string, say: (line: stri
   let said = '';
   for (;;) {
     const img = await c.image.show(image);
-    if (img.state === 'failed') throw new CliError(`the snapshot ${image} failed: ${img.error ?? 'no reason given'}`);
     if (img.state === 'ready') return img;
-    const line = `snapshot ${image}: ${img.state}`;
+    const line = `snapshot ${image}: ${img.state}${img.error ? ` (the last try failed: ${img.error}; tried again)` : ''}`;
     if (line !== said) say((said = line));
     if (Date.now() > deadline) throw new CliError(`the snapshot ${image} is still ${img.state} after ${waitTimeoutMs() / 1000} s`);
     await sleep(200);

@@ -17,9 +17,9 @@
  *   export has the disk open, the fresh overlay is pushed into the running
  *   server (QMP `blockdev-snapshot`), which keeps serving.
  *
- * Every file appears by rename from a temporary name, so a crash leaves
- * either the old state or the new one, and the orphan sweep removes
- * temporaries.
+ * Every file appears by rename from a temporary name (`.tmp-<uuid>`), so a
+ * crash leaves either the old state or the new one, plus at most a
+ * temporary file.
  */
 import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -165,8 +165,8 @@ export class LocalBackend implements StorageBackend {
       }
     }
     await chmod(frozen, 0o400);
-    const kept = (await this.#diskFiles(diskKey)).at(-1)!;
-    for (const f of await this.#diskFiles(diskKey)) if (f.path !== kept.path) await rm(f.path, { force: true });
+    // The disk's own names are its top alone now; older layers live on under the images' names.
+    for (const f of (await this.#diskFiles(diskKey)).slice(0, -1)) await rm(f.path, { force: true });
     return { diskOnImage: true, imageOnDisk: false };
   }
 
@@ -191,15 +191,6 @@ export class LocalBackend implements StorageBackend {
     const disks = new Set(mine.map((n) => DISK_FILE.exec(n)?.[1]).filter((k): k is string => k !== undefined));
     const images = mine.filter((n) => n.includes('.img.')).map((n) => n.replace(/\.(qcow2|raw)$/, ''));
     return { images: [...new Set(images)].sort(), disks: [...disks].sort() };
-  }
-
-  /** Temporary files (an operation cut short by a crash); tests check none is left. */
-  async temporaries(): Promise<string[]> {
-    try {
-      return (await readdir(this.dir)).filter((n) => n.startsWith(TEMP));
-    } catch {
-      return [];
-    }
   }
 
   async diskBlockdev(diskKey: string): Promise<BlockdevOptions> {

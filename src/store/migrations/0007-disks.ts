@@ -73,10 +73,10 @@ export async function up(db: AnyDb, kind: DbKind): Promise<void> {
   await db.schema.alterTable('image').addColumn('virtual_size', 'bigint', (c) => c.check(sql`virtual_size >= 0`)).execute();
   // The base in the storage backend, once it is there.
   await db.schema.alterTable('image').addColumn('storage_key', 'text').execute();
-  // 'pending': a snapshot asked for and not yet taken; 'failed': it could not be (error says why).
+  // 'pending': a snapshot asked for and not yet taken (while a try fails, error says why).
   await db.schema
     .alterTable('image')
-    .addColumn('state', 'text', (c) => c.notNull().defaultTo('ready').check(sql`state in ('pending', 'ready', 'failed')`))
+    .addColumn('state', 'text', (c) => c.notNull().defaultTo('ready').check(sql`state in ('pending', 'ready')`))
     .execute();
   await db.schema.alterTable('image').addColumn('error', 'text').execute();
   // A snapshot's separation from its disk, 0 to 1 (RBD's background flatten).
