@@ -1,6 +1,6 @@
-/** The hil client library: `import { HilClient } from 'hil/client'`. */
-export { HilClient } from './client.ts';
-export type { Disk, DiskAttachment, DiskSnapshot, Image, ImageDownload, ImageFile, ImagePart } from './client.ts';
-export type { Attachments, Network, NetworkingAction, Networks, Node, NodeObm, Port, PowerStatus, Provisioning, StatusId, Switch, Users, WaitOptions } from './client.ts';
-export { HilApiError, type ClientOptions } from './http.ts';
-export type { InteractiveConsole } from './console.ts';
+/**
+ * The client as the server's own code imports it (the CLI, the recursive
+ * drivers, the lab): the hil-client package's source, in this repository at
+ * packages/hil-client. `import … from 'hil/client'` resolves here too.
+ */
+export * from '../../packages/hil-client/src/index.ts';

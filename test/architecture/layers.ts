@@ -21,14 +21,14 @@ export const LAYERS: LayerTable = {
   version: [],
   // Small helpers: keyed serialisation, coalesced wake-ups, timeouts, logging.
   util: ['errors'],
-  // The /v0 wire contract: TypeBox schemas shared by api and client.
+  // The /v0 wire contract: TypeBox schemas the api validates with; the client package's types are generated from them.
   wire: [],
   // The database: SQLite or PostgreSQL, schema, migrations, precompiled reads.
   store: ['errors', 'util'],
   // Prometheus metrics: the process-wide helpers every layer may move, and each HIL's registry.
   metrics: ['store'],
-  // The typed client, to be packaged on its own.
-  client: ['wire'],
+  // The typed client: a re-export of the hil-client package (packages/hil-client), which depends on nothing.
+  client: [],
   // Switch, BMC, allocator, auth and HIL drivers; see also the driver-kind rule.
   drivers: ['store', 'client', 'wire', 'errors', 'util', 'metrics'],
   // Building initramfs images (cpio and friends).

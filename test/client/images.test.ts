@@ -11,6 +11,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { testDatabases } from '../support/databases.ts';
 import { NO_DISK } from '../support/fixtures.ts';
 import { addUser, withHil } from '../support/hil.ts';
@@ -18,6 +19,9 @@ import { HilApiError, HilClient } from '../../src/client/index.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;
+
+/** The client takes and gives web streams; these tests have Node ones. */
+const web = (r: Readable) => Readable.toWeb(r) as ReadableStream<Uint8Array>;
 
 async function bytes(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -39,7 +43,7 @@ for (const database of testDatabases()) {
           const kernel = randomBytes(200_000);
           assert.deepEqual(await c.image.upload('debian', 'kernel', kernel), { sha256: sha(kernel), size: kernel.length });
           const initrd = randomBytes(300_000);
-          const streamed = await c.image.upload('debian', 'initrd', Readable.from([initrd.subarray(0, 100_000), initrd.subarray(100_000)]));
+          const streamed = await c.image.upload('debian', 'initrd', web(Readable.from([initrd.subarray(0, 100_000), initrd.subarray(100_000)])));
           assert.deepEqual(streamed, { sha256: sha(initrd), size: initrd.length });
 
           const img = await c.image.show('debian');
@@ -59,17 +63,17 @@ for (const database of testDatabases()) {
           const down = await c.image.download('debian', 'initrd');
           assert.equal(down.sha256, sha(initrd));
           assert.equal(down.size, initrd.length);
-          assert.ok((await bytes(down.body)).equals(initrd));
+          assert.ok((await bytes(Readable.fromWeb(down.body as NodeReadableStream<Uint8Array>))).equals(initrd));
 
           // Too large, with its length known (refused before it is sent) and without (refused on the way).
           const big = randomBytes(MiB + 1);
-          for (const data of [randomBytes(32 * MiB), Readable.from([big])]) {
+          for (const data of [randomBytes(32 * MiB), web(Readable.from([big]))]) {
             const err = await c.image.upload('debian', 'rootfs', data).catch((e: unknown) => e);
             assert.ok(err instanceof HilApiError, String(err));
             assert.equal(err.type, 'TooLargeError');
             assert.equal(err.status, 413);
           }
-          const withLength = await c.image.upload('debian', 'rootfs', Readable.from([big]), { length: big.length }).catch((e: unknown) => e);
+          const withLength = await c.image.upload('debian', 'rootfs', web(Readable.from([big])), { length: big.length }).catch((e: unknown) => e);
           assert.ok(withLength instanceof HilApiError && withLength.status === 413, String(withLength));
           assert.equal((await c.image.show('debian')).rootfs, null);
 

@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { HilApiError, type HilClient, type ImageFile, type ImagePart } from '../../client/index.ts';
@@ -71,7 +72,7 @@ export function imageCommands(program: Command, client: () => HilClient): void {
       const file = await client().image.download(name, part as ImagePart);
       const hasher = new Hasher();
       try {
-        await pipeline(file.body, hasher, createWriteStream(o.out, { mode: 0o644 }));
+        await pipeline(Readable.fromWeb(file.body as NodeReadableStream<Uint8Array>), hasher, createWriteStream(o.out, { mode: 0o644 }));
       } catch (err) {
         await rm(o.out, { force: true });
         throw err;
@@ -115,7 +116,7 @@ function uploadCommand(image: Command, client: () => HilClient): void {
         const hasher = new Hasher();
         const source = createReadStream(f.path).pipe(hasher);
         if (!o.json) reportProgress(hasher, sizes[i]!);
-        const stored = await c.image.upload(name, f.part, source, { length: sizes[i] });
+        const stored = await c.image.upload(name, f.part, Readable.toWeb(source) as ReadableStream<Uint8Array>, { length: sizes[i] });
         const local = hasher.hash.digest('hex');
         if (stored.sha256 !== local) throw new CliError(`the server stored ${f.path} as ${stored.sha256}, but the file's SHA-256 is ${local}: upload it again`);
         out[f.part] = stored;

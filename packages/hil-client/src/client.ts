@@ -2,45 +2,20 @@
  * A typed client for the /v0 API: one method per route, grouped as upstream's
  * client library was (node, project, network, switch, port, user, …). The
  * request and response types come from the wire contract (src/wire/), the
- * schemas the server validates and serialises with.
+ * schemas the server validates and serialises with, generated into ./types.ts.
+ * It uses only what Node.js ≥ 20 and browsers both have (fetch, web streams).
  */
-import type { Static } from 'typebox';
-import type { StatusId as StatusIdView } from '../wire/common.ts';
-import type { ActionView } from '../wire/networking.ts';
-import type { NodeView, ObmdFields, ObmFields } from '../wire/nodes.ts';
-import type { AttachmentList, NetworkList, NetworkView } from '../wire/networks.ts';
-import type { PowerStatusView } from '../wire/obm.ts';
-import type { PortView, SwitchView } from '../wire/switches.ts';
-import type { UserList } from '../wire/users.ts';
-import type { IMAGE_PARTS, ImagePartView, ImageView } from '../wire/images.ts';
-import type { ProvisioningView } from '../wire/provisioning.ts';
-import type { AttachView, DiskView, SnapshotView } from '../wire/disks.ts';
+import type { Attachments, Disk, DiskAttachment, DiskSnapshot, Image, ImageFile, ImagePart, Network, NetworkingAction, Networks, Node, ObmdFields, ObmFields, Port, PowerStatus, Provisioning, StatusId, Switch, Users } from './types.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
 import { openInteractiveConsole, type InteractiveConsole } from './console.ts';
-import { Readable } from 'node:stream';
 
-export type Node = Static<typeof NodeView>;
-export type NetworkingAction = Static<typeof ActionView>;
-export type Network = Static<typeof NetworkView>;
-export type Networks = Static<typeof NetworkList>;
-export type Attachments = Static<typeof AttachmentList>;
-export type Switch = Static<typeof SwitchView>;
-export type Port = Static<typeof PortView>;
-export type Users = Static<typeof UserList>;
-export type Image = Static<typeof ImageView>;
-export type ImageFile = Static<typeof ImagePartView>;
-export type ImagePart = (typeof IMAGE_PARTS)[number];
+export type * from './types.ts';
+
 /** A downloading image file: its SHA-256 and size (from the headers), and the bytes. */
-export type ImageDownload = ImageFile & { body: Readable };
-export type Provisioning = Static<typeof ProvisioningView>;
-export type Disk = Static<typeof DiskView>;
-export type DiskAttachment = Static<typeof AttachView>;
-export type DiskSnapshot = Static<typeof SnapshotView>;
-export type StatusId = Static<typeof StatusIdView>;
-export type PowerStatus = Static<typeof PowerStatusView>;
+export type ImageDownload = ImageFile & { body: ReadableStream<Uint8Array> };
 
 /** How a node's BMC is reached: an external obmd (upstream) or a built-in driver and its fields. */
-export type NodeObm = { obmd: Static<typeof ObmdFields> } | { obm: Static<typeof ObmFields> & Record<string, unknown> };
+export type NodeObm = { obmd: ObmdFields } | { obm: ObmFields };
 
 export interface WaitOptions {
   timeoutMs?: number;
@@ -101,7 +76,7 @@ export class HilClient {
       const res = await this.http.send('GET', ['node', node, 'console'], { signal });
       return res.body ?? emptyStream();
     },
-    /** The console with input: output, and what is written typed into the node's serial line (Node.js only). */
+    /** The console with input: output, and what is written typed into the node's serial line (Node.js ≥ 22: its WebSocket sends the credentials). */
     openConsole: (node: string, signal?: AbortSignal): Promise<InteractiveConsole> => openInteractiveConsole(this.http, node, signal),
   };
 
@@ -165,11 +140,13 @@ export class HilClient {
     /** Admins: a file on the server becomes the image's disk. */
     importDisk: (image: string, path: string) => this.http.call<ImageFile>('POST', ['image', image, 'disk', 'import'], { path }),
     delete: (image: string) => this.http.call<void>('DELETE', ['image', image]),
-    /** Uploads (or replaces) a part; a stream is sent as it is read. `length`: the stream's size, if known. Answers the stored file's SHA-256 and size. */
-    upload: async (image: string, part: ImagePart, data: Uint8Array | Readable, o: { length?: number; signal?: AbortSignal } = {}): Promise<ImageFile> => {
-      const body = data instanceof Readable ? (Readable.toWeb(data) as ReadableStream<Uint8Array>) : data;
-      const length = data instanceof Readable ? o.length : data.byteLength;
-      const res = await this.http.send('PUT', ['image', image, part], { raw: { body, contentType: 'application/octet-stream', length }, signal: o.signal });
+    /**
+     * Uploads (or replaces) a part; a stream is sent as it is read (from a Node.js file: `Readable.toWeb(createReadStream(path))`).
+     * `length`: the stream's size, if known. Answers the stored file's SHA-256 and size.
+     */
+    upload: async (image: string, part: ImagePart, data: Uint8Array | ReadableStream<Uint8Array>, o: { length?: number; signal?: AbortSignal } = {}): Promise<ImageFile> => {
+      const length = data instanceof Uint8Array ? data.byteLength : o.length;
+      const res = await this.http.send('PUT', ['image', image, part], { raw: { body: data, contentType: 'application/octet-stream', length }, signal: o.signal });
       return (await res.json()) as ImageFile;
     },
     /** Streams a part; check the bytes against `sha256` if they matter. */
@@ -178,7 +155,7 @@ export class HilClient {
       return {
         sha256: res.headers.get('x-hil-sha256') ?? '',
         size: Number(res.headers.get('content-length') ?? NaN),
-        body: res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>) : Readable.from([]),
+        body: res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }),
       };
     },
   };

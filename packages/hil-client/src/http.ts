@@ -41,9 +41,9 @@ export class HttpClient {
   readonly #timeoutMs: number;
 
   constructor(o: ClientOptions) {
-    this.endpoint = o.endpoint.replace(/\/+$/, '');
+    this.endpoint = checkedEndpoint(o.endpoint);
     if (o.username !== undefined && o.password !== undefined) {
-      this.#auth = 'Basic ' + Buffer.from(`${o.username}:${o.password}`).toString('base64');
+      this.#auth = `Basic ${base64(`${o.username}:${o.password}`)}`;
     }
     this.#timeoutMs = o.timeoutMs ?? 30_000;
   }
@@ -116,4 +116,36 @@ export class HttpClient {
     }
     throw new HilApiError(type, msg || `HTTP ${res.status}`, res.status);
   }
+}
+
+/**
+ * The server's base URL without a trailing slash, or an error that says what
+ * to write instead: the two mistakes people make are leaving out `http://`
+ * (which fetch reports as "Invalid URL", or reads "localhost:5000" as a URL
+ * of scheme "localhost:") and adding the API's own `/v0`.
+ */
+export function checkedEndpoint(endpoint: string): string {
+  const trimmed = endpoint.trim().replace(/\/+$/, '');
+  let url: URL | undefined;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    // not a URL at all
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    const hint = /^[\w.-]+(:\d+)?(\/.*)?$/.test(trimmed) || /^\[[\da-f:]+\](:\d+)?/i.test(trimmed) ? `; did you mean http://${trimmed}?` : '';
+    throw new TypeError(`the HIL endpoint must be an http:// or https:// URL such as http://127.0.0.1:5000, not "${endpoint}"${hint}`);
+  }
+  if (/\/v0$/.test(url.pathname)) {
+    throw new TypeError(`the HIL endpoint is the server's base URL, without the API's /v0: use ${trimmed.replace(/\/v0$/, '')}`);
+  }
+  if (url.search || url.hash) throw new TypeError(`the HIL endpoint cannot have a query or fragment: "${endpoint}"`);
+  return trimmed;
+}
+
+/** Base64 of the UTF-8 bytes of `text` (btoa alone takes only Latin-1). */
+function base64(text: string): string {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary);
 }

@@ -15,6 +15,9 @@ export interface InteractiveConsole {
 }
 
 export async function openInteractiveConsole(http: HttpClient, node: string, signal?: AbortSignal): Promise<InteractiveConsole> {
+  if (typeof WebSocket === 'undefined') {
+    throw new HilApiError('ConnectionError', 'the interactive console needs a WebSocket client: Node.js 22 or newer (this is ' + runtime() + '); the read-only console() works everywhere', 0);
+  }
   const url = http.url(['node', node, 'console', 'ws']).replace(/^http/, 'ws');
   const headers: Record<string, string> = http.authorization ? { authorization: http.authorization } : {};
   const socket = new WebSocket(url, { headers } as unknown as string[]); // Node's WebSocket takes { headers }
@@ -60,10 +63,15 @@ export async function openInteractiveConsole(http: HttpClient, node: string, sig
   return {
     output: output(),
     write: (data) => {
-      if (socket.readyState === WebSocket.OPEN) socket.send(data);
+      if (socket.readyState === WebSocket.OPEN) socket.send(data as Uint8Array<ArrayBuffer>); // a view of a SharedArrayBuffer cannot be sent; ours never are
     },
     close,
   };
+}
+
+function runtime(): string {
+  const version = (globalThis as { process?: { version?: string } }).process?.version;
+  return version ? `Node.js ${version}` : 'a runtime without WebSocket';
 }
 
 /**
