@@ -3,14 +3,14 @@
  * (`hil node list free`, `hil network create …`), over the typed client.
  * Environment: HIL_ENDPOINT (required), HIL_USERNAME and HIL_PASSWORD (HTTP
  * Basic), HIL_TIMEOUT (seconds to wait for networking actions, default 60).
- * API errors print "Error: <msg>" and exit with status 1.
+ * Every error prints "Error: <msg>" and exits with status 1.
  */
-import { Command } from 'commander';
-import { runProgram, strictArguments } from './define.ts';
-import type { HilClient } from '../client/index.ts';
+import { Argument, Command } from 'commander';
+import { cliOutput, runProgram, strictArguments } from './define.ts';
+import { HilApiError, type HilClient } from '../client/index.ts';
 import { VERSION } from '../version.ts';
-import { CliError, clientFromEnv } from './context.ts';
-import { completionScript } from './completion.ts';
+import { clientFromEnv } from './context.ts';
+import { completeNames, completionScript, NAME_KINDS } from './completion.ts';
 import { nodeCommands } from './commands/node.ts';
 import { projectCommands } from './commands/project.ts';
 import { networkCommands } from './commands/network.ts';
@@ -20,11 +20,18 @@ import { imageCommands } from './commands/image.ts';
 import { diskCommands } from './commands/disk.ts';
 
 export function buildProgram(client: () => HilClient = clientFromEnv): Command {
-  const program = new Command('hil')
+  const program = cliOutput(new Command('hil'))
     .description('Command-line client for a HIL server (set HIL_ENDPOINT, HIL_USERNAME, HIL_PASSWORD)')
-    .version(`hil ${VERSION}`, '--version')
-    .showHelpAfterError()
-    .exitOverride();
+    .option('--version', "print this client's version and, with HIL_ENDPOINT set, the server's")
+    .option('-q, --quiet', 'print nothing when a change succeeds (errors still print)')
+    .exitOverride()
+    .action(async (o: { version?: boolean }, cmd: Command) => {
+      // With an action of its own (for --version), the program takes stray words as its arguments.
+      const commands = cmd.commands.filter((c) => !(c as { _hidden?: boolean })._hidden).map((c) => c.name());
+      if (cmd.args.length) cmd.error(`error: unknown command '${cmd.args[0]}' (commands: ${commands.join(', ')})`);
+      if (!o.version) return program.help();
+      await printVersions(client);
+    });
   nodeCommands(program, client);
   projectCommands(program, client);
   networkCommands(program, client);
@@ -34,15 +41,42 @@ export function buildProgram(client: () => HilClient = clientFromEnv): Command {
   diskCommands(program, client);
   program
     .command('completion')
-    .description('Print a shell completion script')
-    .argument('<bash|zsh>')
+    .description('Print a shell completion script (names of nodes, networks, … come from the server when HIL_ENDPOINT and credentials are set)')
+    .addArgument(new Argument('<bash|zsh>').choices(['bash', 'zsh']))
     .addHelpText('after', '\nExample:\n  $ source <(hil completion bash)\n')
-    .action((shell: string) => {
-      if (shell !== 'bash' && shell !== 'zsh') throw new CliError('completion is available for bash and zsh');
-      process.stdout.write(completionScript(program, shell));
+    .action((shell: 'bash' | 'zsh') => void process.stdout.write(completionScript(program, shell)));
+  // What the completion script runs to list names; not for people.
+  program
+    .command('__complete', { hidden: true })
+    .addArgument(new Argument('<kind>').choices(NAME_KINDS))
+    .action(async (kind: (typeof NAME_KINDS)[number]) => {
+      const names = await completeNames(client(), kind);
+      if (names.length) process.stdout.write(names.join('\n') + '\n');
     });
-  return strictArguments(program);
+  return strictArguments(program).allowExcessArguments(true);
+}
+
+async function printVersions(client: () => HilClient): Promise<void> {
+  process.stdout.write(`hil client ${VERSION}\n`);
+  if (!process.env.HIL_ENDPOINT) return void process.stdout.write('server: HIL_ENDPOINT is not set\n');
+  const c = client();
+  const server = await c.serverVersion();
+  process.stdout.write(`hil server ${server.version} at ${c.http.endpoint} (Node.js ${server.node})\n`);
+}
+
+/**
+ * The message for an error, with what to do about it where the server's own
+ * words would mislead: a server that wants credentials nobody gave answers
+ * exactly as it does to a wrong password.
+ */
+export function describeError(err: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  const message = (err as Error).message;
+  if (err instanceof HilApiError && err.status === 401) {
+    const missing = ['HIL_USERNAME', 'HIL_PASSWORD'].filter((v) => !env[v]);
+    if (missing.length) return `the server wants credentials, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set (the server said: ${message})`;
+  }
+  return message;
 }
 
 // Every error prints as its message: API errors, the CLI's own, a server that is down.
-if (import.meta.main) await runProgram(buildProgram(), (err) => err instanceof Error);
+if (import.meta.main) await runProgram(buildProgram(), (err) => err instanceof Error, describeError);

@@ -78,8 +78,21 @@ export class NetworkService extends Service {
   async #deletionChecks(tx: Tx, p: Principal, label: string) {
     const net = await getNetwork(tx, label, 'update');
     requireProjectAccess(p, net.owner_id);
-    if (await tx.selectFrom('network_attachment').select('id').where('network_id', '=', net.id).executeTakeFirst()) {
-      throw new BlockedError('Network still connected to nodes');
+    const attached = await tx
+      .selectFrom('network_attachment')
+      .innerJoin('nic', 'nic.id', 'network_attachment.nic_id')
+      .innerJoin('node', 'node.id', 'nic.node_id')
+      .select(['node.label as node', 'nic.label as nic'])
+      .where('network_attachment.network_id', '=', net.id)
+      .orderBy('node.label')
+      .orderBy('nic.label')
+      .limit(6)
+      .execute();
+    if (attached.length) {
+      // Which nics, and how to free them: the attachment list is public to whoever may see the network.
+      const named = attached.slice(0, 5).map((a) => `${a.node} (${a.nic})`);
+      if (attached.length > 5) named.push('and more');
+      throw new BlockedError(`Network ${label} is still connected to nodes: ${named.join(', ')}. Detach them first (hil node network detach NODE NIC ${label}).`);
     }
     if (await hasPendingAction(tx, { networkId: net.id })) throw new BlockedError('There are pending actions on this network');
     return net;

@@ -98,7 +98,7 @@ export class ProjectService extends Service {
       requireProjectAccess(p, project.id);
       const node = await getNode(tx, nodeLabel, 'update');
       if (node.project_id !== project.id) throw new NotFoundError('Node not in project');
-      if (node.obm_enabled) throw new BlockedError("Node's obm is enabled.");
+      if (node.obm_enabled) throw new BlockedError(`Node ${nodeLabel}'s obm is enabled. Disable it first (hil node obm disable ${nodeLabel}).`);
       const nics = tx.selectFrom('nic').select('id').where('node_id', '=', node.id);
       // A node the provisioning service holds goes back to the free pool
       // ready, in its FPBL, on the provisioning network; a deployed (or

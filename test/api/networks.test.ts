@@ -133,7 +133,11 @@ for (const database of testDatabases()) {
         await mkNetwork(api, 'net', 'runway');
         assertError(await api('DELETE', '/v0/network/ghost'), 404, 'NotFoundError');
         assert.equal((await waitAction(api, await queueConnect(api, 'n1', 'eth0', 'net'))).status, 'DONE');
-        assertError(await api('DELETE', '/v0/network/net'), 409, 'BlockedError');
+        // The refusal names the nics in the way and how to free them.
+        assert.equal(
+          assertError(await api('DELETE', '/v0/network/net'), 409, 'BlockedError'),
+          'Network net is still connected to nodes: n1 (eth0). Detach them first (hil node network detach NODE NIC net).',
+        );
         assert.equal(await vlanAvailable(t, 40), false);
         const detached = await api('POST', '/v0/node/n1/nic/eth0/detach_network', { network: 'net' });
         assert.equal((await waitAction(api, detached.body.status_id)).status, 'DONE');

@@ -58,7 +58,7 @@ for (const database of testDatabases()) {
           ctl.abort();
 
           const detach = await tenant('POST', '/v0/project/p/detach_node', { node: 'n1' });
-          assert.deepEqual([detach.status, detach.body.msg], [409, "Node's obm is enabled."]);
+          assert.deepEqual([detach.status, detach.body.msg], [409, "Node n1's obm is enabled. Disable it first (hil node obm disable n1)."]);
 
           assert.equal((await tenant('PUT', '/v0/node/n1/obm', { enabled: false })).status, 200);
           assert.ok(obmd.calls.includes('DELETE token'));

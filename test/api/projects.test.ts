@@ -121,7 +121,7 @@ for (const database of testDatabases()) {
         assertEmptyOk(await api('PUT', `/v0/node/${w.node}/obm`, { enabled: true }));
         const detachNode = () => api('POST', '/v0/project/runway/detach_node', { node: w.node });
 
-        assertError(await detachNode(), 409, 'BlockedError', "Node's obm is enabled.");
+        assertError(await detachNode(), 409, 'BlockedError', `Node ${w.node}'s obm is enabled. Disable it first (hil node obm disable ${w.node}).`);
         assertEmptyOk(await api('PUT', `/v0/node/${w.node}/obm`, { enabled: false }));
         assertError(await detachNode(), 409, 'BlockedError', 'Node attached to a network');
 

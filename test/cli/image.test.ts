@@ -88,7 +88,7 @@ describe('hil image', () => {
         assert.ok(readFileSync(out).equals(initrd));
         await fails(ALICE, ['image', 'download', 'debian', 'rootfs', '--out', join(dir, 'none')], /Image "debian" has no rootfs/);
         assert.equal(existsSync(join(dir, 'none')), false);
-        await fails(ALICE, ['image', 'download', 'debian', 'bootloader', '--out', out], /unknown part "bootloader"/);
+        await fails(ALICE, ['image', 'download', 'debian', 'bootloader', '--out', out], /^Error: command-argument value 'bootloader' is invalid for argument 'kernel\|initrd\|rootfs\|disk'\. Allowed choices are kernel, initrd, rootfs, disk\./m);
 
         await ok(ALICE, ['image', 'delete', 'mine']);
         await ok(ADMIN, ['image', 'delete', 'debian']);

@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/hil.ts';
 
 function all(cmd: Command, path: string[] = []): Array<[string, Command]> {
-  return cmd.commands.filter((c) => c.name() !== 'help').flatMap((c) => [[[...path, c.name()].join(' '), c] as [string, Command], ...all(c, [...path, c.name()])]);
+  // Hidden commands (__complete, which the completion script runs) are not for people.
+  return cmd.commands.filter((c) => c.name() !== 'help' && !(c as { _hidden?: boolean })._hidden).flatMap((c) => [[[...path, c.name()].join(' '), c] as [string, Command], ...all(c, [...path, c.name()])]);
 }
 
 describe('hil command tree', () => {

@@ -179,6 +179,12 @@ export class HilClient {
     show: (statusId: string) => this.http.call<NetworkingAction>('GET', ['networking_action', statusId]),
   };
 
+  /** The server's version and runtime (GET /version, outside the /v0 API). */
+  async serverVersion(): Promise<{ version: string; node: string }> {
+    const res = await this.http.send('GET', ['version'], { api: false, signal: AbortSignal.timeout(10_000) });
+    return (await res.json()) as { version: string; node: string };
+  }
+
   readonly extensions = {
     list: () => this.http.call<string[]>('GET', ['active_extensions']),
   };

@@ -53,12 +53,13 @@ export class HttpClient {
     return this.#auth;
   }
 
-  url(segments: string[], query?: Record<string, string | undefined>): string {
+  /** The URL of an API route (under /v0), or with `api: false` of a route outside it (/version). */
+  url(segments: string[], query?: Record<string, string | undefined>, api = true): string {
     const path = segments.map(encodeURIComponent).join('/');
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) q.set(k, v);
     const qs = q.size ? `?${q}` : '';
-    return `${this.endpoint}/v0/${path}${qs}`;
+    return `${this.endpoint}${api ? '/v0' : ''}/${path}${qs}`;
   }
 
   /** Sends a request and returns the parsed JSON body (undefined for an empty one). */
@@ -80,7 +81,7 @@ export class HttpClient {
   async send(
     method: Method,
     segments: string[],
-    o: { body?: unknown; raw?: RawBody; query?: Record<string, string | undefined>; signal?: AbortSignal } = {},
+    o: { body?: unknown; raw?: RawBody; query?: Record<string, string | undefined>; signal?: AbortSignal; api?: boolean } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = {};
     if (this.#auth) headers.authorization = this.#auth;
@@ -97,7 +98,7 @@ export class HttpClient {
     try {
       // A stream body must say it is sent while the answer may already come (duplex "half").
       const init = { method, headers, body: payload, redirect: 'follow', signal: o.signal, ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}) };
-      res = await fetch(this.url(segments, o.query), init as RequestInit);
+      res = await fetch(this.url(segments, o.query, o.api), init as RequestInit);
     } catch (err) {
       const e = err as Error;
       const why = e.name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : ((e.cause as Error | undefined)?.message ?? e.message);

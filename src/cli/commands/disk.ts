@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { Disk, HilClient, Image } from '../../client/index.ts';
 import { CliError, waitTimeoutMs, type JsonOption } from '../context.ts';
-import { define, group } from '../define.ts';
+import { define, defineChange, group } from '../define.ts';
 import { printJson, printList, printTable, progress } from '../output.ts';
 
 const MiB = 1024 * 1024;
@@ -12,11 +12,19 @@ const MiB = 1024 * 1024;
 export function diskCommands(program: Command, client: () => HilClient): void {
   const disk = group(program, 'disk', "Disks: copy-on-write clones of disk images, exported to the node using them", 'hil disk create web1-root debian-12 --project runway');
 
-  define(disk, 'create <disk> <image>', 'Create a disk from a disk image (made at once, whatever its size)', 'hil disk create web1-root debian-12 --project runway', async (name: string, image: string, o: { project?: string }) => {
-    if (!o.project) throw new CliError('give --project P: the project that owns the disk');
-    await client().disk.create(name, image, o.project);
-    progress(`created disk ${name} from image ${image}`);
-  }).option('--project <project>', 'the owner project');
+  defineChange(
+    disk,
+    'create <disk> <image>',
+    'Create a disk from a disk image (made at once, whatever its size)',
+    'hil disk create web1-root debian-12 --project runway',
+    (name: string, image: string) => `Created disk ${name} from image ${image}.`,
+    async (name: string, image: string, o: { project?: string }) => {
+      if (!o.project) throw new CliError('give --project P: the project that owns the disk');
+      const c = client();
+      await c.disk.create(name, image, o.project);
+      return c.disk.show(name);
+    },
+  ).option('--project <project>', 'the owner project');
 
   define(disk, 'list', "List the disks you can see (your projects'; admins: all), or one project's", 'hil disk list --project runway', async (o: JsonOption & { project?: string }) => {
     const names = await client().disk.list(o.project);
@@ -31,7 +39,7 @@ export function diskCommands(program: Command, client: () => HilClient): void {
     printDisk(d);
   }).option('--json', 'print JSON');
 
-  define(disk, 'delete <disk>', 'Delete a disk no node uses', 'hil disk delete web1-root', (name: string) => client().disk.delete(name));
+  defineChange(disk, 'delete <disk>', 'Delete a disk no node uses', 'hil disk delete web1-root', (name: string) => `Deleted disk ${name}.`, (name: string) => client().disk.delete(name));
 
   define(
     disk,
@@ -57,7 +65,7 @@ export function diskCommands(program: Command, client: () => HilClient): void {
     .option('--wait', 'wait until the export serves')
     .option('--json', 'print JSON');
 
-  define(disk, 'detach <disk>', 'The node lets the disk go; its export stops', 'hil disk detach web1-root', (name: string) => client().disk.detach(name));
+  defineChange(disk, 'detach <disk>', 'The node lets the disk go; its export stops', 'hil disk detach web1-root', (name: string) => `Detached disk ${name}.`, (name: string) => client().disk.detach(name));
 
   define(
     disk,

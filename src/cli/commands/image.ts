@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { HilApiError, type HilClient, type ImageFile, type ImagePart } from '../../client/index.ts';
 import { CliError, type JsonOption } from '../context.ts';
-import { define, group } from '../define.ts';
+import { define, defineChange, group } from '../define.ts';
 import { printJson, printList, printTable, progress } from '../output.ts';
 
 const PARTS: ImagePart[] = ['kernel', 'initrd', 'rootfs', 'disk'];
@@ -58,16 +58,15 @@ export function imageCommands(program: Command, client: () => HilClient): void {
     );
   }).option('--json', 'print JSON');
 
-  define(image, 'delete <image>', 'Delete an image no node uses', 'hil image delete debian', (name: string) => client().image.delete(name));
+  defineChange(image, 'delete <image>', 'Delete an image no node uses', 'hil image delete debian', (name: string) => `Deleted image ${name}.`, (name: string) => client().image.delete(name));
   uploadCommand(image, client);
 
   define(
     image,
-    'download <image> <part>',
+    'download <image> <kernel|initrd|rootfs|disk>',
     'Download a file of an image (kernel, initrd, rootfs or disk), checking its SHA-256',
     'hil image download debian kernel --out vmlinuz',
     async (name: string, part: string, o: { out?: string }) => {
-      if (!PARTS.includes(part as ImagePart)) throw new CliError(`unknown part "${part}": use kernel, initrd, rootfs or disk`);
       if (!o.out) throw new CliError('give --out FILE');
       const file = await client().image.download(name, part as ImagePart);
       const hasher = new Hasher();

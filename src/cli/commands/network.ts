@@ -2,24 +2,28 @@
 import type { Command } from 'commander';
 import type { HilClient } from '../../client/index.ts';
 import type { JsonOption } from '../context.ts';
-import { define, group } from '../define.ts';
+import { define, defineChange, group } from '../define.ts';
 import { printJson, printTable } from '../output.ts';
 
 export function networkCommands(program: Command, client: () => HilClient): void {
   const network = group(program, 'network', 'Networks (VLANs) and who may use them', 'hil network create runway-net runway');
 
-  define(
+  defineChange(
     network,
     'create <network> <owner>',
     'Create a network. OWNER is a project, or "admin". Without --access a project network is its owner\'s and an admin network is public',
     'hil network create runway-net runway   |   hil network create provisioning admin --access runway --net-id 1001',
-    (net: string, owner: string, o: { access?: string; netId?: string }) =>
+    (net: string) => `Created network ${net}.`,
+    async (net: string, owner: string, o: { access?: string; netId?: string }) => {
+      const c = client();
       // Upstream's CLI sent access=OWNER even for "admin", looking up a project called admin.
-      client().network.create(net, owner, o.access ?? (owner === 'admin' ? '' : owner), o.netId ?? ''),
+      await c.network.create(net, owner, o.access ?? (owner === 'admin' ? '' : owner), o.netId ?? '');
+      return c.network.show(net);
+    },
   )
     .option('--access <project>', 'the project that may use it ("" for public)')
     .option('--net-id <id>', 'a specific VLAN (admin networks only)');
-  define(network, 'delete <network>', 'Delete a network no node is on', 'hil network delete runway-net', (n: string) => client().network.delete(n));
+  defineChange(network, 'delete <network>', 'Delete a network no node is on', 'hil network delete runway-net', (n: string) => `Deleted network ${n}.`, (n: string) => client().network.delete(n));
   define(network, 'show <network>', 'Show a network', 'hil network show runway-net', async (n: string, o: JsonOption) => {
     const net = await client().network.show(n);
     if (o.json) return printJson(net);
@@ -44,10 +48,20 @@ export function networkCommands(program: Command, client: () => HilClient): void
   )
     .option('--project <project>', 'only nodes of this project')
     .option('--json', 'print JSON');
-  define(network, 'grant-access <network> <project>', 'Let a project use the network', 'hil network grant-access provisioning runway', (n: string, p: string) =>
-    client().network.grantAccess(n, p),
+  defineChange(
+    network,
+    'grant-access <network> <project>',
+    'Let a project use the network',
+    'hil network grant-access provisioning runway',
+    (n: string, p: string) => `Project ${p} may use network ${n}.`,
+    (n: string, p: string) => client().network.grantAccess(n, p),
   );
-  define(network, 'revoke-access <network> <project>', "Revoke a project's access", 'hil network revoke-access provisioning runway', (n: string, p: string) =>
-    client().network.revokeAccess(n, p),
+  defineChange(
+    network,
+    'revoke-access <network> <project>',
+    "Revoke a project's access",
+    'hil network revoke-access provisioning runway',
+    (n: string, p: string) => `Project ${p} may no longer use network ${n}.`,
+    (n: string, p: string) => client().network.revokeAccess(n, p),
   );
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { HilClient } from '../../client/index.ts';
 import type { JsonOption } from '../context.ts';
-import { define, group } from '../define.ts';
+import { define, defineChange, group } from '../define.ts';
 import { printJson, printList, printTable } from '../output.ts';
 import { waitAndReport } from '../wait.ts';
 import { provisioningCommands } from './provisioning.ts';
@@ -35,24 +35,24 @@ function nodeBasicCommands(node: Command, client: () => HilClient): void {
     if (meta.length) printTable(['metadata', 'value'], meta.map(([k, v]) => [k, stripQuotes(v)]));
   }).option('--json', 'print JSON');
 
-  define(
+  defineChange(
     node,
     'register <node> [obmd_uri] [obmd_admin_token]',
     'Register a node whose BMC is managed by obmd (upstream style), or by a built-in driver (--obm)',
     'hil node register node1 --obm mock   |   hil node register node1 https://obmd.example/node/node1 <token>',
+    (name: string) => `Registered node ${name}.`,
     async (name: string, uri: string | undefined, token: string | undefined, o: { obm?: string; obmField: string[] }) => {
-      if (o.obm) {
-        const fields = Object.fromEntries(o.obmField.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-        return client().node.register(name, { obm: { ...fields, type: o.obm } });
-      }
-      if (!uri || !token) throw new Error('give OBMD_URI and OBMD_ADMIN_TOKEN, or --obm TYPE');
-      await client().node.register(name, { obmd: { uri, admin_token: token } });
+      if (!o.obm && (!uri || !token)) throw new Error('give OBMD_URI and OBMD_ADMIN_TOKEN, or --obm TYPE');
+      const fields = Object.fromEntries(o.obmField.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const c = client();
+      await c.node.register(name, o.obm ? { obm: { ...fields, type: o.obm } } : { obmd: { uri: uri!, admin_token: token! } });
+      return c.node.show(name);
     },
   )
     .addOption(new Option('--obm <type>', 'a built-in OBM driver (e.g. mock) instead of obmd'))
     .option('--obm-field <key=value>', 'a field of the --obm driver (repeatable)', (v: string, all: string[]) => [...all, v], []);
 
-  define(node, 'delete <node>', 'Delete a free node that has no nics', 'hil node delete node1', (name: string) => client().node.delete(name));
+  defineChange(node, 'delete <node>', 'Delete a free node that has no nics', 'hil node delete node1', (name: string) => `Deleted node ${name}.`, (name: string) => client().node.delete(name));
   define(node, 'bootdev <node> <bootdev>', 'Set the boot device (pxe, disk, none), for every boot unless --once', 'hil node bootdev node1 pxe --once', (name: string, dev: string, o: { once?: boolean }) =>
     client().node.setBootdev(name, dev, o.once ? false : undefined),
   ).option('--once', 'the next boot only (built-in BMC drivers)');
@@ -60,10 +60,17 @@ function nodeBasicCommands(node: Command, client: () => HilClient): void {
 
 function nodeNicCommands(node: Command, client: () => HilClient): void {
   const nic = group(node, 'nic', "A node's network interfaces", 'hil node nic register node1 eth0 52:54:00:12:34:56');
-  define(nic, 'register <node> <nic> <macaddr>', 'Add a nic to a node', 'hil node nic register node1 eth0 52:54:00:12:34:56', (n: string, i: string, m: string) =>
-    client().node.addNic(n, i, m),
+  defineChange(
+    nic,
+    'register <node> <nic> <macaddr>',
+    'Add a nic to a node',
+    'hil node nic register node1 eth0 52:54:00:12:34:56',
+    (n: string, i: string) => `Registered nic ${i} of node ${n}.`,
+    (n: string, i: string, m: string) => client().node.addNic(n, i, m),
   );
-  define(nic, 'delete <node> <nic>', 'Remove a nic from a free node', 'hil node nic delete node1 eth0', (n: string, i: string) => client().node.removeNic(n, i));
+  defineChange(nic, 'delete <node> <nic>', 'Remove a nic from a free node', 'hil node nic delete node1 eth0', (n: string, i: string) => `Deleted nic ${i} of node ${n}.`, (n: string, i: string) =>
+    client().node.removeNic(n, i),
+  );
 }
 
 function nodeNetworkCommands(node: Command, client: () => HilClient): void {
@@ -121,10 +128,15 @@ function nodePowerCommands(node: Command, client: () => HilClient): void {
 
 function nodeMetadataCommands(node: Command, client: () => HilClient): void {
   const metadata = group(node, 'metadata', 'Node metadata (any JSON value)', 'hil node metadata add node1 rack \'"r12"\'');
-  define(metadata, 'add <node> <label> <value>', 'Set a metadata entry (VALUE parsed as JSON when it is JSON)', 'hil node metadata add node1 rack \'"r12"\'', (n: string, l: string, v: string) =>
-    client().node.setMetadata(n, l, parseValue(v)),
+  defineChange(
+    metadata,
+    'add <node> <label> <value>',
+    'Set a metadata entry (VALUE parsed as JSON when it is JSON)',
+    'hil node metadata add node1 rack \'"r12"\'',
+    (n: string, l: string) => `Set metadata ${l} of node ${n}.`,
+    (n: string, l: string, v: string) => client().node.setMetadata(n, l, parseValue(v)),
   );
-  define(metadata, 'delete <node> <label>', 'Delete a metadata entry', 'hil node metadata delete node1 rack', (n: string, l: string) =>
+  defineChange(metadata, 'delete <node> <label>', 'Delete a metadata entry', 'hil node metadata delete node1 rack', (n: string, l: string) => `Deleted metadata ${l} of node ${n}.`, (n: string, l: string) =>
     client().node.deleteMetadata(n, l),
   );
 

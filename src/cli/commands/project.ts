@@ -2,15 +2,17 @@
 import type { Command } from 'commander';
 import type { HilClient } from '../../client/index.ts';
 import { CliError, type JsonOption } from '../context.ts';
-import { define, group } from '../define.ts';
+import { define, defineChange, group } from '../define.ts';
 import { printJson, printList, progress } from '../output.ts';
 import { waitAndReport } from '../wait.ts';
 
 export function projectCommands(program: Command, client: () => HilClient): void {
   const project = group(program, 'project', 'Projects and their nodes', 'hil project node list runway');
 
-  define(project, 'create <project>', 'Create a project (admin)', 'hil project create runway', (p: string) => client().project.create(p));
-  define(project, 'delete <project>', 'Delete a project with no nodes or networks (admin)', 'hil project delete runway', (p: string) => client().project.delete(p));
+  defineChange(project, 'create <project>', 'Create a project (admin)', 'hil project create runway', (p: string) => `Created project ${p}.`, (p: string) => client().project.create(p));
+  defineChange(project, 'delete <project>', 'Delete a project with no nodes or networks (admin)', 'hil project delete runway', (p: string) => `Deleted project ${p}.`, (p: string) =>
+    client().project.delete(p),
+  );
   define(project, 'list', 'List projects (admin)', 'hil project list', async (o: JsonOption) => {
     const all = await client().project.list();
     o.json ? printJson(all) : printList(all);
@@ -25,28 +27,36 @@ export function projectCommands(program: Command, client: () => HilClient): void
     const nodes = await client().project.nodes(p);
     o.json ? printJson(nodes) : printList(nodes);
   }).option('--json', 'print JSON');
-  define(
+  // The node --ready found: the confirmation names it, and --json answers {"node": …}.
+  let taken = '';
+  defineChange(
     node,
     'add <project> [node]',
-    'Take a free node into the project; --ready and no NODE: any node ready in its FPBL (printed)',
+    'Take a free node into the project; --ready and no NODE: any node ready in its FPBL (named in the confirmation)',
     'hil project node add runway node1   |   hil project node add runway --ready',
+    (p: string) => `Added node ${taken} to project ${p}.`,
     async (p: string, n: string | undefined, o: { ready?: boolean }) => {
       if (n && o.ready) throw new CliError('give NODE or --ready, not both');
-      if (n) return client().project.connectNode(p, n);
-      if (!o.ready) throw new CliError('give NODE, or --ready for any node ready in its FPBL');
-      process.stdout.write(`${(await client().project.connectReadyNode(p)).node}\n`);
+      if (!n && !o.ready) throw new CliError('give NODE, or --ready for any node ready in its FPBL');
+      if (n) {
+        taken = n;
+        return client().project.connectNode(p, n);
+      }
+      const ready = await client().project.connectReadyNode(p);
+      taken = ready.node;
+      return ready;
     },
   ).option('--ready', 'any free node that waits ready in its FPBL (fast provisioning)');
-  define(
+  defineChange(
     node,
     'remove <project> <node>',
     'Return a node to the free pool. --force first disables its OBM and takes it off every network (admin: reverts its switch ports)',
     'hil project node remove runway node1 --force',
+    (p: string, n: string) => `Removed node ${n} from project ${p}.`,
     async (p: string, n: string, o: { force?: boolean }) => {
       const c = client();
       if (o.force) await forceClear(c, n);
       await c.project.detachNode(p, n);
-      if (o.force) progress(`${n}: removed from ${p}`);
     },
   ).option('--force', 'disable the OBM and revert the switch ports first, waiting for each');
 }

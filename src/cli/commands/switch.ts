@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { HilClient } from '../../client/index.ts';
 import type { JsonOption } from '../context.ts';
-import { define, group } from '../define.ts';
+import { define, defineChange, group } from '../define.ts';
 import { printJson, printList, printTable } from '../output.ts';
 
 /** Upstream's positional fields per switch subtype. */
@@ -28,26 +28,31 @@ export function switchCommands(program: Command, client: () => HilClient): void 
     process.stdout.write(`switch: ${shown.name}\ncapabilities: ${shown.capabilities.join(', ') || '(none)'}\n`);
     printList(shown.ports.map((p) => p.label));
   }).option('--json', 'print JSON');
-  define(sw, 'delete <switch>', 'Delete a switch with no ports', 'hil switch delete sw0', (s: string) => client().switch.delete(s));
-  define(
+  defineChange(sw, 'delete <switch>', 'Delete a switch with no ports', 'hil switch delete sw0', (s: string) => `Deleted switch ${s}.`, (s: string) => client().switch.delete(s));
+  defineChange(
     sw,
     'register <switch> <subtype> [args...]',
     `Register a switch. SUBTYPE and its ARGS: ${Object.entries(SUBTYPE_FIELDS).map(([t, f]) => `${t} ${f.join(' ')}`).join('; ')}; or a full type URL and one JSON object of fields`,
     'hil switch register sw0 mock sw0.example admin secret',
+    (s: string) => `Registered switch ${s}.`,
     async (s: string, subtype: string, args: string[]) => {
       const names = SUBTYPE_FIELDS[subtype];
-      if (!names) {
-        if (args.length !== 1) throw new Error(`unknown subtype ${subtype}: give a full type URL and one JSON object of fields`);
-        return client().switch.register(s, subtype, JSON.parse(args[0]) as Record<string, unknown>);
-      }
-      if (args.length !== names.length) throw new Error(`switch subtype ${subtype} takes ${names.join(' ')}`);
-      await client().switch.register(s, subtype, Object.fromEntries(names.map((n, i) => [n, args[i]])));
+      if (!names && args.length !== 1) throw new Error(`unknown subtype ${subtype}: give a full type URL and one JSON object of fields`);
+      if (names && args.length !== names.length) throw new Error(`switch subtype ${subtype} takes ${names.join(' ')}`);
+      const fields = names ? Object.fromEntries(names.map((n, i) => [n, args[i]])) : (JSON.parse(args[0]) as Record<string, unknown>);
+      const c = client();
+      await c.switch.register(s, subtype, fields);
+      return c.switch.show(s);
     },
   );
 
   const port = group(program, 'port', 'Switch ports and which nic is cabled to each (admin)', 'hil port nic add sw0 gi1/0/1 node1 eth0');
-  define(port, 'register <switch> <port>', 'Register a port', 'hil port register sw0 gi1/0/1', (s: string, p: string) => client().port.register(s, p));
-  define(port, 'delete <switch> <port>', 'Delete a port no nic is cabled to', 'hil port delete sw0 gi1/0/1', (s: string, p: string) => client().port.delete(s, p));
+  defineChange(port, 'register <switch> <port>', 'Register a port', 'hil port register sw0 gi1/0/1', (s: string, p: string) => `Registered port ${p} of switch ${s}.`, (s: string, p: string) =>
+    client().port.register(s, p),
+  );
+  defineChange(port, 'delete <switch> <port>', 'Delete a port no nic is cabled to', 'hil port delete sw0 gi1/0/1', (s: string, p: string) => `Deleted port ${p} of switch ${s}.`, (s: string, p: string) =>
+    client().port.delete(s, p),
+  );
   define(port, 'show <switch> <port>', 'Show what is cabled to a port', 'hil port show sw0 gi1/0/1', async (s: string, p: string, o: JsonOption) => {
     const shown = await client().port.show(s, p);
     if (o.json) return printJson(shown);
@@ -60,8 +65,15 @@ export function switchCommands(program: Command, client: () => HilClient): void 
     o.json ? printJson(r) : process.stdout.write(`${r.status_id}\n`);
   }).option('--json', 'print JSON');
   const nic = group(port, 'nic', 'Cabling', 'hil port nic add sw0 gi1/0/1 node1 eth0');
-  define(nic, 'add <switch> <port> <node> <nic>', "Record that a node's nic is cabled to the port", 'hil port nic add sw0 gi1/0/1 node1 eth0', (s: string, p: string, n: string, i: string) =>
-    client().port.connectNic(s, p, n, i),
+  defineChange(
+    nic,
+    'add <switch> <port> <node> <nic>',
+    "Record that a node's nic is cabled to the port",
+    'hil port nic add sw0 gi1/0/1 node1 eth0',
+    (s: string, p: string, n: string, i: string) => `Cabled nic ${i} of node ${n} to port ${p} of switch ${s}.`,
+    (s: string, p: string, n: string, i: string) => client().port.connectNic(s, p, n, i),
   );
-  define(nic, 'remove <switch> <port>', 'Forget the cabling of a free node', 'hil port nic remove sw0 gi1/0/1', (s: string, p: string) => client().port.detachNic(s, p));
+  defineChange(nic, 'remove <switch> <port>', 'Forget the cabling of a free node', 'hil port nic remove sw0 gi1/0/1', (s: string, p: string) => `Port ${p} of switch ${s} has no nic now.`, (s: string, p: string) =>
+    client().port.detachNic(s, p),
+  );
 }

@@ -2,38 +2,39 @@
 import type { Command } from 'commander';
 import type { HilClient } from '../../client/index.ts';
 import type { JsonOption } from '../context.ts';
-import { define, group } from '../define.ts';
+import { define, defineChange, group } from '../define.ts';
 import { printJson, printTable } from '../output.ts';
 
-function adminFlag(kind: string): boolean {
-  if (kind !== 'admin' && kind !== 'regular') throw new Error(`expected "admin" or "regular", not ${JSON.stringify(kind)}`);
-  return kind === 'admin';
-}
 
 export function userCommands(program: Command, client: () => HilClient): void {
   const user = group(program, 'user', 'Users of the database auth backend (admin)', 'hil user create alice - regular');
-  define(
+  defineChange(
     user,
     'create <user> <password> <admin|regular>',
     'Create a user. PASSWORD "-" reads it from the first line of standard input (keeps it out of the process list)',
     'echo "$PW" | hil user create alice - regular',
-    async (u: string, password: string, kind: string) => {
-      const isAdmin = adminFlag(kind);
-      await client().user.create(u, password === '-' ? await firstLine() : password, isAdmin);
-    },
+    (u: string, _password: string, kind: string) => `Created ${kind === 'admin' ? 'administrator' : 'user'} ${u}.`,
+    async (u: string, password: string, kind: string) => client().user.create(u, password === '-' ? await firstLine() : password, kind === 'admin'),
   );
-  define(user, 'delete <user>', 'Delete a user', 'hil user delete alice', (u: string) => client().user.delete(u));
+  defineChange(user, 'delete <user>', 'Delete a user', 'hil user delete alice', (u: string) => `Deleted user ${u}.`, (u: string) => client().user.delete(u));
   define(user, 'list', 'List users and their projects', 'hil user list', async (o: JsonOption) => {
     const users = await client().user.list();
     if (o.json) return printJson(users);
     printTable(['user', 'admin', 'projects'], Object.entries(users).map(([name, u]) => [name, u.is_admin ? 'yes' : 'no', u.projects.join(', ')]));
   }).option('--json', 'print JSON');
-  define(user, 'set-admin <user> <admin|regular>', "Change a user's admin flag", 'hil user set-admin alice admin', (u: string, kind: string) =>
-    client().user.setAdmin(u, adminFlag(kind)),
+  defineChange(
+    user,
+    'set-admin <user> <admin|regular>',
+    "Change a user's admin flag",
+    'hil user set-admin alice admin',
+    (u: string, kind: string) => `User ${u} is ${kind === 'admin' ? 'an administrator' : 'a regular user'} now.`,
+    (u: string, kind: string) => client().user.setAdmin(u, kind === 'admin'),
   );
   const project = group(user, 'project', "A user's projects", 'hil user project add alice runway');
-  define(project, 'add <user> <project>', 'Add the user to a project', 'hil user project add alice runway', (u: string, p: string) => client().user.addProject(u, p));
-  define(project, 'remove <user> <project>', 'Remove the user from a project', 'hil user project remove alice runway', (u: string, p: string) =>
+  defineChange(project, 'add <user> <project>', 'Add the user to a project', 'hil user project add alice runway', (u: string, p: string) => `Added user ${u} to project ${p}.`, (u: string, p: string) =>
+    client().user.addProject(u, p),
+  );
+  defineChange(project, 'remove <user> <project>', 'Remove the user from a project', 'hil user project remove alice runway', (u: string, p: string) => `Removed user ${u} from project ${p}.`, (u: string, p: string) =>
     client().user.removeProject(u, p),
   );
 
