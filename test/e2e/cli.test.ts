@@ -107,7 +107,7 @@ describe('hil CLI, end to end', () => {
     fails(ALICE, ['project', 'node', 'remove', 'runway', 'node1'], /^Error: Node attached to a network$/m); // state
     const usage = hil(ALICE, ['node', 'list']);
     assert.notEqual(usage.status, 0);
-    assert.match(usage.stderr, /missing required argument/);
+    assert.match(usage.stderr, /^Error: missing required argument 'free\|all'\n\(add --help for usage and an example\)\n$/);
 
     // A pending action blocks the next one: stop the worker, queue, try again.
     await worker!.kill();
@@ -147,6 +147,89 @@ describe('hil CLI, end to end', () => {
     ok(ADMIN, ['project', 'delete', 'runway']);
     assert.equal(ok(ADMIN, ['project', 'list']), 'manhattan\n');
     assert.equal(ok(ADMIN, ['node', 'list', 'all']), '');
+  });
+
+  it("guides a new user past the usual mistakes, and confirms each change", () => {
+    const run = (env: Record<string, string | undefined>, args: string[]) => {
+      const full: NodeJS.ProcessEnv = { ...process.env, HIL_ENDPOINT: endpoint, HIL_USERNAME: 'admin', HIL_PASSWORD: 'admin-pw', ...env };
+      for (const [k, v] of Object.entries(env)) if (v === undefined) delete full[k];
+      const r = spawnSync(HIL, args, { env: full, encoding: 'utf8' });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const hostPort = endpoint.replace('http://', '');
+    // HIL_ENDPOINT without its scheme, or with the API's /v0.
+    for (const [value, message] of [
+      [hostPort, `Error: the HIL endpoint must be an http:// or https:// URL such as http://127.0.0.1:5000, not "${hostPort}"; did you mean http://${hostPort}?\n`],
+      ['localhost:5000', 'Error: the HIL endpoint must be an http:// or https:// URL such as http://127.0.0.1:5000, not "localhost:5000"; did you mean http://localhost:5000?\n'],
+      [`${endpoint}/v0`, `Error: the HIL endpoint is the server's base URL, without the API's /v0: use ${endpoint}\n`],
+      [`${endpoint}/v0/`, `Error: the HIL endpoint is the server's base URL, without the API's /v0: use ${endpoint}\n`],
+    ]) {
+      const r = run({ HIL_ENDPOINT: value }, ['node', 'list', 'free']);
+      assert.deepEqual([r.status, r.stderr], [1, message], value);
+    }
+    // Missing credentials are not a wrong password.
+    const anonymous = run({ HIL_USERNAME: undefined, HIL_PASSWORD: undefined }, ['node', 'list', 'free']);
+    assert.equal(anonymous.status, 1);
+    assert.match(anonymous.stderr, /^Error: the server wants credentials, and HIL_USERNAME and HIL_PASSWORD are not set \(the server said: /);
+    assert.match(run({ HIL_PASSWORD: undefined }, ['node', 'list', 'free']).stderr, /^Error: the server wants credentials, and HIL_PASSWORD is not set/);
+    const wrong = run({ HIL_PASSWORD: 'not-it' }, ['node', 'list', 'free']);
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /^Error: Authentication failed/);
+    assert.doesNotMatch(wrong.stderr, /not set/);
+
+    // A choice that is not one: refused before anything is asked, as upstream's CLI did.
+    const fre = run({}, ['node', 'list', 'fre']);
+    assert.deepEqual(
+      [fre.status, fre.stdout, fre.stderr],
+      [1, '', "Error: command-argument value 'fre' is invalid for argument 'free|all'. Allowed choices are free, all.\n(add --help for usage and an example)\n"],
+    );
+    assert.equal(run({}, ['user', 'set-admin', 'admin', 'root']).status, 1);
+    assert.match(run({}, ['no-such-command']).stderr, /^Error: unknown command 'no-such-command' \(commands: node, project,/);
+
+    // Creates and deletes confirm in one line; --quiet prints nothing; --json prints the object.
+    assert.equal(run({}, ['project', 'create', 'guide']).stdout, 'Created project guide.\n');
+    assert.equal(run({}, ['node', 'register', 'g1', '--obm', 'mock']).stdout, 'Registered node g1.\n');
+    assert.deepEqual(JSON.parse(run({}, ['node', 'register', 'g2', '--obm', 'mock', '--json']).stdout), { name: 'g2', project: null, nics: [], metadata: {} });
+    const quiet = run({}, ['--quiet', 'node', 'nic', 'register', 'g1', 'eth0', '52:54:00:00:00:31']);
+    assert.deepEqual([quiet.status, quiet.stdout, quiet.stderr], [0, '', '']);
+    assert.deepEqual([run({}, ['project', 'node', 'add', 'guide', 'g1', '-q']).stdout], ['']);
+    const net = JSON.parse(run({}, ['network', 'create', 'guide-net', 'guide', '--json']).stdout);
+    assert.deepEqual([net.name, net.owner, net.access], ['guide-net', 'guide', ['guide']]);
+    assert.equal(run({}, ['user', 'create', 'carol', 'carol-pw', 'regular']).stdout, 'Created user carol.\n');
+    assert.equal(run({}, ['user', 'project', 'add', 'carol', 'guide']).stdout, 'Added user carol to project guide.\n');
+
+    // Completion of names, from the server, with the shell's credentials.
+    const complete = (words: string[], env: Record<string, string | undefined> = {}) => {
+      const line = words.map((w) => `'${w}'`).join(' ');
+      const r = spawnSync('bash', ['-c', `source <(${HIL} completion bash); COMP_WORDS=(${HIL} ${line}); COMP_CWORD=${words.length}; _hil; echo "\${COMPREPLY[@]}"`], {
+        env: { ...process.env, HIL_ENDPOINT: endpoint, HIL_USERNAME: 'admin', HIL_PASSWORD: 'admin-pw', ...env },
+        encoding: 'utf8',
+      });
+      return r.stdout.trim();
+    };
+    assert.equal(complete(['node', 'show', 'g']), 'g1 g2');
+    assert.equal(complete(['project', 'node', 'add', 'gu']), 'guide');
+    assert.equal(complete(['project', 'node', 'add', 'guide', '']), 'g1 g2');
+    assert.equal(complete(['node', 'network', 'connect', 'g1', 'eth0', 'guide']), 'guide-net');
+    assert.equal(complete(['network', 'create', 'x', 'guide', '--access', 'gu']), 'guide');
+    assert.equal(complete(['user', 'delete', 'ca']), 'carol');
+    assert.equal(complete(['node', 'list', '']), 'free all');
+    // A tenant gets what it may list; without credentials, nothing.
+    const carol = { HIL_USERNAME: 'carol', HIL_PASSWORD: 'carol-pw' };
+    assert.equal(complete(['node', 'show', 'g'], carol), run(carol, ['node', 'list', 'all']).stdout.trim().split('\n').filter((n) => n.startsWith('g')).join(' '));
+    assert.equal(complete(['user', 'delete', ''], carol), '', 'a tenant cannot list users');
+    assert.equal(complete(['node', 'show', 'g'], { HIL_USERNAME: undefined, HIL_PASSWORD: undefined }), '');
+
+    // A refusal says which nodes are in the way and how to free them.
+    assert.equal(run({}, ['node', 'obm', 'enable', 'g1']).status, 0);
+    const blocked = run({}, ['project', 'node', 'remove', 'guide', 'g1']);
+    assert.deepEqual([blocked.status, blocked.stderr], [1, "Error: Node g1's obm is enabled. Disable it first (hil node obm disable g1).\n"]);
+    assert.equal(run({}, ['project', 'node', 'remove', 'guide', 'g1', '--force']).stdout, 'Removed node g1 from project guide.\n');
+    for (const args of [['network', 'delete', 'guide-net'], ['user', 'delete', 'carol'], ['project', 'delete', 'guide'], ['node', 'nic', 'delete', 'g1', 'eth0'], ['node', 'delete', 'g1'], ['node', 'delete', 'g2']]) {
+      const r = run({}, args);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^Deleted (network guide-net|user carol|project guide|nic eth0 of node g1|node g1|node g2)\.\n$/);
+    }
   });
 
   it('says clearly when the server is down or unconfigured', async () => {
