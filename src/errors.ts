@@ -83,5 +83,23 @@ export class TimeoutError extends Error {}
 /** Internal: the configuration (file, environment, database URL) cannot work; the process says why and stops. */
 export class ConfigError extends Error {}
 
+/** Internal: a listener could not be opened at start (address in use, no permission); the process says why and stops. */
+export class ListenError extends Error {}
+
+/**
+ * A failed listen() as one line: what could not listen where, why in words,
+ * and the setting that chooses the address.
+ */
+export function listenError(what: string, where: string, setting: string, err: unknown): ListenError {
+  const e = err as NodeJS.ErrnoException;
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use (is another hil-admin serve running?)',
+    EACCES: 'permission denied (ports below 1024 need root)',
+    EADDRNOTAVAIL: 'this machine has no such address',
+    ENOTFOUND: 'no such host name',
+  };
+  return new ListenError(`cannot listen on ${where} for ${what}: ${why[e.code ?? ''] ?? e.message}; choose another with ${setting}`, { cause: err });
+}
+
 /** Internal: the database schema is older than this program; `hil-admin db migrate` brings it up to date. */
 export class SchemaOutdatedError extends Error {}

@@ -3,12 +3,25 @@
  * Fastify's own (validation, 404, 405) mapped. Shared by the API and the
  * metrics listener, so both answer in the one shape docs/errors.md lists.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HilError, MethodNotAllowedError, NotFoundError, NotImplementedError, ServerError, TooLargeError, ValidationError } from '../errors.ts';
 import { INVALID_ARGS } from './binding.ts';
 import { errorBody, statusOf } from './errors.ts';
 
 const HTTP_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'] as const;
+
+/** The error type each refused request was answered with, for its audit line (./route.ts). */
+const answeredTypes = new WeakMap<FastifyRequest, string>();
+
+/** The error type `req` was answered with, if it was refused. */
+export function answeredErrorType(req: FastifyRequest): string | undefined {
+  return answeredTypes.get(req);
+}
+
+function answer(req: FastifyRequest, reply: FastifyReply, err: HilError) {
+  answeredTypes.set(req, err.type);
+  return reply.code(statusOf(err)).send(errorBody(err));
+}
 /** How long the rest of a refused request's body is read before its connection is cut. */
 const LINGER_MS = 500;
 
@@ -38,20 +51,20 @@ export function installErrorReplies(app: FastifyInstance): void {
       // this server does not offer, is not, so no client can flood the log at error level.
       if (status >= 500 && !(err instanceof NotImplementedError)) req.log.error({ err }, 'request failed');
       else req.log.info({ type: err.type, status }, 'request refused');
-      return reply.code(status).send(errorBody(err));
+      return answer(req, reply, err);
     }
     if (err.validation) {
-      return reply.code(400).send(errorBody(new ValidationError(`${INVALID_ARGS}: ${err.message}`)));
+      return answer(req, reply, new ValidationError(`${INVALID_ARGS}: ${err.message}`));
     }
     const code = err.statusCode;
     if (code && code >= 400 && code < 500) {
       // Fastify's own refusals, in our catalog (one status per type): a body over the limit, or a malformed request.
       const mine = code === 413 ? new TooLargeError(err.message) : new ValidationError(err.message);
       req.log.info({ type: mine.type, status: statusOf(mine) }, 'request refused');
-      return reply.code(statusOf(mine)).send(errorBody(mine));
+      return answer(req, reply, mine);
     }
     req.log.error({ err }, 'unexpected error');
-    return reply.code(500).send(errorBody(new ServerError(`Internal server error (request ${req.id})`)));
+    return answer(req, reply, new ServerError(`Internal server error (request ${req.id})`));
   });
 
   app.setNotFoundHandler(async (req, reply) => {

@@ -12,6 +12,8 @@ import type { Static, TSchema } from 'typebox';
 import type { Principal } from '../core/principal.ts';
 import { Delegated } from '../core/obm.service.ts';
 import { Empty, ERROR_RESPONSES } from '../wire/common.ts';
+import { answeredErrorType } from './error-replies.ts';
+import { auditedArguments } from './audit-arguments.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -98,10 +100,23 @@ export function route<P extends TSchema = TSchema, B extends TSchema = TSchema, 
   });
 }
 
-/** One audit line per mutating call: who, what, result. Bodies are never logged. */
+/**
+ * One audit line per mutating call: who, which route with which arguments
+ * (path parameters and the JSON body's fields, secrets censored), and the
+ * outcome: "ok", or the error type it was refused with.
+ */
 function audit(req: FastifyRequest, reply: FastifyReply, done: () => void): void {
   req.log.info(
-    { audit: true, user: req.principal?.username ?? null, method: req.method, route: req.routeOptions.url, params: req.params, status: reply.statusCode },
+    {
+      audit: true,
+      user: req.principal?.username ?? null,
+      method: req.method,
+      route: req.routeOptions.url,
+      params: req.params,
+      args: auditedArguments(req.body),
+      status: reply.statusCode,
+      outcome: answeredErrorType(req) ?? (reply.statusCode < 400 ? 'ok' : 'error'),
+    },
     'api call',
   );
   done();

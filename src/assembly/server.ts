@@ -9,12 +9,15 @@ import type { Logger } from 'pino';
 import { parseListen, type Config } from '../config/config.ts';
 import type { BmcDriver } from '../drivers/bmc/interface.ts';
 import { createHil, type Hil } from './hil.ts';
+import { listenError } from '../errors.ts';
 
 /** `bmcDrivers` replaces the built-in BMC types (a test's own BMC, run in real server processes). */
 export async function serveApi(config: Config, log: Logger, o: { worker: boolean; migrate: boolean; bmcDrivers?: BmcDriver[] }): Promise<Hil> {
   const hil = await createHil(config, { log, api: true, worker: o.worker, migrate: o.migrate, bmcDrivers: o.bmcDrivers });
   const { host, port } = parseListen(config.server.listen);
-  await hil.app!.listen({ host, port });
+  await hil.app!.listen({ host, port }).catch((err: unknown) => {
+    throw listenError('the API', `${host}:${port}`, '[server] listen or HIL_LISTEN', err);
+  });
   log.info({ listen: `${host}:${port}`, database: hil.store.kind, worker: o.worker, auth: config.auth.backend }, 'hil API server listening');
   await listenOperations(hil, log);
   await warnIfNoAdmin(hil, log);
@@ -33,7 +36,9 @@ export async function serveNetworks(config: Config, log: Logger, o: { bmcDrivers
 async function listenOperations(hil: Hil, log: Logger): Promise<void> {
   const at = hil.settings.metrics.listen;
   if (!hil.operationsApp || !at) return;
-  await hil.operationsApp.listen({ host: at.host, port: at.port });
+  await hil.operationsApp.listen({ host: at.host, port: at.port }).catch((err: unknown) => {
+    throw listenError('metrics and probes', `${at.host}:${at.port}`, '[metrics] listen or HIL_METRICS_LISTEN', err);
+  });
   log.info({ listen: `${at.host}:${at.port}` }, 'hil metrics and probes listening');
 }
 

@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, databaseUrl, loadConfig, type Config } from '../config/config.ts';
 import { createUser } from '../core/user.service.ts';
-import { HilError } from '../errors.ts';
+import { HilError, ListenError } from '../errors.ts';
 import { SchemaOutdatedError, createHil, migrateDatabase } from '../assembly/hil.ts';
 import { VERSION } from '../version.ts';
 import { admin } from '../core/principal.ts';
@@ -205,7 +205,7 @@ async function main(argv: string[]): Promise<void> {
         await dbMigrate(config);
         await ensureFirstAdmin(config);
       }
-      const log = createLogger(config.log.level);
+      const log = createLogger(config.log.level, undefined, config.log.format);
       await serveApi(config, log, { worker: config.server.worker && !values['no-worker'], migrate: false });
       return;
     }
@@ -217,7 +217,7 @@ async function main(argv: string[]): Promise<void> {
     case 'fpbl':
       return fpblCommand(config, rest, values.out, values.marker);
     case 'serve-networks':
-      await serveNetworks(config, createLogger(config.log.level));
+      await serveNetworks(config, createLogger(config.log.level, undefined, config.log.format));
       return;
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
@@ -226,7 +226,7 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof UsageError) console.error(`hil-admin: ${err.message}\n\n${USAGE}`);
-  else if (err instanceof ConfigError || err instanceof FpblBuildError || err instanceof SchemaOutdatedError || err instanceof HilError) console.error(`hil-admin: ${err.message}`);
+  else if (err instanceof ConfigError || err instanceof ListenError || err instanceof FpblBuildError || err instanceof SchemaOutdatedError || err instanceof HilError) console.error(`hil-admin: ${err.message}`);
   else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') console.error(`hil-admin: ${(err as Error).message}\n\n${USAGE}`);
   else console.error('hil-admin:', err);
   process.exit(1);

@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { Value } from 'typebox/value';
 import { ConfigError } from '../errors.ts';
-import { ConfigSchema, defaultConfig, type Config } from './schema.ts';
+import { ConfigSchema, defaultConfig, LOG_FORMATS, LOG_LEVELS, type Config } from './schema.ts';
+import { dotted, expectation, tomlProblem, unknownKey } from './messages.ts';
 
 export { defaultConfig, type Config };
 import { parseVlanRanges } from '../drivers/allocator/vlan-ranges.ts';
@@ -24,6 +25,11 @@ function mergeSections(base: Config, file: Record<string, unknown>): unknown {
     out[k] = typeof v === 'object' && v !== null && !Array.isArray(v) && k in out ? { ...(out[k] as Section), ...(v as Section) } : v;
   }
   return out;
+}
+
+function oneOf<const V extends readonly string[]>(variable: string, value: string, allowed: V): V[number] {
+  if (!allowed.includes(value)) throw new ConfigError(`${variable} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
+  return value;
 }
 
 /** The environment variables of shared/DESIGN.md, applied over the file. */
@@ -54,7 +60,8 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): void {
   if (env.HIL_PROVISIONING_NETWORK) cfg.provisioning.network = env.HIL_PROVISIONING_NETWORK;
   if (env.HIL_FPBL_DIR) cfg.provisioning.fpbl_dir = env.HIL_FPBL_DIR;
   if (env.HIL_PROVISIONING) cfg.provisioning.enabled = env.HIL_PROVISIONING === '1' || env.HIL_PROVISIONING === 'true';
-  if (env.HIL_LOG_LEVEL) cfg.log.level = env.HIL_LOG_LEVEL as Config['log']['level'];
+  if (env.HIL_LOG_LEVEL) cfg.log.level = oneOf('HIL_LOG_LEVEL', env.HIL_LOG_LEVEL, LOG_LEVELS);
+  if (env.HIL_LOG_FORMAT) cfg.log.format = oneOf('HIL_LOG_FORMAT', env.HIL_LOG_FORMAT, LOG_FORMATS);
 }
 
 export interface LoadOptions {
@@ -68,18 +75,28 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const file = options.file ?? env.HIL_CONFIG ?? (existsSync('hil.toml') ? 'hil.toml' : undefined);
   let merged: unknown = defaultConfig();
   if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.message;
+      throw new ConfigError(`cannot read the configuration file ${file}: ${why}`);
+    }
     let parsed: Record<string, unknown>;
     try {
-      parsed = parseToml(readFileSync(file, 'utf8'));
+      parsed = parseToml(text);
     } catch (err) {
-      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+      throw new ConfigError(`the configuration file ${file} is not valid TOML: ${tomlProblem(err as Error)}`);
     }
+    const unknown = unknownKey(ConfigSchema, parsed);
+    if (unknown) throw new ConfigError(`${unknown} (in ${file})`);
     merged = mergeSections(defaultConfig(), parsed);
   }
   if (!Value.Check(ConfigSchema, merged)) {
     const first = Value.Errors(ConfigSchema, merged)[0];
-    const where = first?.instancePath || '/';
-    throw new ConfigError(`invalid configuration at ${where}: ${first?.message ?? 'unknown error'}${file ? ` (in ${file})` : ''}`);
+    const path = first?.instancePath ?? '';
+    throw new ConfigError(`configuration key ${dotted(path)} ${expectation(ConfigSchema, path, first?.message ?? 'is not valid')}${file ? ` (in ${file})` : ''}`);
   }
   const cfg = merged as Config;
   applyEnv(cfg, env);

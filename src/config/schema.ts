@@ -7,6 +7,13 @@ import { Type, type Static } from 'typebox';
 
 const Strict = { additionalProperties: false } as const;
 
+/** The values of log.level and log.format (also what their environment variables accept). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+
+/** One of a list of strings, typed as that list's union. */
+const literals = <const V extends readonly string[]>(values: V) => Type.Unsafe<V[number]>(Type.Union(values.map((v) => Type.Literal(v))));
+
 export const ConfigSchema = Type.Object(
   {
     server: Type.Object(
@@ -200,15 +207,9 @@ export const ConfigSchema = Type.Object(
     ),
     log: Type.Object(
       {
-        level: Type.Union([
-          Type.Literal('fatal'),
-          Type.Literal('error'),
-          Type.Literal('warn'),
-          Type.Literal('info'),
-          Type.Literal('debug'),
-          Type.Literal('trace'),
-          Type.Literal('silent'),
-        ]),
+        level: literals(LOG_LEVELS),
+        /** "json": one JSON object per line; "pretty": for people; "auto": pretty when stdout is a terminal. */
+        format: literals(LOG_FORMATS),
       },
       Strict,
     ),
@@ -243,6 +244,6 @@ export function defaultConfig(): Config {
       tick_ms: 100,
     },
     metrics: { require_auth: false },
-    log: { level: 'info' },
+    log: { level: 'info', format: 'auto' },
   };
 }

@@ -9,7 +9,7 @@ import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { NotFoundError, TooLargeError } from '../errors.ts';
+import { listenError, NotFoundError, TooLargeError } from '../errors.ts';
 import type { ProvisioningService } from './provisioning.service.ts';
 import { bearerToken } from './tokens.ts';
 
@@ -116,7 +116,7 @@ async function handle(service: ProvisioningService, o: AgentServerOptions, log: 
 /** Listens on "host:port" or "unix:/path". */
 function listen(server: Server, address: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError('the provisioning agent endpoint', address, '[provisioning] listen or HIL_PROVISIONING_LISTEN', err)));
     if (address.startsWith('unix:')) {
       const socket = address.slice('unix:'.length);
       mkdirSync(dirname(socket), { recursive: true });

@@ -1,5 +1,10 @@
-/** Structured JSON logs (pino). Secrets are redacted wherever they might appear. */
+/**
+ * Logs (pino): one JSON object per line for machines, or lines for people
+ * (pino-pretty) when asked or when stdout is a terminal. Secrets are redacted
+ * wherever they might appear, before either format sees them.
+ */
 import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export const REDACT_PATHS = [
   'password',
@@ -15,6 +20,12 @@ export const REDACT_PATHS = [
   'params.password',
 ];
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '<<CENSORED>>' }, base: { service: 'hil' } }, destination);
+/** log.format: "auto" is "pretty" when stdout is a terminal, "json" otherwise. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** `destination` (a test's sink) gets JSON whatever the format; otherwise stdout gets `format`. */
+export function createLogger(level: string, destination?: pino.DestinationStream, format: LogFormat = 'json'): Logger {
+  const forPeople = !destination && (format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true));
+  const out = forPeople ? pretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname,service' }) : destination;
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: '<<CENSORED>>' }, base: { service: 'hil' } }, out);
 }

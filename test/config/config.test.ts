@@ -47,13 +47,19 @@ describe('configuration', () => {
 
   it('rejects unknown keys, wrong types and bad values with a message naming them', () => {
     const bad: Array<[string, RegExp]> = [
-      ['[server]\nlisen = "x"\n', /server/],
-      ['[nonsense]\n', /invalid configuration/],
+      ['[server]\nlisen = "x"\n', /^unknown configuration key "server\.lisen"; did you mean "server\.listen"\? \(in \/.*\.toml\)$/],
+      ['[sever]\nlisten = "x"\n', /^unknown configuration section \[sever\]; did you mean "server"\?/],
+      ['[nonsense]\n', /^unknown configuration section \[nonsense\]; valid sections are server, database, auth,/],
+      ['[images.rbd]\npol = "p"\n', /^unknown configuration key "images\.rbd\.pol"; did you mean "images\.rbd\.pool"\?/],
+      ['[server]\nlisten = 5\n', /^configuration key server\.listen must be string \(in /],
+      ['[log]\nlevel = "loud"\n', /^configuration key log\.level must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"/],
+      ['[log]\nformat = "xml"\n', /^configuration key log\.format must be one of "auto", "json", "pretty"/],
       ['[auth]\nrequire_authentication = "yes"\n', /require_authentication/],
       ['[network]\nvlans = "5000-5001"\n', /network.vlans/],
       ['[server]\nlisten = "nohost"\n', /HOST:PORT/],
       ['[maintenance]\nproject = "m"\n', /both/],
-      ['this is not toml', /cannot read config file/],
+      ['this is not toml', /^the configuration file \/.* is not valid TOML: line 1, column \d+: [^\n]+$/],
+      ['[server\nlisten = "x"\n', /^the configuration file \/.* is not valid TOML: line 1, column 8: [^\n]+$/],
       ['[upstream]\nendpoint = "http://base:5000"\n', /upstream needs endpoint, username, password and project/],
       ['[upstream]\nendpoint = "base:5000"\nusername = "u"\npassword = "p"\nproject = "r"\n', /upstream.endpoint must be an http/],
       ['[network]\nallocator = "hil"\n', /needs an \[upstream\]/],
@@ -70,6 +76,9 @@ describe('configuration', () => {
     ];
     for (const [text, msg] of bad) assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && msg.test(e.message), text);
     assert.throws(() => loadConfig({ env: { HIL_AUTH: 'keystone' } }), ConfigError);
+    assert.throws(() => loadConfig({ env: { HIL_LOG_LEVEL: 'loud' } }), (e: Error) => e instanceof ConfigError && e.message === 'HIL_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not "loud"');
+    assert.throws(() => loadConfig({ env: { HIL_LOG_FORMAT: 'xml' } }), /HIL_LOG_FORMAT must be one of auto, json, pretty/);
+    assert.throws(() => loadConfig({ file: '/nonexistent/hil.toml', env: {} }), (e: Error) => e instanceof ConfigError && e.message === 'cannot read the configuration file /nonexistent/hil.toml: no such file');
   });
 
   it("makes a derived HIL from the HIL_UPSTREAM_* variables: its networks are the base's", () => {
