@@ -40,6 +40,8 @@ type Responses = Record<number, TSchema>;
 interface RouteSpec<P extends TSchema, B extends TSchema, Q extends TSchema, R extends Responses> {
   method: HTTPMethods;
   url: string;
+  /** The name of the hil-client method that calls this route, group and method in camelCase: `nodeShow` is `client.node.show` (test/api/openapi-document.test.ts checks both ways). */
+  operationId: string;
   summary: string;
   tags: string[];
   params?: P;
@@ -82,6 +84,7 @@ export function route<P extends TSchema = TSchema, B extends TSchema = TSchema, 
     },
     ...(spec.method === 'GET' ? {} : { onResponse: audit }),
     schema: {
+      operationId: spec.operationId,
       summary: spec.summary,
       tags: spec.tags,
       ...(spec.params ? { params: spec.params } : {}),

@@ -20,7 +20,7 @@ import { AttachmentList, NetworkList, NetworkView } from './networks.ts';
 import { NodeView, ObmdFields, ObmFields } from './nodes.ts';
 import { PowerStatusView } from './obm.ts';
 import { ProvisioningView } from './provisioning.ts';
-import { PortView, SwitchView } from './switches.ts';
+import { PortView, SwitchView, VerifyReport } from './switches.ts';
 import { UserList } from './users.ts';
 
 interface Schema {
@@ -48,6 +48,7 @@ const TYPES: Record<string, unknown> = {
   Attachments: AttachmentList,
   Switch: SwitchView,
   Port: PortView,
+  VerifyReport,
   Users: UserList,
   Image: ImageView,
   ImageFile: ImagePartView,

@@ -15,7 +15,7 @@ import { NodeView } from '../../src/wire/nodes.ts';
 const base = { summary: 'a test route', tags: ['test'] };
 
 function routes(app: FastifyInstance): void {
-  route(app, { ...base, method: 'PUT', url: '/empty/:name', params: Path('name'), body: Args({ n: Type.Integer() }) }, async (req) => {
+  route(app, { ...base, operationId: 'test1', method: 'PUT', url: '/empty/:name', params: Path('name'), body: Args({ n: Type.Integer() }) }, async (req) => {
     const n: number = req.body.n;
     const name: string = req.params.name;
     // @ts-expect-error: the body schema has no `m`
@@ -24,21 +24,21 @@ function routes(app: FastifyInstance): void {
     void req.query.q;
     void [n, name];
   });
-  route(app, { ...base, method: 'POST', url: '/queued', response: { 202: StatusId } }, async () => new WithStatus(202, { status_id: '1c1b2a6e-96c6-4b5f-9d0c-3f1a8d2c9e10' }));
-  route(app, { ...base, method: 'GET', url: '/elsewhere' }, async () => new Delegated('http://obmd.example/node/n1/power_off'));
-  route(app, { ...base, method: 'GET', url: '/node', response: { 200: NodeView } }, async () => ({ metadata: {}, name: 'n1', nics: [], project: null, secret: 'not in the schema' }));
+  route(app, { ...base, operationId: 'test2', method: 'POST', url: '/queued', response: { 202: StatusId } }, async () => new WithStatus(202, { status_id: '1c1b2a6e-96c6-4b5f-9d0c-3f1a8d2c9e10' }));
+  route(app, { ...base, operationId: 'test3', method: 'GET', url: '/elsewhere' }, async () => new Delegated('http://obmd.example/node/n1/power_off'));
+  route(app, { ...base, operationId: 'test4', method: 'GET', url: '/node', response: { 200: NodeView } }, async () => ({ metadata: {}, name: 'n1', nics: [], project: null, secret: 'not in the schema' }));
 }
 
 // Never called: handlers whose answers do not match their route's responses.
 export function mistypedRoutes(app: FastifyInstance): void {
   // @ts-expect-error: a NodeView needs its nics, metadata and project
-  route(app, { ...base, method: 'GET', url: '/x', response: { 200: NodeView } }, async () => ({ name: 'n1' }));
+  route(app, { ...base, operationId: 'test5', method: 'GET', url: '/x', response: { 200: NodeView } }, async () => ({ name: 'n1' }));
   // @ts-expect-error: a route with a 200 body may not answer nothing
-  route(app, { ...base, method: 'GET', url: '/x', response: { 200: NodeView } }, async () => {});
+  route(app, { ...base, operationId: 'test6', method: 'GET', url: '/x', response: { 200: NodeView } }, async () => {});
   // @ts-expect-error: the route declares 202, not 200
-  route(app, { ...base, method: 'POST', url: '/x', response: { 202: StatusId } }, async () => new WithStatus(200, { status_id: 'x' }));
+  route(app, { ...base, operationId: 'test7', method: 'POST', url: '/x', response: { 202: StatusId } }, async () => new WithStatus(200, { status_id: 'x' }));
   // @ts-expect-error: a route without a response answers an empty 200
-  route(app, { ...base, method: 'PUT', url: '/x' }, async () => ({ a: 1 }));
+  route(app, { ...base, operationId: 'test8', method: 'PUT', url: '/x' }, async () => ({ a: 1 }));
 }
 
 describe('route()', () => {

@@ -5,7 +5,7 @@
  * schemas the server validates and serialises with, generated into ./types.ts.
  * It uses only what Node.js ≥ 20 and browsers both have (fetch, web streams).
  */
-import type { Attachments, Disk, DiskAttachment, DiskSnapshot, Image, ImageFile, ImagePart, Network, NetworkingAction, Networks, Node, ObmdFields, ObmFields, Port, PowerStatus, Provisioning, StatusId, Switch, Users } from './types.ts';
+import type { Attachments, Disk, DiskAttachment, DiskSnapshot, Image, ImageFile, ImagePart, Network, NetworkingAction, Networks, Node, ObmdFields, ObmFields, Port, PowerStatus, Provisioning, StatusId, Switch, Users, VerifyReport } from './types.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
 import { openInteractiveConsole, type InteractiveConsole } from './console.ts';
 
@@ -43,8 +43,9 @@ export class HilClient {
     connectNetwork: (node: string, nic: string, network: string, channel?: string | null) =>
       this.http.call<StatusId>('POST', ['node', node, 'nic', nic, 'connect_network'], channel ? { network, channel } : { network }),
     detachNetwork: (node: string, nic: string, network: string) => this.http.call<StatusId>('POST', ['node', node, 'nic', nic, 'detach_network'], { network }),
-    enableObm: (node: string) => this.http.call<void>('PUT', ['node', node, 'obm'], { enabled: true }),
-    disableObm: (node: string) => this.http.call<void>('PUT', ['node', node, 'obm'], { enabled: false }),
+    setObm: (node: string, enabled: boolean) => this.http.call<void>('PUT', ['node', node, 'obm'], { enabled }),
+    enableObm: (node: string) => this.node.setObm(node, true),
+    disableObm: (node: string) => this.node.setObm(node, false),
     powerOn: (node: string) => this.http.call<void>('POST', ['node', node, 'power_on']),
     powerOff: (node: string) => this.http.call<void>('POST', ['node', node, 'power_off']),
     powerCycle: (node: string, force = false) => this.http.call<void>('POST', ['node', node, 'power_cycle'], { force }),
@@ -90,6 +91,9 @@ export class HilClient {
     /** Any free node that waits ready in its FPBL (not in upstream); answers its name. */
     connectReadyNode: (project: string) => this.http.call<{ node: string }>('POST', ['project', project, 'connect_node'], { ready: true }),
     detachNode: (project: string, node: string) => this.http.call<void>('POST', ['project', project, 'detach_node'], { node }),
+    disks: (project: string) => this.http.call<string[]>('GET', ['project', project, 'disks']),
+    /** Always empty: this server offers no headnodes (upstream's route, kept for its clients). */
+    headnodes: (project: string) => this.http.call<string[]>('GET', ['project', project, 'headnodes']),
   };
 
   readonly network = {
@@ -110,6 +114,10 @@ export class HilClient {
     /** type: a driver type URL or its short name ("mock"); fields: the driver's own. */
     register: (sw: string, type: string, fields: Record<string, unknown>) => this.http.call<void>('PUT', ['switch', sw], { ...fields, type }),
     delete: (sw: string) => this.http.call<void>('DELETE', ['switch', sw]),
+    /** Admins: every port's configuration on the switch (or on one switch) against the database (not in upstream). */
+    verify: (o: { switch?: string } = {}) => this.http.call<VerifyReport>('GET', ['verify_networks'], undefined, { switch: o.switch }),
+    /** Admins: the same comparison, repairing the ports that differ. */
+    fix: (o: { switch?: string } = {}) => this.http.call<VerifyReport>('POST', ['verify_networks'], { ...o, fix: true }),
   };
 
   readonly port = {
@@ -166,7 +174,7 @@ export class HilClient {
     show: (disk: string) => this.http.call<Disk>('GET', ['disk', disk]),
     delete: (disk: string) => this.http.call<void>('DELETE', ['disk', disk]),
     /** The disks you can see (your projects'; admins: all), or one project's. */
-    list: (project?: string) => this.http.call<string[]>('GET', project === undefined ? ['disks'] : ['project', project, 'disks']),
+    list: (project?: string) => (project === undefined ? this.http.call<string[]>('GET', ['disks']) : this.project.disks(project)),
     /** Exports the disk to `node` (NBD with TLS-PSK, or iSCSI with CHAP to `initiator`); the answer holds the node's key, given only here. */
     attach: (disk: string, node: string, o: { protocol?: 'nbd' | 'iscsi'; initiator?: string } = {}) =>
       this.http.call<DiskAttachment>('POST', ['disk', disk, 'attach'], { node, ...o }),

@@ -70,6 +70,20 @@ export type Port = {
   node?: string;
 };
 
+export type VerifyReport = {
+  switches: Array<string>;
+  checked: number;
+  pending: Array<string>;
+  differences: Array<{
+    switch: string;
+    port: string;
+    expected: Record<string, string>;
+    actual: Record<string, string>;
+    fixed?: boolean;
+  }>;
+  unreachable: Array<string>;
+};
+
 export type Users = Record<string, {
   is_admin: boolean;
   projects: Array<string>;

@@ -20,6 +20,7 @@ export function consoleRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'GET',
       url: '/v0/node/:node/console',
+      operationId: 'nodeConsole',
       summary: 'Stream the serial console (one reader at a time; a new one displaces the old).' + REDIRECT_NOTE,
       tags,
       params: node,
@@ -44,6 +45,7 @@ export function consoleRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'GET',
       url: '/v0/node/:node/console_log',
+      operationId: 'nodeConsoleLog',
       summary: "The node's rolling console log (the last bytes read while its OBM was enabled, during its time in the caller's project). Not in upstream.",
       tags,
       params: node,
@@ -60,7 +62,18 @@ export function consoleRoutes(app: FastifyInstance, s: Services): void {
   app.route<{ Params: { node: string } }>({
     method: 'GET',
     url: '/v0/node/:node/console/ws',
-    schema: { summary: 'The console as a WebSocket: output as binary frames, input typed into the serial line. Not in upstream.', tags, params: node },
+    schema: {
+      operationId: 'nodeOpenConsole',
+      summary: 'The console as a WebSocket: output as binary frames, input typed into the serial line. Not in upstream.',
+      description:
+        'Open with a GET carrying `Connection: Upgrade` and `Upgrade: websocket` (and HTTP Basic credentials where the server asks for them). ' +
+        "A refusal (credentials, access, the node's OBM disabled) is an ordinary HTTP error before the upgrade. After `101 Switching Protocols`, " +
+        "the server sends what the node prints as binary frames, and every frame the client sends is typed into the node's serial line. " +
+        'A GET without the upgrade is refused with 400.',
+      tags,
+      params: node,
+      response: { 101: { description: 'Switching Protocols: the connection is now the WebSocket', type: 'null' } },
+    },
     preHandler: async (req) => {
       if (!req.ws) throw new ValidationError('Request arguments are not valid for this request: the console is a WebSocket (send Upgrade: websocket)');
       const gone = new AbortController();

@@ -14,6 +14,7 @@ export function diskRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'PUT',
       url: '/v0/disk/:disk',
+      operationId: 'diskCreate',
       summary: 'Create a disk: a writable copy-on-write clone of a disk image (the project\'s own or a public one), owned by "project". Made in O(1), whatever the image\'s size.',
       tags,
       params: disk,
@@ -23,22 +24,22 @@ export function diskRoutes(app: FastifyInstance, s: Services): void {
   );
   route(
     app,
-    { method: 'GET', url: '/v0/disk/:disk', summary: 'Show a disk: its project, image, size, the node using it and its export (without the key).', tags, params: disk, response: { 200: DiskView } },
+    { method: 'GET', url: '/v0/disk/:disk', operationId: 'diskShow', summary: 'Show a disk: its project, image, size, the node using it and its export (without the key).', tags, params: disk, response: { 200: DiskView } },
     (req) => s.disks.show(req.principal, req.params.disk),
   );
   route(
     app,
-    { method: 'DELETE', url: '/v0/disk/:disk', summary: 'Delete a disk no node uses and no snapshot still depends on.', tags, params: disk, body: NoArgs },
+    { method: 'DELETE', url: '/v0/disk/:disk', operationId: 'diskDelete', summary: 'Delete a disk no node uses and no snapshot still depends on.', tags, params: disk, body: NoArgs },
     (req) => s.disks.delete(req.principal, req.params.disk),
   );
   route(
     app,
-    { method: 'GET', url: '/v0/disks', summary: "Names of the disks the caller can see: its projects' (admins: all).", tags, response: { 200: DiskList } },
+    { method: 'GET', url: '/v0/disks', operationId: 'diskList', summary: "Names of the disks the caller can see: its projects' (admins: all).", tags, response: { 200: DiskList } },
     (req) => s.disks.list(req.principal),
   );
   route(
     app,
-    { method: 'GET', url: '/v0/project/:project/disks', summary: "Names of a project's disks.", tags, params: Type.Object({ project: Type.String() }), response: { 200: DiskList } },
+    { method: 'GET', url: '/v0/project/:project/disks', operationId: 'projectDisks', summary: "Names of a project's disks.", tags, params: Type.Object({ project: Type.String() }), response: { 200: DiskList } },
     (req) => s.disks.listProject(req.principal, req.params.project),
   );
   route(
@@ -46,6 +47,7 @@ export function diskRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'POST',
       url: '/v0/disk/:disk/attach',
+      operationId: 'diskAttach',
       summary:
         "Give the disk to a node of its project: it is exported to that node alone, over NBD with TLS-PSK (the default) or iSCSI with CHAP (\"protocol\": \"iscsi\", \"initiator\": the node's initiator name). Answers where to connect and the node's key, once. 409 while another node uses the disk.",
       tags,
@@ -57,7 +59,7 @@ export function diskRoutes(app: FastifyInstance, s: Services): void {
   );
   route(
     app,
-    { method: 'POST', url: '/v0/disk/:disk/detach', summary: 'The node lets the disk go; its export stops.', tags, params: disk, body: NoArgs },
+    { method: 'POST', url: '/v0/disk/:disk/detach', operationId: 'diskDetach', summary: 'The node lets the disk go; its export stops.', tags, params: disk, body: NoArgs },
     (req) => s.disks.detach(req.principal, req.params.disk),
   );
   route(
@@ -65,6 +67,7 @@ export function diskRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'POST',
       url: '/v0/disk/:disk/snapshot',
+      operationId: 'diskSnapshot',
       summary: "The disk's current content becomes a new image of its project, without a copy and without stopping the disk; pending until taken (GET /v0/image/<image>).",
       tags,
       params: disk,

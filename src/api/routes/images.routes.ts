@@ -40,6 +40,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'PUT',
       url: '/v0/image/:image',
+      operationId: 'imageCreate',
       summary:
         'Create an empty image. project: one of the caller\'s projects, or "admin" (the default; admins only); public: visible to everyone (admins only); cmdline: the kernel command line (one line, at most 4096 characters); format: kexec (the default: kernel, initrd, rootfs), qcow2 or raw (a disk image, whose file is the part "disk"). Not in upstream.',
       tags,
@@ -50,17 +51,17 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
   );
   route(
     app,
-    { method: 'GET', url: '/v0/image/:image', summary: 'Show an image the caller can see: its owner, command line and files. Not in upstream.', tags, params: image, response: { 200: ImageView } },
+    { method: 'GET', url: '/v0/image/:image', operationId: 'imageShow', summary: 'Show an image the caller can see: its owner, command line and files. Not in upstream.', tags, params: image, response: { 200: ImageView } },
     (req) => s.images.show(req.principal, req.params.image),
   );
   route(
     app,
-    { method: 'GET', url: '/v0/images', summary: "Names of the images the caller can see: its projects' and the public ones (admins: all). Not in upstream.", tags, response: { 200: ImageList } },
+    { method: 'GET', url: '/v0/images', operationId: 'imageList', summary: "Names of the images the caller can see: its projects' and the public ones (admins: all). Not in upstream.", tags, response: { 200: ImageList } },
     (req) => s.images.list(req.principal),
   );
   route(
     app,
-    { method: 'DELETE', url: '/v0/image/:image', summary: 'Delete an image that no node uses (owner project or admins). Not in upstream.', tags, params: image, body: NoArgs },
+    { method: 'DELETE', url: '/v0/image/:image', operationId: 'imageDelete', summary: 'Delete an image that no node uses (owner project or admins). Not in upstream.', tags, params: image, body: NoArgs },
     (req) => s.images.delete(req.principal, req.params.image),
   );
   route(
@@ -68,6 +69,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'GET',
       url: '/v0/image/:image/:part',
+      operationId: 'imageDownload',
       summary: `Download a file of an image the caller can see (part: ${PARTS}); the ETag is its SHA-256. Not in upstream.`,
       tags,
       params: part,
@@ -89,6 +91,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'POST',
       url: '/v0/image/:image/disk/import',
+      operationId: 'imageImportDisk',
       summary: 'Admins: a disk image file the server can read (an absolute path on it) becomes the disk of a qcow2 or raw image, checked as an upload is. Not in upstream.',
       tags,
       params: image,
@@ -111,6 +114,7 @@ function uploadRoute(app: FastifyInstance, s: Services): void {
     {
       method: 'PUT',
       url: '/v0/image/:image/:part',
+      operationId: 'imageUpload',
       summary: `Upload a file of an image (part: ${PARTS}) as the raw body, Content-Type application/octet-stream; replaces the part unless the image is in use. At most images.max_file_mib, a disk images.max_disk_mib (else 413); a disk is checked with qemu-img (its format, consistency, no backing file) and becomes the image's base in the storage backend. Not in upstream.`,
       tags,
       params: part,

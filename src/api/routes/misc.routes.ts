@@ -19,7 +19,7 @@ const HEADNODE_ROUTES: Array<[HTTPMethods, string]> = [
 ];
 
 export function miscRoutes(app: FastifyInstance, extensions: () => string[]): void {
-  route(app, { method: 'GET', url: '/v0/active_extensions', summary: 'The active extensions (sorted). Admin only.', tags: ['misc'], response: { 200: Labels } }, async (req) => {
+  route(app, { method: 'GET', url: '/v0/active_extensions', operationId: 'extensionsList', summary: 'The active extensions (sorted). Admin only.', tags: ['misc'], response: { 200: Labels } }, async (req) => {
     requireAdmin(req.principal);
     return extensions();
   });

@@ -15,6 +15,7 @@ export function networkingRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'POST',
       url: '/v0/node/:node/nic/:nic/connect_network',
+      operationId: 'nodeConnectNetwork',
       summary: 'Queue connecting a nic to a network; poll the returned status_id.',
       tags,
       params: nic,
@@ -28,6 +29,7 @@ export function networkingRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'POST',
       url: '/v0/node/:node/nic/:nic/detach_network',
+      operationId: 'nodeDetachNetwork',
       summary: 'Queue detaching a nic from a network; poll the returned status_id.',
       tags,
       params: nic,
@@ -41,6 +43,7 @@ export function networkingRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'GET',
       url: '/v0/networking_action/:status_id',
+      operationId: 'networkingActionShow',
       summary: 'The state of a queued networking action.',
       tags,
       params: Path('status_id'),

@@ -17,6 +17,7 @@ export function nodeRoutes(app: FastifyInstance, s: Services, bmcTypes: readonly
     {
       method: 'PUT',
       url: '/v0/node/:node',
+      operationId: 'nodeRegister',
       summary: 'Register a node with an external obmd or a built-in OBM driver. Admin only.',
       tags,
       params: node,
@@ -29,17 +30,17 @@ export function nodeRoutes(app: FastifyInstance, s: Services, bmcTypes: readonly
       return s.nodes.register(req.principal, req.params.node, spec, b.metadata);
     },
   );
-  route(app, { method: 'DELETE', url: '/v0/node/:node', summary: 'Delete a free node with no nics. Admin only.', tags, params: node, body: NoArgs }, (req) =>
+  route(app, { method: 'DELETE', url: '/v0/node/:node', operationId: 'nodeDelete', summary: 'Delete a free node with no nics. Admin only.', tags, params: node, body: NoArgs }, (req) =>
     s.nodes.delete(req.principal, req.params.node),
   );
   route(
     app,
-    { method: 'GET', url: '/v0/node/:node', summary: 'Show a node. Port and switch of each nic are shown to admins only.', tags, params: node, response: { 200: NodeView } },
+    { method: 'GET', url: '/v0/node/:node', operationId: 'nodeShow', summary: 'Show a node. Port and switch of each nic are shown to admins only.', tags, params: node, response: { 200: NodeView } },
     (req) => s.nodes.show(req.principal, req.params.node),
   );
   route(
     app,
-    { method: 'GET', url: '/v0/nodes/:is_free', summary: '"free": nodes in no project; anything else: all nodes. Sorted.', tags, params: Path('is_free'), response: { 200: Labels } },
+    { method: 'GET', url: '/v0/nodes/:is_free', operationId: 'nodeList', summary: '"free": nodes in no project; anything else: all nodes. Sorted.', tags, params: Path('is_free'), response: { 200: Labels } },
     (req) => s.nodes.list(req.principal, req.params.is_free),
   );
   nicRoutes(app, s);
@@ -49,12 +50,12 @@ export function nodeRoutes(app: FastifyInstance, s: Services, bmcTypes: readonly
 function nicRoutes(app: FastifyInstance, s: Services): void {
   const nic = Path('node', 'nic');
 
-  route(app, { method: 'PUT', url: '/v0/node/:node/nic/:nic', summary: 'Add a nic to a node. Admin only.', tags, params: nic, body: AddNicBody }, (req) =>
+  route(app, { method: 'PUT', url: '/v0/node/:node/nic/:nic', operationId: 'nodeAddNic', summary: 'Add a nic to a node. Admin only.', tags, params: nic, body: AddNicBody }, (req) =>
     s.nodes.addNic(req.principal, req.params.node, req.params.nic, req.body.macaddr),
   );
   route(
     app,
-    { method: 'DELETE', url: '/v0/node/:node/nic/:nic', summary: 'Remove a nic from a free node. Admin only.', tags, params: nic, body: NoArgs },
+    { method: 'DELETE', url: '/v0/node/:node/nic/:nic', operationId: 'nodeRemoveNic', summary: 'Remove a nic from a free node. Admin only.', tags, params: nic, body: NoArgs },
     (req) => s.nodes.deleteNic(req.principal, req.params.node, req.params.nic),
   );
 }
@@ -64,12 +65,12 @@ function metadataRoutes(app: FastifyInstance, s: Services): void {
 
   route(
     app,
-    { method: 'PUT', url: '/v0/node/:node/metadata/:label', summary: 'Set a metadata entry (any JSON value). Admin only.', tags, params: label, body: SetMetadataBody },
+    { method: 'PUT', url: '/v0/node/:node/metadata/:label', operationId: 'nodeSetMetadata', summary: 'Set a metadata entry (any JSON value). Admin only.', tags, params: label, body: SetMetadataBody },
     (req) => s.nodes.setMetadata(req.principal, req.params.node, req.params.label, req.body.value),
   );
   route(
     app,
-    { method: 'DELETE', url: '/v0/node/:node/metadata/:label', summary: 'Delete a metadata entry. Admin only.', tags, params: label, body: NoArgs },
+    { method: 'DELETE', url: '/v0/node/:node/metadata/:label', operationId: 'nodeDeleteMetadata', summary: 'Delete a metadata entry. Admin only.', tags, params: label, body: NoArgs },
     (req) => s.nodes.deleteMetadata(req.principal, req.params.node, req.params.label),
   );
 }

@@ -14,18 +14,18 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
 
   route(
     app,
-    { method: 'PUT', url: '/v0/node/:node/obm', summary: "Enable or disable the node's OBM (disabling cuts the console).", tags, params: node, body: SetObmBody },
+    { method: 'PUT', url: '/v0/node/:node/obm', operationId: 'nodeSetObm', summary: "Enable or disable the node's OBM (disabling cuts the console).", tags, params: node, body: SetObmBody },
     (req) => s.obm.setEnabled(req.principal, req.params.node, req.body.enabled),
   );
   route(
     app,
-    { method: 'POST', url: '/v0/node/:node/power_cycle', summary: 'Power-cycle the node (force: hard reset).' + REDIRECT_NOTE, tags, params: node, body: PowerCycleBody },
+    { method: 'POST', url: '/v0/node/:node/power_cycle', operationId: 'nodePowerCycle', summary: 'Power-cycle the node (force: hard reset).' + REDIRECT_NOTE, tags, params: node, body: PowerCycleBody },
     (req) => s.obm.power(req.principal, req.params.node, 'power_cycle', req.body.force ?? false),
   );
-  route(app, { method: 'POST', url: '/v0/node/:node/power_on', summary: 'Power the node on.' + REDIRECT_NOTE, tags, params: node, body: NoArgs }, (req) =>
+  route(app, { method: 'POST', url: '/v0/node/:node/power_on', operationId: 'nodePowerOn', summary: 'Power the node on.' + REDIRECT_NOTE, tags, params: node, body: NoArgs }, (req) =>
     s.obm.power(req.principal, req.params.node, 'power_on'),
   );
-  route(app, { method: 'POST', url: '/v0/node/:node/power_off', summary: 'Power the node off.' + REDIRECT_NOTE, tags, params: node, body: NoArgs }, (req) =>
+  route(app, { method: 'POST', url: '/v0/node/:node/power_off', operationId: 'nodePowerOff', summary: 'Power the node off.' + REDIRECT_NOTE, tags, params: node, body: NoArgs }, (req) =>
     s.obm.power(req.principal, req.params.node, 'power_off'),
   );
   route(
@@ -33,6 +33,7 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'PUT',
       url: '/v0/node/:node/boot_device',
+      operationId: 'nodeSetBootdev',
       summary: 'Set the boot device: pxe, disk or none; for every boot (default) or, with "persistent": false (not in upstream), the next one only.' + REDIRECT_NOTE,
       tags,
       params: node,
@@ -42,7 +43,7 @@ export function obmRoutes(app: FastifyInstance, s: Services): void {
   );
   route(
     app,
-    { method: 'GET', url: '/v0/node/:node/power_status', summary: 'The power state: on, off or unknown.' + REDIRECT_NOTE, tags, params: node, response: { 200: PowerStatusView } },
+    { method: 'GET', url: '/v0/node/:node/power_status', operationId: 'nodePowerStatus', summary: 'The power state: on, off or unknown.' + REDIRECT_NOTE, tags, params: node, response: { 200: PowerStatusView } },
     (req) => s.obm.powerStatus(req.principal, req.params.node),
   );
 }

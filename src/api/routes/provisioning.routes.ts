@@ -17,6 +17,7 @@ export function provisioningRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'POST',
       url: '/v0/node/:node/deploy',
+      operationId: 'nodeDeploy',
       summary: "Boot an image on a ready node of the caller's project by kexec from its FPBL; its NICs move to \"networks\" ({nic: network}) first.",
       tags,
       params: node,
@@ -30,6 +31,7 @@ export function provisioningRoutes(app: FastifyInstance, s: Services): void {
     {
       method: 'POST',
       url: '/v0/node/:node/reclaim',
+      operationId: 'nodeReclaim',
       summary:
         'Take the node back into its FPBL and wipe its disks: by kexec when its OS cooperates, else (or with "power_cycle": true) by power cycle and PXE. Enrolls a node the service does not hold yet.',
       tags,
@@ -41,7 +43,7 @@ export function provisioningRoutes(app: FastifyInstance, s: Services): void {
   );
   route(
     app,
-    { method: 'GET', url: '/v0/node/:node/provisioning', summary: "The node's provisioning state.", tags, params: node, response },
+    { method: 'GET', url: '/v0/node/:node/provisioning', operationId: 'nodeProvisioning', summary: "The node's provisioning state.", tags, params: node, response },
     (req) => service().status(req.principal, req.params.node),
   );
 }
