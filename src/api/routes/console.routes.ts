@@ -53,7 +53,10 @@ export function consoleRoutes(app: FastifyInstance, s: Services): void {
     },
     async (req, reply) => reply.type('application/octet-stream').send(await s.obm.consoleLog(req.principal, req.params.node)),
   );
+  interactiveConsoleRoute(app, s, tags, node);
+}
 
+function interactiveConsoleRoute(app: FastifyInstance, s: Services, tags: string[], node: ReturnType<typeof Path<'node'>>): void {
   // The interactive console: a WebSocket. Authentication, authorization and
   // "OBM enabled" are checked before the upgrade, so a refusal is a normal
   // HTTP error; then binary frames carry the console both ways. A plain GET
