@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { testDatabases, type FreshDb } from '../support/databases.ts';
@@ -48,8 +48,13 @@ describe('the hil-client package, packed and installed elsewhere', () => {
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'hil-client-pkg-'));
-    // npm pack runs the package's prepack (tsc), so this also proves the build works from a clean tree.
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', root, '-w', 'hil-client'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+    // npm pack runs the package's prepack (tsc), so this also proves the build works from a clean
+    // tree: a copy of the package without dist/, so that nothing else building it here (the README's
+    // own block, in test/docs) writes the files this pack reads.
+    const source = join(root, 'hil-client');
+    cpSync(join(REPO, 'packages', 'hil-client'), source, { recursive: true, filter: (f) => !f.includes('/dist') });
+    const path = `${REPO}node_modules/.bin:${process.env.PATH}`;
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', root], { cwd: source, encoding: 'utf8', env: { ...process.env, PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] }));
     const tarball = join(root, packed[0].filename);
     project = join(root, 'consumer');
     execFileSync('mkdir', ['-p', project]);

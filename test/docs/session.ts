@@ -48,7 +48,7 @@ export interface Outcome {
   seconds: number | null;
 }
 
-const CHECKOUT = ['bin', 'src', 'node_modules', 'package.json', 'package-lock.json', 'tsconfig.json', 'hil.example.toml'];
+const CHECKOUT = ['bin', 'src', 'packages', 'node_modules', 'package.json', 'package-lock.json', 'tsconfig.json', 'hil.example.toml'];
 
 /** What `sudo` is in the session: the real one, or, for root on a host without it, a stand-in that only resets the environment as sudo does. */
 const SUDO_STAND_IN = `#!/bin/sh
