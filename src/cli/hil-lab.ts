@@ -14,7 +14,7 @@
  */
 import { closeSync, openSync, readSync, statSync, watch } from 'node:fs';
 import { Command, Option } from 'commander';
-import { runProgram, strictArguments } from './define.ts';
+import { cliOutput, runProgram, strictArguments } from './define.ts';
 import { HilApiError } from '../client/index.ts';
 import { installLine, labChecks, missingPackages } from '../lab/doctor.ts';
 import { defaultLabDir, down, LabError, markRegistered, readState, status, up } from '../lab/lab.ts';
@@ -213,10 +213,9 @@ function runCommands(program: Command): void {
 }
 
 export function buildProgram(): Command {
-  const program = new Command('hil-lab')
+  const program = cliOutput(new Command('hil-lab'))
     .description('A datacenter in a box: QEMU nodes, ipmi_sim BMCs, an Open vSwitch switch and a PXE provisioning network, driven by HIL')
     .version(`hil-lab ${VERSION}`, '--version')
-    .showHelpAfterError()
     .exitOverride();
 
   buildCommands(program);

@@ -27,7 +27,7 @@ export function buildProgram(client: () => HilClient = clientFromEnv): Command {
     .exitOverride()
     .action(async (o: { version?: boolean }, cmd: Command) => {
       // With an action of its own (for --version), the program takes stray words as its arguments.
-      const commands = cmd.commands.filter((c) => !(c as { _hidden?: boolean })._hidden).map((c) => c.name());
+      const commands = cmd.createHelp().visibleCommands(cmd).map((c) => c.name()).filter((n) => n !== 'help');
       if (cmd.args.length) cmd.error(`error: unknown command '${cmd.args[0]}' (commands: ${commands.join(', ')})`);
       if (!o.version) return program.help();
       await printVersions(client);
@@ -59,9 +59,14 @@ export function buildProgram(client: () => HilClient = clientFromEnv): Command {
 async function printVersions(client: () => HilClient): Promise<void> {
   process.stdout.write(`hil client ${VERSION}\n`);
   if (!process.env.HIL_ENDPOINT) return void process.stdout.write('server: HIL_ENDPOINT is not set\n');
-  const c = client();
-  const server = await c.serverVersion();
-  process.stdout.write(`hil server ${server.version} at ${c.http.endpoint} (Node.js ${server.node})\n`);
+  // The client's version stands whatever the server does: a server that cannot be asked is a note, not a failure.
+  try {
+    const c = client();
+    const server = await c.serverVersion();
+    process.stdout.write(`hil server ${server.version} at ${c.http.endpoint} (Node.js ${server.node})\n`);
+  } catch (err) {
+    process.stdout.write(`server: ${(err as Error).message}\n`);
+  }
 }
 
 /**
