@@ -28,7 +28,8 @@ interface ChangeOptions {
  * A command that creates, deletes or changes something. It says what it did
  * in one line ("Created network runway-net."), or nothing with --quiet; with
  * --json it prints the object the action answers (the created thing, as its
- * show command would), or {"message": …} when there is none.
+ * show command would), or {"message": …} when there is none. The
+ * confirmation gets the command's arguments, then what the action answered.
  */
 export function defineChange(
   parent: Command,
@@ -42,7 +43,7 @@ export function defineChange(
     const command = args.at(-1) as Command;
     const o = command.optsWithGlobals() as ChangeOptions;
     const result = await action(...args);
-    const message = confirmation(...args.slice(0, command.registeredArguments.length));
+    const message = confirmation(...args.slice(0, command.registeredArguments.length), result);
     if (o.json) printJson(result ?? { message });
     else if (!o.quiet) process.stdout.write(`${message}\n`);
   });

@@ -27,24 +27,17 @@ export function projectCommands(program: Command, client: () => HilClient): void
     const nodes = await client().project.nodes(p);
     o.json ? printJson(nodes) : printList(nodes);
   }).option('--json', 'print JSON');
-  // The node --ready found: the confirmation names it, and --json answers {"node": …}.
-  let taken = '';
   defineChange(
     node,
     'add <project> [node]',
     'Take a free node into the project; --ready and no NODE: any node ready in its FPBL (named in the confirmation)',
     'hil project node add runway node1   |   hil project node add runway --ready',
-    (p: string) => `Added node ${taken} to project ${p}.`,
+    // With --ready, the node the server chose is in its answer ({"node": …}, also what --json prints).
+    (p: string, n: string | undefined, ready: { node: string } | undefined) => `Added node ${ready?.node ?? n} to project ${p}.`,
     async (p: string, n: string | undefined, o: { ready?: boolean }) => {
       if (n && o.ready) throw new CliError('give NODE or --ready, not both');
       if (!n && !o.ready) throw new CliError('give NODE, or --ready for any node ready in its FPBL');
-      if (n) {
-        taken = n;
-        return client().project.connectNode(p, n);
-      }
-      const ready = await client().project.connectReadyNode(p);
-      taken = ready.node;
-      return ready;
+      return n ? client().project.connectNode(p, n) : client().project.connectReadyNode(p);
     },
   ).option('--ready', 'any free node that waits ready in its FPBL (fast provisioning)');
   defineChange(
