@@ -23,6 +23,7 @@ import { serveApi, serveNetworks } from '../assembly/server.ts';
 import { openStore } from '../store/db.ts';
 import { promptSecret } from './prompt.ts';
 import { buildExampleImage, buildFpbl, FpblBuildError, type BuiltFile } from '../fpbl/build.ts';
+import { buildExampleDiskImage } from '../fpbl/disk-image.ts';
 import { join, resolve } from 'node:path';
 
 const USAGE = `usage: hil-admin [--config FILE] <command>
@@ -46,6 +47,8 @@ commands:
         --marker TEXT        prints TEXT when it boots and runs the return agent
         --out DIR
         --no-return-agent    without the return agent: reclaimed only by power cycle
+        --disk               a diskless one instead: disk.qcow2 holds its root filesystem, which
+                             its initramfs mounts from the node's iSCSI export (netroot=iscsi:…)
 
 examples:
   HIL_DATABASE_URL=postgres://hil@127.0.0.1/hil hil-admin db migrate
@@ -153,7 +156,7 @@ function printBuilt(files: BuiltFile[]): void {
 }
 
 /** hil-admin fpbl build | example-image (docs/fast-provisioning.md). */
-function fpblCommand(config: Config | null, args: string[], out: string | undefined, marker: string | undefined, returnAgent = true): void {
+function fpblCommand(config: Config | null, args: string[], out: string | undefined, marker: string | undefined, returnAgent = true, disk = false): void {
   const [sub] = args;
   if (sub === 'build' && args.length === 1) {
     const dir = resolve(out ?? join(config!.server.data_dir, 'fpbl'));
@@ -164,10 +167,11 @@ function fpblCommand(config: Config | null, args: string[], out: string | undefi
   }
   if (sub === 'example-image' && args.length === 1) {
     if (!marker || !out) throw new UsageError('fpbl example-image needs --marker TEXT and --out DIR');
-    printBuilt(buildExampleImage(resolve(out), marker, { returnAgent }).files);
+    if (disk && !returnAgent) throw new UsageError('fpbl example-image --disk has no return agent to leave out');
+    printBuilt(disk ? buildExampleDiskImage(resolve(out), marker).files : buildExampleImage(resolve(out), marker, { returnAgent }).files);
     return;
   }
-  throw new UsageError('the fpbl commands are: hil-admin fpbl build [--out DIR] | fpbl example-image --marker TEXT --out DIR');
+  throw new UsageError('the fpbl commands are: hil-admin fpbl build [--out DIR] | fpbl example-image --marker TEXT --out DIR [--disk]');
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -183,6 +187,7 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string' },
       marker: { type: 'string' },
       'no-return-agent': { type: 'boolean' },
+      disk: { type: 'boolean' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -192,7 +197,7 @@ async function main(argv: string[]): Promise<void> {
 
   const [command, ...rest] = positionals;
   // The example image needs no configuration; everything else reads it.
-  if (command === 'fpbl' && rest[0] === 'example-image') return fpblCommand(null, rest, values.out, values.marker, !values['no-return-agent']);
+  if (command === 'fpbl' && rest[0] === 'example-image') return fpblCommand(null, rest, values.out, values.marker, !values['no-return-agent'], values.disk);
   const config = loadConfig({ file: values.config });
   switch (command) {
     case 'db':

@@ -1,0 +1,123 @@
+/**
+ * An example customer image that boots diskless from its network disk
+ * (docs/images.md): a qcow2 disk image holding an ext4 root filesystem, and
+ * the kernel and initramfs that find it (hil-netroot.sh: iSCSI with CHAP, in
+ * dracut's netroot= syntax). The root filesystem is a busybox system that
+ * says which boot it is, prints what earlier boots left in /var/hil-state,
+ * and adds a line of its own, so a test can tell one disk from another and
+ * see state survive a reboot or a snapshot.
+ *
+ *   buildExampleDiskImage(dir, marker)   vmlinuz, initrd.img, cmdline, disk.qcow2
+ *
+ * Made from this Debian host's packages: its kernel and modules, static
+ * busybox, iscsistart (open-iscsi) with its libraries, mke2fs (e2fsprogs) and
+ * qemu-img (qemu-utils). Nothing is downloaded.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BUSYBOX, findKernels, type Kernel } from '../initramfs/kernel.ts';
+import { initramfsBase } from '../initramfs/tree.ts';
+import { EXAMPLE_CMDLINE, FpblBuildError, MARKER, MODULES, sharedLibraries, type BuiltFile } from './build.ts';
+import { createHash } from 'node:crypto';
+
+export const ISCSISTART = '/usr/sbin/iscsistart';
+export const NETROOT_SCRIPT = fileURLToPath(new URL('./agent/hil-netroot.sh', import.meta.url));
+
+/** What the initramfs loads besides the NIC drivers: the iSCSI initiator, SCSI disks, ext4. */
+export const NETROOT_MODULES = [...MODULES, 'iscsi_tcp', 'sd_mod', 'ext4', 'crc32c_generic'];
+
+/** The root filesystem's size: room for busybox and what the example writes. */
+const ROOT_MIB = 32;
+
+/** The busybox applets the root filesystem's init uses (symlinks to /bin/busybox). */
+const ROOT_APPLETS = ['sh', 'mount', 'umount', 'cat', 'echo', 'grep', 'cut', 'tr', 'sync', 'sleep', 'setsid', 'cttyhack', 'ls', 'uname', 'hostname', 'ip', 'dd', 'sed', 'poweroff', 'reboot'];
+
+function rootInit(marker: string): string {
+  return `#!/bin/sh
+# The example's init, on the node's network disk.
+export PATH=/bin:/sbin
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+hostname hil-example
+boot_id=$(cat /proc/sys/kernel/random/boot_id)
+root=$(grep ' / ' /proc/mounts | cut -d' ' -f1 | tail -n 1)
+echo "hil-example: ${marker} booted from its network disk boot_id=$boot_id root=$root kernel=$(uname -r)"
+echo "hil-example: state before: $(cat /var/hil-state 2>/dev/null | tr '\\n' ' ')"
+echo "${marker}:$boot_id" >> /var/hil-state
+sync
+echo "hil-example: wrote its state"
+echo "hil-example: ready"
+while true; do setsid cttyhack sh -l; done
+`;
+}
+
+function requireTools(): void {
+  for (const [tool, pkg] of [
+    [BUSYBOX, 'busybox-static'],
+    [ISCSISTART, 'open-iscsi'],
+    ['/usr/sbin/mke2fs', 'e2fsprogs'],
+  ]) {
+    try {
+      statSync(tool);
+    } catch {
+      throw new FpblBuildError(`${tool} is missing (apt-get install ${pkg})`);
+    }
+  }
+}
+
+/** The initramfs that mounts the root from the network disk (gzip newc cpio). */
+export function netrootInitramfs(kernel: Kernel): { archive: Buffer; paths: string[] } {
+  requireTools();
+  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[\w.[-]+$/.test(a) && a !== 'busybox');
+  const tree = initramfsBase(kernel, NETROOT_MODULES, applets);
+  tree.mkdirs('usr/sbin').mkdirs('etc/iscsi');
+  tree.file('sbin/iscsistart', readFileSync(ISCSISTART), 0o755);
+  for (const lib of sharedLibraries(ISCSISTART)) tree.file(lib.slice(1), readFileSync(lib), 0o755);
+  tree.file('init', readFileSync(NETROOT_SCRIPT), 0o755);
+  return { archive: tree.archive(9), paths: tree.paths() };
+}
+
+/** A raw ext4 image of the example's root filesystem, `marker` baked into its init. */
+function rootFilesystem(work: string, marker: string): string {
+  const root = join(work, 'root');
+  for (const d of ['bin', 'sbin', 'dev', 'proc', 'sys', 'var', 'tmp', 'root', 'etc']) mkdirSync(join(root, d), { recursive: true });
+  writeFileSync(join(root, 'bin', 'busybox'), readFileSync(BUSYBOX));
+  chmodSync(join(root, 'bin', 'busybox'), 0o755);
+  for (const a of ROOT_APPLETS) symlinkSync('busybox', join(root, 'bin', a));
+  writeFileSync(join(root, 'sbin', 'init'), rootInit(marker));
+  chmodSync(join(root, 'sbin', 'init'), 0o755);
+  writeFileSync(join(root, 'etc', 'hil-example-marker'), `${marker}\n`);
+  const raw = join(work, 'root.raw');
+  execFileSync('/usr/sbin/mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'hil-root', '-d', root, raw, `${ROOT_MIB}M`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return raw;
+}
+
+/** Writes vmlinuz, initrd.img, cmdline and disk.qcow2 of the diskless example into `outDir`. */
+export function buildExampleDiskImage(outDir: string, marker: string, o: { kernel?: Kernel } = {}): { files: BuiltFile[] } {
+  if (!MARKER.test(marker)) throw new FpblBuildError(`the marker must be 1 to 64 of A-Z a-z 0-9 . _ : @ + - (got ${JSON.stringify(marker)})`);
+  const kernel = o.kernel ?? findKernels()[0];
+  if (!kernel) throw new FpblBuildError('no kernel in /boot with modules in /lib/modules (apt-get install linux-image-amd64)');
+  const { archive } = netrootInitramfs(kernel);
+  mkdirSync(outDir, { recursive: true });
+  const work = mkdtempSync(join(tmpdir(), 'hil-disk-image-'));
+  try {
+    const raw = rootFilesystem(work, marker);
+    execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, join(outDir, 'disk.qcow2')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    throw new FpblBuildError(`cannot build the root filesystem: ${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const written: Record<string, Buffer | string> = { 'vmlinuz': readFileSync(kernel.image), 'initrd.img': archive, 'cmdline': EXAMPLE_CMDLINE };
+  for (const [name, data] of Object.entries(written)) writeFileSync(join(outDir, name), data);
+  return {
+    files: [...Object.keys(written), 'disk.qcow2'].map((name) => {
+      const data = readFileSync(join(outDir, name));
+      return { name, path: join(outDir, name), size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+    }),
+  };
+}
