@@ -122,6 +122,21 @@ console.log(JSON.stringify({ node: process.version, free, missing: [missing inst
     });
   }
 
+  it('installs from a source directory too (its prepare builds it) and runs on the system Node.js', { skip: systemNode() ? undefined : 'no node on PATH' }, async () => {
+    const source = join(root, 'from-source');
+    cpSync(join(REPO, 'packages', 'hil-client'), source, { recursive: true, filter: (f) => !f.includes('/dist') });
+    const other = join(root, 'consumer-of-a-directory');
+    execFileSync('mkdir', ['-p', other]);
+    writeFileSync(join(other, 'package.json'), JSON.stringify({ name: 'consumer2', private: true, type: 'module' }));
+    const path = `${REPO}node_modules/.bin:${process.env.PATH}`;
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', source], { cwd: other, env: { ...process.env, PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] });
+    writeFileSync(join(other, 'main.mjs'), script);
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(systemNode()!, ['main.mjs', endpoint], { cwd: other, encoding: 'utf8' }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+    );
+    assert.deepEqual(JSON.parse(out).free.sort(), ['free1', 'free2']);
+  });
+
   it("type-checks a TypeScript consumer with tsc --init's settings, library declarations included", () => {
     writeFileSync(
       join(project, 'main.ts'),
