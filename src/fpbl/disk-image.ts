@@ -14,6 +14,7 @@
  * qemu-img (qemu-utils). Nothing is downloaded.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,6 @@ import { fileURLToPath } from 'node:url';
 import { BUSYBOX, findKernels, type Kernel } from '../initramfs/kernel.ts';
 import { initramfsBase } from '../initramfs/tree.ts';
 import { EXAMPLE_CMDLINE, FpblBuildError, MARKER, MODULES, sharedLibraries, type BuiltFile } from './build.ts';
-import { createHash } from 'node:crypto';
 
 export const ISCSISTART = '/usr/sbin/iscsistart';
 export const NETROOT_SCRIPT = fileURLToPath(new URL('./agent/hil-netroot.sh', import.meta.url));
