@@ -69,11 +69,12 @@ function addDynamicBinary(tree: InitramfsTree, binary: string, dest: string): st
   return libs;
 }
 
-function busyboxApplets(): string[] {
+/** Every applet of the static busybox, for symlinks in an initramfs. */
+export function busyboxApplets(): string[] {
   return execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[\w.[-]+$/.test(a) && a !== 'busybox');
 }
 
-function newestKernel(): Kernel {
+export function newestKernel(): Kernel {
   const k = findKernels()[0];
   if (!k) throw new FpblBuildError('no kernel in /boot with modules in /lib/modules (apt-get install linux-image-amd64)');
   return k;

@@ -19,9 +19,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, syml
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUSYBOX, findKernels, type Kernel } from '../initramfs/kernel.ts';
+import { BUSYBOX, type Kernel } from '../initramfs/kernel.ts';
 import { initramfsBase } from '../initramfs/tree.ts';
-import { EXAMPLE_CMDLINE, FpblBuildError, MARKER, MODULES, sharedLibraries, type BuiltFile } from './build.ts';
+import { busyboxApplets, EXAMPLE_CMDLINE, FpblBuildError, MARKER, MODULES, newestKernel, sharedLibraries, type BuiltFile } from './build.ts';
 
 export const ISCSISTART = '/usr/sbin/iscsistart';
 export const NETROOT_SCRIPT = fileURLToPath(new URL('./agent/hil-netroot.sh', import.meta.url));
@@ -72,8 +72,7 @@ function requireTools(): void {
 /** The initramfs that mounts the root from the network disk (gzip newc cpio). */
 export function netrootInitramfs(kernel: Kernel): { archive: Buffer; paths: string[] } {
   requireTools();
-  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[\w.[-]+$/.test(a) && a !== 'busybox');
-  const tree = initramfsBase(kernel, NETROOT_MODULES, applets);
+  const tree = initramfsBase(kernel, NETROOT_MODULES, busyboxApplets());
   tree.mkdirs('usr/sbin').mkdirs('etc/iscsi');
   tree.file('sbin/iscsistart', readFileSync(ISCSISTART), 0o755);
   for (const lib of sharedLibraries(ISCSISTART)) tree.file(lib.slice(1), readFileSync(lib), 0o755);
@@ -99,8 +98,7 @@ function rootFilesystem(work: string, marker: string): string {
 /** Writes vmlinuz, initrd.img, cmdline and disk.qcow2 of the diskless example into `outDir`. */
 export function buildExampleDiskImage(outDir: string, marker: string, o: { kernel?: Kernel } = {}): { files: BuiltFile[] } {
   if (!MARKER.test(marker)) throw new FpblBuildError(`the marker must be 1 to 64 of A-Z a-z 0-9 . _ : @ + - (got ${JSON.stringify(marker)})`);
-  const kernel = o.kernel ?? findKernels()[0];
-  if (!kernel) throw new FpblBuildError('no kernel in /boot with modules in /lib/modules (apt-get install linux-image-amd64)');
+  const kernel = o.kernel ?? newestKernel();
   const { archive } = netrootInitramfs(kernel);
   mkdirSync(outDir, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), 'hil-disk-image-'));
