@@ -12,7 +12,7 @@ import { stopProvisioning } from './provisioning.ts';
 import { nodeFiles } from './qemu.ts';
 import { readState } from './state.ts';
 import { stopSwitch } from './switch.ts';
-import { callerChain, killPid, killRecorded, namedNetns, netnsList, processTable, readPid, sameProcess, tryRun, withDescendants, type ProcessEntry } from './system.ts';
+import { callerChain, daemonsUnder, killPid, killRecorded, namedNetns, netnsList, processTable, readPid, sameProcess, tryRun, withDescendants, type ProcessEntry } from './system.ts';
 
 /** What `down` found and removed. */
 export interface DownReport {
@@ -42,6 +42,8 @@ function labProcesses(layout: LabLayout, spare: ReadonlySet<number>): ProcessEnt
   const recorded = pidFiles(dir)
     .map(readPid)
     .filter((pid): pid is number => pid !== null && table.get(pid)?.cmdline.includes(dir) === true);
+  // Daemons whose PID file was never written (up killed right after starting one).
+  recorded.push(...daemonsUnder(dir));
   const found = withDescendants(recorded, table);
   const namespaces = new Set([layout.switchNetns, layout.provisioningNetns].map(namedNetns).filter((n) => n !== null));
   for (const p of table.values()) if (namespaces.has(p.netns) && p.cmdline.includes(dir)) found.add(p.pid);

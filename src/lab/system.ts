@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { accessSync, closeSync, constants, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -47,17 +47,43 @@ export function tryRun(cmd: string, args: readonly string[]): boolean {
  * log file) and records its PID in `pidFile`. Used for daemons that have no
  * --detach of their own.
  */
+/**
+ * In the environment of every daemon startDaemon starts: its PID file's path.
+ * A `hil-lab up` killed after the spawn and before the PID file was written
+ * leaves a daemon that no file names; `down` finds it by this instead (its
+ * command line would not do: other processes may name the lab's directory).
+ */
+export const DAEMON_PID_FILE_VARIABLE = 'HIL_LAB_PID_FILE';
+
 export function startDaemon(cmd: string, args: readonly string[], o: { pidFile: string; logFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): number {
   const log = openSync(o.logFile, 'a');
   try {
-    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, detached: true, stdio: ['ignore', log, log] });
+    const env = { ...(o.env ?? process.env), [DAEMON_PID_FILE_VARIABLE]: o.pidFile };
+    const child = spawn(cmd, args, { cwd: o.cwd, env, detached: true, stdio: ['ignore', log, log] });
     if (!child.pid) throw new CommandError(`could not start ${cmd}`);
     child.unref();
-    writeFileSync(o.pidFile, `${child.pid}\n`);
+    // Written whole or not at all: a PID file that exists names its process.
+    writeFileSync(`${o.pidFile}.tmp`, `${child.pid}\n`);
+    renameSync(`${o.pidFile}.tmp`, o.pidFile);
     return child.pid;
   } finally {
     closeSync(log);
   }
+}
+
+/** Processes startDaemon started with a PID file under `dir` (their environment says so). */
+export function daemonsUnder(dir: string): number[] {
+  const mark = `${DAEMON_PID_FILE_VARIABLE}=${dir.replace(/\/+$/, '')}/`;
+  const found: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/environ`, 'utf8').split('\0').some((v) => v.startsWith(mark))) found.push(Number(e));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
 }
 
 export function readPid(file: string): number | null {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { missingSummary } from '../../src/lab/doctor.ts';
 import { down, hostLinks, readState, up } from '../../src/lab/lab.ts';
 import { Chassis } from '../../src/lab/chassis-control.ts';
-import { alive, processesMentioning } from '../../src/lab/system.ts';
+import { alive, processesMentioning, startDaemon } from '../../src/lab/system.ts';
 import { HIL_ADMIN, REPO, start, until } from '../support/processes.ts';
 import { HilClient } from '../../src/client/index.ts';
 import { skipUnless } from '../support/require.ts';
@@ -63,6 +63,24 @@ describe('hil-lab down', { skip: skipUnless(missingSummary()) }, () => {
       assert.deepEqual(report.namespaces.sort(), [layout.provisioningNetns, layout.switchNetns].sort());
       assertGone(dir, layout.spec.id);
       assert.deepEqual(down(dir), { processes: 0, namespaces: [], links: [] }, 'down twice is harmless');
+    } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('stops a daemon whose PID file was never written (up killed between the spawn and the file)', { timeout: 60_000 }, async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'hil-lab-nopid-')), 'lab');
+    try {
+      const { layout } = await up({ dir, nodes: 1, nics: 1 });
+      // A daemon as up starts them, then its PID file gone: what a kill right after the spawn leaves.
+      const pidFile = join(dir, 'nodes', 'node1', 'orphan.pid');
+      const pid = startDaemon('sleep', ['600'], { pidFile, logFile: join(dir, 'orphan.log') });
+      rmSync(pidFile);
+      assert.ok(alive(pid));
+      assert.ok(!processesMentioning(dir).some((p) => p.pid === pid), 'nothing on its command line names the lab');
+      down(dir);
+      assert.equal(alive(pid), false, 'down found it by its environment');
+      assertGone(dir, layout.spec.id);
     } finally {
       rmSync(join(dir, '..'), { recursive: true, force: true });
     }
