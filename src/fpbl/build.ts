@@ -143,7 +143,8 @@ while true; do setsid cttyhack sh -l; done
 `;
 }
 
-function writeOut(outDir: string, files: Record<string, Buffer | string>): BuiltFile[] {
+/** Writes `files` into `outDir` (made if missing), answering each one's size and SHA-256. */
+export function writeOut(outDir: string, files: Record<string, Buffer | string>): BuiltFile[] {
   mkdirSync(outDir, { recursive: true });
   return Object.entries(files).map(([name, data]) => {
     const path = join(outDir, name);

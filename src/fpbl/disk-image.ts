@@ -14,14 +14,13 @@
  * qemu-img (qemu-utils). Nothing is downloaded.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUSYBOX, type Kernel } from '../initramfs/kernel.ts';
 import { initramfsBase } from '../initramfs/tree.ts';
-import { busyboxApplets, EXAMPLE_CMDLINE, FpblBuildError, MARKER, MODULES, newestKernel, sharedLibraries, type BuiltFile } from './build.ts';
+import { busyboxApplets, EXAMPLE_CMDLINE, FpblBuildError, MARKER, MODULES, newestKernel, sharedLibraries, writeOut, type BuiltFile } from './build.ts';
 
 export const ISCSISTART = '/usr/sbin/iscsistart';
 export const NETROOT_SCRIPT = fileURLToPath(new URL('./agent/hil-netroot.sh', import.meta.url));
@@ -100,22 +99,16 @@ export function buildExampleDiskImage(outDir: string, marker: string, o: { kerne
   if (!MARKER.test(marker)) throw new FpblBuildError(`the marker must be 1 to 64 of A-Z a-z 0-9 . _ : @ + - (got ${JSON.stringify(marker)})`);
   const kernel = o.kernel ?? newestKernel();
   const { archive } = netrootInitramfs(kernel);
-  mkdirSync(outDir, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), 'hil-disk-image-'));
+  let disk: Buffer;
   try {
-    const raw = rootFilesystem(work, marker);
-    execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, join(outDir, 'disk.qcow2')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const qcow2 = join(work, 'disk.qcow2');
+    execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', rootFilesystem(work, marker), qcow2], { stdio: ['ignore', 'ignore', 'pipe'] });
+    disk = readFileSync(qcow2); // a few MiB: the root filesystem is mostly empty
   } catch (err) {
     throw new FpblBuildError(`cannot build the root filesystem: ${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message}`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  const written: Record<string, Buffer | string> = { 'vmlinuz': readFileSync(kernel.image), 'initrd.img': archive, 'cmdline': EXAMPLE_CMDLINE };
-  for (const [name, data] of Object.entries(written)) writeFileSync(join(outDir, name), data);
-  return {
-    files: [...Object.keys(written), 'disk.qcow2'].map((name) => {
-      const data = readFileSync(join(outDir, name));
-      return { name, path: join(outDir, name), size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
-    }),
-  };
+  return { files: writeOut(outDir, { 'vmlinuz': readFileSync(kernel.image), 'initrd.img': archive, 'cmdline': EXAMPLE_CMDLINE, 'disk.qcow2': disk }) };
 }
