@@ -5,7 +5,7 @@
  * and CHAP secret.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -18,6 +18,7 @@ import { targetIqn } from '../../src/disks/export-names.ts';
 import { mountsUnder } from '../../src/exports/storage-daemon.ts';
 import { ioBlockdev, ioIscsi, qemuIoSkipReason } from '../support/qemu-io.ts';
 import { skipUnless } from '../support/require.ts';
+import { iscsiExportSkipReason } from '../support/disks.ts';
 import { until } from '../support/processes.ts';
 import { makeGolden } from '../support/storage-contract.ts';
 
@@ -59,12 +60,7 @@ const alive = (pid: number) => {
 };
 
 function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'FUSE mounts and tgtd need root';
-  if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
-  const has = (cmd: string, arg: string) => spawnSync(cmd, [arg]).status === 0;
-  if (!has('qemu-storage-daemon', '--version')) return 'qemu-storage-daemon is not installed (apt-get install qemu-system-common)';
-  if (!has('tgtd', '--version')) return 'tgtd is not installed (apt-get install tgt)';
-  return qemuIoSkipReason();
+  return iscsiExportSkipReason() ?? qemuIoSkipReason();
 }
 
 describe('target names', () => {

@@ -20,14 +20,12 @@ import { findKernels } from '../../src/initramfs/kernel.ts';
 import { freePort } from '../../src/lab/system.ts';
 import { HIL_ADMIN } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
+import { iscsiExportSkipReason } from '../support/disks.ts';
 
 function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'FUSE mounts and tgtd need root';
-  if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
-  const has = (cmd: string, arg: string) => spawnSync(cmd, [arg]).status === 0;
-  if (!has('qemu-system-x86_64', '--version')) return 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)';
-  if (!has('qemu-storage-daemon', '--version')) return 'qemu-storage-daemon is not installed (apt-get install qemu-system-common)';
-  if (!has('tgtd', '--version')) return 'tgtd is not installed (apt-get install tgt)';
+  const exports = iscsiExportSkipReason();
+  if (exports) return exports;
+  if (spawnSync('qemu-system-x86_64', ['--version']).status !== 0) return 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)';
   if (!existsSync('/usr/sbin/iscsistart')) return 'iscsistart is not installed (apt-get install open-iscsi)';
   if (!existsSync('/bin/busybox')) return 'busybox is not installed (apt-get install busybox-static)';
   if (!findKernels().length) return 'no kernel with modules in /boot (apt-get install linux-image-amd64)';

@@ -18,6 +18,16 @@ export function diskSkipReason(): string | undefined {
   return qemuIoSkipReason() ?? (spawnSync('qemu-storage-daemon', ['--version']).status === 0 ? undefined : 'qemu-storage-daemon is not installed (apt-get install qemu-system-common)');
 }
 
+/** Why an iSCSI export server (qemu-storage-daemon's FUSE view, tgtd) cannot run here, or undefined. */
+export function iscsiExportSkipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'FUSE mounts and tgtd need root';
+  if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
+  const has = (cmd: string, arg: string) => spawnSync(cmd, [arg]).status === 0;
+  if (!has('qemu-storage-daemon', '--version')) return 'qemu-storage-daemon is not installed (apt-get install qemu-system-common)';
+  if (!has('tgtd', '--version')) return 'tgtd is not installed (apt-get install tgt)';
+  return undefined;
+}
+
 /**
  * A port range for exports.ports that nobody uses now: below the kernel's
  * ephemeral range (ip_local_port_range starts at 32768 here), where no
