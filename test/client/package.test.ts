@@ -8,12 +8,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { testDatabases, type FreshDb } from '../support/databases.ts';
 import { REPO } from '../support/processes.ts';
 import { startTestHil, type TestHil } from '../support/hil.ts';
+import { skipUnless } from '../support/require.ts';
 
 const TSC = `${REPO}node_modules/.bin/tsc`;
 const NODE24 = `${REPO}node_modules/.bin/node`;
@@ -57,7 +58,7 @@ describe('the hil-client package, packed and installed elsewhere', () => {
     const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', root], { cwd: source, encoding: 'utf8', env: { ...process.env, PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] }));
     const tarball = join(root, packed[0].filename);
     project = join(root, 'consumer');
-    execFileSync('mkdir', ['-p', project]);
+    mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], { cwd: project, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -109,7 +110,7 @@ console.log(JSON.stringify({ node: process.version, free, missing: [missing inst
     ['the system Node.js', systemNode()],
     ['Node.js 24', NODE24],
   ] as const) {
-    it(`runs from plain JavaScript on ${label} and lists the free nodes of a running server`, { skip: node ? undefined : 'no node on PATH' }, async () => {
+    it(`runs from plain JavaScript on ${label} and lists the free nodes of a running server`, { skip: skipUnless(node ? undefined : 'no system Node.js on PATH (apt-get install nodejs)') }, async () => {
       writeFileSync(join(project, 'main.mjs'), script);
       // Asynchronously: the server answering it runs in this process.
       const out = await new Promise<string>((resolve, reject) =>
@@ -122,11 +123,11 @@ console.log(JSON.stringify({ node: process.version, free, missing: [missing inst
     });
   }
 
-  it('installs from a source directory too (its prepare builds it) and runs on the system Node.js', { skip: systemNode() ? undefined : 'no node on PATH' }, async () => {
+  it('installs from a source directory too (its prepare builds it) and runs on the system Node.js', { skip: skipUnless(systemNode() ? undefined : 'no system Node.js on PATH (apt-get install nodejs)') }, async () => {
     const source = join(root, 'from-source');
     cpSync(join(REPO, 'packages', 'hil-client'), source, { recursive: true, filter: (f) => !f.includes('/dist') });
     const other = join(root, 'consumer-of-a-directory');
-    execFileSync('mkdir', ['-p', other]);
+    mkdirSync(other);
     writeFileSync(join(other, 'package.json'), JSON.stringify({ name: 'consumer2', private: true, type: 'module' }));
     const path = `${REPO}node_modules/.bin:${process.env.PATH}`;
     execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', source], { cwd: other, env: { ...process.env, PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] });
