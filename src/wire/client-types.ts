@@ -63,11 +63,14 @@ const TYPES: Record<string, unknown> = {
 /** Keywords that only describe or constrain values, never their TypeScript type. */
 const IGNORED = new Set(['description', 'format', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern', 'default', 'examples', 'title', '~kind', '~optional', '~readonly']);
 
+/** Keywords that decide the TypeScript type; any other (outside IGNORED) is refused. */
+const UNDERSTOOD = new Set(['type', 'properties', 'required', 'additionalProperties', 'patternProperties', 'items', 'enum', 'const', 'anyOf']);
+
 const SCALARS: Record<string, string> = { string: 'string', integer: 'number', number: 'number', boolean: 'boolean', null: 'null' };
 
 function typeOf(s: Schema, indent: string): string {
   for (const key of Object.keys(s)) {
-    if (!IGNORED.has(key) && !['type', 'properties', 'required', 'additionalProperties', 'patternProperties', 'items', 'enum', 'const', 'anyOf'].includes(key)) {
+    if (!IGNORED.has(key) && !UNDERSTOOD.has(key)) {
       throw new Error(`client-types: JSON Schema keyword "${key}" is not supported`);
     }
   }

@@ -6,7 +6,7 @@ import { buildProgram } from '../../src/cli/hil.ts';
 
 function all(cmd: Command, path: string[] = []): Array<[string, Command]> {
   // Hidden commands (__complete, which the completion script runs) are not for people.
-  return cmd.commands.filter((c) => c.name() !== 'help' && !(c as { _hidden?: boolean })._hidden).flatMap((c) => [[[...path, c.name()].join(' '), c] as [string, Command], ...all(c, [...path, c.name()])]);
+  return cmd.createHelp().visibleCommands(cmd).filter((c) => c.name() !== 'help').flatMap((c) => [[[...path, c.name()].join(' '), c] as [string, Command], ...all(c, [...path, c.name()])]);
 }
 
 describe('hil command tree', () => {
