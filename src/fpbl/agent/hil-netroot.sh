@@ -86,9 +86,18 @@ say "address $(cat /run/netroot-ip); logging in to $target at $server:${port:-32
 
 iscsistart -i "$initiator" -t "$target" -g 1 -a "$server" -p "${port:-3260}" ${user:+-u "$user" -w "$secret"} >/tmp/iscsistart.log 2>&1 ||
   fail "iSCSI login failed: $(tail -n 3 /tmp/iscsistart.log | tr '\n' ' ')"
-for i in $(seq 1 40); do [ -b "$root" ] && break; sleep 0.25; done
+# The device node appears when the SCSI disk is found, before the kernel has
+# read its capacity: until then opening it fails (ENXIO). Wait for a size,
+# and give the mount a few tries too.
+size=/sys/class/block/${root#/dev/}/size
+for i in $(seq 1 80); do [ -b "$root" ] && [ "$(cat "$size" 2>/dev/null || echo 0)" -gt 0 ] && break; sleep 0.25; done
 [ -b "$root" ] || fail "logged in, but $root did not appear"
-mount -t ext4 -o rw "$root" /newroot || fail "cannot mount $root"
+mounted=
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  mount -t ext4 -o rw "$root" /newroot 2>/tmp/mount.log && mounted=1 && break
+  sleep 0.5
+done
+[ -n "$mounted" ] || fail "cannot mount $root: $(cat /tmp/mount.log)"
 say "root filesystem $root mounted from $server; switching to it"
 for fs in /dev /proc /sys; do mount --move "$fs" "/newroot$fs" 2>/dev/null || umount "$fs"; done
 exec switch_root /newroot /sbin/init
