@@ -4,6 +4,7 @@
  * allocator besides the built-in ones.
  */
 import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.ts';
 import { allocators } from '../drivers/allocator/index.ts';
 import type { NetworkAllocator } from '../drivers/allocator/interface.ts';
@@ -28,11 +29,11 @@ export interface Drivers {
 /** Every schema: HIL's own, then what drivers keep in the database. */
 export const MIGRATION_SETS: MigrationSet[] = [CORE_MIGRATIONS, ...SWITCH_MIGRATIONS];
 
-export function buildDrivers(s: Settings, db: Kysely<Database>, o: { bmcDrivers?: BmcDriver[] } = {}): Drivers {
+export function buildDrivers(s: Settings, db: Kysely<Database>, o: { bmcDrivers?: BmcDriver[]; log?: Logger } = {}): Drivers {
   const upstream = s.upstream ? connectUpstream(s.upstream) : undefined;
   return {
     upstream,
-    switches: switchCatalog({ db, upstream }),
+    switches: switchCatalog({ db, upstream, log: o.log?.child({ component: 'switches' }) }),
     // A driver's own timeout stops a stuck ipmitool (or request) when the service gives up on it.
     bmcs: bmcCatalog({ timeoutMs: s.obm.timeoutMs, upstream }, o.bmcDrivers),
     allocator: allocators.resolve(s.network.allocator).create({ vlans: s.network.vlans, upstream }),

@@ -103,7 +103,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
   const pending = await pendingMigrations(store, MIGRATION_SETS);
   if (pending.length) throw new SchemaOutdatedError(`The database schema is not up to date (pending: ${pending.join(', ')}); run "hil-admin db migrate".`);
 
-  const drivers = buildDrivers(settings, store.db, { bmcDrivers: o.bmcDrivers });
+  const drivers = buildDrivers(settings, store.db, { bmcDrivers: o.bmcDrivers, log: o.log });
   await drivers.allocator.populate(store.db);
   let worker: NetworkWorker | undefined;
   const claims = new Claims({

@@ -43,7 +43,9 @@ export class SwitchService extends Service {
     requireAdmin(p);
     const sw = await getSwitch(this.deps.db, label);
     const ports = await this.deps.db.selectFrom('port').select('label').where('switch_id', '=', sw.id).orderBy('id').execute();
-    return { name: sw.label, ports: ports.map((r) => ({ label: r.label })), capabilities: this.deps.switches.get(sw.type)?.capabilities() ?? [] };
+    const driver = this.deps.switches.get(sw.type);
+    const hostKey = driver?.hostKey ? await driver.hostKey({ id: sw.id, label: sw.label, params: driver.params.parse(JSON.parse(sw.params) as Record<string, unknown>) }) : null;
+    return { name: sw.label, ports: ports.map((r) => ({ label: r.label })), capabilities: driver?.capabilities() ?? [], ...(hostKey ? { host_key: hostKey } : {}) };
   }
 
   async registerPort(p: Principal, switchLabel: string, port: string): Promise<void> {

@@ -23,6 +23,8 @@ export const VerifyBody = Args({ switch: Type.Optional(Type.String()), fix: Type
 // Keys in sorted order, as upstream's json.dumps(sort_keys=True).
 export const SwitchView = Type.Object({
   capabilities: Type.Array(Type.String()),
+  /** An extension of upstream: the SSH host key HIL trusts for a CLI switch (pinned, or recorded on first use). */
+  host_key: Type.Optional(Type.String({ description: 'The SSH host key fingerprint HIL trusts for this switch ("SHA256:…"): pinned at registration, or recorded at the first connection. Absent for switches without SSH, or before the first connection.' })),
   name: Type.String(),
   ports: Type.Array(Type.Object({ label: Type.String() })),
 });

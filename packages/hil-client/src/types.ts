@@ -58,6 +58,8 @@ export type Attachments = Record<string, {
 
 export type Switch = {
   capabilities: Array<string>;
+  /** The SSH host key fingerprint HIL trusts for this switch ("SHA256:…"): pinned at registration, or recorded at the first connection. Absent for switches without SSH, or before the first connection. */
+  host_key?: string;
   name: string;
   ports: Array<{
     label: string;

@@ -14,13 +14,18 @@ import { mockSwitchDriver } from './mock.ts';
 import { MOCK_SWITCH_MIGRATIONS, type MockSwitchTables } from './mock-schema.ts';
 import type { MigrationSet } from '../../store/migrate.ts';
 import { ovsSwitchDriver } from './ovs/switch.ts';
+import type { CliLog } from './cli/cli-driver.ts';
+import { SWITCH_HOST_KEY_MIGRATIONS } from './cli/host-keys.ts';
 
 /** What switch drivers may be built with. */
 export interface SwitchDriverContext {
   db: Kysely<Database>;
   /** A derived HIL's base (absent otherwise: no `hil` switches then). */
   upstream?: Upstream;
+  /** Where drivers say what an admin should know (a host key seen for the first time, a session that broke). */
+  log?: CliLog;
 }
+
 
 const SWITCH_DRIVERS: Array<(ctx: SwitchDriverContext) => SwitchDriver | undefined> = [
   (ctx) => mockSwitchDriver(ctx.db.withTables<MockSwitchTables>()),
@@ -29,7 +34,7 @@ const SWITCH_DRIVERS: Array<(ctx: SwitchDriverContext) => SwitchDriver | undefin
 ];
 
 /** The schemas switch drivers keep in the database (applied with HIL's own). */
-export const SWITCH_MIGRATIONS: MigrationSet[] = [MOCK_SWITCH_MIGRATIONS];
+export const SWITCH_MIGRATIONS: MigrationSet[] = [MOCK_SWITCH_MIGRATIONS, SWITCH_HOST_KEY_MIGRATIONS];
 
 export type SwitchCatalog = Catalog<SwitchDriver>;
 

@@ -55,6 +55,12 @@ export interface SwitchDriver<P = any> {
    * save). May block on the network; the worker bounds it with a timeout.
    */
   openSession(sw: SwitchRecord<P>, fence?: SessionFence): Promise<SwitchSession>;
+  /**
+   * Optional: the SSH host key HIL trusts for this switch ("SHA256:…"), pinned
+   * at registration or recorded on first use; null before the first
+   * connection. Shown to the admin by GET /v0/switch/<name>.
+   */
+  hostKey?(sw: SwitchRecord<P>): Promise<string | null>;
 }
 
 /**
