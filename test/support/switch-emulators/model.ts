@@ -92,8 +92,8 @@ export interface VendorFixture {
   fields(e: RunningEmulator, o: { username: string; password: string }): Record<string, unknown>;
   /** Upstream's registration body for this type (spec §11), with hostname/username/password placeholders: it must be accepted unchanged. */
   upstreamBody: Record<string, unknown>;
-  /** A VLAN this vendor refuses, and the vendor's words for it. */
-  invalidVlan: { vlan: number; message: RegExp };
+  /** A VLAN this vendor refuses, and the vendor's words for it; `tagged`: refused only as a tagged VLAN (OS9's default VLAN 1). */
+  invalidVlan: { vlan: number; message: RegExp; tagged?: boolean };
   /** The vendor's words for a port it does not have (as the driver's error carries them). */
   missingPortMessage: RegExp;
   /** The vendor's words when the configuration is locked (Faults.configLocked). */
