@@ -14,8 +14,12 @@ import { mockSwitchDriver } from './mock.ts';
 import { MOCK_SWITCH_MIGRATIONS, type MockSwitchTables } from './mock-schema.ts';
 import type { MigrationSet } from '../../store/migrate.ts';
 import { ovsSwitchDriver } from './ovs/switch.ts';
-import type { CliLog } from './cli/cli-driver.ts';
-import { SWITCH_HOST_KEY_MIGRATIONS } from './cli/host-keys.ts';
+import type { CliDriverContext, CliLog } from './cli/cli-driver.ts';
+import { dbHostKeyStore, SWITCH_HOST_KEY_MIGRATIONS } from './cli/host-keys.ts';
+import { nexusSwitchDriver } from './nexus.ts';
+import { os10SwitchDriver } from './os10.ts';
+import { powerconnectSwitchDriver } from './powerconnect.ts';
+import { n3000SwitchDriver } from './n3000.ts';
 
 /** What switch drivers may be built with. */
 export interface SwitchDriverContext {
@@ -26,11 +30,18 @@ export interface SwitchDriverContext {
   log?: CliLog;
 }
 
+const quiet: CliLog = { info() {}, warn() {} };
+/** The SSH CLI drivers' shared context: host keys recorded in HIL's database. */
+const cli = (ctx: SwitchDriverContext): CliDriverContext => ({ hostKeys: dbHostKeyStore(ctx.db), log: ctx.log ?? quiet });
 
 const SWITCH_DRIVERS: Array<(ctx: SwitchDriverContext) => SwitchDriver | undefined> = [
   (ctx) => mockSwitchDriver(ctx.db.withTables<MockSwitchTables>()),
   () => ovsSwitchDriver(),
   (ctx) => (ctx.upstream ? hilSwitchDriver(ctx.upstream) : undefined),
+  (ctx) => nexusSwitchDriver(cli(ctx)),
+  (ctx) => powerconnectSwitchDriver(cli(ctx)),
+  (ctx) => n3000SwitchDriver(cli(ctx)),
+  (ctx) => os10SwitchDriver(cli(ctx)),
 ];
 
 /** The schemas switch drivers keep in the database (applied with HIL's own). */

@@ -10,6 +10,8 @@
  * - hil: a derived HIL's switch over a base HIL (test/support/base-hil.ts)
  *   whose nodes' NICs are on the base's mock switch; its ports are
  *   "<base node>/<nic>", its networks the base's, tagged as "vlan/<name>".
+ *
+ * The vendor drivers' rows are in ./vendor-contract.test.ts.
  */
 import { after } from 'node:test';
 import { hilSwitchDriver } from '../../../src/drivers/hil/switch.ts';
@@ -114,3 +116,4 @@ for (const database of testDatabases()) {
     },
   });
 }
+

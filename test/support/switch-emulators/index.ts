@@ -5,8 +5,12 @@
  * it as a child process.
  */
 import type { VendorFixture } from './model.ts';
+import { nexusFixture } from './nexus.ts';
+import { os10Fixture } from './os10.ts';
+import { powerconnectFixture } from './powerconnect.ts';
+import { n3000Fixture } from './n3000.ts';
 
-export const VENDOR_FIXTURES: VendorFixture[] = [];
+export const VENDOR_FIXTURES: VendorFixture[] = [nexusFixture, powerconnectFixture, n3000Fixture, os10Fixture];
 
 export function vendorFixture(vendor: string): VendorFixture {
   const f = VENDOR_FIXTURES.find((v) => v.vendor === vendor);

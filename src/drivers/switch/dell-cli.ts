@@ -1,0 +1,151 @@
+/**
+ * What the two Dell CLI drivers (./powerconnect.ts, the PowerConnect 55xx;
+ * ./n3000.ts, the N3000 under DNOS 6) really share: reading `show interfaces
+ * switchport` ("Key: value" lines, values that run on over indented lines,
+ * VLAN lists with "(Inactive)" parts), and turning a port's trunk
+ * configuration as read into the `switchport trunk …` lines that give it the
+ * VLANs HIL wants.
+ *
+ * Both drivers keep every port HIL manages in trunk mode, as upstream did:
+ * native VLAN = the untagged one, the allowed list = the tagged ones plus
+ * the native. Unlike upstream they work from the port as the switch reports
+ * it (its mode, its trunk native VLAN, its allowed list, VLANs that do not
+ * exist included), never from HIL's database, so a port left half-done by a
+ * crash, or changed by hand, is put right by the next change.
+ */
+import { SwitchError } from '../../errors.ts';
+import { formatVlanList, parseVlanList, type PortVlans } from './port-vlans.ts';
+
+/** The port's VLAN configuration as the switch printed it, and what it carries. */
+export interface DellPortConfig {
+  /** "access", "trunk" or "general", lower case. */
+  mode: string;
+  /** The trunk native VLAN configured (whether or not it exists); null for "none". */
+  trunkNative: number | null;
+  /** The trunk allowed list configured, VLANs that do not exist included. */
+  trunkAllowed: number[];
+  /** What the port forwards now, by the vendor's rules. */
+  carries: PortVlans;
+}
+
+/**
+ * "Key: value" lines into a map. A line that starts with white space
+ * continues the value before it (joined with "\n"); lines without a colon
+ * (headings, table rows) end the value before them and are skipped.
+ */
+export function parseKeyValues(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let last: string | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.replace(/\s+$/, '');
+    if (line === '') {
+      last = undefined;
+      continue;
+    }
+    if (/^\s/.test(line) && last !== undefined) {
+      out.set(last, `${out.get(last)}\n${line.trim()}`);
+      continue;
+    }
+    const m = /^([^:\s][^:]*?)\s*:\s?(.*)$/.exec(line);
+    if (!m) {
+      last = undefined;
+      continue;
+    }
+    last = m[1]!;
+    if (!out.has(last)) out.set(last, m[2]!.trim());
+    else last = undefined; // a repeated key (a table further down): keep the first
+  }
+  return out;
+}
+
+/** VLANs a Dell list value names: "1,101-103", "none", "", "All"; each line ending "(Inactive)" names VLANs that do not exist. */
+export function parseDellVlanList(value: string, all: readonly [number, number]): { active: number[]; inactive: number[] } {
+  const active: number[] = [];
+  const inactive: number[] = [];
+  for (const raw of value.split('\n')) {
+    let line = raw.trim();
+    const isInactive = /\(Inactive\)\s*$/i.test(line);
+    line = line.replace(/\(Inactive\)\s*$/i, '').trim().replace(/,$/, '');
+    let vlans: number[];
+    if (/^all$/i.test(line)) vlans = range(all[0], all[1]);
+    else vlans = parseVlanList(line.replace(/\s*-\s*/g, '-'));
+    (isInactive ? inactive : active).push(...vlans);
+  }
+  return { active: [...new Set(active)].sort((a, b) => a - b), inactive: [...new Set(inactive)].sort((a, b) => a - b) };
+}
+
+/** One VLAN value: "1", "1 (default)", "3 (Inactive)", "none". */
+export function parseDellVlan(value: string): { vlan: number | null; active: boolean } {
+  const v = value.trim();
+  if (v === '' || /^none$/i.test(v)) return { vlan: null, active: false };
+  const m = /^(\d+)\s*(\((\w+)\))?/.exec(v);
+  if (!m) throw new SwitchError(`cannot read the VLAN ${JSON.stringify(value)}`);
+  return { vlan: Number(m[1]), active: !/^inactive$/i.test(m[3] ?? '') };
+}
+
+export function range(lo: number, hi: number): number[] {
+  return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+}
+
+/** The value of `key`, or a SwitchError saying the output was not what a Dell prints for this port. */
+export function field(kv: Map<string, string>, key: string, port: string, device: string): string {
+  const v = kv.get(key);
+  if (v === undefined) throw new SwitchError(`${device} port ${port}: "show interfaces switchport" printed no "${key}"`);
+  return v;
+}
+
+export interface TrunkPlan {
+  port: string;
+  /** The port as read; undefined when it was not read in this session (then its trunk settings are taken to be what `from` says). */
+  read: DellPortConfig | undefined;
+  from: PortVlans;
+  to: PortVlans;
+  /**
+   * The native VLAN a port without one is given: null where the switch can
+   * say "switchport trunk native vlan none" (55xx), the dummy VLAN where it
+   * cannot (N3000, upstream #870): a VLAN that exists, that HIL never hands
+   * out, and that is kept out of the allowed list so nothing is carried on it.
+   */
+  noNative: number | null;
+}
+
+/**
+ * The lines, from global configuration mode back to it, that give the
+ * port `to`. Order matters on a real switch and is upstream's where upstream
+ * had one: a VLAN joins the allowed list before it becomes the native
+ * (upstream found the N3000 refuses a native VLAN not allowed first),
+ * the old ones leave the list only after the native changed, so the port
+ * never carries a VLAN it should not, even for a moment.
+ */
+export function trunkPortCommands(p: TrunkPlan): string[] {
+  const read = p.read ?? { mode: 'trunk', trunkNative: p.from.native ?? p.noNative, trunkAllowed: [...p.from.tagged, ...(p.from.native === null ? [] : [p.from.native])], carries: p.from };
+  const wantNative = p.to.native ?? p.noNative;
+  const wantAllowed = new Set(p.to.tagged);
+  if (p.to.native !== null) wantAllowed.add(p.to.native);
+  const allowed = new Set(read.trunkAllowed);
+
+  const lines = [`interface ${p.port}`];
+  if (read.mode !== 'trunk') lines.push('switchport mode trunk');
+  const add = [...wantAllowed].filter((v) => !allowed.has(v));
+  const nativeChanges = read.trunkNative !== wantNative;
+  // The dummy joins the list just long enough to become the native (upstream's order).
+  const viaDummy = nativeChanges && wantNative !== null && p.to.native === null && !allowed.has(wantNative);
+  if (viaDummy) add.push(wantNative);
+  if (add.length) lines.push(`switchport trunk allowed vlan add ${formatVlanList(add)}`);
+  if (nativeChanges) lines.push(wantNative === null ? 'switchport trunk native vlan none' : `switchport trunk native vlan ${wantNative}`);
+  const remove = [...allowed].filter((v) => !wantAllowed.has(v));
+  if (viaDummy) remove.push(wantNative);
+  if (remove.length) lines.push(`switchport trunk allowed vlan remove ${formatVlanList(remove)}`);
+  lines.push('exit');
+  return lines;
+}
+
+/** Runs a `show` for one port; a refusal names the port (the switch's words follow). */
+export async function showPort(run: (command: string) => Promise<string>, command: string, port: string, device: string): Promise<string> {
+  try {
+    return await run(command);
+  } catch (err) {
+    if (err instanceof SwitchError && !err.message.includes(port)) throw new SwitchError(`${device} port ${port}: ${err.message}`);
+    throw err;
+  }
+}
