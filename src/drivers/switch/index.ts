@@ -20,6 +20,8 @@ import { nexusSwitchDriver } from './nexus.ts';
 import { os10SwitchDriver } from './os10.ts';
 import { powerconnectSwitchDriver } from './powerconnect.ts';
 import { n3000SwitchDriver } from './n3000.ts';
+import { brocadeSwitchDriver } from './brocade.ts';
+import { dellNos9SwitchDriver } from './dellnos9.ts';
 
 /** What switch drivers may be built with. */
 export interface SwitchDriverContext {
@@ -42,6 +44,8 @@ const SWITCH_DRIVERS: Array<(ctx: SwitchDriverContext) => SwitchDriver | undefin
   (ctx) => powerconnectSwitchDriver(cli(ctx)),
   (ctx) => n3000SwitchDriver(cli(ctx)),
   (ctx) => os10SwitchDriver(cli(ctx)),
+  () => brocadeSwitchDriver(),
+  () => dellNos9SwitchDriver(),
 ];
 
 /** The schemas switch drivers keep in the database (applied with HIL's own). */

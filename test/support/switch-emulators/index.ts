@@ -9,8 +9,10 @@ import { nexusFixture } from './nexus.ts';
 import { os10Fixture } from './os10.ts';
 import { powerconnectFixture } from './powerconnect.ts';
 import { n3000Fixture } from './n3000.ts';
+import { brocadeFixture } from './brocade.ts';
+import { dellnos9Fixture } from './dellnos9.ts';
 
-export const VENDOR_FIXTURES: VendorFixture[] = [nexusFixture, powerconnectFixture, n3000Fixture, os10Fixture];
+export const VENDOR_FIXTURES: VendorFixture[] = [nexusFixture, powerconnectFixture, n3000Fixture, os10Fixture, brocadeFixture, dellnos9Fixture];
 
 export function vendorFixture(vendor: string): VendorFixture {
   const f = VENDOR_FIXTURES.find((v) => v.vendor === vendor);
