@@ -53,6 +53,37 @@ for (const database of testDatabases()) {
         assert.deepEqual((await api('GET', '/v0/switches')).body, ['sw-a', 'sw-b', 'sw-c']);
       }));
 
+    it("accepts upstream's registration bodies for the vendor switch types unchanged, with upstream's capabilities and extension names", () =>
+      withHil(database, {}, async (t) => {
+        const api = t.as();
+        const url = (name: string) => `http://schema.massopencloud.org/haas/v0/switches/${name}`;
+        // As upstream's client sends them (its CLI passes every field as a string; its API tests send dummy_vlan as a number).
+        const bodies: Array<[string, Record<string, unknown>, string[], string]> = [
+          ['nexus', { type: url('nexus'), hostname: 'nexus.example', username: 'admin', password: 'pw', dummy_vlan: 2222 }, ['nativeless-trunk-mode'], 'hil.ext.switches.nexus'],
+          ['nexus-str', { type: url('nexus'), hostname: 'nexus.example', username: 'admin', password: 'pw', dummy_vlan: '2222' }, ['nativeless-trunk-mode'], 'hil.ext.switches.nexus'],
+          ['dell', { type: url('powerconnect55xx'), hostname: 'dell.example', username: 'admin', password: 'pw' }, ['nativeless-trunk-mode'], 'hil.ext.switches.dell'],
+          ['n3000', { type: url('delln3000'), hostname: 'n3000.example', username: 'admin', password: 'pw', dummy_vlan: '2100' }, ['nativeless-trunk-mode'], 'hil.ext.switches.n3000'],
+          ['vdx', { type: url('brocade'), hostname: 'http://vdx.example', username: 'admin', password: 'pw', interface_type: 'TenGigabitEthernet' }, [], 'hil.ext.switches.brocade'],
+          ['s3048', { type: url('dellnos9'), hostname: 'http://s3048.example:8008', username: 'admin', password: 'pw', interface_type: 'TenGigabitEthernet' }, [], 'hil.ext.switches.dellnos9'],
+        ];
+        for (const [name, body, capabilities] of bodies) {
+          assertEmptyOk(await api('PUT', `/v0/switch/${name}`, body));
+          const shown = (await api('GET', `/v0/switch/${name}`)).body;
+          assert.deepEqual(shown, { name, ports: [], capabilities }, `${name}: shown as upstream shows it (no password, no host key before a connection)`);
+        }
+        const extensions = (await api('GET', '/v0/active_extensions')).body as string[];
+        for (const [, , , extension] of bodies) assert.ok(extensions.includes(extension), `${extension} is active`);
+        // Upstream's port name rules for each.
+        assertEmptyOk(await api('PUT', '/v0/switch/nexus/port/Ethernet1/3'));
+        assertError(await api('PUT', '/v0/switch/nexus/port/gi1/0/3'), 400, 'BadArgumentError');
+        assertEmptyOk(await api('PUT', '/v0/switch/dell/port/gi1/0/3'));
+        assertEmptyOk(await api('PUT', '/v0/switch/vdx/port/1/0/3'));
+        assertEmptyOk(await api('PUT', '/v0/switch/s3048/port/1/3'));
+        assertError(await api('PUT', '/v0/switch/s3048', { type: url('dellnos9'), hostname: 'http://x', username: 'a', password: 'b', interface_type: 'TenGig' }), 409, 'DuplicateError');
+        assertError(await api('PUT', '/v0/switch/s3048b', { type: url('dellnos9'), hostname: 'http://x', username: 'a', password: 'b', interface_type: 'TenGig' }), 400, 'BadArgumentError', /interface_type/);
+        assertError(await api('PUT', '/v0/switch/nexus-b', { type: url('nexus'), hostname: 'h', username: 'a', password: 'b' }), 400, 'BadArgumentError', /dummy_vlan/);
+      }));
+
     it('show lists ports in insertion order with capabilities; delete is 404, then 409 while it has ports', () =>
       withHil(database, {}, async (t) => {
         const api = t.as();
