@@ -1,4 +1,4 @@
-/** Reads a secret from the terminal without echoing it. */
+/** Reads secrets: from the terminal without echoing them, or from stdin (a "-" argument), so that they are on no command line. */
 import { createInterface } from 'node:readline';
 
 export function promptSecret(question: string): Promise<string> {
@@ -14,4 +14,14 @@ export function promptSecret(question: string): Promise<string> {
       resolve(answer);
     });
   });
+}
+
+/** The first line of stdin: what a "-" argument stands for (`echo "$PW" | hil … -`). */
+export async function firstLine(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += chunk;
+    if (text.includes('\n')) break;
+  }
+  return text.split('\n')[0]!;
 }

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { DatabaseSync } from 'node:sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,13 @@ describe('hil CLI, end to end', () => {
     ok(ADMIN, ['user', 'project', 'add', 'bob', 'manhattan']);
     assert.match(ok(ADMIN, ['user', 'list']), /alice\s+no\s+runway/);
     ok(ADMIN, ['switch', 'register', 'sw0', 'mock', 'sw0.example', 'admin', 'switch-secret']);
+    // A password of "-" comes from stdin, so it is on no command line.
+    ok(ADMIN, ['switch', 'register', 'sw-stdin', 'dellos10', 'os10.example', 'admin', '-'], 'from-stdin-secret\n');
+    const stored = new DatabaseSync(join(dir, 'hil.db'), { readOnly: true });
+    const params = stored.prepare("SELECT params FROM switch WHERE label = 'sw-stdin'").get() as { params: string };
+    stored.close();
+    assert.equal(JSON.parse(params.params).password, 'from-stdin-secret');
+    ok(ADMIN, ['switch', 'delete', 'sw-stdin']);
     ok(ADMIN, ['port', 'register', 'sw0', 'gi1/0/1']);
     ok(ADMIN, ['node', 'register', 'node1', '--obm', 'mock']);
     ok(ADMIN, ['node', 'nic', 'register', 'node1', 'eth0', '52:54:00:00:00:01']);

@@ -4,11 +4,13 @@ import type { HilClient } from '../../client/index.ts';
 import type { JsonOption } from '../context.ts';
 import { define, defineChange, group } from '../define.ts';
 import { printJson, printList, printTable } from '../output.ts';
+import { firstLine } from '../prompt.ts';
 
 /** Upstream's positional fields per switch subtype. */
 const SUBTYPE_FIELDS: Record<string, string[]> = {
   mock: ['hostname', 'username', 'password'],
   powerconnect55xx: ['hostname', 'username', 'password'],
+  dellos10: ['hostname', 'username', 'password'],
   nexus: ['hostname', 'username', 'password', 'dummy_vlan'],
   delln3000: ['hostname', 'username', 'password', 'dummy_vlan'],
   brocade: ['hostname', 'username', 'password', 'interface_type'],
@@ -25,14 +27,14 @@ export function switchCommands(program: Command, client: () => HilClient): void 
   define(sw, 'show <switch>', 'Show a switch and its ports', 'hil switch show sw0', async (s: string, o: JsonOption) => {
     const shown = await client().switch.show(s);
     if (o.json) return printJson(shown);
-    process.stdout.write(`switch: ${shown.name}\ncapabilities: ${shown.capabilities.join(', ') || '(none)'}\n`);
+    process.stdout.write(`switch: ${shown.name}\ncapabilities: ${shown.capabilities.join(', ') || '(none)'}\n${shown.host_key ? `host key: ${shown.host_key}\n` : ''}`);
     printList(shown.ports.map((p) => p.label));
   }).option('--json', 'print JSON');
   defineChange(sw, 'delete <switch>', 'Delete a switch with no ports', 'hil switch delete sw0', (s: string) => `Deleted switch ${s}.`, (s: string) => client().switch.delete(s));
   defineChange(
     sw,
     'register <switch> <subtype> [args...]',
-    `Register a switch. SUBTYPE and its ARGS: ${Object.entries(SUBTYPE_FIELDS).map(([t, f]) => `${t} ${f.join(' ')}`).join('; ')}; or a full type URL and one JSON object of fields`,
+    `Register a switch. SUBTYPE and its ARGS: ${Object.entries(SUBTYPE_FIELDS).map(([t, f]) => `${t} ${f.join(' ')}`).join('; ')}; or a full type URL and one JSON object of fields. A password of "-" is read from stdin`,
     'hil switch register sw0 mock sw0.example admin secret',
     (s: string) => `Registered switch ${s}.`,
     async (s: string, subtype: string, args: string[]) => {
@@ -40,6 +42,8 @@ export function switchCommands(program: Command, client: () => HilClient): void 
       if (!names && args.length !== 1) throw new Error(`unknown subtype ${subtype}: give a full type URL and one JSON object of fields`);
       if (names && args.length !== names.length) throw new Error(`switch subtype ${subtype} takes ${names.join(' ')}`);
       const fields = names ? Object.fromEntries(names.map((n, i) => [n, args[i]])) : (JSON.parse(args[0]) as Record<string, unknown>);
+      // "-" reads the password from stdin, keeping it off the command line (and out of `ps`).
+      if (fields.password === '-') fields.password = await firstLine();
       const c = client();
       await c.switch.register(s, subtype, fields);
       return c.switch.show(s);

@@ -4,6 +4,7 @@ import type { HilClient } from '../../client/index.ts';
 import type { JsonOption } from '../context.ts';
 import { define, defineChange, group } from '../define.ts';
 import { printJson, printTable } from '../output.ts';
+import { firstLine } from '../prompt.ts';
 
 
 export function userCommands(program: Command, client: () => HilClient): void {
@@ -46,11 +47,3 @@ export function userCommands(program: Command, client: () => HilClient): void {
   }).option('--json', 'print JSON');
 }
 
-async function firstLine(): Promise<string> {
-  let text = '';
-  for await (const chunk of process.stdin) {
-    text += chunk;
-    if (text.includes('\n')) break;
-  }
-  return text.split('\n')[0];
-}
