@@ -12,6 +12,7 @@ import { requireProjectAccess, type Principal } from './principal.ts';
 import { requireNetworksFree } from './provisioning-guard.ts';
 import { requireNetworkAccess } from './network-access.ts';
 import { Service } from './service.ts';
+import { requireNativeFirst, requireNativeLast } from './native-first.ts';
 
 export interface ActionView {
   status: string;
@@ -45,6 +46,7 @@ export class NodeNetworkService extends Service {
       if (!this.deps.allocator.legalChannels(net.network_id).includes(ch)) {
         throw new BadArgumentError(`Channel ${JSON.stringify(ch)}, is not legal for this network.`);
       }
+      await requireNativeFirst(this.deps, tx, nic.port_id, attachments.map((a) => a.channel), ch);
       return insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: ch, newNetworkId: net.id });
     });
     this.deps.actionsQueued();
@@ -60,13 +62,10 @@ export class NodeNetworkService extends Service {
       requireProjectAccess(p, node.project_id);
       await requireNetworksFree(tx, node.id);
       await clearFinishedAction(tx, nic.id);
-      const attachment = await tx
-        .selectFrom('network_attachment')
-        .select('channel')
-        .where('nic_id', '=', nic.id)
-        .where('network_id', '=', net.id)
-        .executeTakeFirst();
+      const attachments = await tx.selectFrom('network_attachment').select(['network_id', 'channel']).where('nic_id', '=', nic.id).execute();
+      const attachment = attachments.find((a) => a.network_id === net.id);
       if (!attachment) throw new BadArgumentError('The network is not attached to the nic.');
+      if (nic.port_id !== null) await requireNativeLast(this.deps, tx, nic.port_id, attachments.map((a) => a.channel), attachment.channel);
       return insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: attachment.channel, newNetworkId: null });
     });
     this.deps.actionsQueued();

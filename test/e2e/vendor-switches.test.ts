@@ -126,6 +126,49 @@ for (const fixture of VENDOR_FIXTURES) {
         }
       });
 
+      it('a switch that cannot trunk without a native VLAN gets the native network first and loses it last (409 otherwise, as upstream)', async () => {
+        const e = await start(fixture);
+        try {
+          await withHil(database, config('40-80'), async (t) => {
+            const api = t.as();
+            await ok(api, 'PUT', '/v0/switch/sw0', { type: fixture.type, ...fixture.fields(e, creds) });
+            await ok(api, 'PUT', '/v0/project/p');
+            await cabledNode(api, 1, fixture.ports[0]!);
+            await ok(api, 'PUT', '/v0/network/a', { owner: 'p', access: 'p', net_id: '' });
+            await ok(api, 'PUT', '/v0/network/b', { owner: 'p', access: 'p', net_id: '' });
+            const tagged = (await ok(api, 'GET', '/v0/network/b')).channels[1] as string;
+            const vlanB = Number(tagged.split('/')[1]);
+            const nativeless = ((await ok(api, 'GET', '/v0/switch/sw0')).capabilities as string[]).includes('nativeless-trunk-mode');
+            const tryConnect = (network: string, channel?: string) => api('POST', '/v0/node/n1/nic/eth0/connect_network', channel ? { network, channel } : { network });
+            const tryDetach = (network: string) => api('POST', '/v0/node/n1/nic/eth0/detach_network', { network });
+            const done = async (r: { status: number; body: { status_id: string }; text: string }) => {
+              assert.equal(r.status, 202, r.text);
+              const a = await waitAction(api, r.body.status_id, 30000);
+              assert.equal(a.status, 'DONE', a.error);
+            };
+            if (nativeless) {
+              await done(await tryConnect('b', tagged));
+              assert.deepEqual(e.effective(fixture.ports[0]!), { native: null, tagged: [vlanB] }, 'a nativeless trunk');
+              await done(await tryDetach('b'));
+              return;
+            }
+            const first = await tryConnect('b', tagged);
+            assert.equal(first.status, 409, first.text);
+            assert.match(first.body.msg, /Please attach a native network first/);
+            await done(await tryConnect('a'));
+            await done(await tryConnect('b', tagged));
+            const last = await tryDetach('a');
+            assert.equal(last.status, 409, last.text);
+            assert.match(last.body.msg, /Please remove all trunked Vlans before removing the native vlan/);
+            await done(await tryDetach('b'));
+            await done(await tryDetach('a'));
+            assert.deepEqual(e.effective(fixture.ports[0]!), { native: null, tagged: [] });
+          });
+        } finally {
+          await stop(e);
+        }
+      });
+
       it('a hung switch is cut off by the action timeout, and its session is not reused', async () => {
         const e = await start(fixture);
         try {
