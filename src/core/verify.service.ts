@@ -10,7 +10,7 @@ import { getSwitch } from './lookup.ts';
 import { requireAdmin, type Principal } from './principal.ts';
 import { withTimeout } from '../util/timeout.ts';
 import type { PortChange, PortNetwork, SwitchSession } from '../drivers/switch/interface.ts';
-import { openSwitchSession } from '../drivers/switch/open.ts';
+import { openSwitchSession, openWithin } from '../drivers/switch/open.ts';
 import { Service } from './service.ts';
 
 /** channel → network id (VLAN), e.g. {"vlan/native": "1001"} */
@@ -90,7 +90,7 @@ async function verifySwitch(deps: CoreDeps, sw: SwitchRow, fix: boolean, report:
   report.pending.push(...[...pending].map((port) => `${sw.label} ${port}`));
   let session: SwitchSession | undefined;
   try {
-    session = await timeout(`connecting to switch ${sw.label}`, () => openSwitchSession(driver, sw));
+    session = await openWithin(deps.switchTimeoutMs, sw.label, () => openSwitchSession(driver, sw));
     const s = session;
     const read = async (which: string[]) => timeout(`reading switch ${sw.label}`, () => s.getPortNetworks(which));
     const actual = await read(ports);

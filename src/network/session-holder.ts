@@ -1,5 +1,6 @@
 /** The current session with one switch: opened on first use, discarded after a failure, every call bounded. */
 import type { SwitchSession } from '../drivers/switch/interface.ts';
+import { openWithin } from '../drivers/switch/open.ts';
 import { SwitchError } from '../errors.ts';
 import { withTimeout } from '../util/timeout.ts';
 
@@ -25,7 +26,7 @@ export class SessionHolder {
   async get(): Promise<SwitchSession> {
     const open = this.#open;
     if (!open) throw new SwitchError(`no driver for switch ${this.label}`);
-    this.#session ??= await withTimeout(this.#timeoutMs, `connecting to switch ${this.label}`, () => open());
+    this.#session ??= await openWithin(this.#timeoutMs, this.label, open);
     return this.#session;
   }
 
