@@ -218,7 +218,9 @@ export async function readNexusPort(run: RunCommand, port: string): Promise<Port
   const sp = parseSwitchport(await run(`show interface ${port} switchport`).catch(named), port);
   if (!sp.enabled) return NO_VLANS;
   const active = parseVlanBrief(await run('show vlan brief').catch(named));
-  return effectiveVlans(sp, active, port);
+  const carried = effectiveVlans(sp, active, port);
+  // HIL writes trunks only: an access port's VLAN is the switch's, not HIL's.
+  return sp.mode === 'access' ? { ...carried, foreign: true } : carried;
 }
 
 export function nexusDialect(dummyVlan: number): CliDialect {

@@ -147,7 +147,8 @@ export async function os10ReadPort(run: RunCommand, port: string): Promise<PortV
   }
   const cfg = parseInterfaceConfig(output, port);
   if (!cfg) throw new SwitchError(`port ${port}: the switch shows no configuration for it (it has no such port?)${output.trim() ? `: ${output.trim()}` : ''}`);
-  return os10PortVlans(cfg);
+  // HIL writes trunks only: an access port's VLAN is the switch's (its default VLAN 1), not HIL's.
+  return cfg.mode === 'access' ? { ...os10PortVlans(cfg), foreign: true } : os10PortVlans(cfg);
 }
 
 export function os10Dialect(): CliDialect {

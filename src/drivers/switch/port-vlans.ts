@@ -22,6 +22,14 @@ export interface PortVlans {
   native: number | null;
   /** Tagged VLANs, ascending, never including `native`. */
   tagged: number[];
+  /**
+   * Set by a reading of a port that is not in the form HIL writes (an
+   * access port as the switch ships it, on its default VLAN 1): what it
+   * carries is true but not HIL's, so HIL's first change starts from
+   * nothing, and a tagged network on a fresh port does not keep VLAN 1
+   * untagged beside it. sameVlans and asPortNetworks ignore it.
+   */
+  foreign?: boolean;
 }
 
 export const NO_VLANS: PortVlans = Object.freeze({ native: null, tagged: Object.freeze([]) as unknown as number[] });

@@ -34,7 +34,7 @@
  */
 import { HilError, SwitchError } from '../../../errors.ts';
 import type { PortChange, PortNetwork, SwitchRecord, SwitchSession } from '../interface.ts';
-import { applyChange, asPortNetworks, formatVlanList, sameVlans, type PortVlans } from '../port-vlans.ts';
+import { applyChange, asPortNetworks, formatVlanList, NO_VLANS, sameVlans, type PortVlans } from '../port-vlans.ts';
 import { DEFAULT_SSH_PORT, type CliFields } from './cli-params.ts';
 import type { CliDialect, RunCommand } from './dialect.ts';
 import type { HostKeyStore } from './host-keys.ts';
@@ -148,7 +148,8 @@ class DialectSession implements CliSession {
       const before = new Map<string, PortVlans>();
       for (const port of ports) before.set(port, await this.readPort(port));
 
-      const target = new Map(before);
+      // A port HIL never configured starts from nothing: its default VLAN is not a network of HIL's.
+      const target = new Map([...before].map(([port, read]) => [port, read.foreign ? NO_VLANS : read]));
       for (const change of changes) target.set(change.port, applyChange(target.get(change.port)!, change));
       const differing = ports.filter((port) => !sameVlans(before.get(port)!, target.get(port)!));
       if (differing.length === 0) return;
