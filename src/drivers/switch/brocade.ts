@@ -29,7 +29,7 @@ import { TYPE_PREFIX, type PortChange, type PortNetwork, type SwitchDriver, type
 import { applyChange, asPortNetworks, sameVlans, type PortVlans } from './port-vlans.ts';
 import { forwards, planPort, readInterface, refuseNativeless, TRUNK_ALL, type VdxPortConfig } from './brocade/port-config.ts';
 import { VdxRest } from './brocade/rest.ts';
-import { el, find } from './brocade/xml.ts';
+import { el, find } from './xml.ts';
 
 export const BROCADE_TYPE = `${TYPE_PREFIX}brocade`;
 

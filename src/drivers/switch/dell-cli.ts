@@ -4,7 +4,8 @@
  * switchport` ("Key: value" lines, values that run on over indented lines,
  * VLAN lists with "(Inactive)" parts), and turning a port's trunk
  * configuration as read into the `switchport trunk …` lines that give it the
- * VLANs HIL wants.
+ * VLANs HIL wants, and the dialect built on those (dellDialect): each driver
+ * says only its words, how it reads a port, and how its save is answered.
  *
  * Both drivers keep every port HIL manages in trunk mode, as upstream did:
  * native VLAN = the untagged one, the allowed list = the tagged ones plus
@@ -14,6 +15,7 @@
  * crash, or changed by hand, is put right by the next change.
  */
 import { SwitchError } from '../../errors.ts';
+import type { CliDialect, RunCommand, SaveSequence } from './cli/dialect.ts';
 import { formatVlanList, parseVlanList, type PortVlans } from './port-vlans.ts';
 
 /** The port's VLAN configuration as the switch printed it, and what it carries. */
@@ -148,4 +150,47 @@ export async function showPort(run: (command: string) => Promise<string>, comman
     if (err instanceof SwitchError && !err.message.includes(port)) throw new SwitchError(`${device} port ${port}: ${err.message}`);
     throw err;
   }
+}
+
+/** What sets one Dell CLI apart; the rest of its dialect is dellDialect's. */
+export interface DellDialectSpec {
+  device: string;
+  errorPatterns: readonly RegExp[];
+  sessionSetup: readonly string[];
+  prepare(vlansNeeded: readonly number[]): string[];
+  /** TrunkPlan.noNative: null, or the dummy VLAN. */
+  noNative: number | null;
+  /** The port as read from what `show interfaces switchport <port>` printed (`run`: for any other `show` it needs). */
+  readConfig(shown: string, port: string, run: RunCommand): DellPortConfig | Promise<DellPortConfig>;
+  /** How `copy running-config startup-config` is answered and ends. */
+  save: Omit<SaveSequence, 'command'>;
+}
+
+/**
+ * A Dell CLI dialect: `configure` … `end`; a port is read with `show
+ * interfaces switchport <port>` and written in trunk mode from what it read
+ * (trunkPortCommands); saved with `copy running-config startup-config`.
+ */
+export function dellDialect(spec: DellDialectSpec): CliDialect {
+  // What each port read as in this session: its mode and raw trunk settings, which PortVlans alone cannot say.
+  const seen = new Map<string, DellPortConfig>();
+  return {
+    device: spec.device,
+    errorPatterns: spec.errorPatterns,
+    sessionSetup: spec.sessionSetup,
+    configure: 'configure',
+    end: 'end',
+    prepare: spec.prepare,
+    portCommands(port, from, to) {
+      return trunkPortCommands({ port, read: seen.get(port), from, to, noNative: spec.noNative });
+    },
+    async readPort(run, port) {
+      const out = await showPort(run, `show interfaces switchport ${port}`, port, spec.device);
+      const config = await spec.readConfig(out, port, run);
+      seen.set(port, config);
+      // HIL writes trunks only: an access port's VLAN is the switch's (its default VLAN 1), not HIL's.
+      return config.mode === 'access' ? { ...config.carries, foreign: true } : config.carries;
+    },
+    save: { command: 'copy running-config startup-config', ...spec.save },
+  };
 }

@@ -24,7 +24,7 @@
  */
 import { SwitchError } from '../../errors.ts';
 import { scrubSecrets } from '../params.ts';
-import { descendants, escapeXml, parseXml, XmlError, type XmlElement } from './dellnos9-xml.ts';
+import { descendants, escapeXml, parseXml, XmlError, type XmlElement } from './xml.ts';
 
 /** OS9 refuses a CLI request whose commands are longer than this (the guide's limit). */
 export const MAX_CLI_CHARS = 1000;

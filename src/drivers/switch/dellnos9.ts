@@ -54,7 +54,7 @@ import { driverParams, MUST, Secret } from '../params.ts';
 import { TYPE_PREFIX, type PortChange, type PortNetwork, type SwitchDriver, type SwitchSession } from './interface.ts';
 import { applyChange, asPortNetworks, formatVlanList, NO_VLANS, parseVlanList, portVlans, sameVlans, type PortVlans } from './port-vlans.ts';
 import { cliBatches, INTERFACE_PATH, Os9Api } from './dellnos9-api.ts';
-import { child, parseXml, path, XmlError } from './dellnos9-xml.ts';
+import { at, child, parseXml, XmlError } from './xml.ts';
 
 /** OS9's interface types and the prefix of each one's REST resource name ("tengig-1-3"). */
 export const INTERFACE_TYPES = {
@@ -317,7 +317,7 @@ export function parseInterface(body: string, port: string, fail: (m: string) => 
     // Absent leaves take OS9's defaults: a physical port is shut down and not hybrid.
     shutdown: bool(child(iface, 'shutdown')?.text, true),
     switchport: child(iface, 'switchport') !== undefined,
-    hybrid: bool(path(iface, 'portmode', 'hybrid')?.text, false),
+    hybrid: bool(at(iface, 'portmode', 'hybrid')?.text, false),
   };
 }
 

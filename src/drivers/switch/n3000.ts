@@ -36,7 +36,7 @@ import type { CliDriverContext, CliDriverSpec, CliSwitchDriver } from './cli/cli
 import { cliSwitchDriver } from './cli/cli-driver.ts';
 import type { CliFields } from './cli/cli-params.ts';
 import type { CliDialect } from './cli/dialect.ts';
-import { field, parseDellVlan, parseDellVlanList, parseKeyValues, showPort, trunkPortCommands, type DellPortConfig } from './dell-cli.ts';
+import { dellDialect, field, parseDellVlan, parseDellVlanList, parseKeyValues, type DellPortConfig } from './dell-cli.ts';
 import { TYPE_PREFIX } from './interface.ts';
 import { formatVlanList, NO_VLANS, portVlans, type PortVlans } from './port-vlans.ts';
 import { DELL_PORT_HINT, DELL_PORT_NAME } from './powerconnect.ts';
@@ -105,35 +105,26 @@ export function parseN3000Switchport(text: string, port: string, exists: Readonl
 }
 
 export function n3000Dialect(dummyVlan: number): CliDialect {
-  const seen = new Map<string, DellPortConfig>();
-  return {
+  return dellDialect({
     device: DEVICE,
     errorPatterns: N3000_ERRORS,
     sessionSetup: ['terminal length 0'],
-    configure: 'configure',
-    end: 'end',
     prepare(vlansNeeded) {
       // The dummy VLAN is every nativeless trunk's native: it must exist (upstream created it at each login).
       const create = [...new Set([...vlansNeeded, dummyVlan])].filter((v) => v !== 1);
       return [`vlan ${formatVlanList(create)}`, 'exit'];
     },
-    portCommands(port, from, to) {
-      return trunkPortCommands({ port, read: seen.get(port), from, to, noNative: dummyVlan });
-    },
-    async readPort(run, port) {
-      const out = await showPort(run, `show interfaces switchport ${port}`, port, DEVICE);
+    noNative: dummyVlan,
+    async readConfig(out, port, run) {
       const mode = /VLAN Membership Mode:\s*(\w+)/.exec(out)?.[1]?.toLowerCase();
       const exists = mode === 'access' ? undefined : parseShowVlan(await run('show vlan'));
-      const config = parseN3000Switchport(out, port, exists);
-      seen.set(port, config);
-      return config.carries;
+      return parseN3000Switchport(out, port, exists);
     },
     save: {
-      command: 'copy running-config startup-config',
       confirm: { prompt: /Are you sure you want to save\? \(y\/n\)/, answer: 'y' },
       success: /Configuration Saved!/,
     },
-  };
+  });
 }
 
 /** The driver's spec (cli-driver.ts), for tests that vary its dialect. */

@@ -36,7 +36,7 @@ import type { CliDriverContext, CliDriverSpec, CliSwitchDriver } from './cli/cli
 import { cliSwitchDriver } from './cli/cli-driver.ts';
 import type { CliFields } from './cli/cli-params.ts';
 import type { CliDialect } from './cli/dialect.ts';
-import { field, parseDellVlan, parseDellVlanList, parseKeyValues, showPort, trunkPortCommands, type DellPortConfig } from './dell-cli.ts';
+import { dellDialect, field, parseDellVlan, parseDellVlanList, parseKeyValues, type DellPortConfig } from './dell-cli.ts';
 import { TYPE_PREFIX } from './interface.ts';
 import { formatVlanList, NO_VLANS, portVlans, type PortVlans } from './port-vlans.ts';
 
@@ -92,34 +92,22 @@ export function parsePowerconnectSwitchport(text: string, port: string): DellPor
 }
 
 export function powerconnectDialect(): CliDialect {
-  // What each port read as in this session: its mode and raw trunk settings, which PortVlans alone cannot say.
-  const seen = new Map<string, DellPortConfig>();
-  return {
+  return dellDialect({
     device: DEVICE,
     errorPatterns: POWERCONNECT_ERRORS,
     sessionSetup: ['terminal datadump'],
-    configure: 'configure',
-    end: 'end',
     prepare(vlansNeeded) {
       // VLAN 1 is the default VLAN: it always exists and cannot be created.
       const create = vlansNeeded.filter((v) => v !== 1);
       return create.length ? ['vlan database', `vlan ${formatVlanList(create)}`, 'exit'] : [];
     },
-    portCommands(port, from, to) {
-      return trunkPortCommands({ port, read: seen.get(port), from, to, noNative: null });
-    },
-    async readPort(run, port) {
-      const out = await showPort(run, `show interfaces switchport ${port}`, port, DEVICE);
-      const config = parsePowerconnectSwitchport(out, port);
-      seen.set(port, config);
-      return config.carries;
-    },
+    noNative: null,
+    readConfig: (out, port) => parsePowerconnectSwitchport(out, port),
     save: {
-      command: 'copy running-config startup-config',
       confirm: { prompt: /Overwrite file \[startup-config\] \?\[Yes\/press any key for no\]/, answer: 'Y' },
       success: /Copy succeeded/,
     },
-  };
+  });
 }
 
 export type PowerconnectParams = CliFields;

@@ -14,7 +14,7 @@ import { brocadeSwitchDriver, type BrocadeParams } from '../../../src/drivers/sw
 import type { SwitchSession } from '../../../src/drivers/switch/interface.ts';
 import type { PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { BadArgumentError, SwitchError } from '../../../src/errors.ts';
-import { parseXml, textAt, XmlError } from '../../../src/drivers/switch/brocade/xml.ts';
+import { parseXml, textAt, XmlError } from '../../../src/drivers/switch/xml.ts';
 import { brocadeFixture, startBrocadeEmulator, VDX_PORTS, type VdxEmulator, type VdxPort } from '../../support/switch-emulators/brocade.ts';
 import type { PortBacking } from '../../support/switch-emulators/model.ts';
 

@@ -1,9 +1,14 @@
 /**
  * What the two Dell driver tests (powerconnect.test.ts, n3000.test.ts)
- * share: a driver context with short timeouts, an emulator per suite, and
- * sessions opened on it with the fixture's registration fields.
+ * share: a driver context with short timeouts, an emulator per suite,
+ * sessions opened on it with the fixture's registration fields, and the
+ * tests both switches pass alike (each called where its suite has it, on
+ * ports of its own: the suite's tests share one emulator).
  */
-import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { portVlans } from '../../../src/drivers/switch/port-vlans.ts';
+import { SwitchError } from '../../../src/errors.ts';
 import type { CliDriverContext, CliSwitchDriver } from '../../../src/drivers/switch/cli/cli-driver.ts';
 import type { CliFields } from '../../../src/drivers/switch/cli/cli-params.ts';
 import { memoryHostKeyStore } from '../../../src/drivers/switch/cli/host-keys.ts';
@@ -19,6 +24,7 @@ export const context = (timeouts: CliDriverContext['timeouts'] = { loginMs: 5000
 export type BatchSession = SwitchSession & { applyBatch: NonNullable<SwitchSession['applyBatch']>; broken: boolean };
 
 export interface Harness<P> {
+  readonly fixture: VendorFixture;
   readonly emulator: CliEmulator<P>;
   readonly fields: Record<string, unknown>;
   session(extra?: Record<string, unknown>, driver?: CliSwitchDriver<CliFields>): Promise<BatchSession>;
@@ -38,6 +44,7 @@ export function harness<P>(fixture: VendorFixture, start: (o: EmulatorOptions) =
   });
   after(() => emulator?.close());
   const h: Harness<P> = {
+    fixture,
     get emulator() {
       return emulator;
     },
@@ -62,4 +69,96 @@ export function harness<P>(fixture: VendorFixture, start: (o: EmulatorOptions) =
     logSince: (mark) => emulator.log.slice(mark),
   };
   return h;
+}
+
+// ——— the tests both Dell switches pass alike ———
+
+/** A batch creates its VLANs first (`vlanLine`, as typed), writes every port in one configuration session and saves once. */
+export function itBatches<P>(h: Harness<P>, [a, b]: readonly [string, string], vlanLine: string): void {
+  it('a batch: VLANs created first, every port written in one configuration session, saved once', () =>
+    h.withSession(async (s) => {
+      const mark = h.emulator.log.length;
+      await s.applyBatch([
+        { op: 'modify', port: a, channel: 'vlan/native', networkId: '201' },
+        { op: 'modify', port: b, channel: 'vlan/native', networkId: '202' },
+        { op: 'modify', port: b, channel: 'vlan/201', networkId: '201' },
+      ]);
+      assert.deepEqual(h.emulator.effective(a), portVlans(201, []));
+      assert.deepEqual(h.emulator.effective(b), portVlans(202, [201]));
+      const typed = h.logSince(mark);
+      assert.equal(typed.filter((l) => l === 'configure').length, 1);
+      assert.equal(typed.filter((l) => l === 'copy running-config startup-config').length, 1);
+      assert.ok(typed.indexOf(vlanLine) < typed.indexOf(`interface ${a}`), typed.join(' | '));
+    }));
+}
+
+/** `question`: what the switch asks before it saves, in the test's name. */
+export function itSavesUnlessToldNot<P>(h: Harness<P>, port: string, question: string): void {
+  it(`saves after a change (answering its ${question}); with save: false it does not`, async () => {
+    await h.withSession((s) => s.modifyPort(port, 'vlan/native', '301'));
+    assert.equal(h.emulator.unsaved, false, 'saved');
+    await h.withSession((s) => s.modifyPort(port, 'vlan/native', '302'), { save: false });
+    assert.equal(h.emulator.unsaved, true, 'not saved');
+    assert.deepEqual(h.emulator.effective(port), portVlans(302, []));
+    await h.withSession((s) => s.modifyPort(port, 'vlan/native', '301'));
+    assert.equal(h.emulator.unsaved, false);
+  });
+}
+
+export function itRefusesAnInvalidVlan<P>(h: Harness<P>, port: string): void {
+  it('an invalid VLAN fails with the switch\'s words, and the port stays as it was', () =>
+    h.withSession(async (s) => {
+      await s.modifyPort(port, 'vlan/native', '101');
+      const { vlan, message } = h.fixture.invalidVlan;
+      await assert.rejects(s.modifyPort(port, `vlan/${vlan}`, String(vlan)), (e: unknown) => e instanceof SwitchError && message.test(e.message));
+      assert.deepEqual(h.emulator.effective(port), portVlans(101, []));
+      assert.ok(!h.emulator.state.vlans.has(vlan));
+    }));
+}
+
+export function itRefusesMissingPorts<P>(h: Harness<P>): void {
+  it('a port the switch does not have fails with the switch\'s words, naming the port, before anything is configured', async () => {
+    for (const missing of h.fixture.missingPorts) {
+      await h.withSession(async (s) => {
+        const mark = h.emulator.log.length;
+        for (const attempt of [() => s.modifyPort(missing, 'vlan/native', '101'), () => s.revertPort(missing), () => s.getPortNetworks([missing])]) {
+          await assert.rejects(attempt(), (e: unknown) => e instanceof SwitchError && h.fixture.missingPortMessage.test(e.message) && e.message.includes(missing));
+        }
+        assert.ok(!h.logSince(mark).includes('configure'), 'nothing was typed in configuration mode');
+      });
+    }
+  });
+}
+
+export function itFailsWhenLocked<P>(h: Harness<P>, port: string): void {
+  it('a locked configuration fails with the switch\'s words and changes nothing', async () => {
+    h.emulator.faults.configLocked = true;
+    try {
+      await h.withSession(async (s) => {
+        await assert.rejects(s.modifyPort(port, 'vlan/native', '101'), (e: unknown) => e instanceof SwitchError && h.fixture.configLockedMessage.test(e.message));
+        assert.deepEqual(h.emulator.effective(port), portVlans(1, []));
+      });
+    } finally {
+      h.emulator.faults.configLocked = false;
+    }
+  });
+}
+
+/** `driver`: the suite's driver made with the context given (short command and save timeouts). */
+export function itTimesOutWhenHung<P>(h: Harness<P>, driver: (c: CliDriverContext) => CliSwitchDriver<CliFields>, port: string): void {
+  it('a hung switch: the change times out and the session is not reused', async () => {
+    const s = await h.session({}, driver(context({ loginMs: 5000, commandMs: 800, saveMs: 800 })));
+    try {
+      h.emulator.faults.hangAfterCommands = 0;
+      const started = Date.now();
+      await assert.rejects(s.modifyPort(port, 'vlan/native', '101'), SwitchError);
+      assert.ok(Date.now() - started < 5000, 'cut off by the command timeout');
+      assert.equal(s.broken, true);
+      await assert.rejects(s.getPortNetworks([port]), SwitchError);
+    } finally {
+      delete h.emulator.faults.hangAfterCommands;
+      h.emulator.dropSessions();
+      await s.close().catch(() => {});
+    }
+  });
 }

@@ -8,103 +8,23 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
-import type { ClientChannel } from 'ssh2';
 import { generateHostKey, hostKeyFingerprint } from '../../support/switch-emulators/ssh-server.ts';
 import { startHttpEmulator } from '../../support/switch-emulators/http-server.ts';
 import { startEmulatorProcess } from '../../support/switch-emulators/process.ts';
 import type { CliEmulator } from '../../support/switch-emulators/cli-engine.ts';
 import { newToyState, startToy, TOY_PORTS, toyGrammar, type ToyPort } from '../../support/switch-emulators/toy.ts';
+import { openScreen, type Screen, type ScreenLogin } from './ssh-screen.ts';
 
 const USER = 'admin';
 const PASSWORD = 'toy-secret-pw';
 const TOY_MODULE = new URL('../../support/switch-emulators/toy.ts', import.meta.url).href;
 
-/** An interactive shell as a test sees it: everything received, and a cursor to wait from. */
-interface Screen {
-  stream: ClientChannel;
-  client: ssh2.Client;
-  /** Everything received so far. */
-  all(): string;
-  /** Waits until the text after the cursor matches, returns it up to the match's end and moves the cursor there. */
-  expect(what: string | RegExp, timeoutMs?: number): Promise<string>;
-  /** Sends text as typed. */
-  type(text: string): void;
-  /** Types a line and returns what came back up to the next prompt matching `prompt`. */
-  run(line: string, prompt?: RegExp): Promise<string>;
-  closed: Promise<void>;
-  end(): void;
-}
-
 const ANY_PROMPT = /toy(\([a-z-]+\))?#$/;
 
-function connect(port: number, o: { username?: string; password?: string; fingerprint?: (f: string) => void } = {}): Promise<Screen> {
-  return new Promise((resolve, reject) => {
-    const client = new ssh2.Client();
-    client.on('error', reject);
-    client.on('ready', () => {
-      client.shell({ term: 'vt100', rows: 24, cols: 80 }, (err, stream) => {
-        if (err) return reject(err);
-        let text = '';
-        let cursor = 0;
-        const waiters = new Set<() => void>();
-        stream.on('data', (d: Buffer) => {
-          text += d.toString('utf8');
-          for (const w of waiters) w();
-        });
-        const closed = new Promise<void>((r) => stream.on('close', () => r()));
-        const screen: Screen = {
-          stream,
-          client,
-          all: () => text,
-          expect(what, timeoutMs = 5000) {
-            return new Promise((res, rej) => {
-              const check = () => {
-                const rest = text.slice(cursor);
-                const m = typeof what === 'string' ? (rest.includes(what) ? { index: rest.indexOf(what), 0: what } : null) : what.exec(rest);
-                if (!m) return false;
-                const end = m.index + m[0].length;
-                cursor += end;
-                waiters.delete(check);
-                clearTimeout(timer);
-                res(rest.slice(0, end));
-                return true;
-              };
-              const timer = setTimeout(() => {
-                waiters.delete(check);
-                rej(new Error(`timed out waiting for ${what}; after the cursor: ${JSON.stringify(text.slice(cursor))}`));
-              }, timeoutMs);
-              if (!check()) waiters.add(check);
-            });
-          },
-          type: (t) => void stream.write(t),
-          async run(line, prompt = ANY_PROMPT) {
-            stream.write(`${line}\r`);
-            return screen.expect(new RegExp(prompt.source.replace(/\$$/, ''), prompt.flags));
-          },
-          closed,
-          end: () => client.end(),
-        };
-        resolve(screen);
-      });
-    });
-    client.connect({
-      host: '127.0.0.1',
-      port,
-      username: o.username ?? USER,
-      password: o.password ?? PASSWORD,
-      readyTimeout: 5000,
-      hostVerifier: (key: Buffer) => {
-        o.fingerprint?.(`SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`);
-        return true;
-      },
-    });
-  });
-}
+const connect = (port: number, o: Partial<ScreenLogin> = {}): Promise<Screen> => openScreen(port, { username: USER, password: PASSWORD, ...o }, ANY_PROMPT);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

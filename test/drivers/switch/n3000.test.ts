@@ -16,7 +16,7 @@ import { cliSwitchDriver } from '../../../src/drivers/switch/cli/cli-driver.ts';
 import { N3000_TYPE, n3000Dialect, n3000DriverSpec, n3000SwitchDriver } from '../../../src/drivers/switch/n3000.ts';
 import { NO_VLANS, portVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { N3000_DUMMY_VLAN as DUMMY, n3000Fixture as fixture, startN3000, type N3000Port } from '../../support/switch-emulators/n3000.ts';
-import { context, harness } from './dell-harness.ts';
+import { context, harness, itBatches, itFailsWhenLocked, itRefusesAnInvalidVlan, itRefusesMissingPorts, itSavesUnlessToldNot, itTimesOutWhenHung } from './dell-harness.ts';
 
 const fresh: N3000Port = { mode: 'access', access: 1, native: 1, allowed: '1-4093', pvid: 1, generalUntagged: [1], generalTagged: [], shutdown: false };
 
@@ -112,38 +112,9 @@ describe('n3000: the driver against the emulator', () => {
       assert.equal(port('gi1/0/4').allowed, '');
     }));
 
-  it('a batch: VLANs created first, every port written in one configuration session, saved once', () =>
-    h.withSession(async (s) => {
-      const mark = h.emulator.log.length;
-      await s.applyBatch([
-        { op: 'modify', port: 'gi1/0/5', channel: 'vlan/native', networkId: '201' },
-        { op: 'modify', port: 'gi1/0/6', channel: 'vlan/native', networkId: '202' },
-        { op: 'modify', port: 'gi1/0/6', channel: 'vlan/201', networkId: '201' },
-      ]);
-      assert.deepEqual(h.emulator.effective('gi1/0/5'), portVlans(201, []));
-      assert.deepEqual(h.emulator.effective('gi1/0/6'), portVlans(202, [201]));
-      const typed = h.logSince(mark);
-      assert.equal(typed.filter((l) => l === 'configure').length, 1);
-      assert.equal(typed.filter((l) => l === 'copy running-config startup-config').length, 1);
-      assert.ok(typed.indexOf(`vlan 201-202,${DUMMY}`) < typed.indexOf('interface gi1/0/5'), typed.join(' | '));
-    }));
-
-  it('saves after a change (answering its question); with save: false it does not', async () => {
-    await h.withSession((s) => s.modifyPort('gi1/0/7', 'vlan/native', '301'));
-    assert.equal(h.emulator.unsaved, false, 'saved');
-    await h.withSession((s) => s.modifyPort('gi1/0/7', 'vlan/native', '302'), { save: false });
-    assert.equal(h.emulator.unsaved, true, 'not saved');
-    await h.withSession((s) => s.modifyPort('gi1/0/7', 'vlan/native', '301'));
-    assert.equal(h.emulator.unsaved, false);
-  });
-
-  it('an invalid VLAN fails with the switch\'s words, and the port stays as it was', () =>
-    h.withSession(async (s) => {
-      await s.modifyPort('gi1/0/8', 'vlan/native', '101');
-      const { vlan, message } = fixture.invalidVlan;
-      await assert.rejects(s.modifyPort('gi1/0/8', `vlan/${vlan}`, String(vlan)), (e: unknown) => e instanceof SwitchError && message.test(e.message));
-      assert.deepEqual(h.emulator.effective('gi1/0/8'), portVlans(101, []));
-    }));
+  itBatches(h, ['gi1/0/5', 'gi1/0/6'], `vlan 201-202,${DUMMY}`);
+  itSavesUnlessToldNot(h, 'gi1/0/7', 'question');
+  itRefusesAnInvalidVlan(h, 'gi1/0/8');
 
   it('a native VLAN that does not exist is refused ("VLAN ID not found."), so the dummy VLAN must be created', async () => {
     const s = await h.session({ dummy_vlan: 3999 }, variant({ prepare: undefined }));
@@ -155,29 +126,8 @@ describe('n3000: the driver against the emulator', () => {
     }
   });
 
-  it('a port the switch does not have fails with the switch\'s words, naming the port, before anything is configured', async () => {
-    for (const missing of fixture.missingPorts) {
-      await h.withSession(async (s) => {
-        const mark = h.emulator.log.length;
-        for (const attempt of [() => s.modifyPort(missing, 'vlan/native', '101'), () => s.revertPort(missing), () => s.getPortNetworks([missing])]) {
-          await assert.rejects(attempt(), (e: unknown) => e instanceof SwitchError && fixture.missingPortMessage.test(e.message) && e.message.includes(missing));
-        }
-        assert.ok(!h.logSince(mark).includes('configure'), 'nothing was typed in configuration mode');
-      });
-    }
-  });
-
-  it('a locked configuration fails with the switch\'s words and changes nothing', async () => {
-    h.emulator.faults.configLocked = true;
-    try {
-      await h.withSession(async (s) => {
-        await assert.rejects(s.modifyPort('gi1/0/10', 'vlan/native', '101'), (e: unknown) => e instanceof SwitchError && fixture.configLockedMessage.test(e.message));
-        assert.deepEqual(h.emulator.effective('gi1/0/10'), portVlans(1, []));
-      });
-    } finally {
-      h.emulator.faults.configLocked = false;
-    }
-  });
+  itRefusesMissingPorts(h);
+  itFailsWhenLocked(h, 'gi1/0/10');
 
   // DNOS writes "--More-- or (q)uit" (FASTPATH's pager): the session layer must answer it too.
   it('paging: left on, a long show vlan still reads whole through the "--More-- or (q)uit" prompt', async () => {
@@ -196,20 +146,5 @@ describe('n3000: the driver against the emulator', () => {
     assert.ok(!h.logSince(mark).includes('terminal length 0'));
   });
 
-  it('a hung switch: the change times out and the session is not reused', async () => {
-    const impatient = n3000SwitchDriver(context({ loginMs: 5000, commandMs: 800, saveMs: 800 }));
-    const s = await h.session({}, impatient as never);
-    try {
-      h.emulator.faults.hangAfterCommands = 0;
-      const started = Date.now();
-      await assert.rejects(s.modifyPort('gi1/0/11', 'vlan/native', '101'), SwitchError);
-      assert.ok(Date.now() - started < 5000, 'cut off by the command timeout');
-      assert.equal(s.broken, true);
-      await assert.rejects(s.getPortNetworks(['gi1/0/11']), SwitchError);
-    } finally {
-      delete h.emulator.faults.hangAfterCommands;
-      h.emulator.dropSessions();
-      await s.close().catch(() => {});
-    }
-  });
+  itTimesOutWhenHung(h, (c) => n3000SwitchDriver(c) as never, 'gi1/0/11');
 });

@@ -20,7 +20,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ssh2 from 'ssh2';
 import { BadArgumentError, SwitchError } from '../../../src/errors.ts';
 import { cliSwitchDriver, type CliDriverContext } from '../../../src/drivers/switch/cli/cli-driver.ts';
 import { memoryHostKeyStore } from '../../../src/drivers/switch/cli/host-keys.ts';
@@ -54,6 +53,7 @@ import {
   startNexusEmulator,
   type NexusPort,
 } from '../../support/switch-emulators/nexus.ts';
+import { promptShell } from './ssh-screen.ts';
 
 const CREDS = { username: 'admin', password: 'nexus-secret-pw' };
 const quiet = { info() {}, warn() {} };
@@ -472,46 +472,7 @@ describe('nexus: the switch dies in the middle of a batch', () => {
 // ——— the emulator as a person at its CLI sees it ———
 
 /** A raw interactive shell: type a line, get what the switch printed up to its next prompt. */
-async function shell(port: number): Promise<{ run(line: string): Promise<string>; type(text: string): void; until(re: RegExp): Promise<string>; end(): void }> {
-  const client = new ssh2.Client();
-  const stream = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
-    client.on('error', reject);
-    client.on('ready', () => client.shell({ term: 'vt100', rows: 24, cols: 80 }, (err, st) => (err ? reject(err) : resolve(st))));
-    client.connect({ host: '127.0.0.1', port, ...CREDS, readyTimeout: 5000, hostVerifier: () => true });
-  });
-  let text = '';
-  let waiter: (() => void) | undefined;
-  stream.on('data', (d: Buffer) => {
-    text += d.toString('utf8');
-    waiter?.();
-  });
-  const until = (re: RegExp) =>
-    new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}: ${JSON.stringify(text)}`)), 5000);
-      const check = () => {
-        const m = re.exec(text);
-        if (!m) return;
-        clearTimeout(timer);
-        waiter = undefined;
-        const out = text.slice(0, m.index + m[0].length);
-        text = text.slice(m.index + m[0].length);
-        resolve(out);
-      };
-      waiter = check;
-      check();
-    });
-  const PROMPT = /switch(\([a-z-]+\))?# $/;
-  await until(PROMPT);
-  return {
-    run: async (line) => {
-      stream.write(`${line}\r`);
-      return (await until(PROMPT)).replace(/\r\n/g, '\n');
-    },
-    type: (t) => void stream.write(t),
-    until,
-    end: () => client.end(),
-  };
-}
+const shell = (port: number) => promptShell(port, CREDS, /switch(\([a-z-]+\))?# $/);
 
 describe('nexus: the emulator at its CLI', () => {
   let emulator: CliEmulator<NexusPort>;
@@ -578,9 +539,9 @@ describe('nexus: the emulator at its CLI', () => {
     const s = await shell(emulator.port);
     try {
       s.type('show running-config\r');
-      await s.until(/\x1b\[7m--More--\x1b\[m/);
+      await s.expect(/\x1b\[7m--More--\x1b\[m/);
       s.type('q');
-      await s.until(/switch# $/);
+      await s.expect(/switch# $/);
       await s.run('terminal length 0');
       const all = await s.run('show running-config');
       assert.ok(!all.includes('--More--'));

@@ -18,14 +18,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import ssh2 from 'ssh2';
-import type { ClientChannel } from 'ssh2';
 import { memoryHostKeyStore } from '../../../src/drivers/switch/cli/host-keys.ts';
 import type { CliSession } from '../../../src/drivers/switch/cli/cli-session.ts';
 import { os10PortCommands, os10PortVlans, os10SwitchDriver, OS10_PORT, OS10_TYPE, parseInterfaceConfig } from '../../../src/drivers/switch/os10.ts';
 import { NO_VLANS, portVlans, type PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { SwitchError } from '../../../src/errors.ts';
 import { startCliEmulator, type CliEmulator } from '../../support/switch-emulators/cli-engine.ts';
+import { promptShell } from './ssh-screen.ts';
 import { formatInterface, formatPortList, formatShowVlan, newOs10State, os10Effective, os10Fixture, os10Grammar, startOs10, type Os10Port } from '../../support/switch-emulators/os10.ts';
 
 const USER = 'admin';
@@ -154,62 +153,9 @@ describe('os10 emulator: forwarding rules and show output', () => {
 
 // ——— over SSH ———
 
-interface Screen {
-  run(line: string): Promise<string>;
-  type(text: string): void;
-  expect(what: RegExp): Promise<string>;
-  end(): void;
-}
-
 const PROMPT = /OS10(\([a-z0-9/:-]+\))?# $/;
 
-function shell(port: number): Promise<Screen> {
-  return new Promise((resolve, reject) => {
-    const client = new ssh2.Client();
-    client.on('error', reject);
-    client.on('ready', () =>
-      client.shell({ term: 'vt100', rows: 24, cols: 80 }, (err, stream: ClientChannel) => {
-        if (err) return reject(err);
-        let text = '';
-        let cursor = 0;
-        const waiters = new Set<() => void>();
-        stream.on('data', (d: Buffer) => {
-          text += d.toString('utf8');
-          for (const w of waiters) w();
-        });
-        const expect = (what: RegExp) =>
-          new Promise<string>((res, rej) => {
-            const timer = setTimeout(() => {
-              waiters.delete(check);
-              rej(new Error(`timed out waiting for ${what}; screen after cursor: ${JSON.stringify(text.slice(cursor))}`));
-            }, 5000);
-            const check = () => {
-              const m = what.exec(text.slice(cursor));
-              if (!m) return;
-              clearTimeout(timer);
-              waiters.delete(check);
-              const got = text.slice(cursor, cursor + m.index + m[0].length);
-              cursor += m.index + m[0].length;
-              res(got);
-            };
-            waiters.add(check);
-            check();
-          });
-        const screen: Screen = {
-          type: (t) => stream.write(t),
-          expect,
-          async run(line) {
-            stream.write(`${line}\r`);
-            return (await expect(PROMPT)).replace(/\r\n/g, '\n');
-          },
-          end: () => client.end(),
-        };
-        expect(PROMPT).then(() => resolve(screen), reject);
-      }),
-    );
-    client.connect({ host: '127.0.0.1', port, username: USER, password: PASSWORD });
-  });
-}
+const shell = (port: number) => promptShell(port, { username: USER, password: PASSWORD }, PROMPT);
 
 describe('os10 emulator over SSH', () => {
   let emu: CliEmulator<Os10Port>;

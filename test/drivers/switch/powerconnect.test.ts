@@ -14,7 +14,7 @@ import { cliSwitchDriver } from '../../../src/drivers/switch/cli/cli-driver.ts';
 import { NO_VLANS, portVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { DELL_PORT_NAME, POWERCONNECT_TYPE, powerconnectDialect, powerconnectDriverSpec, powerconnectSwitchDriver } from '../../../src/drivers/switch/powerconnect.ts';
 import { powerconnectFixture as fixture, startPowerconnect, type PowerconnectPort } from '../../support/switch-emulators/powerconnect.ts';
-import { context, CREDS, harness } from './dell-harness.ts';
+import { context, CREDS, harness, itBatches, itFailsWhenLocked, itRefusesAnInvalidVlan, itRefusesMissingPorts, itSavesUnlessToldNot, itTimesOutWhenHung } from './dell-harness.ts';
 
 const fresh: PowerconnectPort = { mode: 'access', access: 1, native: 1, allowed: [], pvid: 1, generalUntagged: [], generalTagged: [], shutdown: false };
 
@@ -132,40 +132,9 @@ describe('powerconnect: the driver against the emulator', () => {
       assert.deepEqual(h.emulator.effective('gi1/0/5'), portVlans(101, []));
     }));
 
-  it('a batch: VLANs created first, every port written in one configuration session, saved once', () =>
-    h.withSession(async (s) => {
-      const mark = h.emulator.log.length;
-      await s.applyBatch([
-        { op: 'modify', port: 'gi1/0/6', channel: 'vlan/native', networkId: '201' },
-        { op: 'modify', port: 'gi1/0/7', channel: 'vlan/native', networkId: '202' },
-        { op: 'modify', port: 'gi1/0/7', channel: 'vlan/201', networkId: '201' },
-      ]);
-      assert.deepEqual(h.emulator.effective('gi1/0/6'), portVlans(201, []));
-      assert.deepEqual(h.emulator.effective('gi1/0/7'), portVlans(202, [201]));
-      const typed = h.logSince(mark);
-      assert.equal(typed.filter((l) => l === 'configure').length, 1);
-      assert.equal(typed.filter((l) => l === 'copy running-config startup-config').length, 1);
-      assert.ok(typed.indexOf('vlan 201-202') < typed.indexOf('interface gi1/0/6'), typed.join(' | '));
-    }));
-
-  it('saves after a change (answering its Overwrite question); with save: false it does not', async () => {
-    await h.withSession((s) => s.modifyPort('gi1/0/8', 'vlan/native', '301'));
-    assert.equal(h.emulator.unsaved, false, 'saved');
-    await h.withSession((s) => s.modifyPort('gi1/0/8', 'vlan/native', '302'), { save: false });
-    assert.equal(h.emulator.unsaved, true, 'not saved');
-    assert.deepEqual(h.emulator.effective('gi1/0/8'), portVlans(302, []));
-    await h.withSession((s) => s.modifyPort('gi1/0/8', 'vlan/native', '301'));
-    assert.equal(h.emulator.unsaved, false);
-  });
-
-  it('an invalid VLAN fails with the switch\'s words, and the port stays as it was', () =>
-    h.withSession(async (s) => {
-      await s.modifyPort('gi1/0/9', 'vlan/native', '101');
-      const { vlan, message } = fixture.invalidVlan;
-      await assert.rejects(s.modifyPort('gi1/0/9', `vlan/${vlan}`, String(vlan)), (e: unknown) => e instanceof SwitchError && message.test(e.message));
-      assert.deepEqual(h.emulator.effective('gi1/0/9'), portVlans(101, []));
-      assert.ok(!h.emulator.state.vlans.has(vlan));
-    }));
+  itBatches(h, ['gi1/0/6', 'gi1/0/7'], 'vlan 201-202');
+  itSavesUnlessToldNot(h, 'gi1/0/8', 'Overwrite question');
+  itRefusesAnInvalidVlan(h, 'gi1/0/9');
 
   it('a VLAN that was not created is refused in the switch\'s words (a dialect that does not create it)', async () => {
     const noCreate = cliSwitchDriver({ ...powerconnectDriverSpec(), dialect: () => ({ ...powerconnectDialect(), prepare: undefined }) }, context());
@@ -178,29 +147,8 @@ describe('powerconnect: the driver against the emulator', () => {
     }
   });
 
-  it('a port the switch does not have fails with the switch\'s words, naming the port, before anything is configured', async () => {
-    for (const missing of fixture.missingPorts) {
-      await h.withSession(async (s) => {
-        const mark = h.emulator.log.length;
-        for (const attempt of [() => s.modifyPort(missing, 'vlan/native', '101'), () => s.revertPort(missing), () => s.getPortNetworks([missing])]) {
-          await assert.rejects(attempt(), (e: unknown) => e instanceof SwitchError && fixture.missingPortMessage.test(e.message) && e.message.includes(missing));
-        }
-        assert.ok(!h.logSince(mark).includes('configure'), 'nothing was typed in configuration mode');
-      });
-    }
-  });
-
-  it('a locked configuration fails with the switch\'s words and changes nothing', async () => {
-    h.emulator.faults.configLocked = true;
-    try {
-      await h.withSession(async (s) => {
-        await assert.rejects(s.modifyPort('gi1/0/11', 'vlan/native', '101'), (e: unknown) => e instanceof SwitchError && fixture.configLockedMessage.test(e.message));
-        assert.deepEqual(h.emulator.effective('gi1/0/11'), portVlans(1, []));
-      });
-    } finally {
-      h.emulator.faults.configLocked = false;
-    }
-  });
+  itRefusesMissingPorts(h);
+  itFailsWhenLocked(h, 'gi1/0/11');
 
   it('paging: left on, the show output (longer than a page) still reads whole through the "More:" prompt', async () => {
     const paged = cliSwitchDriver({ ...powerconnectDriverSpec(), dialect: () => ({ ...powerconnectDialect(), sessionSetup: [] }) }, context());
@@ -219,20 +167,5 @@ describe('powerconnect: the driver against the emulator', () => {
     assert.ok(!h.logSince(mark).includes('terminal datadump'));
   });
 
-  it('a hung switch: the change times out and the session is not reused', async () => {
-    const impatient = powerconnectSwitchDriver(context({ loginMs: 5000, commandMs: 800, saveMs: 800 }));
-    const s = await h.session({}, impatient as never);
-    try {
-      h.emulator.faults.hangAfterCommands = 0;
-      const started = Date.now();
-      await assert.rejects(s.modifyPort('gi1/0/13', 'vlan/native', '101'), SwitchError);
-      assert.ok(Date.now() - started < 5000, 'cut off by the command timeout');
-      assert.equal(s.broken, true);
-      await assert.rejects(s.getPortNetworks(['gi1/0/13']), SwitchError);
-    } finally {
-      delete h.emulator.faults.hangAfterCommands;
-      h.emulator.dropSessions();
-      await s.close().catch(() => {});
-    }
-  });
+  itTimesOutWhenHung(h, (c) => powerconnectSwitchDriver(c) as never, 'gi1/0/13');
 });

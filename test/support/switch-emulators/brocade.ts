@@ -42,7 +42,7 @@
  */
 import { BROCADE_TYPE } from '../../../src/drivers/switch/brocade.ts';
 import { formatVlanList, parseVlanList, portVlans, type PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
-import { escapeXml, parseXml, textAt, XmlError, type XmlElement } from '../../../src/drivers/switch/brocade/xml.ts';
+import { escapeXml, parseXml, textAt, XmlError, type XmlElement } from '../../../src/drivers/switch/xml.ts';
 import { DeviceState } from './device-state.ts';
 import { startHttpEmulator, type HttpReply, type HttpRequest } from './http-server.ts';
 import type { EmulatorOptions, RunningEmulator, VendorFixture } from './model.ts';

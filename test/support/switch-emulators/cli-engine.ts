@@ -88,6 +88,24 @@ export function caret(column: number): string {
   return `${' '.repeat(column)}^`;
 }
 
+/**
+ * `terminal length <lines>` as every emulated CLI has it: 0 turns paging
+ * off, another number pages by that many lines. `refuse` throws the
+ * vendor's words for a number its switch does not take.
+ */
+export function terminalLength<P>(refuse: (c: CommandContext<P>, lines: number) => void = () => {}): CliCommand<P> {
+  return {
+    pattern: 'terminal length <lines>',
+    accept: { lines: /^\d+$/ },
+    run: (c) => {
+      const n = Number(c.args.lines);
+      refuse(c, n);
+      c.session.paging = n !== 0;
+      if (n) c.session.pageLines = n;
+    },
+  };
+}
+
 /** Where the interpreter gave up on a line, for the vendor's message. */
 export interface InputProblem {
   /** The line as typed (trimmed of the line end). */

@@ -2,11 +2,13 @@
  * What the two Dell emulators (./powerconnect.ts, ./n3000.ts) share: the
  * port names their CLIs accept (gi1/0/1, Gi1/0/1, gigabitethernet 1/0/1,
  * te1/0/1, tengigabitethernet1/0/1 …), VLAN list arguments, and the layout
- * of "Key: value" show output. Their VLAN models differ (the 55xx has "native
- * none", the N3000 does not; a fresh N3000 trunk allows every VLAN, a 55xx
- * trunk none), so each keeps its own.
+ * of "Key: value" show output, and general-mode membership (`switchport
+ * general allowed vlan add|remove`). Their VLAN models differ (the 55xx has
+ * "native none", the N3000 does not; a fresh N3000 trunk allows every VLAN,
+ * a 55xx trunk none), so each keeps its own.
  */
 import { parseVlanList } from '../../../src/drivers/switch/port-vlans.ts';
+import type { CliCommand, CommandContext } from './cli-engine.ts';
 
 const KINDS: Array<[short: string, long: string]> = [
   ['gi', 'gigabitethernet'],
@@ -51,4 +53,55 @@ export function vlanArg(text: string, [lo, hi]: readonly [number, number]): numb
 export function splitExisting(list: Iterable<number>, vlans: ReadonlySet<number>): { active: number[]; inactive: number[] } {
   const sorted = [...new Set(list)].sort((a, b) => a - b);
   return { active: sorted.filter((v) => vlans.has(v)), inactive: sorted.filter((v) => !vlans.has(v)) };
+}
+
+/** The VLANs in either list, sorted, once each. */
+export const union = (a: number[], b: number[]) => [...new Set([...a, ...b])].sort((x, y) => x - y);
+/** The VLANs of `a` that are not in `b`. */
+export const minus = (a: number[], b: number[]) => a.filter((v) => !b.includes(v));
+
+/** A port's general-mode members: a VLAN is untagged or tagged, not both. */
+export interface GeneralMembers {
+  generalUntagged: number[];
+  generalTagged: number[];
+}
+
+/**
+ * `switchport general allowed vlan add <vlans> [tagged|untagged]` (untagged
+ * when not said; either word abbreviable) and `… remove <vlans>`, as both
+ * Dell CLIs take them. `port`: the interface mode's port; `added` and
+ * `removed`: the VLANs the command names, or the switch's refusal.
+ */
+export function generalAllowedCommands<P extends GeneralMembers>(
+  port: (c: CommandContext<P>) => P,
+  vlans: { added(c: CommandContext<P>): number[]; removed(c: CommandContext<P>): number[] },
+): CliCommand<P>[] {
+  const add = (c: CommandContext<P>, how: 'tagged' | 'untagged') => {
+    const p = port(c);
+    const list = vlans.added(c);
+    if (how === 'tagged') {
+      p.generalTagged = union(p.generalTagged, list);
+      p.generalUntagged = minus(p.generalUntagged, list);
+    } else {
+      p.generalUntagged = union(p.generalUntagged, list);
+      p.generalTagged = minus(p.generalTagged, list);
+    }
+  };
+  return [
+    { pattern: 'switchport general allowed vlan add <vlans>', run: (c) => add(c, 'untagged') },
+    {
+      pattern: 'switchport general allowed vlan add <vlans> <how>',
+      accept: { how: /^(t|ta|tag|tagg|tagge|tagged|u|un|unt|unta|untag|untagg|untagge|untagged)$/i },
+      run: (c) => add(c, /^t/i.test(c.args.how!) ? 'tagged' : 'untagged'),
+    },
+    {
+      pattern: 'switchport general allowed vlan remove <vlans>',
+      run: (c) => {
+        const p = port(c);
+        const list = vlans.removed(c);
+        p.generalTagged = minus(p.generalTagged, list);
+        p.generalUntagged = minus(p.generalUntagged, list);
+      },
+    },
+  ];
 }

@@ -19,7 +19,7 @@
  * change, CLI or PUT, goes through DeviceState.change.
  */
 import { INTERFACE_TYPES } from '../../../src/drivers/switch/dellnos9.ts';
-import { child, escapeXml, parseXml, path, XmlError } from '../../../src/drivers/switch/dellnos9-xml.ts';
+import { at, child, escapeXml, parseXml, XmlError } from '../../../src/drivers/switch/xml.ts';
 import { DeviceState } from './device-state.ts';
 import { lockedMessage, runCli, type CliKind } from './dellnos9-cli.ts';
 import { EMULATED_TYPE, effective, freshPort, Refusal, replaceInterface, type Os9Port } from './dellnos9-model.ts';
@@ -82,7 +82,7 @@ export async function startDellNos9Emulator(o: EmulatorOptions): Promise<HttpEmu
     }
     if (doc.name !== 'interface' || child(doc, 'name')?.text.trim() !== name) return restError(400, 'invalid-value', 'key mismatch: <name> must be the resource\'s key', req.path);
     const bool = (text: string | undefined, dflt: boolean) => (text === undefined ? dflt : text.trim() === 'true');
-    const want = { hybrid: bool(path(doc, 'portmode', 'hybrid')?.text, false), switchport: child(doc, 'switchport') !== undefined, shutdown: bool(child(doc, 'shutdown')?.text, true) };
+    const want = { hybrid: bool(at(doc, 'portmode', 'hybrid')?.text, false), switchport: child(doc, 'switchport') !== undefined, shutdown: bool(child(doc, 'shutdown')?.text, true) };
     try {
       await state.change(() => replaceInterface(state.port(port)!, port, want));
     } catch (err) {

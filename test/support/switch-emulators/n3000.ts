@@ -26,8 +26,8 @@
  */
 import { N3000_TYPE, N3000_VLANS } from '../../../src/drivers/switch/n3000.ts';
 import { formatVlanList, NO_VLANS, parseVlanList, portVlans, type PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
-import { caret, startCliEmulator, VendorError, type CliEmulator, type CliGrammar, type CommandContext } from './cli-engine.ts';
-import { canonicalPort, displayPort, vlanArg, vlanListArg } from './dell-shared.ts';
+import { caret, startCliEmulator, terminalLength, VendorError, type CliEmulator, type CliGrammar, type CommandContext } from './cli-engine.ts';
+import { canonicalPort, displayPort, generalAllowedCommands, minus, union, vlanArg, vlanListArg } from './dell-shared.ts';
 import { DeviceState } from './device-state.ts';
 import type { EmulatorOptions, VendorFixture } from './model.ts';
 
@@ -116,8 +116,8 @@ function existingVlan(c: Ctx, name: string, refusal: string = N3000_WORDS.noVlan
   return v;
 }
 
-const union = (a: number[], b: number[]) => [...new Set([...a, ...b])].sort((x, y) => x - y);
-const minus = (a: number[], b: number[]) => a.filter((v) => !b.includes(v));
+/** The VLANs argument `<vlans>` of the command typed. */
+const namedVlans = (c: Ctx) => vlansGiven(c, c.args.vlans!);
 
 function setAllowed(c: Ctx, f: (now: number[]) => number[]): void {
   const p = thePort(c);
@@ -198,16 +198,9 @@ export const n3000Grammar: CliGrammar<N3000Port> = {
       commands: [
         exitTo('user'),
         { pattern: 'quit', run: (c) => c.close() },
-        {
-          pattern: 'terminal length <lines>',
-          accept: { lines: /^\d+$/ },
-          run: (c) => {
-            const n = Number(c.args.lines);
-            if (n !== 0 && (n < 5 || n > 48)) throw new VendorError([caret(column(c, c.args.lines!)), 'Invalid input. Please specify an integer in the range 5 to 48.'].join('\n'));
-            c.session.paging = n !== 0;
-            if (n) c.session.pageLines = n;
-          },
-        },
+        terminalLength((c, n) => {
+          if (n !== 0 && (n < 5 || n > 48)) throw new VendorError([caret(column(c, c.args.lines!)), 'Invalid input. Please specify an integer in the range 5 to 48.'].join('\n'));
+        }),
         { pattern: 'no terminal length', run: (c) => void (c.session.paging = true) },
         { pattern: 'configure', run: (c) => c.enter('config') },
         {
@@ -279,10 +272,10 @@ export const n3000Grammar: CliGrammar<N3000Port> = {
         {
           pattern: 'switchport trunk allowed vlan <vlans>',
           accept: { vlans: /^[\d,-]+$/ },
-          run: (c) => setAllowed(c, () => vlansGiven(c, c.args.vlans!)),
+          run: (c) => setAllowed(c, () => namedVlans(c)),
         },
-        { pattern: 'switchport trunk allowed vlan add <vlans>', run: (c) => setAllowed(c, (now) => union(now, vlansGiven(c, c.args.vlans!))) },
-        { pattern: 'switchport trunk allowed vlan remove <vlans>', run: (c) => setAllowed(c, (now) => minus(now, vlansGiven(c, c.args.vlans!))) },
+        { pattern: 'switchport trunk allowed vlan add <vlans>', run: (c) => setAllowed(c, (now) => union(now, namedVlans(c))) },
+        { pattern: 'switchport trunk allowed vlan remove <vlans>', run: (c) => setAllowed(c, (now) => minus(now, namedVlans(c))) },
         { pattern: 'switchport trunk allowed vlan all', run: (c) => void (thePort(c).allowed = ALL) },
         { pattern: 'no switchport trunk allowed vlan', run: (c) => void (thePort(c).allowed = ALL) },
         // A number only: the N3000 has no "native vlan none" (upstream #870).
@@ -290,39 +283,13 @@ export const n3000Grammar: CliGrammar<N3000Port> = {
         { pattern: 'no switchport trunk native vlan', run: (c) => void (thePort(c).native = 1) },
         { pattern: 'switchport general pvid <vlan>', run: (c) => void (thePort(c).pvid = existingVlan(c, 'vlan', N3000_WORDS.pvid)) },
         { pattern: 'no switchport general pvid', run: (c) => void (thePort(c).pvid = 1) },
-        { pattern: 'switchport general allowed vlan add <vlans>', run: (c) => generalAdd(c, 'untagged') },
-        {
-          pattern: 'switchport general allowed vlan add <vlans> <how>',
-          accept: { how: /^(t|ta|tag|tagg|tagge|tagged|u|un|unt|unta|untag|untagg|untagge|untagged)$/i },
-          run: (c) => generalAdd(c, /^t/i.test(c.args.how!) ? 'tagged' : 'untagged'),
-        },
-        {
-          pattern: 'switchport general allowed vlan remove <vlans>',
-          run: (c) => {
-            const p = thePort(c);
-            const list = vlansGiven(c, c.args.vlans!);
-            p.generalTagged = minus(p.generalTagged, list);
-            p.generalUntagged = minus(p.generalUntagged, list);
-          },
-        },
+        ...generalAllowedCommands(thePort, { added: namedVlans, removed: namedVlans }),
         { pattern: 'shutdown', run: (c) => void (thePort(c).shutdown = true) },
         { pattern: 'no shutdown', run: (c) => void (thePort(c).shutdown = false) },
       ],
     },
   },
 };
-
-function generalAdd(c: Ctx, how: 'tagged' | 'untagged'): void {
-  const p = thePort(c);
-  const list = vlansGiven(c, c.args.vlans!);
-  if (how === 'tagged') {
-    p.generalTagged = union(p.generalTagged, list);
-    p.generalUntagged = minus(p.generalUntagged, list);
-  } else {
-    p.generalUntagged = union(p.generalUntagged, list);
-    p.generalTagged = minus(p.generalTagged, list);
-  }
-}
 
 export function startN3000(o: EmulatorOptions): Promise<CliEmulator<N3000Port>> {
   const state = new DeviceState<N3000Port>({ ports: o.ports, freshPort, effective: n3000Effective, stateFile: o.stateFile, backing: o.backing, faults: o.faults });

@@ -39,7 +39,7 @@
 import { SwitchError } from '../../../src/errors.ts';
 import { NEXUS_TYPE } from '../../../src/drivers/switch/nexus.ts';
 import { formatVlanList, MAX_VLAN, NO_VLANS, parseVlanList, portVlans, type PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
-import { caret, startCliEmulator, VendorError, type CliEmulator, type CliGrammar, type CommandContext } from './cli-engine.ts';
+import { caret, startCliEmulator, terminalLength, VendorError, type CliEmulator, type CliGrammar, type CommandContext } from './cli-engine.ts';
 import { tokenize } from './cli-match.ts';
 import { DeviceState } from './device-state.ts';
 import type { EmulatorOptions, VendorFixture } from './model.ts';
@@ -239,12 +239,9 @@ export const nexusGrammar: CliGrammar<NexusPort> = {
     exec: {
       prompt: (h) => `${h}# `,
       commands: [
-        { pattern: 'terminal length <lines>', accept: { lines: /^\d+$/ }, run: (c) => {
-          const n = Number(c.args.lines);
+        terminalLength((c, n) => {
           if (n > 511) throw markedError(c, 2, "% Invalid number, range is (0:511) at '^' marker.");
-          c.session.paging = n !== 0;
-          if (n) c.session.pageLines = n;
-        } },
+        }),
         { pattern: 'terminal width <cols>', accept: { cols: /^\d+$/ }, run: () => {} },
         { pattern: 'configure terminal', run: (c) => c.enter('config') },
         { pattern: 'show interface <if> switchport', run: (c) => {

@@ -31,7 +31,7 @@
  */
 import { formatVlanList, NO_VLANS, parseVlanList, portVlans, type PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { OS10_TYPE } from '../../../src/drivers/switch/os10.ts';
-import { startCliEmulator, VendorError, type CliEmulator, type CliGrammar, type CommandContext, type Output } from './cli-engine.ts';
+import { startCliEmulator, terminalLength, VendorError, type CliEmulator, type CliGrammar, type CommandContext, type Output } from './cli-engine.ts';
 import { DeviceState } from './device-state.ts';
 import type { EmulatorOptions, VendorFixture } from './model.ts';
 
@@ -195,12 +195,9 @@ export const os10Grammar: CliGrammar<Os10Port> = {
     exec: {
       prompt: (h) => `${h}# `,
       commands: [
-        { pattern: 'terminal length <lines>', accept: { lines: /^\d+$/ }, run: (c) => {
-          const n = Number(c.args.lines);
+        terminalLength((_, n) => {
           if (n > 512) throw new VendorError(OS10_MESSAGES.illegal);
-          c.session.paging = n !== 0;
-          if (n) c.session.pageLines = n;
-        } },
+        }),
         { pattern: 'configure terminal', run: (c) => c.enter('config') },
         { pattern: 'show running-configuration', run: (c) => runningConfiguration(c.state) },
         { pattern: 'show running-configuration interface <name...>', run: (c) => showInterfaceConfig(c, c.args.name!) },

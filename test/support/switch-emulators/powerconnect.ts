@@ -29,7 +29,7 @@
 import { POWERCONNECT_TYPE, POWERCONNECT_VLANS } from '../../../src/drivers/switch/powerconnect.ts';
 import { formatVlanList, NO_VLANS, portVlans, type PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { startCliEmulator, VendorError, type CliEmulator, type CliGrammar, type CommandContext } from './cli-engine.ts';
-import { canonicalPort, splitExisting, vlanArg, vlanListArg } from './dell-shared.ts';
+import { canonicalPort, generalAllowedCommands, minus, splitExisting, union, vlanArg, vlanListArg } from './dell-shared.ts';
 import { DeviceState } from './device-state.ts';
 import type { EmulatorOptions, VendorFixture } from './model.ts';
 
@@ -104,9 +104,6 @@ function vlanOrNone(c: Ctx, text: string): number | null {
   if (v === null) throw new VendorError(POWERCONNECT_WORDS.badValue);
   return existing(c, [v])[0]!;
 }
-
-const union = (a: number[], b: number[]) => [...new Set([...a, ...b])].sort((x, y) => x - y);
-const minus = (a: number[], b: number[]) => a.filter((v) => !b.includes(v));
 
 // ---- show output ----
 
@@ -271,42 +268,14 @@ export const powerconnectGrammar: CliGrammar<PowerconnectPort> = {
         { pattern: 'no switchport trunk native vlan', run: (c) => void (thePort(c).native = 1) },
         { pattern: 'switchport general pvid <vlan>', run: (c) => void (thePort(c).pvid = vlanOrNone(c, c.args.vlan!)) },
         { pattern: 'no switchport general pvid', run: (c) => void (thePort(c).pvid = 1) },
-        {
-          pattern: 'switchport general allowed vlan add <vlans>',
-          run: (c) => generalAdd(c, 'untagged'),
-        },
-        {
-          pattern: 'switchport general allowed vlan add <vlans> <how>',
-          accept: { how: /^(t|ta|tag|tagg|tagge|tagged|u|un|unt|unta|untag|untagg|untagge|untagged)$/i },
-          run: (c) => generalAdd(c, /^t/i.test(c.args.how!) ? 'tagged' : 'untagged'),
-        },
-        {
-          pattern: 'switchport general allowed vlan remove <vlans>',
-          run: (c) => {
-            const p = thePort(c);
-            const list = vlansGiven(c.args.vlans!);
-            p.generalTagged = minus(p.generalTagged, list);
-            p.generalUntagged = minus(p.generalUntagged, list);
-          },
-        },
+        // Members added must exist; any may be removed.
+        ...generalAllowedCommands(thePort, { added: (c) => existing(c, vlansGiven(c.args.vlans!)), removed: (c) => vlansGiven(c.args.vlans!) }),
         { pattern: 'shutdown', run: (c) => void (thePort(c).shutdown = true) },
         { pattern: 'no shutdown', run: (c) => void (thePort(c).shutdown = false) },
       ],
     },
   },
 };
-
-function generalAdd(c: Ctx, how: 'tagged' | 'untagged'): void {
-  const p = thePort(c);
-  const list = existing(c, vlansGiven(c.args.vlans!));
-  if (how === 'tagged') {
-    p.generalTagged = union(p.generalTagged, list);
-    p.generalUntagged = minus(p.generalUntagged, list);
-  } else {
-    p.generalUntagged = union(p.generalUntagged, list);
-    p.generalTagged = minus(p.generalTagged, list);
-  }
-}
 
 export function startPowerconnect(o: EmulatorOptions): Promise<CliEmulator<PowerconnectPort>> {
   const state = new DeviceState<PowerconnectPort>({ ports: o.ports, freshPort, effective: powerconnectEffective, stateFile: o.stateFile, backing: o.backing, faults: o.faults });

@@ -5,7 +5,7 @@
  * the test, so that ./main.ts can run it as a child process.
  */
 import { formatVlanList, parseVlanList, portVlans } from '../../../src/drivers/switch/port-vlans.ts';
-import { caret, startCliEmulator, VendorError, type CliEmulator, type CliGrammar } from './cli-engine.ts';
+import { caret, startCliEmulator, terminalLength, VendorError, type CliEmulator, type CliGrammar } from './cli-engine.ts';
 import { DeviceState } from './device-state.ts';
 import type { EmulatorOptions, VendorFixture } from './model.ts';
 
@@ -47,11 +47,7 @@ export const toyGrammar: CliGrammar<ToyPort> = {
     exec: {
       prompt: (h) => `${h}#`,
       commands: [
-        { pattern: 'terminal length <lines>', accept: { lines: /^\d+$/ }, run: (c) => {
-          const n = Number(c.args.lines);
-          c.session.paging = n !== 0;
-          if (n) c.session.pageLines = n;
-        } },
+        terminalLength(),
         { pattern: 'traceroute <host>', run: () => 'Type escape sequence to abort.' },
         { pattern: 'configure terminal', run: (c) => c.enter('config') },
         { pattern: 'show vlan', run: (c) => ['VLAN', ...[...c.state.vlans].sort((a, b) => a - b).map(String)] },

@@ -20,7 +20,7 @@
 import { SwitchError } from '../../../errors.ts';
 import type { PortNetwork } from '../interface.ts';
 import { formatVlanList, parseVlanList, portVlans, type PortVlans } from '../port-vlans.ts';
-import { at, child, el, textAt, type XmlElement } from './xml.ts';
+import { at, child, el, textAt, type XmlElement } from '../xml.ts';
 
 /** The VDX's untagged VLAN on a trunk without a configured native VLAN, and its default access VLAN. */
 export const DEFAULT_VLAN = 1;

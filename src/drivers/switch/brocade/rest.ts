@@ -21,7 +21,7 @@
  * session). A refusal leaves it usable.
  */
 import { SwitchError } from '../../../errors.ts';
-import { find, parseXml, type XmlElement } from './xml.ts';
+import { find, parseXml, type XmlElement } from '../xml.ts';
 
 export const MEDIA_TYPE = 'application/vnd.configuration.resource+xml';
 

@@ -33,22 +33,12 @@
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { SwitchError } from '../../../errors.ts';
-import type { HostKeyPolicy } from './host-keys.ts';
-import { openShell } from './ssh-connect.ts';
+import { openShell, type SshLogin } from './ssh-connect.ts';
 import { ANY_PROMPT, cleanTerminalText, commandOutput, pagerPatterns, PASSWORD_PROMPT, promptOf, refusalIn, stripAnsi, USER_NAME_PROMPT } from './terminal-text.ts';
 
 export { PAGER } from './terminal-text.ts';
 
-export interface SshCliOptions {
-  host: string;
-  port: number;
-  username: string;
-  password: string;
-  privateKey?: string;
-  /** Names the switch in messages: 'nexus switch "sw1"'. */
-  label: string;
-  /** How the switch's host key is checked (pinned, or recorded on first use). */
-  hostKey: Omit<HostKeyPolicy, 'label'>;
+export interface SshCliOptions extends SshLogin {
   /** Lines that mean the switch refused a command (the dialect's). */
   errorPatterns: readonly RegExp[];
   /** Typed once at the privileged prompt after login (the dialect's: paging off…). */

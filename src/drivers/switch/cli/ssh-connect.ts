@@ -19,7 +19,8 @@ const LEGACY_ALGORITHMS = {
   serverHostKey: { append: ['ssh-dss'] },
 } as unknown as ConnectConfig['algorithms'];
 
-export interface ShellOptions {
+/** Where a CLI switch is and how to log in to it (the fields ./ssh-cli.ts takes too). */
+export interface SshLogin {
   host: string;
   port: number;
   username: string;
@@ -27,7 +28,11 @@ export interface ShellOptions {
   privateKey?: string;
   /** Names the switch in messages: 'nexus switch "sw1"'. */
   label: string;
+  /** How the switch's host key is checked (pinned, or recorded on first use). */
   hostKey: Omit<HostKeyPolicy, 'label'>;
+}
+
+export interface ShellOptions extends SshLogin {
   /** The handshake's own limit (the caller bounds the whole login too). */
   readyTimeoutMs: number;
 }

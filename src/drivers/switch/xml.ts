@@ -1,14 +1,16 @@
 /**
- * Just enough XML for the Brocade VDX REST API, on both sides of it: the
- * driver reads the switch's answers, the emulator reads the driver's
- * requests. No dependency: the documents are small and flat, and a strict
- * parser is what we want — a request that is not well-formed XML must be
- * refused, as the switch refuses it (upstream sent `<vlan><add>V</vlan></vlan>`).
+ * Just enough XML for the two REST switch APIs, on both sides of each: the
+ * Brocade VDX (./brocade/) and Dell OS9 (./dellnos9*.ts) drivers read the
+ * switch's answers, their emulators read the drivers' requests. No
+ * dependency: the documents are small and flat, and a strict parser is
+ * what we want — a request that is not well-formed XML must be refused, as
+ * the switch refuses it (upstream sent the VDX `<vlan><add>V</vlan></vlan>`).
  *
  * Supported: elements, attributes, namespace prefixes (dropped from names:
- * `y:self` is read as `self`), character data with the five predefined and
- * numeric entities, CDATA, comments, an XML declaration. Not supported (and
- * refused): DTDs and processing instructions other than the declaration.
+ * `y:self` is read as `self`, `dell:shutdown` as `shutdown`), character
+ * data with the five predefined and numeric entities, CDATA, comments, an
+ * XML declaration. Not supported (and refused): DTDs and processing
+ * instructions other than the declaration.
  */
 
 export interface XmlElement {
@@ -156,4 +158,17 @@ export function find(el: XmlElement | undefined, name: string): XmlElement | und
     if (f) return f;
   }
   return undefined;
+}
+
+/** Every element called `name` below `el` (not `el` itself), in document order. */
+export function descendants(el: XmlElement, name: string): XmlElement[] {
+  const out: XmlElement[] = [];
+  const walk = (e: XmlElement) => {
+    for (const c of e.children) {
+      if (c.name === name) out.push(c);
+      walk(c);
+    }
+  };
+  walk(el);
+  return out;
 }
