@@ -26,8 +26,9 @@
  * change that succeeded, and verify/--fix (or the action's retry) brings
  * the port back and saves then.
  *
- * A batch whose ports already read as wanted types nothing and saves
- * nothing: re-running an action after a crash is cheap and idempotent.
+ * A batch whose ports already read as wanted types nothing, but still
+ * saves once per session: it may be the retry of a batch that died after
+ * writing those ports and before saving them, and its actions end DONE.
  *
  * Every error leaving this module is a SwitchError, with the switch's own
  * words where the switch refused something.
@@ -109,6 +110,8 @@ class DialectSession implements CliSession {
   private prepared: Set<number> | null = null;
   /** One conversation: calls take turns. */
   private turn: Promise<unknown> = Promise.resolve();
+  /** This session saved, and typed no change since: a batch with nothing to type need not save again. */
+  private savedClean = false;
   private warnedBroken = false;
   private readonly run: RunCommand;
 
@@ -152,7 +155,12 @@ class DialectSession implements CliSession {
       const target = new Map([...before].map(([port, read]) => [port, read.foreign ? NO_VLANS : read]));
       for (const change of changes) target.set(change.port, applyChange(target.get(change.port)!, change));
       const differing = ports.filter((port) => !sameVlans(before.get(port)!, target.get(port)!));
-      if (differing.length === 0) return;
+      if (differing.length === 0) {
+        // Nothing to type, but perhaps an earlier session's unsaved work (see above).
+        if (!this.savedClean) await this.saveConfiguration();
+        return;
+      }
+      this.savedClean = false;
 
       await this.inConfiguration(async () => {
         await this.prepare(differing.flatMap((port) => vlansOf(target.get(port)!)));
@@ -233,6 +241,7 @@ class DialectSession implements CliSession {
       const words = output.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ');
       throw new SwitchError(`${this.label}: saving the configuration ("${save.command}") failed: ${words || 'the switch printed nothing'}`);
     }
+    this.savedClean = true;
   }
 
   /** Runs `work` after the calls before it, and makes whatever it throws a SwitchError. */

@@ -131,7 +131,11 @@ export class SshCli {
   async run(command: string, ro: RunOptions = {}): Promise<string> {
     this.usable();
     const timeoutMs = ro.timeoutMs ?? this.o.commandTimeoutMs;
-    const matchers: Matcher[] = [(t) => this.prompt.test(t)];
+    // The prompt counts only after the switch echoed this command: a stray
+    // prompt (reprinted after a log message) must not end the command before
+    // its output, crediting each later output to the command before it.
+    const echo = command.trim();
+    const matchers: Matcher[] = [(t) => this.prompt.test(t) && (echo === '' || stripAnsi(t).includes(echo))];
     if (ro.confirm) {
       const q = new RegExp(`(?:${ro.confirm.prompt.source})\\s*$`, ro.confirm.prompt.flags.replace('g', ''));
       matchers.push((t) => q.test(t));

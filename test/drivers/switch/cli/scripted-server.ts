@@ -71,6 +71,8 @@ export interface ScriptedSwitch {
     reservedVlans?: number[];
     /** The copy prints this instead of "Copy succeeded". */
     saveFails?: boolean;
+    /** Before echoing the next line, print a log message and the prompt again, as switches do when a message arrives at the prompt. */
+    strayPrompt?: boolean;
   };
   close(): Promise<void>;
 }
@@ -228,6 +230,10 @@ function runShell(ch: ServerChannel, s: ScriptedSwitch, o: ScriptedOptions, host
         w('\r\n');
         onLine(line.trim());
       } else {
+        if (pending === '' && s.faults.strayPrompt) {
+          s.faults.strayPrompt = false;
+          w(`\r\n%LINK-3-UPDOWN: Interface gi1/0/7, changed state to up\r\n${prompt()}`);
+        }
         pending += c;
         if (mode !== 'login-password') w(c); // echo, as a terminal does; never the password
       }
