@@ -6,6 +6,7 @@
  *   hil-admin [--config FILE] serve [--no-worker] [--migrate]
  *   hil-admin [--config FILE] serve-networks
  *   hil-admin [--config FILE] network verify [--switch S] [--fix]
+ *   hil-admin [--config FILE] switch trust-host-key SWITCH FINGERPRINT
  *   hil-admin [--config FILE] pool import | grow N | shrink N | status     (a derived HIL)
  *   hil-admin [--config FILE] fpbl build [--out DIR]
  *   hil-admin fpbl example-image --marker TEXT --out DIR
@@ -21,6 +22,7 @@ import { admin } from '../core/principal.ts';
 import { createLogger } from '../util/log.ts';
 import { serveApi, serveNetworks } from '../assembly/server.ts';
 import { openStore } from '../store/db.ts';
+import { trustHostKey } from '../drivers/switch/cli/host-keys.ts';
 import { promptSecret } from './prompt.ts';
 import { buildExampleImage, buildFpbl, FpblBuildError, type BuiltFile } from '../fpbl/build.ts';
 import { buildExampleDiskImage } from '../fpbl/disk-image.ts';
@@ -37,6 +39,9 @@ commands:
   serve-networks             run only the networking worker
   network verify             compare every switch port with the database; exit 1 on a difference
         [--switch S] [--fix] ... only switch S; repair the ports that differ
+  switch trust-host-key SWITCH FINGERPRINT
+                             after a switch was replaced or re-keyed: trust its new SSH host key
+                             (check FINGERPRINT, "SHA256:…", on the switch's own console first)
   pool import                a derived HIL: register every node its base project owns
   pool grow N                ... take N free nodes from the base, and import them
   pool shrink N              ... return N free nodes to the base's free pool
@@ -62,6 +67,11 @@ async function withSchema<T>(config: Config, fn: (store: ReturnType<typeof openS
   } finally {
     await store.close();
   }
+}
+
+async function trustSwitchHostKey(config: Config, label: string, fingerprint: string): Promise<void> {
+  const { replaced, pinned } = await withSchema(config, (store) => trustHostKey(store.db, label, fingerprint));
+  console.log(`switch ${label}: now trusting host key ${fingerprint}${replaced ? ` (replacing ${replaced}, ${pinned ? 'pinned at registration' : 'recorded on first use'})` : ''}`);
 }
 
 async function dbMigrate(config: Config): Promise<void> {
@@ -217,6 +227,9 @@ async function main(argv: string[]): Promise<void> {
     case 'network':
       if (rest[0] !== 'verify') throw new UsageError('the network command is: hil-admin network verify [--switch S] [--fix]');
       return networkVerify(config, values.switch, values.fix ?? false);
+    case 'switch':
+      if (rest[0] !== 'trust-host-key' || rest.length !== 3) throw new UsageError('the switch command is: hil-admin switch trust-host-key SWITCH FINGERPRINT');
+      return trustSwitchHostKey(config, rest[1]!, rest[2]!);
     case 'pool':
       return poolCommand(config, rest);
     case 'fpbl':

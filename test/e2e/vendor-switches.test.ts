@@ -17,6 +17,7 @@ import { testDatabases } from '../support/databases.ts';
 import { waitAction, withHil, type Caller, type TestHil } from '../support/hil.ts';
 import { VENDOR_FIXTURES } from '../support/switch-emulators/index.ts';
 import type { RunningEmulator, VendorFixture } from '../support/switch-emulators/model.ts';
+import { trustHostKey } from '../../src/drivers/switch/cli/host-keys.ts';
 
 const USERNAME = 'hil-admin';
 /** Random per run, so that finding it anywhere cannot be a coincidence. */
@@ -200,7 +201,8 @@ for (const fixture of VENDOR_FIXTURES) {
         try {
           await withHil(database, config('40-80'), async (t) => {
             const api = t.as();
-            const fields = fixture.fields(e, creds);
+            // Without a pinned key: what is recorded on first use is under test here.
+            const { host_key: _pinned, ...fields } = fixture.fields(e, creds);
             await ok(api, 'PUT', '/v0/project/p');
             await ok(api, 'PUT', '/v0/network/good', { owner: 'p', access: 'p', net_id: '' });
             // Pinned at registration, and wrong.
@@ -238,6 +240,17 @@ for (const fixture of VENDOR_FIXTURES) {
             assert.match(changed.error, /host key/i);
             assert.ok(changed.error.includes(e.hostKeyFingerprint!) && changed.error.includes(firstKey!), `the error names both keys: ${changed.error}`);
             assert.equal((await ok(api, 'GET', '/v0/switch/sw0')).host_key, firstKey, 'the recorded key is kept, not replaced by the new one');
+
+            // The admin checked the new key on the switch's console: `hil-admin switch trust-host-key` (its function here).
+            assert.match(changed.error, new RegExp(`hil-admin switch trust-host-key sw0 ${e.hostKeyFingerprint!.replace(/[+/]/g, '\\$&')}`));
+            assert.deepEqual(await trustHostKey(t.hil.store.db, 'sw0', e.hostKeyFingerprint!), { replaced: firstKey, pinned: false });
+            const { status_id: trusted } = await ok(api, 'POST', '/v0/node/n1/nic/eth0/detach_network', { network: 'good' });
+            assert.equal((await waitAction(api, trusted, 30000)).status, 'DONE', 'the new key is trusted');
+            assert.equal((await ok(api, 'GET', '/v0/switch/sw0')).host_key, e.hostKeyFingerprint);
+            // A pinned key is replaced in the registration.
+            assert.deepEqual(await trustHostKey(t.hil.store.db, 'pinned', e.hostKeyFingerprint!), { replaced: wrong, pinned: true });
+            const { status_id: pinnedAgain } = await ok(api, 'POST', '/v0/node/n9/nic/eth0/connect_network', { network: 'good' });
+            assert.equal((await waitAction(api, pinnedAgain, 30000)).status, 'DONE', 'the re-pinned key is trusted');
           });
         } finally {
           await stop(e).catch(() => {});

@@ -87,7 +87,7 @@ export async function openCliSession<P extends CliFields>(o: CliSessionOptions<P
     password: p.password,
     privateKey: p.private_key,
     label,
-    hostKey: { switchId: o.sw.id, pinned: p.host_key, store: o.hostKeys, log: o.log },
+    hostKey: { switchId: o.sw.id, switchLabel: o.sw.label, pinned: p.host_key, store: o.hostKeys, log: o.log },
     errorPatterns: o.dialect.errorPatterns,
     sessionSetup: o.dialect.sessionSetup,
     loginTimeoutMs: o.timeouts.loginMs,

@@ -16,6 +16,8 @@ import type { Kysely } from 'kysely';
 import type { DbKind } from '../../../store/db.ts';
 import type { AnyDb, MigrationSet } from '../../../store/migrate.ts';
 import type { Database } from '../../../store/schema.ts';
+import { BadArgumentError, NotFoundError } from '../../../errors.ts';
+import { FINGERPRINT, FINGERPRINT_MUST } from './cli-params.ts';
 
 export interface HostKeyStore {
   /** The fingerprint recorded for the switch, or null when none is. */
@@ -92,6 +94,8 @@ export interface HostKeyPolicy {
   switchId: number;
   /** Names the switch in messages and the first-use log line: 'nexus switch "sw1"'. */
   label: string;
+  /** The switch's name as registered ("sw1"), for the command that trusts a new key. */
+  switchLabel: string;
   /** The registration's `host_key`, when given: only that key is accepted, and nothing is recorded. */
   pinned?: string;
   store: HostKeyStore;
@@ -105,7 +109,7 @@ export interface HostKeyPolicy {
 export async function checkHostKey(p: HostKeyPolicy, seen: string): Promise<string | null> {
   if (p.pinned !== undefined) {
     if (seen === p.pinned) return null;
-    return mismatch(p.label, seen, p.pinned, 'pinned by the registration\'s host_key', 'register the switch again with host_key set to the new fingerprint');
+    return mismatch(p.label, seen, p.pinned, 'pinned by the registration\'s host_key', trustCommand(p.switchLabel, seen));
   }
   let known = await p.store.recorded(p.switchId);
   if (known === null) {
@@ -118,7 +122,7 @@ export async function checkHostKey(p: HostKeyPolicy, seen: string): Promise<stri
     }
   }
   if (known === seen) return null;
-  return mismatch(p.label, seen, known ?? '(none)', 'recorded on first use', 'delete its row from switch_host_key, or register the switch again with host_key set to the new fingerprint');
+  return mismatch(p.label, seen, known ?? '(none)', 'recorded on first use', trustCommand(p.switchLabel, seen));
 }
 
 function mismatch(label: string, seen: string, expected: string, how: string, fix: string): string {
@@ -127,4 +131,31 @@ function mismatch(label: string, seen: string, expected: string, how: string, fi
     `Someone may be impersonating the switch. If its key legitimately changed (the switch was replaced or re-keyed), ` +
     `check the new fingerprint on the switch's console, then ${fix}.`
   );
+}
+
+const trustCommand = (label: string, seen: string) => `run: hil-admin switch trust-host-key ${label} ${seen}`;
+
+/**
+ * Makes `fingerprint` the key HIL trusts for the switch `label` (after the
+ * switch was replaced or re-keyed, and the administrator checked the new
+ * fingerprint on its console): the registration's pinned host_key if it
+ * has one, else the key recorded on first use. Returns the key it replaced.
+ */
+export async function trustHostKey(db: Kysely<Database>, label: string, fingerprint: string): Promise<{ replaced: string | null; pinned: boolean }> {
+  if (!FINGERPRINT.test(fingerprint)) throw new BadArgumentError(`the fingerprint must be ${FINGERPRINT_MUST}`);
+  return db.transaction().execute(async (tx) => {
+    const sw = await tx.selectFrom('switch').select(['id', 'params']).where('label', '=', label).executeTakeFirst();
+    if (!sw) throw new NotFoundError(`Switch "${label}" does not exist.`);
+    const params = JSON.parse(sw.params) as Record<string, unknown>;
+    if (typeof params.host_key === 'string') {
+      const replaced = params.host_key;
+      await tx.updateTable('switch').set({ params: JSON.stringify({ ...params, host_key: fingerprint }) }).where('id', '=', sw.id).execute();
+      return { replaced, pinned: true };
+    }
+    const hk = tx.withTables<SwitchHostKeyTables>();
+    const replaced = (await hk.selectFrom('switch_host_key').select('fingerprint').where('switch_id', '=', sw.id).executeTakeFirst())?.fingerprint ?? null;
+    await hk.deleteFrom('switch_host_key').where('switch_id', '=', sw.id).execute();
+    await hk.insertInto('switch_host_key').values({ switch_id: sw.id, fingerprint, recorded_at: Date.now() }).execute();
+    return { replaced, pinned: false };
+  });
 }

@@ -6,7 +6,9 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SwitchError } from '../../../../src/errors.ts';
 import { SshCli, type SshCliOptions } from '../../../../src/drivers/switch/cli/ssh-cli.ts';
-import { dbHostKeyStore, fingerprintOf, memoryHostKeyStore, SWITCH_HOST_KEY_MIGRATIONS, type HostKeyStore } from '../../../../src/drivers/switch/cli/host-keys.ts';
+import { spawnSync } from 'node:child_process';
+import { dbHostKeyStore, fingerprintOf, memoryHostKeyStore, SWITCH_HOST_KEY_MIGRATIONS, trustHostKey, type HostKeyStore } from '../../../../src/drivers/switch/cli/host-keys.ts';
+import { HIL_ADMIN } from '../../../support/processes.ts';
 import { openStore } from '../../../../src/store/db.ts';
 import { CORE_MIGRATIONS, migrate } from '../../../../src/store/migrate.ts';
 import { testDatabases } from '../../../support/databases.ts';
@@ -38,7 +40,7 @@ function options(s: ScriptedSwitch, store: HostKeyStore, pinned?: string, log = 
     username: USER,
     password: PASSWORD,
     label: 'toy switch "edge-3"',
-    hostKey: { switchId: 7, pinned, store, log },
+    hostKey: { switchId: 7, switchLabel: 'edge-3', pinned, store, log },
     errorPatterns: [/^% /],
     loginTimeoutMs: 5000,
     commandTimeoutMs: 3000,
@@ -67,7 +69,7 @@ describe('switch host keys', () => {
       assert.ok(err instanceof SwitchError);
       assert.ok(err.message.includes(s.fingerprint), err.message);
       assert.ok(err.message.includes(pinned), err.message);
-      assert.match(err.message, /^toy switch "edge-3" presented the SSH host key .* pinned by the registration's host_key; refusing to connect\..* host_key set to the new fingerprint/);
+      assert.match(err.message, /^toy switch "edge-3" presented the SSH host key .* pinned by the registration's host_key; refusing to connect\..* run: hil-admin switch trust-host-key edge-3 SHA256:/);
       return true;
     });
     assert.deepEqual(s.authAttempts, [], 'no password went to the impostor');
@@ -113,6 +115,20 @@ describe('switch host keys', () => {
         await keys.record(Number(id), 'SHA256:second');
         assert.equal(await keys.recorded(Number(id)), 'SHA256:first', 'the first writer wins');
         assert.equal(await dbHostKeyStore(store.db).recorded(Number(id) + 1), null);
+
+        // `hil-admin switch trust-host-key` replaces the recorded key; or the registration's pin, where there is one.
+        const newKey = `SHA256:${'N'.repeat(43)}`;
+        const trusted = spawnSync(HIL_ADMIN, ['switch', 'trust-host-key', 'edge-3', newKey], { env: { ...process.env, HIL_DATABASE_URL: fresh.url }, encoding: 'utf8' });
+        assert.equal(trusted.status, 0, trusted.stderr);
+        assert.match(trusted.stdout, /switch edge-3: now trusting host key SHA256:N+ \(replacing SHA256:first, recorded on first use\)/);
+        assert.equal(await keys.recorded(Number(id)), newKey);
+        await store.db.updateTable('switch').set({ params: JSON.stringify({ host_key: 'SHA256:pinned' }) }).where('id', '=', id).execute();
+        assert.deepEqual(await trustHostKey(store.db, 'edge-3', newKey), { replaced: 'SHA256:pinned', pinned: true });
+        const { params } = await store.db.selectFrom('switch').select('params').where('id', '=', id).executeTakeFirstOrThrow();
+        assert.equal(JSON.parse(params).host_key, newKey);
+        await assert.rejects(trustHostKey(store.db, 'edge-3', 'SHA256:short'), /must be an SSH host key fingerprint/);
+        await assert.rejects(trustHostKey(store.db, 'nope', newKey), /Switch "nope" does not exist/);
+
         await store.db.deleteFrom('switch').where('id', '=', id).execute();
         assert.equal(await keys.recorded(Number(id)), null, 'the key goes with its switch');
       } finally {

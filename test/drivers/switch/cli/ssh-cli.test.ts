@@ -32,7 +32,7 @@ function options(s: ScriptedSwitch, o: Partial<SshCliOptions> = {}): SshCliOptio
     username: USER,
     password: PASSWORD,
     label: 'toy switch "sw1"',
-    hostKey: { switchId: 1, pinned: s.fingerprint, store: memoryHostKeyStore(), log: silentLog },
+    hostKey: { switchId: 1, switchLabel: 'sw1', pinned: s.fingerprint, store: memoryHostKeyStore(), log: silentLog },
     errorPatterns: [/^% /],
     loginTimeoutMs: 5000,
     commandTimeoutMs: 3000,
