@@ -7,11 +7,12 @@
  * Network OS interface type of the ports, e.g. "TenGigabitEthernet"; a switch
  * with ports of several speeds is registered once per type). Extension:
  * `save` (default true) copies the running configuration to the startup
- * configuration after each batch that changed something (the `bna-config-cmd`
- * RPC, as `copy running-config startup-config`). Network OS keeps its
- * configuration database across reboots by itself; the copy keeps the
- * startup-config file, which the switch boots from after a `copy
- * default-config` or a firmware change, in step. Upstream never saved.
+ * configuration after each batch of changes (the `bna-config-cmd` RPC, as
+ * `copy running-config startup-config`), even one that found every port
+ * already as asked: an earlier, failed batch may have written it unsaved.
+ * Network OS keeps its configuration database across reboots by itself;
+ * the copy keeps the startup-config file, which the switch boots from after
+ * a `copy default-config` or a firmware change, in step. Upstream never saved.
  *
  * Ports are rbridge/slot/port ("1/0/10"). Every change reads the ports it
  * touches (GET on the interface), computes what each must forward, writes
@@ -91,7 +92,9 @@ export function brocadeSwitchDriver(o: BrocadeDriverOptions = {}): SwitchDriver<
 
 /**
  * Sessionless on the switch's side (each request authenticates); the
- * session is the conversation: it ends after a request that timed out.
+ * session is the conversation: it ends after a request that timed out, or
+ * when closed (which aborts a request in flight: an abandoned batch sends
+ * nothing more).
  */
 export class BrocadeSession implements SwitchSession {
   readonly #rest: VdxRest;
@@ -171,7 +174,11 @@ export class BrocadeSession implements SwitchSession {
         throw new SwitchError(`Brocade VDX (port ${port}): after the change the port forwards ${describe(got.vlans, got.all)}, not ${describe(want, false)} as asked`);
       }
     }
-    if (changed.length && this.#p.save !== false) await this.#save();
+    // Saved even when every port already was as asked: an earlier, failed
+    // batch (or session) may have written it without saving, and the
+    // worker retries it change by change; Network OS cannot tell cheaply
+    // whether running and startup differ.
+    if (changes.length && this.#p.save !== false) await this.#save();
   }
 
   async #ensureVlan(vlan: number): Promise<void> {
@@ -190,7 +197,7 @@ export class BrocadeSession implements SwitchSession {
     let said = find(started.doc, 'status-string')?.text.trim();
     while (status === 'in-progress' && session) {
       if (Date.now() > deadline) throw new SwitchError(`Brocade VDX (${about}): the copy of the running configuration did not finish within ${this.#o.saveTimeoutMs ?? 120000} ms`);
-      await new Promise((r) => setTimeout(r, this.#o.savePollMs ?? 250));
+      await this.#rest.pause(this.#o.savePollMs ?? 250, about);
       const polled = await this.#rest.request({ method: 'POST', path: '/rest/operations/bna-config-cmd-status', body: el('bna-config-cmd-status', el('session-id', session)).xml, about });
       status = find(polled.doc, 'status')?.text.trim();
       said = find(polled.doc, 'status-string')?.text.trim();
@@ -198,7 +205,10 @@ export class BrocadeSession implements SwitchSession {
     if (status !== 'completed') throw new SwitchError(`Brocade VDX (${about}): copy running-config startup-config ended ${status ?? 'without a status'}${said ? `: ${said}` : ''}`);
   }
 
-  async close(): Promise<void> {}
+  /** Aborts the request in flight (the worker gave up on the batch); nothing more is sent on this session. */
+  async close(): Promise<void> {
+    this.#rest.close();
+  }
 }
 
 function describe(v: PortVlans, all: boolean): string {

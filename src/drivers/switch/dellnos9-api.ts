@@ -19,8 +19,12 @@
  *
  * Every request has a timeout. A request that times out or cannot connect
  * breaks the client: every later request fails at once, so a hung switch
- * ends the action and the session is never reused. Messages never carry
- * the password (scrubbed in every form, see scrubSecrets).
+ * ends the action and the session is never reused. close() breaks it from
+ * outside (the worker gave up on the batch): the request in flight is
+ * aborted, its answer if one came is not acted on, and nothing more is
+ * sent, so an abandoned batch never writes after a newer session started.
+ * Messages never carry the password (scrubbed in every form, see
+ * scrubSecrets).
  */
 import { SwitchError } from '../../errors.ts';
 import { scrubSecrets } from '../params.ts';
@@ -54,6 +58,8 @@ export class Os9Api {
   readonly #c: ApiCredentials;
   readonly #timeoutMs: number;
   #broken: string | undefined;
+  /** Aborts the request in flight when the client is closed. */
+  readonly #closer = new AbortController();
   /** Requests sent, by method (for the report on how chatty a batch was). */
   readonly counts = { GET: 0, PUT: 0, POST: 0 };
 
@@ -64,6 +70,12 @@ export class Os9Api {
 
   get broken(): boolean {
     return this.#broken !== undefined;
+  }
+
+  /** Ends the client: aborts the request in flight; every later request fails unsent. */
+  close(): void {
+    this.#broken ??= 'the session was closed';
+    this.#closer.abort();
   }
 
   scrub(text: string): string {
@@ -83,15 +95,21 @@ export class Os9Api {
       accept: 'application/vnd.yang.data+xml, application/xml',
     };
     if (body !== undefined) headers['content-type'] = 'application/vnd.yang.data+xml';
-    const signal = AbortSignal.timeout(this.#timeoutMs);
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const closed = this.#closer.signal;
+    let answer: ApiAnswer;
     try {
-      const res = await fetch(this.#c.base + path, { method, headers, body, signal });
-      return { status: res.status, body: await res.text() };
+      const res = await fetch(this.#c.base + path, { method, headers, body, signal: AbortSignal.any([timeout, closed]) });
+      answer = { status: res.status, body: await res.text() };
     } catch (err) {
-      const why = signal.aborted ? `no answer within ${this.#timeoutMs} ms` : `could not be reached (${describe(err)})`;
+      if (closed.aborted) this.fail(`${method} ${path}: abandoned, the session was closed`);
+      const why = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : `could not be reached (${describe(err)})`;
       this.#broken = why;
       this.fail(`${method} ${path}: ${why}`);
     }
+    // Closed while the answer was on its way: it is not acted on, so nothing follows it.
+    if (closed.aborted) this.fail(`${method} ${path}: abandoned, the session was closed`);
+    return answer;
   }
 
   /** A request that must succeed (2xx); otherwise a SwitchError with the switch's words. */

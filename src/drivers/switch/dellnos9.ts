@@ -7,7 +7,10 @@
  * e.g. http://sw:8008; HTTPS listens on 8888), `username`, `password`,
  * `interface_type` (one of INTERFACE_TYPES: a switch with several port
  * speeds is registered once per type); and, an extension, `save` (default
- * true: `write` after each batch). Ports are "unit/slot[/port]" ("1/3").
+ * true: `write` after each batch of changes, even one that found every port
+ * already as asked, since an earlier failed batch may have left it
+ * unsaved). The URL carries no credentials (refused at registration: the
+ * URL appears in messages). Ports are "unit/slot[/port]" ("1/3").
  *
  * OS9 is VLAN-centric: a port joins VLAN V with `interface vlan V` then
  * `untagged <type> <port>` (its native VLAN) or `tagged <type> <port>`.
@@ -74,6 +77,7 @@ export const DEFAULT_VLAN = 1;
 
 const PORT_NAME = /^\d+\/\d+(\/\d+)?$/;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30000;
+const HOSTNAME_NO_CREDENTIALS = 'an http or https URL with the port and without credentials (give them as username and password), e.g. http://switch:8008';
 
 const Nos9Params = Type.Object({
   hostname: Type.String({ pattern: '^https?://[^/\\s]+/?$', [MUST]: 'an http or https URL with the port, e.g. http://switch:8008', description: "The switch's REST API, e.g. http://switch:8008 (HTTPS: port 8888)." }),
@@ -102,7 +106,12 @@ export function dellNos9SwitchDriver(o: Nos9DriverOptions = {}): SwitchDriver<No
   return {
     type: `${TYPE_PREFIX}dellnos9`,
     extensionName: 'hil.ext.switches.dellnos9',
-    params: driverParams('dellnos9 switch', Nos9Params, (p) => ({ ...p, hostname: p.hostname.replace(/\/+$/, '') })),
+    params: driverParams('dellnos9 switch', Nos9Params, (p, fail) => {
+      // The base URL appears in messages: credentials belong in username and password, never in it.
+      // (The pattern leaves no path, so an "@" can only end user information.)
+      if (p.hostname.includes('@')) fail('hostname', HOSTNAME_NO_CREDENTIALS);
+      return { ...p, hostname: p.hostname.replace(/\/+$/, '') };
+    }),
     validatePortName(port) {
       if (!PORT_NAME.test(port)) throw new BadArgumentError(`Invalid port name ${JSON.stringify(port)} for a dellnos9 switch (it must look like "1/3" or "1/1/3")`);
     },
@@ -167,15 +176,17 @@ class Os9Session implements Nos9Session {
     for (const [p, w] of want) {
       if (w.native === null && w.tagged.length) throw new SwitchError(`dellnos9 switch: port ${p} cannot carry tagged VLANs ${formatVlanList(w.tagged)} without a native VLAN (OS9 would put it on its default VLAN ${DEFAULT_VLAN})`);
     }
-    let changed = false;
     for (const p of ports) {
       const from = before.get(p)!;
       const to = want.get(p)!;
       if (sameVlans(carried(from), to)) continue;
-      changed = true;
       await this.#change(p, from, to);
     }
-    if (changed && this.#p.save !== false) await this.#api.cli('exec-command', ['write']);
+    // Written even when every port already was as asked: an earlier, failed
+    // batch (or session) may have changed it without saving, and the worker
+    // retries it change by change; OS9 has no cheap "running differs from
+    // startup" to ask instead.
+    if (changes.length && this.#p.save !== false) await this.#api.cli('exec-command', ['write']);
   }
 
   async getPortNetworks(ports: string[]): Promise<Map<string, PortNetwork[]>> {
@@ -185,8 +196,10 @@ class Os9Session implements Nos9Session {
     return out;
   }
 
+  /** Aborts the request in flight (the worker gave up on the batch); nothing more is sent on this session. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#api.close();
   }
 
   #open(): void {

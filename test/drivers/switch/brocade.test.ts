@@ -22,16 +22,40 @@ const USER = 'admin';
 const PASSWORD = 'Vdx-s3cret!pw';
 const NATIVE = 'vlan/native';
 
-/** A data plane that records every effective change the emulator applies. */
+/**
+ * A data plane that records every effective change the emulator applies.
+ * hold() makes the next change that reaches it wait until released (the
+ * request that made it then gets no answer meanwhile: a slow switch).
+ */
 function recordingBacking() {
   const history: Array<[string, PortVlans]> = [];
+  let gate: Promise<void> | null = null;
+  let held = false;
   const backing: PortBacking = {
     async apply(changes) {
       for (const [port, v] of changes) history.push([port, v]);
+      if (gate) {
+        held = true;
+        await gate;
+      }
     },
     async close() {},
   };
-  return { backing, history, of: (port: string) => history.filter(([p]) => p === port).map(([, v]) => v) };
+  const hold = () => {
+    let release!: () => void;
+    gate = new Promise<void>((r) => (release = r));
+    return {
+      /** Resolves once a change is being held. */
+      reached: async () => {
+        while (!held) await new Promise((r) => setTimeout(r, 5));
+      },
+      release: () => {
+        gate = null;
+        release();
+      },
+    };
+  };
+  return { backing, history, hold, of: (port: string) => history.filter(([p]) => p === port).map(([, v]) => v) };
 }
 
 const driver = brocadeSwitchDriver({ requestTimeoutMs: 2000, savePollMs: 10 });
@@ -127,10 +151,10 @@ describe('brocade VDX driver against the emulator', () => {
     assert.deepEqual((await s.getPortNetworks(['1/0/5'])).get('1/0/5'), [{ channel: NATIVE, networkId: '1' }], 'the driver reads VLAN 1 where the switch forwards it');
     await s.revertPort('1/0/5');
     assert.deepEqual(e.effective('1/0/5'), noVlans);
-    // A second revert sends nothing.
+    // A second revert writes nothing to the port (it only saves again).
     const before = e.log.length;
     await s.revertPort('1/0/5');
-    assert.deepEqual(e.log.slice(before).filter((l) => !l.startsWith('GET')), []);
+    assert.deepEqual(e.log.slice(before).filter((l) => /^(PUT|POST|DELETE) /.test(l) && !l.includes('bna-config-cmd')), []);
   });
 
   it('removing the native VLAN of a port with no tagged ones shuts it down; a port back on is turned on last', async () => {
@@ -228,12 +252,70 @@ describe('brocade VDX driver against the emulator', () => {
     await s.modifyPort('1/0/1', NATIVE, '101');
     assert.equal(e.unsaved, false);
     assert.ok(e.log.some((l) => l === 'POST /rest/operations/bna-config-cmd') && e.log.some((l) => l === 'POST /rest/operations/bna-config-cmd-status'));
-    const before = e.log.length;
-    await s.modifyPort('1/0/1', NATIVE, '101');
-    assert.ok(!e.log.slice(before).some((l) => l.includes('bna-config-cmd')), 'nothing changed, nothing saved');
     const unsavedSession = await open(e, { save: false });
     await unsavedSession.modifyPort('1/0/1', NATIVE, '102');
     assert.equal(e.unsaved, true);
+  });
+
+  it('saves even when the port already is as asked (a failed batch may have written it unsaved); save: false does not', async () => {
+    // What a failed batch leaves: port A written, the running configuration not saved.
+    const unsavedSession = await open(e, { save: false });
+    await unsavedSession.modifyPort('1/0/2', NATIVE, '101');
+    assert.equal(e.unsaved, true);
+    let mark = e.log.length;
+    await unsavedSession.modifyPort('1/0/2', NATIVE, '101');
+    assert.equal(e.unsaved, true, 'save: false never saves');
+    assert.ok(!e.log.slice(mark).some((l) => l.includes('bna-config-cmd')));
+    // The worker's retry, on a new session, finds A already as asked: it still saves.
+    const retry = await open(e);
+    mark = e.log.length;
+    await retry.modifyPort('1/0/2', NATIVE, '101');
+    assert.equal(e.unsaved, false, 'the startup configuration has the change');
+    assert.deepEqual(e.log.slice(mark).filter((l) => /^(PUT|POST|DELETE) /.test(l) && !l.includes('bna-config-cmd')), [], 'nothing written to the port');
+    assert.deepEqual(e.effective('1/0/2'), { native: 101, tagged: [] });
+    // A revert of a port that already forwards nothing saves too.
+    await e.state.change(() => void e.state.vlans.add(300));
+    assert.equal(e.unsaved, true);
+    await retry.revertPort('1/0/3');
+    assert.equal(e.unsaved, false);
+  });
+
+  it('close() mid-batch aborts the request in flight and sends nothing more; the batch fails', async () => {
+    await s.modifyPort('1/0/4', NATIVE, '101');
+    const slow = rec.hold(); // the switch takes its time over the next change that reaches the data plane
+    const batch = s.modifyPort('1/0/4', NATIVE, '102');
+    batch.catch(() => {});
+    await slow.reached(); // PUT …/switchport/trunk (native VLAN 102) is in flight
+    const t0 = Date.now();
+    await s.close(); // what the worker does when its timeout abandons the batch
+    await assert.rejects(batch, (err: unknown) => err instanceof SwitchError && /session was closed/.test(err.message) && !err.message.includes(PASSWORD));
+    assert.ok(Date.now() - t0 < 1000, 'the batch ends at close(), not at the request timeout');
+    const mark = e.log.length;
+    slow.release(); // the switch finishes the request nobody awaits any more
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(e.log.slice(mark), [], 'no request after close(): no read-back, no save, nothing for a later batch to race');
+    await assert.rejects(s.getPortNetworks(['1/0/4']), (err: unknown) => err instanceof SwitchError && /closed/.test(err.message));
+    assert.deepEqual(e.log.slice(mark), [], 'a closed session sends nothing');
+    // The request that was in flight did land (unsaved); the worker's retry on a new session finds it done and saves it.
+    assert.equal(e.unsaved, true);
+    const retry = await open(e);
+    await retry.modifyPort('1/0/4', NATIVE, '102');
+    assert.deepEqual(e.effective('1/0/4'), { native: 102, tagged: [] });
+    assert.equal(e.unsaved, false);
+  });
+
+  it('close() between the polls of a save stops polling', async () => {
+    const slowSave = brocadeSwitchDriver({ requestTimeoutMs: 2000, savePollMs: 5000 });
+    const ss = await slowSave.openSession({ id: 1, label: 'vdx', params: paramsFor(e) });
+    const batch = ss.modifyPort('1/0/5', NATIVE, '101');
+    batch.catch(() => {});
+    while (!e.log.includes('POST /rest/operations/bna-config-cmd')) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50)); // its answer is back: the driver now waits before polling
+    const t0 = Date.now();
+    await ss.close();
+    await assert.rejects(batch, (err: unknown) => err instanceof SwitchError && /closed/.test(err.message));
+    assert.ok(Date.now() - t0 < 1000, 'not after the poll interval');
+    assert.ok(!e.log.includes('POST /rest/operations/bna-config-cmd-status'), 'no poll after close()');
   });
 
   it('a hung switch times out the request, and the session is not used again', async () => {
@@ -245,7 +327,8 @@ describe('brocade VDX driver against the emulator', () => {
     assert.ok(Date.now() - t0 < 3000);
     await assert.rejects(hs.getPortNetworks(['1/0/16']), /broke earlier/);
     e.faults.hangAfterCommands = undefined; // the switch answers again (as after a restart of its management plane)
-    const fresh = await quick.openSession({ id: 1, label: 'vdx', params: paramsFor(e) });
+    // The short timeout was only for the hang: the full change and save run with the default ones (a loaded machine is slow).
+    const fresh = await brocadeSwitchDriver({ savePollMs: 10 }).openSession({ id: 1, label: 'vdx', params: paramsFor(e) });
     await fresh.modifyPort('1/0/16', NATIVE, '101');
     assert.deepEqual(e.effective('1/0/16'), { native: 101, tagged: [] });
   });

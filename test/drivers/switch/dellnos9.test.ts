@@ -25,15 +25,39 @@ const USER = 'hil-admin';
 const PASSWORD = 'S3cr3t-Pässwörd/+=';
 const NATIVE = 'vlan/native';
 
-/** A data plane that remembers everything each port was ever made to carry. */
-function recordingBacking(): PortBacking & { history: Map<string, PortVlans[]> } {
+/**
+ * A data plane that remembers everything each port was ever made to carry.
+ * hold() makes the next change that reaches it wait until released (the
+ * request that made it then gets no answer meanwhile: a slow switch).
+ */
+function recordingBacking(): PortBacking & { history: Map<string, PortVlans[]>; hold(): { reached(): Promise<void>; release(): void } } {
   const history = new Map<string, PortVlans[]>();
+  let gate: Promise<void> | null = null;
+  let held = false;
   return {
     history,
     async apply(changes) {
       for (const [p, v] of changes) history.set(p, [...(history.get(p) ?? []), v]);
+      if (gate) {
+        held = true;
+        await gate;
+      }
     },
     async close() {},
+    hold() {
+      let release!: () => void;
+      held = false;
+      gate = new Promise<void>((r) => (release = r));
+      return {
+        reached: async () => {
+          while (!held) await new Promise((r) => setTimeout(r, 5));
+        },
+        release: () => {
+          gate = null;
+          release();
+        },
+      };
+    },
   };
 }
 
@@ -73,6 +97,18 @@ describe('dellnos9 driver against the emulated OS9 switch', () => {
         return true;
       });
       assert.throws(() => driver.params.parse({ ...fields, hostname: 's3048.example.com' }), /"hostname" must be an http or https URL/);
+    });
+
+    it('refuses credentials in the URL (messages carry the URL), naming the field', () => {
+      const { type: _t, ...fields } = dellnos9Fixture.upstreamBody;
+      for (const hostname of ['http://admin:hunter2@s3048.example.com:8008', 'https://admin@s3048.example.com:8888', 'http://:hunter2@s3048.example.com:8008/']) {
+        assert.throws(() => driver.params.parse({ ...fields, hostname }), (err: unknown) => {
+          assert.ok(err instanceof BadArgumentError, hostname);
+          assert.match(err.message, /dellnos9 switch field "hostname" must be an http or https URL with the port and without credentials/);
+          assert.ok(!err.message.includes('hunter2'));
+          return true;
+        });
+      }
     });
 
     it('checks port names as upstream ("1/3", "1/1/3")', () => {
@@ -154,10 +190,11 @@ describe('dellnos9 driver against the emulated OS9 switch', () => {
       assert.deepEqual(e.effective('1/5'), { native: null, tagged: [] });
       assert.equal(port('1/5').shutdown, true);
       assert.ok(!backing.history.get('1/5')!.some((v) => v.native === 1));
-      // Removing what is not there again changes nothing.
+      // Removing what is not there again writes nothing to the port (it only saves again).
       const mark = e.log.length;
       await s.modifyPort('1/5', NATIVE, null);
-      assert.deepEqual(requestsSince(mark).map((l) => l.split(' ')[0]), ['GET'], 'one read, nothing written, nothing saved');
+      assert.deepEqual(requestsSince(mark).map((l) => l.split(' ')[0]), ['GET', 'POST'], 'one read, then the save');
+      assert.deepEqual(cliCommands(mark), ['write']);
     });
 
     it('tagged VLANs without a native one are refused by the driver (OS9 would put the port on VLAN 1)', async () => {
@@ -256,6 +293,26 @@ describe('dellnos9 driver against the emulated OS9 switch', () => {
       assert.equal(e.log.at(-1), 'write');
     });
 
+    it('writes even when the port already is as asked (a failed batch may have changed it unsaved); save: false does not', async () => {
+      e.state.save();
+      // What a failed batch leaves: port A changed, the running configuration not saved.
+      const unsaved = await session({ save: false });
+      await unsaved.modifyPort('1/12', NATIVE, '100');
+      assert.equal(e.unsaved, true);
+      let mark = e.log.length;
+      await unsaved.modifyPort('1/12', NATIVE, '100');
+      assert.equal(e.unsaved, true, 'save: false never writes');
+      assert.ok(!cliCommands(mark).includes('write'));
+      // The worker's retry, on a new session, finds A already as asked: it still writes.
+      const retry = await session();
+      mark = e.log.length;
+      await retry.modifyPort('1/12', NATIVE, '100');
+      assert.equal(e.unsaved, false, 'the startup configuration has the change');
+      assert.deepEqual(cliCommands(mark), ['interfaces switchport TenGigabitEthernet 1/12', 'write'], 'a read, nothing written to the port, the save');
+      assert.ok(!requestsSince(mark).some((l) => l.startsWith('PUT ')));
+      await retry.revertPort('1/12');
+    });
+
     it('with save: false, leaves the running configuration unsaved', async () => {
       e.state.save();
       const s = await session({ save: false });
@@ -289,6 +346,37 @@ describe('dellnos9 driver against the emulated OS9 switch', () => {
       const fresh = await session();
       await fresh.revertPort('1/14');
       assert.deepEqual(e.effective('1/14'), { native: null, tagged: [] });
+    });
+  });
+
+  describe('close()', () => {
+    it('mid-batch aborts the request in flight and sends nothing more; the batch fails', async () => {
+      const s = await session();
+      const slow = backing.hold(); // the switch takes its time over the next change that reaches the data plane
+      const batch = s.modifyPort('1/10', NATIVE, '100');
+      batch.catch(() => {});
+      let mark = 0;
+      try {
+        await slow.reached(); // the PUT that brings the port up is in flight
+        const t0 = Date.now();
+        await s.close(); // what the worker does when its timeout abandons the batch
+        await assert.rejects(batch, (err: unknown) => err instanceof SwitchError && /session was closed/.test(err.message) && !err.message.includes(PASSWORD));
+        assert.ok(Date.now() - t0 < 1000, 'the batch ends at close(), not at the request timeout');
+        mark = e.log.length;
+      } finally {
+        slow.release(); // the switch finishes the request nobody awaits any more
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(e.log.slice(mark), [], 'no request after close(): no read-back, no undo, no write, nothing for a later batch to race');
+      await assert.rejects(s.getPortNetworks(['1/10']), /closed/);
+      assert.deepEqual(e.log.slice(mark), []);
+      // The request in flight did land, unsaved; the worker's retry on a new session finds it done and writes it.
+      assert.equal(e.unsaved, true);
+      const retry = await session();
+      await retry.modifyPort('1/10', NATIVE, '100');
+      assert.deepEqual(e.effective('1/10'), { native: 100, tagged: [] });
+      assert.equal(e.unsaved, false);
+      await retry.revertPort('1/10');
     });
   });
 

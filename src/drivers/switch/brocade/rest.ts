@@ -18,7 +18,10 @@
  * A request that timed out or lost its connection leaves the switch in an
  * unknown state and the connection in an unknown one: the conversation is
  * then over, and every later request fails at once (the worker opens a new
- * session). A refusal leaves it usable.
+ * session). A refusal leaves it usable. close() ends it from outside (the
+ * worker gave up on the batch): the request in flight is aborted and no
+ * further one is sent, so an abandoned batch never writes after a newer
+ * session has started.
  */
 import { SwitchError } from '../../../errors.ts';
 import { find, parseXml, type XmlElement } from '../xml.ts';
@@ -80,6 +83,8 @@ export class VdxRest {
   readonly #timeoutMs: number;
   readonly #scrub: (text: string) => string;
   #broken: string | null = null;
+  /** Aborts the request in flight when the session is closed. */
+  readonly #closer = new AbortController();
 
   constructor(url: string, username: string, password: string, o: VdxRestOptions = {}) {
     this.#url = url;
@@ -93,6 +98,29 @@ export class VdxRest {
     return this.#broken;
   }
 
+  /** Ends the conversation: aborts the request in flight, and every later request fails unsent. */
+  close(): void {
+    this.#broken ??= 'the session was closed';
+    this.#closer.abort();
+  }
+
+  /** Waits `ms` (e.g. between polls of a save), or fails at once when the session is closed meanwhile. */
+  async pause(ms: number, about: string): Promise<void> {
+    const signal = this.#closer.signal;
+    if (!signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    if (this.#broken) throw new SwitchError(this.#scrub(`Brocade VDX (${about}): stopped, the session with the switch ended (${this.#broken})`));
+  }
+
   async request(r: VdxRequest): Promise<VdxAnswer> {
     const what = `${r.method} ${r.path}`;
     if (this.#broken) throw new SwitchError(this.#scrub(`Brocade VDX (${r.about}): not sent, the session with the switch broke earlier (${this.#broken})`));
@@ -102,14 +130,18 @@ export class VdxRest {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(this.#url + r.path, { method: r.method, headers, body: r.body, redirect: 'error', signal: AbortSignal.timeout(this.#timeoutMs) });
+      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      res = await fetch(this.#url + r.path, { method: r.method, headers, body: r.body, redirect: 'error', signal: AbortSignal.any([timeout, this.#closer.signal]) });
       text = await res.text();
     } catch (err) {
+      if (this.#closer.signal.aborted) throw new SwitchError(this.#scrub(`Brocade VDX (${r.about}): ${what} abandoned, the session was closed`));
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
       this.#broken = timedOut ? `${what} got no answer within ${this.#timeoutMs} ms` : `${what} failed: ${err instanceof Error ? err.message : String(err)}${cause}`;
       throw new SwitchError(this.#scrub(`Brocade VDX (${r.about}): ${this.#broken}`));
     }
+    // Closed while the answer was on its way: it is not acted on, so nothing follows it.
+    if (this.#closer.signal.aborted) throw new SwitchError(this.#scrub(`Brocade VDX (${r.about}): ${what} abandoned, the session was closed`));
     if (res.status < 400) return { status: res.status, doc: text.trim() ? this.#parse(text, r, what) : undefined };
     const { tag, words } = deviceWords(text);
     if (r.already === 'exists' && res.status === 409 && (tag === 'data-exists' || /already exists/i.test(words))) return { status: res.status };
