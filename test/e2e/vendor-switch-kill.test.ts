@@ -6,8 +6,10 @@
  * switch (restarted with the running configuration it had, as a switch's
  * data plane keeps forwarding what it was told) carries the network on the
  * ports it finished. `verify_networks` reports exactly those ports, `fix`
- * repairs them, and afterwards the switch and the database agree. Also:
- * the password is not on the emulator's command line.
+ * repairs them, and afterwards the switch and the database agree; and
+ * after a power cycle (back to its startup configuration) it still does,
+ * since every DONE action was saved. Also: the password is not on the
+ * emulator's command line.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -105,6 +107,14 @@ for (const fixture of VENDOR_FIXTURES) {
           // And the switch takes changes again.
           const { status_id: again } = await ok(api, 'POST', '/v0/node/n0/nic/eth0/connect_network', { network: 'net' });
           assert.equal((await waitAction(api, again, 30000)).status, 'DONE');
+
+          // Every DONE action was saved: a power cycle (back to the startup configuration) loses none of them.
+          await emulator.stop();
+          emulator = await startEmulatorProcess(fixture.vendor, { ports: fixture.ports, ...creds, stateFile, hostKey, listenPort: target.port, boot: 'startup' });
+          const rebooted = await ok(api, 'GET', '/v0/verify_networks');
+          assert.deepEqual(rebooted.unreachable, []);
+          assert.deepEqual(rebooted.differences, [], 'after a power cycle the switch still carries what every DONE action asked');
+          assert.equal(rebooted.checked, 4);
         } finally {
           await worker?.close();
           await front.close();

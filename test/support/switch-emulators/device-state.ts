@@ -130,3 +130,14 @@ export class DeviceState<P> {
     renameSync(`${file}.tmp`, file);
   }
 }
+
+/**
+ * A power cycle of the switch whose state `stateFile` keeps: it comes back
+ * with its startup configuration, losing what was never saved.
+ */
+export function rebootFromStartup(stateFile: string): void {
+  if (!existsSync(stateFile)) return;
+  const saved = JSON.parse(readFileSync(stateFile, 'utf8')) as { running: unknown; startup: unknown; commands?: number };
+  writeFileSync(`${stateFile}.tmp`, JSON.stringify({ ...saved, running: saved.startup }));
+  renameSync(`${stateFile}.tmp`, stateFile);
+}

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import type { EmulatorOptions, PortBacking, VendorFixture } from './model.ts';
 import { ovsBacking } from './ovs-backing.ts';
+import { rebootFromStartup } from './device-state.ts';
 import type { EmulatorProcessOptions } from './process.ts';
 
 const lines = createInterface({ input: process.stdin });
@@ -19,6 +20,7 @@ const first = await new Promise<string>((resolve, reject) => {
 const o = JSON.parse(first) as EmulatorProcessOptions & { vendor: string };
 
 const fixture = await findFixture(o.vendor, o.fixtureModule);
+if (o.boot === 'startup') rebootFromStartup(o.stateFile);
 const backing: PortBacking | undefined = o.ovs ? await ovsBacking(o.ovs) : undefined;
 const options: EmulatorOptions = {
   ports: o.ports,

@@ -24,6 +24,8 @@ export interface EmulatorProcessOptions {
   faults?: Faults;
   /** Listen on this port (a restarted switch keeps its address); default any free one. */
   listenPort?: number;
+  /** "startup": the switch was power-cycled, and comes back with its saved (startup) configuration; default: with the running one it had. */
+  boot?: 'running' | 'startup';
   /** A module (absolute path or file URL) whose exports include the vendor's VendorFixture, instead of ./index.ts's VENDOR_FIXTURES (for the core's toy vendor). */
   fixtureModule?: string;
 }
