@@ -12,7 +12,10 @@
  * the native. Unlike upstream they work from the port as the switch reports
  * it (its mode, its trunk native VLAN, its allowed list, VLANs that do not
  * exist included), never from HIL's database, so a port left half-done by a
- * crash, or changed by hand, is put right by the next change.
+ * crash, or changed by hand, is put right by the next change; and the order
+ * of their commands (trunkPortCommands) never makes a port carry a VLAN
+ * that is neither in its old nor its new state, so a session that dies
+ * between two commands leaves no port on another tenant's VLAN.
  */
 import { SwitchError } from '../../errors.ts';
 import type { CliDialect, RunCommand, SaveSequence } from './cli/dialect.ts';
@@ -109,15 +112,37 @@ export interface TrunkPlan {
    * out, and that is kept out of the allowed list so nothing is carried on it.
    */
   noNative: number | null;
+  /**
+   * Whether a VLAN must be in the trunk's allowed list when it is made the
+   * native VLAN (the N3000, by upstream's account: "the switch won't let you
+   * set a native vlan that isn't added"); it may leave the list afterwards.
+   */
+  nativeMustBeAllowed?: boolean;
 }
 
 /**
  * The lines, from global configuration mode back to it, that give the
- * port `to`. Order matters on a real switch and is upstream's where upstream
- * had one: a VLAN joins the allowed list before it becomes the native
- * (upstream found the N3000 refuses a native VLAN not allowed first),
- * the old ones leave the list only after the native changed, so the port
- * never carries a VLAN it should not, even for a moment.
+ * port `to`, in an order that never makes it carry a VLAN that is neither
+ * in `from` nor in `to` (the one exception below):
+ *
+ * - A port that is not a trunk yet (access or general mode) gets its trunk
+ *   settings first, while they do not count (both switches keep a port's
+ *   trunk allowed list and native VLAN whatever its mode, and forward by
+ *   them only in trunk mode), and `switchport mode trunk` last: it goes
+ *   from what it carried to `to` in that one command. Typing the mode
+ *   first, as before, made a fresh N3000 port a trunk of every VLAN
+ *   (1-4093) until the list was trimmed, for good if the session died.
+ * - The allowed list is trimmed before anything joins it, so while the
+ *   port is a trunk it carries a subset of `from`, then of `from` ∪ `to`,
+ *   then `to`. A VLAN that is to be native joins the list before it is made
+ *   native (the N3000 refuses a native VLAN it does not allow, upstream
+ *   found); the old native one, if it goes, goes with the trim.
+ * - The exception: on the N3000, a trunk that had a native VLAN and is to
+ *   have none is given the dummy VLAN as native, which must be allowed for
+ *   that one command and is removed right after. For those two commands
+ *   the port carries the dummy VLAN, which no network is ever on: nothing
+ *   but this port is in it. On a port that is not yet a trunk the dummy
+ *   goes through the same steps and carries nothing.
  */
 export function trunkPortCommands(p: TrunkPlan): string[] {
   const read = p.read ?? { mode: 'trunk', trunkNative: p.from.native ?? p.noNative, trunkAllowed: [...p.from.tagged, ...(p.from.native === null ? [] : [p.from.native])], carries: p.from };
@@ -125,19 +150,24 @@ export function trunkPortCommands(p: TrunkPlan): string[] {
   const wantAllowed = new Set(p.to.tagged);
   if (p.to.native !== null) wantAllowed.add(p.to.native);
   const allowed = new Set(read.trunkAllowed);
+  const nativeChanges = read.trunkNative !== wantNative;
+  // The dummy, allowed just long enough to become the native (upstream's order).
+  const viaDummy = nativeChanges && wantNative !== null && p.nativeMustBeAllowed === true && !wantAllowed.has(wantNative);
 
   const lines = [`interface ${p.port}`];
-  if (read.mode !== 'trunk') lines.push('switchport mode trunk');
-  const add = [...wantAllowed].filter((v) => !allowed.has(v));
-  const nativeChanges = read.trunkNative !== wantNative;
-  // The dummy joins the list just long enough to become the native (upstream's order).
-  const viaDummy = nativeChanges && wantNative !== null && p.to.native === null && !allowed.has(wantNative);
-  if (viaDummy) add.push(wantNative);
-  if (add.length) lines.push(`switchport trunk allowed vlan add ${formatVlanList(add)}`);
-  if (nativeChanges) lines.push(wantNative === null ? 'switchport trunk native vlan none' : `switchport trunk native vlan ${wantNative}`);
-  const remove = [...allowed].filter((v) => !wantAllowed.has(v));
-  if (viaDummy) remove.push(wantNative);
+  // 1. What goes, goes first (the dummy, if it is allowed already, stays until it is native).
+  const remove = [...allowed].filter((v) => !wantAllowed.has(v) && !(viaDummy && v === wantNative));
   if (remove.length) lines.push(`switchport trunk allowed vlan remove ${formatVlanList(remove)}`);
+  // 2. Then what joins: the wanted VLANs the list lacks (the new native among them), and the dummy.
+  const add = [...wantAllowed].filter((v) => !allowed.has(v));
+  if (viaDummy && !allowed.has(wantNative)) add.push(wantNative);
+  if (add.length) lines.push(`switchport trunk allowed vlan add ${formatVlanList(add)}`);
+  // 3. The native VLAN, now allowed where it must be.
+  if (nativeChanges) lines.push(wantNative === null ? 'switchport trunk native vlan none' : `switchport trunk native vlan ${wantNative}`);
+  // 4. The dummy leaves the list at once.
+  if (viaDummy) lines.push(`switchport trunk allowed vlan remove ${wantNative}`);
+  // 5. Trunk mode last: the settings above take effect together.
+  if (read.mode !== 'trunk') lines.push('switchport mode trunk');
   lines.push('exit');
   return lines;
 }
@@ -160,6 +190,8 @@ export interface DellDialectSpec {
   prepare(vlansNeeded: readonly number[]): string[];
   /** TrunkPlan.noNative: null, or the dummy VLAN. */
   noNative: number | null;
+  /** TrunkPlan.nativeMustBeAllowed. */
+  nativeMustBeAllowed?: boolean;
   /** The port as read from what `show interfaces switchport <port>` printed (`run`: for any other `show` it needs). */
   readConfig(shown: string, port: string, run: RunCommand): DellPortConfig | Promise<DellPortConfig>;
   /** How `copy running-config startup-config` is answered and ends. */
@@ -169,7 +201,8 @@ export interface DellDialectSpec {
 /**
  * A Dell CLI dialect: `configure` … `end`; a port is read with `show
  * interfaces switchport <port>` and written in trunk mode from what it read
- * (trunkPortCommands); saved with `copy running-config startup-config`.
+ * (trunkPortCommands: trunk settings first, `switchport mode trunk` last);
+ * saved with `copy running-config startup-config`.
  */
 export function dellDialect(spec: DellDialectSpec): CliDialect {
   // What each port read as in this session: its mode and raw trunk settings, which PortVlans alone cannot say.
@@ -182,7 +215,7 @@ export function dellDialect(spec: DellDialectSpec): CliDialect {
     end: 'end',
     prepare: spec.prepare,
     portCommands(port, from, to) {
-      return trunkPortCommands({ port, read: seen.get(port), from, to, noNative: spec.noNative });
+      return trunkPortCommands({ port, read: seen.get(port), from, to, noNative: spec.noNative, nativeMustBeAllowed: spec.nativeMustBeAllowed });
     },
     async readPort(run, port) {
       const out = await showPort(run, `show interfaces switchport ${port}`, port, spec.device);

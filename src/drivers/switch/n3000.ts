@@ -18,14 +18,24 @@
  * so "no native VLAN" is the dummy VLAN as native, kept out of the allowed
  * list; the dummy VLAN must exist (the switch refuses a native VLAN that
  * does not: "VLAN ID not found."), and it is created with the VLANs a
- * change needs. Written in trunk mode like the 55xx (./dell-cli.ts):
+ * change needs; a VLAN is made native only while it is in the allowed list
+ * (upstream: the switch refuses it otherwise). Written in trunk mode like
+ * the 55xx (./dell-cli.ts trunkPortCommands), the trunk settings first and
+ * the mode last, as a new trunk allows every VLAN (1-4093):
  *
  *   interface gi1/0/1
- *   switchport mode trunk                         (if it is not one yet)
- *   switchport trunk allowed vlan add <new>       (tagged + native; + the dummy, briefly, to make it native)
+ *   switchport trunk allowed vlan remove <old>    (all but the wanted ones; the dummy stays until it is native)
+ *   switchport trunk allowed vlan add <new>       (tagged + native; + the dummy, to make it native)
  *   switchport trunk native vlan <v | dummy>
- *   switchport trunk allowed vlan remove <old>    (a fresh trunk allows 1-4093: all of them but the wanted ones)
+ *   switchport trunk allowed vlan remove <dummy>  (when it was made native)
+ *   switchport mode trunk                         (if it is not one yet: last)
  *   exit
+ *
+ * The N3000 keeps a port's trunk allowed list and native VLAN in any mode
+ * and forwards by them in trunk mode only (N-Series guide, "Switchport
+ * Modes"), so on an access port the lines before the mode change nothing it
+ * forwards. `switchport trunk allowed vlan <list>` (replace the list) exists
+ * too; add/remove are used so both Dell drivers share one sequence.
  *
  * Saving: `copy running-config startup-config`, "y" to "Are you sure you
  * want to save? (y/n)", until "Configuration Saved!".
@@ -115,6 +125,7 @@ export function n3000Dialect(dummyVlan: number): CliDialect {
       return [`vlan ${formatVlanList(create)}`, 'exit'];
     },
     noNative: dummyVlan,
+    nativeMustBeAllowed: true,
     async readConfig(out, port, run) {
       const mode = /VLAN Membership Mode:\s*(\w+)/.exec(out)?.[1]?.toLowerCase();
       const exists = mode === 'access' ? undefined : parseShowVlan(await run('show vlan'));

@@ -13,11 +13,16 @@
  * marked "(Inactive)"), and written in trunk mode:
  *
  *   interface gi1/0/1
- *   switchport mode trunk                         (if it is not one yet)
+ *   switchport trunk allowed vlan remove <old>
  *   switchport trunk allowed vlan add <new>       (tagged + native)
  *   switchport trunk native vlan <v> | none
- *   switchport trunk allowed vlan remove <old>
+ *   switchport mode trunk                         (if it is not one yet: last)
  *   exit
+ *
+ * (./dell-cli.ts trunkPortCommands: the trunk settings are typed while the
+ * port is still in its old mode, where they forward nothing yet, and the
+ * list is trimmed before it grows, so the port never carries a VLAN that is
+ * neither in its old nor its new state.)
  *
  * VLANs a change needs are created first (`vlan database`, `vlan <list>`,
  * `exit`): a VLAN that was not created is refused ("VLAN was not created by
@@ -28,9 +33,10 @@
  * Differences from upstream (docs/compat.md): the old native VLAN is read
  * from the switch, not from HIL's database; a change is written as the
  * difference between the port as read and as wanted, and read back; the
- * VLANs a change needs are created; a port in access or general mode is put
- * in trunk mode before anything else (upstream's revert typed trunk
- * commands at an access port and left it on its access VLAN, usually 1).
+ * VLANs a change needs are created; a port in access or general mode is
+ * given its trunk settings and then put in trunk mode (upstream's revert
+ * typed trunk commands at an access port and left it on its access VLAN,
+ * usually 1).
  */
 import type { CliDriverContext, CliDriverSpec, CliSwitchDriver } from './cli/cli-driver.ts';
 import { cliSwitchDriver } from './cli/cli-driver.ts';

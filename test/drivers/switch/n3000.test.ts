@@ -16,7 +16,7 @@ import { cliSwitchDriver } from '../../../src/drivers/switch/cli/cli-driver.ts';
 import { N3000_TYPE, n3000Dialect, n3000DriverSpec, n3000SwitchDriver } from '../../../src/drivers/switch/n3000.ts';
 import { NO_VLANS, portVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { N3000_DUMMY_VLAN as DUMMY, n3000Fixture as fixture, startN3000, type N3000Port } from '../../support/switch-emulators/n3000.ts';
-import { context, harness, itBatches, itFailsWhenLocked, itRefusesAnInvalidVlan, itRefusesMissingPorts, itSavesUnlessToldNot, itTimesOutWhenHung } from './dell-harness.ts';
+import { context, harness, itBatches, itFailsWhenLocked, itHangsSafely, itNeverCarriesOtherVlans, itRefusesAnInvalidVlan, itRefusesMissingPorts, itSavesUnlessToldNot, itTimesOutWhenHung } from './dell-harness.ts';
 
 const fresh: N3000Port = { mode: 'access', access: 1, native: 1, allowed: '1-4093', pvid: 1, generalUntagged: [1], generalTagged: [], shutdown: false };
 
@@ -147,4 +147,9 @@ describe('n3000: the driver against the emulator', () => {
   });
 
   itTimesOutWhenHung(h, (c) => n3000SwitchDriver(c) as never, 'gi1/0/11');
+
+  // A fresh N3000 trunk allows every VLAN (1-4093): the port becomes one only once its list is trimmed.
+  // The dummy VLAN is carried for the two commands that make it native (upstream: only an allowed VLAN can be); no network is on it.
+  itNeverCarriesOtherVlans(h, 'te1/0/1', fresh, { mode: 'access', access: 200, native: 300, allowed: '300' }, DUMMY);
+  itHangsSafely(h, (c) => n3000SwitchDriver(c) as never, 'te1/0/2', fresh);
 });

@@ -14,7 +14,7 @@ import { cliSwitchDriver } from '../../../src/drivers/switch/cli/cli-driver.ts';
 import { NO_VLANS, portVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { DELL_PORT_NAME, POWERCONNECT_TYPE, powerconnectDialect, powerconnectDriverSpec, powerconnectSwitchDriver } from '../../../src/drivers/switch/powerconnect.ts';
 import { powerconnectFixture as fixture, startPowerconnect, type PowerconnectPort } from '../../support/switch-emulators/powerconnect.ts';
-import { context, CREDS, harness, itBatches, itFailsWhenLocked, itRefusesAnInvalidVlan, itRefusesMissingPorts, itSavesUnlessToldNot, itTimesOutWhenHung } from './dell-harness.ts';
+import { context, CREDS, harness, itBatches, itFailsWhenLocked, itHangsSafely, itNeverCarriesOtherVlans, itRefusesAnInvalidVlan, itRefusesMissingPorts, itSavesUnlessToldNot, itTimesOutWhenHung } from './dell-harness.ts';
 
 const fresh: PowerconnectPort = { mode: 'access', access: 1, native: 1, allowed: [], pvid: 1, generalUntagged: [], generalTagged: [], shutdown: false };
 
@@ -168,4 +168,7 @@ describe('powerconnect: the driver against the emulator', () => {
   });
 
   itTimesOutWhenHung(h, (c) => powerconnectSwitchDriver(c) as never, 'gi1/0/13');
+
+  itNeverCarriesOtherVlans(h, 'gi1/0/14', fresh, { mode: 'access', access: 200, native: 300, allowed: [300] }, null);
+  itHangsSafely(h, (c) => powerconnectSwitchDriver(c) as never, 'gi1/0/14', fresh);
 });
