@@ -41,6 +41,7 @@
  * want to save? (y/n)", until "Configuration Saved!".
  */
 import { Type } from 'typebox';
+import { SwitchError } from '../../errors.ts';
 import { MUST } from '../params.ts';
 import type { CliDriverContext, CliDriverSpec, CliSwitchDriver } from './cli/cli-driver.ts';
 import { cliSwitchDriver } from './cli/cli-driver.ts';
@@ -115,7 +116,7 @@ export function parseN3000Switchport(text: string, port: string, exists: Readonl
 }
 
 export function n3000Dialect(dummyVlan: number): CliDialect {
-  return dellDialect({
+  const dialect = dellDialect({
     device: DEVICE,
     errorPatterns: N3000_ERRORS,
     sessionSetup: ['terminal length 0'],
@@ -136,6 +137,15 @@ export function n3000Dialect(dummyVlan: number): CliDialect {
       success: /Configuration Saved!/,
     },
   });
+  return {
+    ...dialect,
+    portCommands(port, from, to) {
+      // A network on the dummy VLAN would be carried untagged by every port meant to have no native network.
+      const carried = (v: PortVlans) => new Set([...v.tagged, ...(v.native === null ? [] : [v.native])]);
+      if (carried(to).has(dummyVlan) && !carried(from).has(dummyVlan)) throw new SwitchError(`VLAN ${dummyVlan} is this switch's dummy_vlan, which must not carry a network`);
+      return dialect.portCommands(port, from, to);
+    },
+  };
 }
 
 /** The driver's spec (cli-driver.ts), for tests that vary its dialect. */

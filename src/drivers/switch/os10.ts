@@ -40,8 +40,9 @@
  * does not use them: OS10 keeps an uncommitted candidate across a dropped
  * session and commits it with the next change any session makes, so a
  * batch cut off mid-way would be applied later, unseen by a read of the
- * running configuration. The shared session's read-before / read-after
- * (./cli/cli-session.ts) gives each port "as it was or as asked" instead.
+ * running configuration. Instead, the shared session reads every port back
+ * after a change (./cli/cli-session.ts): a port a dropped session left half
+ * changed fails the action, naming the port, and verify reports it.
  */
 import { SwitchError } from '../../errors.ts';
 import { cliSwitchDriver, type CliDriverContext, type CliSwitchDriver } from './cli/cli-driver.ts';

@@ -72,6 +72,14 @@ describe('n3000: the driver against the emulator', () => {
       assert.deepEqual(await h.reads(s, 'gi1/0/1'), [{ channel: 'vlan/native', networkId: '101' }]);
     }));
 
+  it('refuses a network on the dummy VLAN (every nativeless port would carry it untagged), leaving the port as it was', () =>
+    h.withSession(async (s) => {
+      const before = structuredClone(port('te1/0/3'));
+      await assert.rejects(s.modifyPort('te1/0/3', 'vlan/native', String(DUMMY)), (e: unknown) => e instanceof SwitchError && /is this switch's dummy_vlan, which must not carry a network/.test(e.message));
+      await assert.rejects(s.modifyPort('te1/0/3', `vlan/${DUMMY}`, String(DUMMY)), SwitchError);
+      assert.deepEqual(port('te1/0/3'), before);
+    }));
+
   it('removing the native VLAN beside tagged ones makes the dummy VLAN native, out of the allowed list', () =>
     h.withSession(async (s) => {
       await s.modifyPort('gi1/0/2', 'vlan/native', '101');
