@@ -21,10 +21,12 @@ describe('driver catalogs', () => {
 
   it('lists the switch models, the hil switch only for a derived HIL, and takes upstream short names', () => {
     const db = undefined as never; // drivers are built, not used
-    assert.deepEqual(switchCatalog({ db: { withTables: () => db } as never }).all().map((d) => d.extensionName), ['hil.ext.switches.mock', 'hil.ext.switches.ovs']);
+    const vendors = ['nexus', 'dell', 'n3000', 'dellos10', 'brocade', 'dellnos9'].map((v) => `hil.ext.switches.${v}`);
+    assert.deepEqual(switchCatalog({ db: { withTables: () => db } as never }).all().map((d) => d.extensionName), ['hil.ext.switches.mock', 'hil.ext.switches.ovs', ...vendors]);
     const derived = switchCatalog({ db: { withTables: () => db } as never, upstream });
-    assert.deepEqual(derived.all().map((d) => d.extensionName), ['hil.ext.switches.mock', 'hil.ext.switches.ovs', 'hil.ext.switches.hil']);
+    assert.deepEqual(derived.all().map((d) => d.extensionName), ['hil.ext.switches.mock', 'hil.ext.switches.ovs', 'hil.ext.switches.hil', ...vendors]);
     assert.equal(derived.resolve('ovs').type, 'http://schema.massopencloud.org/haas/v0/switches/ovs');
+    for (const short of ['nexus', 'powerconnect55xx', 'delln3000', 'dellos10', 'brocade', 'dellnos9']) assert.equal(derived.resolve(short).type, `http://schema.massopencloud.org/haas/v0/switches/${short}`);
     assert.throws(() => derived.resolve('nexus5k'), /"nexus5k" is not a valid switch type/);
   });
 

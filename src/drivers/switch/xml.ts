@@ -38,15 +38,42 @@ function decode(raw: string, at: number): string {
   });
 }
 
+/** Where the white space at `i` ends. */
+function pastSpace(text: string, i: number): number {
+  while (i < text.length && /\s/.test(text[i]!)) i++;
+  return i;
+}
+
+/** The start tag at `i` (where text[i] is "<"): its element, whether it closes itself, and where the tag ends. */
+function startTag(text: string, i: number): { el: XmlElement; selfClosing: boolean; next: number } {
+  const m = NAME.exec(text.slice(i + 1));
+  if (!m) throw new XmlError(`a bad tag at offset ${i}`);
+  const el: XmlElement = { name: localName(m[0]), attrs: {}, children: [], text: '' };
+  i += 1 + m[0].length;
+  for (;;) {
+    const before = i;
+    i = pastSpace(text, i);
+    if (text.startsWith('/>', i)) return { el, selfClosing: true, next: i + 2 };
+    if (text[i] === '>') return { el, selfClosing: false, next: i + 1 };
+    const a = NAME.exec(text.slice(i));
+    if (!a || i === before) throw new XmlError(`a bad attribute at offset ${i}`);
+    i = pastSpace(text, i + a[0].length);
+    if (text[i] !== '=') throw new XmlError(`an attribute without a value at offset ${i}`);
+    i = pastSpace(text, i + 1);
+    const q = text[i];
+    if (q !== '"' && q !== "'") throw new XmlError(`an unquoted attribute value at offset ${i}`);
+    const end = text.indexOf(q, i + 1);
+    if (end < 0) throw new XmlError(`an unclosed attribute value at offset ${i}`);
+    el.attrs[localName(a[0])] = decode(text.slice(i + 1, end), i);
+    i = end + 1;
+  }
+}
+
 /** Parses one XML document; throws XmlError saying where it is not well-formed. */
 export function parseXml(text: string): XmlElement {
   let i = 0;
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
-
-  const skipSpace = () => {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
-  };
 
   while (i < text.length) {
     const lt = text.indexOf('<', i);
@@ -77,43 +104,14 @@ export function parseXml(text: string): XmlElement {
       if (!m) throw new XmlError(`a bad closing tag at offset ${i}`);
       const open = stack.pop();
       if (!open || localName(m[0]) !== open.name) throw new XmlError(`</${m[0]}> at offset ${i} does not close ${open ? `<${open.name}>` : 'any element'}`);
-      i += 2 + m[0].length;
-      skipSpace();
+      i = pastSpace(text, i + 2 + m[0].length);
       if (text[i] !== '>') throw new XmlError(`a bad closing tag at offset ${i}`);
       i++;
     } else {
-      const m = NAME.exec(text.slice(i + 1));
-      if (!m) throw new XmlError(`a bad tag at offset ${i}`);
-      if (root && !stack.length) throw new XmlError(`a second document element at offset ${i}`);
-      const el: XmlElement = { name: localName(m[0]), attrs: {}, children: [], text: '' };
-      i += 1 + m[0].length;
-      for (;;) {
-        const before = i;
-        skipSpace();
-        if (text.startsWith('/>', i)) {
-          i += 2;
-          attach(el, false);
-          break;
-        }
-        if (text[i] === '>') {
-          i++;
-          attach(el, true);
-          break;
-        }
-        const a = NAME.exec(text.slice(i));
-        if (!a || i === before) throw new XmlError(`a bad attribute at offset ${i}`);
-        i += a[0].length;
-        skipSpace();
-        if (text[i] !== '=') throw new XmlError(`an attribute without a value at offset ${i}`);
-        i++;
-        skipSpace();
-        const q = text[i];
-        if (q !== '"' && q !== "'") throw new XmlError(`an unquoted attribute value at offset ${i}`);
-        const end = text.indexOf(q, i + 1);
-        if (end < 0) throw new XmlError(`an unclosed attribute value at offset ${i}`);
-        el.attrs[localName(a[0])] = decode(text.slice(i + 1, end), i);
-        i = end + 1;
-      }
+      if (root && !stack.length && NAME.test(text.slice(i + 1))) throw new XmlError(`a second document element at offset ${i}`);
+      const tag = startTag(text, i);
+      attach(tag.el, !tag.selfClosing);
+      i = tag.next;
     }
   }
   if (stack.length) throw new XmlError(`<${stack[stack.length - 1]!.name}> is never closed`);

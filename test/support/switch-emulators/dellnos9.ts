@@ -18,7 +18,7 @@
  * The port model and its rules: ./dellnos9-model.ts. Every configuration
  * change, CLI or PUT, goes through DeviceState.change.
  */
-import { INTERFACE_TYPES } from '../../../src/drivers/switch/dellnos9.ts';
+import { INTERFACE_TYPES } from '../../../src/drivers/switch/dellnos9-port.ts';
 import { at, child, escapeXml, parseXml, XmlError } from '../../../src/drivers/switch/xml.ts';
 import { DeviceState } from './device-state.ts';
 import { lockedMessage, runCli, type CliKind } from './dellnos9-cli.ts';
