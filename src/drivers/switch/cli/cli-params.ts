@@ -35,6 +35,11 @@ export const CLI_FIELDS = {
   private_key: Type.Optional(Secret({ description: 'A private key (OpenSSH or PEM) to log in with, tried before the password.' })),
 } satisfies Record<string, TSchema>;
 
+/** The shared fields that are secrets (never shown, logged or put in a message). */
+export const CLI_SECRET_FIELDS: readonly string[] = Object.entries(CLI_FIELDS)
+  .filter(([, schema]) => (schema as { writeOnly?: boolean }).writeOnly === true)
+  .map(([name]) => name);
+
 /** The shared fields as a driver's params hold them after parsing. */
 export interface CliFields {
   hostname: string;

@@ -36,7 +36,8 @@
 import { HilError, SwitchError } from '../../../errors.ts';
 import type { PortChange, PortNetwork, SwitchRecord, SwitchSession } from '../interface.ts';
 import { applyChange, asPortNetworks, formatVlanList, NO_VLANS, sameVlans, type PortVlans } from '../port-vlans.ts';
-import { DEFAULT_SSH_PORT, type CliFields } from './cli-params.ts';
+import { CLI_SECRET_FIELDS, DEFAULT_SSH_PORT, type CliFields } from './cli-params.ts';
+import { scrubSecrets } from '../../params.ts';
 import type { CliDialect, RunCommand } from './dialect.ts';
 import type { HostKeyStore } from './host-keys.ts';
 import { SshCli } from './ssh-cli.ts';
@@ -93,8 +94,8 @@ export async function openCliSession<P extends CliFields>(o: CliSessionOptions<P
     loginTimeoutMs: o.timeouts.loginMs,
     commandTimeoutMs: o.timeouts.commandMs,
   });
-  const secrets = [p.password, p.private_key].filter((x): x is string => typeof x === 'string' && x !== '');
-  return new DialectSession(cli, o.dialect, label, p.save !== false, o.timeouts.saveMs, o.log, secrets);
+  const scrub = (text: string) => scrubSecrets(text, p as unknown as Record<string, unknown>, CLI_SECRET_FIELDS);
+  return new DialectSession(cli, o.dialect, label, p.save !== false, o.timeouts.saveMs, o.log, scrub);
 }
 
 const describe = (v: PortVlans) => `native ${v.native ?? 'none'}, tagged ${v.tagged.length ? formatVlanList(v.tagged) : 'none'}`;
@@ -116,10 +117,11 @@ class DialectSession implements CliSession {
   private readonly run: RunCommand;
 
   /** Never in a message, whatever the switch or a dialect's parser put there. */
-  private readonly secrets: string[];
+  /** Takes the registration's secrets out of a message, in every form (../../params.ts scrubSecrets). */
+  private readonly scrub: (text: string) => string;
 
-  constructor(cli: SshCli, dialect: CliDialect, label: string, save: boolean, saveMs: number, log: CliLog, secrets: string[]) {
-    this.secrets = secrets;
+  constructor(cli: SshCli, dialect: CliDialect, label: string, save: boolean, saveMs: number, log: CliLog, scrub: (text: string) => string) {
+    this.scrub = scrub;
     this.cli = cli;
     this.dialect = dialect;
     this.label = label;
@@ -247,7 +249,7 @@ class DialectSession implements CliSession {
   /** Runs `work` after the calls before it, and makes whatever it throws a SwitchError. */
   private inTurn<T>(work: () => Promise<T>): Promise<T> {
     const result = this.turn.then(work).catch((err: unknown) => {
-      const e = asSwitchError(err, this.label, this.secrets);
+      const e = asSwitchError(err, this.label, this.scrub);
       if (this.cli.broken && !this.warnedBroken) {
         this.warnedBroken = true;
         this.log.warn({ switch: this.label, err: e.message }, 'switch session broken; it will not be reused');
@@ -263,8 +265,7 @@ function vlansOf(v: PortVlans): number[] {
   return v.native === null ? v.tagged : [v.native, ...v.tagged];
 }
 
-function asSwitchError(err: unknown, label: string, secrets: string[]): SwitchError {
-  const scrub = (text: string) => secrets.reduce((t, secret) => t.split(secret).join('<<CENSORED>>'), text);
+function asSwitchError(err: unknown, label: string, scrub: (text: string) => string): SwitchError {
   if (err instanceof SwitchError) {
     const clean = scrub(err.message);
     return clean === err.message ? err : new SwitchError(clean);

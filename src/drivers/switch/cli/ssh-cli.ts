@@ -34,6 +34,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { SwitchError } from '../../../errors.ts';
 import { openShell, type SshLogin } from './ssh-connect.ts';
+import { scrubSecrets } from '../../params.ts';
 import { ANY_PROMPT, cleanTerminalText, commandOutput, pagerPatterns, PASSWORD_PROMPT, promptOf, refusalIn, stripAnsi, USER_NAME_PROMPT } from './terminal-text.ts';
 
 export { PAGER } from './terminal-text.ts';
@@ -311,7 +312,6 @@ export class SshCli {
 
   /** The switch may echo a typed password (a dialog answered late): never let it out in a message. */
   private scrub(text: string): string {
-    for (const secret of [this.o.password, this.o.privateKey]) if (secret) text = text.split(secret).join('<<CENSORED>>');
-    return text;
+    return scrubSecrets(text, { username: this.o.username, password: this.o.password, privateKey: this.o.privateKey }, ['password', 'privateKey']);
   }
 }
