@@ -16,47 +16,11 @@ import type { PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { BadArgumentError, SwitchError } from '../../../src/errors.ts';
 import { parseXml, textAt, XmlError } from '../../../src/drivers/switch/xml.ts';
 import { brocadeFixture, startBrocadeEmulator, VDX_PORTS, type VdxEmulator, type VdxPort } from '../../support/switch-emulators/brocade.ts';
-import type { PortBacking } from '../../support/switch-emulators/model.ts';
+import { recordingBacking } from '../../support/switch-emulators/recording-backing.ts';
 
 const USER = 'admin';
 const PASSWORD = 'Vdx-s3cret!pw';
 const NATIVE = 'vlan/native';
-
-/**
- * A data plane that records every effective change the emulator applies.
- * hold() makes the next change that reaches it wait until released (the
- * request that made it then gets no answer meanwhile: a slow switch).
- */
-function recordingBacking() {
-  const history: Array<[string, PortVlans]> = [];
-  let gate: Promise<void> | null = null;
-  let held = false;
-  const backing: PortBacking = {
-    async apply(changes) {
-      for (const [port, v] of changes) history.push([port, v]);
-      if (gate) {
-        held = true;
-        await gate;
-      }
-    },
-    async close() {},
-  };
-  const hold = () => {
-    let release!: () => void;
-    gate = new Promise<void>((r) => (release = r));
-    return {
-      /** Resolves once a change is being held. */
-      reached: async () => {
-        while (!held) await new Promise((r) => setTimeout(r, 5));
-      },
-      release: () => {
-        gate = null;
-        release();
-      },
-    };
-  };
-  return { backing, history, hold, of: (port: string) => history.filter(([p]) => p === port).map(([, v]) => v) };
-}
 
 const driver = brocadeSwitchDriver({ requestTimeoutMs: 2000, savePollMs: 10 });
 
@@ -76,7 +40,7 @@ describe('brocade VDX driver against the emulator', () => {
   beforeEach(async () => {
     await e?.close();
     rec = recordingBacking();
-    e = await startBrocadeEmulator({ ports: VDX_PORTS, username: USER, password: PASSWORD, backing: rec.backing });
+    e = await startBrocadeEmulator({ ports: VDX_PORTS, username: USER, password: PASSWORD, backing: rec });
     rec.history.length = 0; // the start's push of every port (nothing), not a change
     s = await open(e);
   });

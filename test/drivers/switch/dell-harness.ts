@@ -14,7 +14,8 @@ import type { CliFields } from '../../../src/drivers/switch/cli/cli-params.ts';
 import { memoryHostKeyStore } from '../../../src/drivers/switch/cli/host-keys.ts';
 import type { PortNetwork, SwitchSession } from '../../../src/drivers/switch/interface.ts';
 import type { CliEmulator } from '../../support/switch-emulators/cli-engine.ts';
-import type { EmulatorOptions, PortBacking, VendorFixture } from '../../support/switch-emulators/model.ts';
+import type { EmulatorOptions, VendorFixture } from '../../support/switch-emulators/model.ts';
+import { recordingBacking } from '../../support/switch-emulators/recording-backing.ts';
 
 export const CREDS = { username: 'admin', password: 'dell-secret-pw' };
 const quiet = { info() {}, warn() {} };
@@ -40,13 +41,8 @@ export function harness<P>(fixture: VendorFixture, start: (o: EmulatorOptions) =
   let emulator: CliEmulator<P>;
   let fields: Record<string, unknown>;
   let nextId = 1;
-  const history: Array<[string, PortVlans]> = [];
-  const backing: PortBacking = {
-    async apply(changes) {
-      for (const [port, v] of changes) history.push([port, v]);
-    },
-    async close() {},
-  };
+  const backing = recordingBacking();
+  const history = backing.history;
   before(async () => {
     emulator = await start({ ports: fixture.ports, ...CREDS, backing });
     fields = fixture.fields(emulator, CREDS);

@@ -15,52 +15,15 @@ import { dellNos9SwitchDriver, type Nos9Params, type Nos9Session } from '../../.
 import { parseSwitchport } from '../../../src/drivers/switch/dellnos9-port.ts';
 import { Os9Api } from '../../../src/drivers/switch/dellnos9-api.ts';
 import type { PortChange } from '../../../src/drivers/switch/interface.ts';
-import type { PortVlans } from '../../../src/drivers/switch/port-vlans.ts';
 import { BadArgumentError, SwitchError } from '../../../src/errors.ts';
 import { dellnos9Fixture, startDellNos9Emulator } from '../../support/switch-emulators/dellnos9.ts';
 import { showSwitchport, type Os9Port } from '../../support/switch-emulators/dellnos9-model.ts';
 import type { HttpEmulator } from '../../support/switch-emulators/http-server.ts';
-import type { PortBacking } from '../../support/switch-emulators/model.ts';
+import { recordingBacking } from '../../support/switch-emulators/recording-backing.ts';
 
 const USER = 'hil-admin';
 const PASSWORD = 'S3cr3t-Pässwörd/+=';
 const NATIVE = 'vlan/native';
-
-/**
- * A data plane that remembers everything each port was ever made to carry.
- * hold() makes the next change that reaches it wait until released (the
- * request that made it then gets no answer meanwhile: a slow switch).
- */
-function recordingBacking(): PortBacking & { history: Map<string, PortVlans[]>; hold(): { reached(): Promise<void>; release(): void } } {
-  const history = new Map<string, PortVlans[]>();
-  let gate: Promise<void> | null = null;
-  let held = false;
-  return {
-    history,
-    async apply(changes) {
-      for (const [p, v] of changes) history.set(p, [...(history.get(p) ?? []), v]);
-      if (gate) {
-        held = true;
-        await gate;
-      }
-    },
-    async close() {},
-    hold() {
-      let release!: () => void;
-      held = false;
-      gate = new Promise<void>((r) => (release = r));
-      return {
-        reached: async () => {
-          while (!held) await new Promise((r) => setTimeout(r, 5));
-        },
-        release: () => {
-          gate = null;
-          release();
-        },
-      };
-    },
-  };
-}
 
 describe('dellnos9 driver against the emulated OS9 switch', () => {
   let e: HttpEmulator<Os9Port>;
@@ -132,7 +95,7 @@ describe('dellnos9 driver against the emulated OS9 switch', () => {
       assert.equal(puts.length, 2, 'one PUT to prepare the port (shut), one to bring it up');
       assert.deepEqual(cliCommands(mark), ['interface vlan 100', 'untagged TenGigabitEthernet 1/1', 'interfaces switchport TenGigabitEthernet 1/1', 'write']);
       // It never carried the default VLAN on the way (#883).
-      assert.deepEqual(backing.history.get('1/1')!.filter((v) => v.native !== null || v.tagged.length), [{ native: 100, tagged: [] }]);
+      assert.deepEqual(backing.of('1/1').filter((v) => v.native !== null || v.tagged.length), [{ native: 100, tagged: [] }]);
     });
 
     it('tagged VLANs beside the native one; a second native replaces the first; the old native is read from the switch', async () => {
@@ -181,7 +144,7 @@ describe('dellnos9 driver against the emulated OS9 switch', () => {
       assert.match(show('1/4'), /U {7}1\n/);
       assert.ok(requestsSince(mark)[2]?.startsWith('PUT '), 'shut down first, before its VLANs go');
       assert.deepEqual(await s.getPortNetworks(['1/4']), new Map([['1/4', []]]));
-      assert.ok(!backing.history.get('1/4')!.some((v) => v.native === 1), 'never carried the default VLAN');
+      assert.ok(!backing.of('1/4').some((v) => v.native === 1), 'never carried the default VLAN');
     });
 
     it('removing the native VLAN (the last channel) shuts the port rather than leaving it on VLAN 1', async () => {
@@ -190,7 +153,7 @@ describe('dellnos9 driver against the emulated OS9 switch', () => {
       await s.modifyPort('1/5', NATIVE, null);
       assert.deepEqual(e.effective('1/5'), { native: null, tagged: [] });
       assert.equal(port('1/5').shutdown, true);
-      assert.ok(!backing.history.get('1/5')!.some((v) => v.native === 1));
+      assert.ok(!backing.of('1/5').some((v) => v.native === 1));
       // Removing what is not there again writes nothing to the port (it only saves again).
       const mark = e.log.length;
       await s.modifyPort('1/5', NATIVE, null);
@@ -239,7 +202,7 @@ describe('dellnos9 driver against the emulated OS9 switch', () => {
         dellnos9Fixture.invalidVlan.message,
       );
       assert.deepEqual(e.effective('1/9'), { native: null, tagged: [] });
-      assert.ok(!(backing.history.get('1/9') ?? []).some((v) => v.native !== null || v.tagged.length), 'it never carried anything');
+      assert.ok(!backing.of('1/9').some((v) => v.native !== null || v.tagged.length), 'it never carried anything');
     });
 
     it('a port the switch does not have fails before anything is written', async () => {
