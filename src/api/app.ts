@@ -29,6 +29,7 @@ import { consoleRoutes } from './routes/console.routes.ts';
 import { networkRoutes } from './routes/networks.routes.ts';
 import { switchRoutes } from './routes/switches.routes.ts';
 import { userRoutes } from './routes/users.routes.ts';
+import { keystoneRoutes } from './routes/keystone.routes.ts';
 import { miscRoutes } from './routes/misc.routes.ts';
 import { imageRoutes } from './routes/images.routes.ts';
 import { diskRoutes } from './routes/disks.routes.ts';
@@ -117,6 +118,7 @@ function installRoutes(app: FastifyInstance, o: AppOptions): void {
   imageRoutes(app, o.services);
   diskRoutes(app, o.services);
   if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
+  if (o.auth.extensionName === 'hil.ext.auth.keystone') keystoneRoutes(app, o.services);
   miscRoutes(app, o.extensions);
   internalRoutes(app, o.services, o.internalToken);
 }

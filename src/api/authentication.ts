@@ -1,5 +1,5 @@
 /**
- * Who is calling: HTTP Basic through the auth backend, before the handler
+ * Who is calling: the request's credentials through the auth backend, before the handler
  * (after routing and schema validation, upstream's order). Routes marked
  * public skip it; /metrics with metrics.require_auth asks for an
  * administrator itself, on whichever listener serves it.
@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AuthorizationError } from '../errors.ts';
 import { ANONYMOUS, requireAdmin } from '../core/principal.ts';
-import type { AuthBackend } from '../drivers/auth/interface.ts';
+import type { AuthBackend, CredentialHeaders } from '../drivers/auth/interface.ts';
 
 export const AUTHENTICATION_REQUIRED = 'Authentication failed. Authentication is required to use this service.';
 
@@ -23,7 +23,7 @@ export function installAuthentication(app: FastifyInstance, o: { auth: AuthBacke
       req.principal = ANONYMOUS;
       return;
     }
-    const principal = await o.auth.authenticate(req.headers.authorization);
+    const principal = await o.auth.authenticate(req.headers);
     if (principal) req.principal = principal;
     else if (o.requireAuthentication) throw new AuthorizationError(AUTHENTICATION_REQUIRED);
     else req.principal = ANONYMOUS;
@@ -31,8 +31,8 @@ export function installAuthentication(app: FastifyInstance, o: { auth: AuthBacke
 }
 
 /** An administrator's credentials in `header`, or AuthorizationError (401) as the API gives it. */
-export async function requireAdminCredentials(auth: AuthBackend, header: string | undefined): Promise<void> {
-  const principal = await auth.authenticate(header);
+export async function requireAdminCredentials(auth: AuthBackend, headers: CredentialHeaders): Promise<void> {
+  const principal = await auth.authenticate(headers);
   if (!principal) throw new AuthorizationError(AUTHENTICATION_REQUIRED);
   requireAdmin(principal);
 }

@@ -50,7 +50,7 @@ export function probeRoutes(app: FastifyInstance, o: ProbeOptions): void {
   if (!metrics) return;
   // Public to the API's authentication hook either way: the check is here, so that the metrics listener makes it too.
   app.get('/metrics', { schema: HIDDEN, config: PROBE }, async (req, reply) => {
-    if (metrics.requireAuth) await requireAdminCredentials(metrics.auth, req.headers.authorization);
+    if (metrics.requireAuth) await requireAdminCredentials(metrics.auth, req.headers);
     return reply.type(metrics.contentType).send(await metrics.render());
   });
 }

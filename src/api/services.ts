@@ -6,6 +6,7 @@ import { nodeNetworkService } from '../core/node-network.service.ts';
 import { networkService } from '../core/network.service.ts';
 import { switchService } from '../core/switch.service.ts';
 import { userService } from '../core/user.service.ts';
+import { keystoneProjectService } from '../core/keystone-project.service.ts';
 import { obmService } from '../core/obm.service.ts';
 import { verifyService } from '../core/verify.service.ts';
 import type { BlobStore } from '../images/blob-store.ts';
@@ -34,6 +35,7 @@ export function buildServices(deps: CoreDeps, o: ServiceOptions) {
     networks: networkService(deps),
     switches: switchService(deps),
     users: userService(deps),
+    keystoneProjects: keystoneProjectService(deps),
     obm,
     verify: verifyService(deps),
     images: imageService(deps, { blobs: o.blobs, storage: o.storage, maxDiskBytes: o.maxDiskBytes, maxVirtualBytes: o.maxVirtualBytes }),

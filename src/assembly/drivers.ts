@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.ts';
 import { allocators } from '../drivers/allocator/index.ts';
 import type { NetworkAllocator } from '../drivers/allocator/interface.ts';
-import { authBackends } from '../drivers/auth/index.ts';
+import { AUTH_MIGRATIONS, authBackends } from '../drivers/auth/index.ts';
 import type { AuthBackend } from '../drivers/auth/interface.ts';
 import { bmcCatalog, type BmcCatalog } from '../drivers/bmc/index.ts';
 import type { BmcDriver } from '../drivers/bmc/interface.ts';
@@ -27,7 +27,7 @@ export interface Drivers {
 }
 
 /** Every schema: HIL's own, then what drivers keep in the database. */
-export const MIGRATION_SETS: MigrationSet[] = [CORE_MIGRATIONS, ...SWITCH_MIGRATIONS];
+export const MIGRATION_SETS: MigrationSet[] = [CORE_MIGRATIONS, ...SWITCH_MIGRATIONS, ...AUTH_MIGRATIONS];
 
 export function buildDrivers(s: Settings, db: Kysely<Database>, o: { bmcDrivers?: BmcDriver[]; log?: Logger } = {}): Drivers {
   const upstream = s.upstream ? connectUpstream(s.upstream) : undefined;
@@ -37,7 +37,14 @@ export function buildDrivers(s: Settings, db: Kysely<Database>, o: { bmcDrivers?
     // A driver's own timeout stops a stuck ipmitool (or request) when the service gives up on it.
     bmcs: bmcCatalog({ timeoutMs: s.obm.timeoutMs, upstream }, o.bmcDrivers),
     allocator: allocators.resolve(s.network.allocator).create({ vlans: s.network.vlans, upstream }),
-    auth: authBackends.resolve(s.auth.backend).create({ db, cacheMs: s.auth.cacheMs, refreshMs: s.auth.refreshMs }),
+    auth: authBackends.resolve(s.auth.backend).create({
+      db,
+      cacheMs: s.auth.cacheMs,
+      refreshMs: s.auth.refreshMs,
+      keystone: s.auth.keystone,
+      oidc: s.auth.oidc,
+      log: o.log?.child({ component: 'auth' }),
+    }),
   };
 }
 

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { Value } from 'typebox/value';
 import { ConfigError } from '../errors.ts';
-import { ConfigSchema, defaultConfig, LOG_FORMATS, LOG_LEVELS, type Config } from './schema.ts';
+import { AUTH_BACKEND_NAMES, ConfigSchema, defaultConfig, LOG_FORMATS, LOG_LEVELS, type Config } from './schema.ts';
 import { dotted, expectation, tomlProblem, unknownKey } from './messages.ts';
 
 export { defaultConfig, type Config };
@@ -39,12 +39,9 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): void {
   if (env.HIL_METRICS_LISTEN) cfg.metrics.listen = env.HIL_METRICS_LISTEN;
   if (env.HIL_DATA_DIR) cfg.server.data_dir = env.HIL_DATA_DIR;
   if (env.HIL_IMAGES_DIR) cfg.images.dir = env.HIL_IMAGES_DIR;
-  if (env.HIL_AUTH) {
-    if (env.HIL_AUTH !== 'database' && env.HIL_AUTH !== 'null') {
-      throw new ConfigError(`HIL_AUTH must be "database" or "null", not ${JSON.stringify(env.HIL_AUTH)}`);
-    }
-    cfg.auth.backend = env.HIL_AUTH;
-  }
+  if (env.HIL_AUTH) cfg.auth.backend = oneOf('HIL_AUTH', env.HIL_AUTH, AUTH_BACKEND_NAMES);
+  // The service user's password, kept out of the file (and, like every secret, out of argv).
+  if (env.HIL_KEYSTONE_PASSWORD) cfg.keystone.password = env.HIL_KEYSTONE_PASSWORD;
   if (env.HIL_VLAN_POOL) {
     cfg.network.allocator = 'vlan_pool';
     cfg.network.vlans = env.HIL_VLAN_POOL;
@@ -53,6 +50,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): void {
   if (env.HIL_UPSTREAM_USERNAME) cfg.upstream.username = env.HIL_UPSTREAM_USERNAME;
   if (env.HIL_UPSTREAM_PASSWORD) cfg.upstream.password = env.HIL_UPSTREAM_PASSWORD;
   if (env.HIL_UPSTREAM_PROJECT) cfg.upstream.project = env.HIL_UPSTREAM_PROJECT;
+  if (env.HIL_UPSTREAM_OIDC_CLIENT_SECRET) cfg.upstream.oidc_client_secret = env.HIL_UPSTREAM_OIDC_CLIENT_SECRET;
   // A derived HIL's networks are its base's: the upstream makes "hil" the allocator.
   if (cfg.upstream.endpoint && !env.HIL_VLAN_POOL) cfg.network.allocator = 'hil';
   if (env.HIL_PROVISIONING_LISTEN) cfg.provisioning.listen = env.HIL_PROVISIONING_LISTEN;
@@ -120,9 +118,20 @@ function validateSemantics(cfg: Config): void {
       throw new ConfigError(`network.vlans: ${(err as Error).message}`);
     }
   }
+  const k = cfg.keystone;
+  if (cfg.auth.backend === 'keystone' && (!k.url || !k.username || !k.password)) {
+    throw new ConfigError('auth.backend "keystone" needs keystone.url, keystone.username and keystone.password (or HIL_KEYSTONE_PASSWORD)');
+  }
+  if (cfg.auth.backend === 'oidc' && (!cfg.oidc.issuer || !cfg.oidc.audience)) throw new ConfigError('auth.backend "oidc" needs oidc.issuer and oidc.audience');
   const u = cfg.upstream;
-  const upstreamKeys = [u.endpoint, u.username, u.password, u.project];
-  if (upstreamKeys.some((v) => v !== undefined) && upstreamKeys.some((v) => v === undefined)) {
+  const oidcKeys = [u.oidc_issuer, u.oidc_client_id, u.oidc_client_secret];
+  const byOidc = oidcKeys.some((v) => v !== undefined);
+  if (byOidc && oidcKeys.some((v) => v === undefined)) {
+    throw new ConfigError('upstream by OpenID Connect needs oidc_issuer, oidc_client_id and oidc_client_secret (or HIL_UPSTREAM_OIDC_CLIENT_SECRET)');
+  }
+  if (byOidc && (u.username !== undefined || u.password !== undefined)) throw new ConfigError('upstream takes username/password or oidc_*, not both');
+  const upstreamKeys = byOidc ? [u.endpoint, u.project] : [u.endpoint, u.username, u.password, u.project];
+  if ((byOidc || upstreamKeys.some((v) => v !== undefined)) && upstreamKeys.some((v) => v === undefined)) {
     throw new ConfigError('upstream needs endpoint, username, password and project (HIL_UPSTREAM_ENDPOINT, _USERNAME, _PASSWORD, _PROJECT), or none of them');
   }
   if (u.endpoint !== undefined && !/^https?:\/\//.test(u.endpoint)) throw new ConfigError('upstream.endpoint must be an http(s) URL');

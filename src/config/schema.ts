@@ -4,15 +4,14 @@
  * `max_file_mib`); ./settings.ts turns them into what the program uses.
  */
 import { Type, type Static } from 'typebox';
+import { AuthSection, authDefaults, KeystoneSection, OidcSection } from './auth-schema.ts';
+import { literals, Strict } from './schema-kit.ts';
 
-const Strict = { additionalProperties: false } as const;
+export { AUTH_BACKEND_NAMES, JWT_ALGORITHMS, KEYSTONE_PROJECT_MAPPINGS } from './auth-schema.ts';
 
 /** The values of log.level and log.format (also what their environment variables accept). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-
-/** One of a list of strings, typed as that list's union. */
-const literals = <const V extends readonly string[]>(values: V) => Type.Unsafe<V[number]>(Type.Union(values.map((v) => Type.Literal(v))));
 
 export const ConfigSchema = Type.Object(
   {
@@ -29,17 +28,9 @@ export const ConfigSchema = Type.Object(
       Strict,
     ),
     database: Type.Object({ url: Type.Optional(Type.String()) }, Strict),
-    auth: Type.Object(
-      {
-        backend: Type.Union([Type.Literal('database'), Type.Literal('null')]),
-        require_authentication: Type.Boolean(),
-        /** How long a verified username/password pair is trusted without rehashing. */
-        cache_seconds: Type.Number({ minimum: 0, maximum: 3600 }),
-        /** How long a cached caller's admin flag and projects are reused (changes through this process apply at once). */
-        refresh_ms: Type.Integer({ minimum: 0, maximum: 60000 }),
-      },
-      Strict,
-    ),
+    auth: AuthSection,
+    keystone: KeystoneSection,
+    oidc: OidcSection,
     network: Type.Object(
       {
         /** "hil": networks are networks of the upstream HIL (a derived HIL; set by [upstream]). */
@@ -153,6 +144,13 @@ export const ConfigSchema = Type.Object(
         endpoint: Type.Optional(Type.String()),
         username: Type.Optional(Type.String()),
         password: Type.Optional(Type.String()),
+        /** Instead of username/password, when the base authenticates with OpenID Connect: this HIL's client-credentials grant at the provider. */
+        oidc_issuer: Type.Optional(Type.String({ pattern: '^https?://' })),
+        oidc_client_id: Type.Optional(Type.String({ minLength: 1 })),
+        /** Better in HIL_UPSTREAM_OIDC_CLIENT_SECRET than in the file. */
+        oidc_client_secret: Type.Optional(Type.String({ minLength: 1 })),
+        /** The resource indicator the provider issues tokens for the base by (usually the base's oidc.audience). */
+        oidc_resource: Type.Optional(Type.String({ minLength: 1 })),
         /** The base project whose nodes this HIL hands out. */
         project: Type.Optional(Type.String()),
         /** Keep at least this many free nodes, taking more from the base (0: never grow by itself). */
@@ -225,7 +223,7 @@ export function defaultConfig(): Config {
     database: {},
     images: { max_file_mib: 1024, max_disk_mib: 65536, max_virtual_gib: 2048, backend: 'local', rbd: { pool: 'rbd', conf: '/etc/ceph/ceph.conf', id: 'hil' }, timeout_seconds: 120 },
     exports: { enabled: true, address: '127.0.0.1', ports: '10809-10999' },
-    auth: { backend: 'database', require_authentication: true, cache_seconds: 60, refresh_ms: 1000 },
+    ...authDefaults(),
     network: { allocator: 'vlan_pool', vlans: '1001-1040' },
     worker: { action_timeout_seconds: 30, max_attempts: 2, retry_backoff_ms: 200, switch_concurrency: 16, poll_ms: 1000, batch_linger_ms: 5 },
     claims: { ttl_seconds: 5, heartbeat_ms: 1000 },

@@ -6,6 +6,7 @@
 import { databaseUrl, disksDir, exportsRunDir, fpblDir, imagesDir, parseListen } from './config.ts';
 import type { Config } from './schema.ts';
 import type { UpstreamConnection } from '../drivers/hil/upstream.ts';
+import type { KeystoneSettings, OidcSettings } from '../drivers/auth/settings.ts';
 import { ConfigError } from '../errors.ts';
 
 /** A derived HIL's base (how to reach it) and its pool policy. */
@@ -37,7 +38,16 @@ export interface Settings {
   shutdownGraceMs: number;
   /** GET /metrics: whether it needs an administrator, and its own listener (absent: the API port serves it). */
   metrics: { requireAuth: boolean; listen?: { host: string; port: number } };
-  auth: { backend: string; requireAuthentication: boolean; cacheMs: number; refreshMs: number };
+  auth: {
+    backend: string;
+    requireAuthentication: boolean;
+    cacheMs: number;
+    refreshMs: number;
+    /** Present when the backend is keystone. */
+    keystone?: KeystoneSettings;
+    /** Present when the backend is oidc. */
+    oidc?: OidcSettings;
+  };
   network: { allocator: string; vlans: string };
   worker: { actionTimeoutMs: number; maxAttempts: number; retryBackoffMs: number; switchConcurrency: number; pollMs: number; batchLingerMs: number };
   obm: { timeoutMs: number; maxConcurrent: number; retries: number; consoleLogBytes: number };
@@ -86,14 +96,67 @@ function exportSettings(cfg: Config): ExportSettings {
   return { enabled: e.enabled, address: e.address, advertiseAddress: e.advertise_address ?? e.address, ports: { first, last }, runDir: exportsRunDir(cfg) };
 }
 
+function upstreamSettings(cfg: Config): UpstreamSettings | undefined {
+  const u = cfg.upstream;
+  // loadConfig checked that the credentials are complete: a password, or the three oidc_ keys.
+  if (u.endpoint === undefined || u.project === undefined) return undefined;
+  const credentials: UpstreamConnection['credentials'] =
+    u.oidc_issuer !== undefined
+      ? { oidc: { issuer: u.oidc_issuer, clientId: u.oidc_client_id!, clientSecret: u.oidc_client_secret!, resource: u.oidc_resource } }
+      : { username: u.username!, password: u.password! };
+  return {
+    endpoint: u.endpoint,
+    credentials,
+    project: u.project,
+    timeoutMs: seconds(u.timeout_seconds),
+    minFree: u.min_free,
+    maxFree: u.max_free,
+    onDemand: u.on_demand,
+    rebalanceMs: seconds(u.rebalance_seconds),
+  };
+}
+
+function keystoneSettings(cfg: Config): KeystoneSettings {
+  const k = cfg.keystone;
+  return {
+    // loadConfig refused a keystone backend without these three.
+    url: k.url!.replace(/\/+$/, ''),
+    service: { username: k.username!, password: k.password!, userDomain: k.user_domain, project: k.project, projectDomain: k.project_domain },
+    projectMapping: k.project_mapping,
+    admin: { role: k.admin_role, project: k.admin_project, projectDomain: k.admin_project_domain },
+    timeoutMs: seconds(k.timeout_seconds),
+  };
+}
+
+function oidcSettings(cfg: Config): OidcSettings {
+  const o = cfg.oidc;
+  return {
+    issuer: o.issuer!,
+    audience: o.audience!,
+    algorithms: [...o.algorithms],
+    claims: { username: o.username_claim, projects: o.projects_claim, projectPrefix: o.project_prefix, roles: o.roles_claim },
+    adminRole: o.admin_role,
+    clockToleranceSeconds: o.clock_tolerance_seconds,
+    jwksCooldownMs: seconds(o.jwks_cooldown_seconds),
+    timeoutMs: seconds(o.timeout_seconds),
+  };
+}
+
 export function settingsFrom(cfg: Config): Settings {
-  const { auth, worker: w, obm, maintenance: m, upstream: u, provisioning: pv } = cfg;
+  const { auth, worker: w, obm, maintenance: m, provisioning: pv } = cfg;
   return {
     databaseUrl: databaseUrl(cfg),
     listen: parseListen(cfg.server.listen),
     shutdownGraceMs: seconds(cfg.server.shutdown_grace_seconds),
     metrics: { requireAuth: cfg.metrics.require_auth, listen: cfg.metrics.listen === undefined ? undefined : parseListen(cfg.metrics.listen) },
-    auth: { backend: auth.backend, requireAuthentication: auth.require_authentication, cacheMs: seconds(auth.cache_seconds), refreshMs: auth.refresh_ms },
+    auth: {
+      backend: auth.backend,
+      requireAuthentication: auth.require_authentication,
+      cacheMs: seconds(auth.cache_seconds),
+      refreshMs: auth.refresh_ms,
+      keystone: auth.backend === 'keystone' ? keystoneSettings(cfg) : undefined,
+      oidc: auth.backend === 'oidc' ? oidcSettings(cfg) : undefined,
+    },
     network: { allocator: cfg.network.allocator, vlans: cfg.network.vlans },
     worker: {
       actionTimeoutMs: seconds(w.action_timeout_seconds),
@@ -118,20 +181,7 @@ export function settingsFrom(cfg: Config): Settings {
       timeoutMs: seconds(cfg.images.timeout_seconds),
     },
     exports: exportSettings(cfg),
-    upstream:
-      u.endpoint !== undefined && u.username !== undefined && u.password !== undefined && u.project !== undefined
-        ? {
-            endpoint: u.endpoint,
-            username: u.username,
-            password: u.password,
-            project: u.project,
-            timeoutMs: seconds(u.timeout_seconds),
-            minFree: u.min_free,
-            maxFree: u.max_free,
-            onDemand: u.on_demand,
-            rebalanceMs: seconds(u.rebalance_seconds),
-          }
-        : undefined,
+    upstream: upstreamSettings(cfg),
     provisioning:
       pv.enabled && pv.url !== undefined && pv.network !== undefined
         ? {

@@ -9,7 +9,7 @@ describe('settings from the configuration', () => {
     const s = settingsFrom(loadConfig({ env: { HIL_DATA_DIR: 'data-x' } }));
     assert.equal(s.databaseUrl, `sqlite:${resolve('data-x', 'hil.db')}`);
     assert.deepEqual(s.listen, { host: '127.0.0.1', port: 5000 });
-    assert.deepEqual(s.auth, { backend: 'database', requireAuthentication: true, cacheMs: 60_000, refreshMs: 1000 });
+    assert.deepEqual(s.auth, { backend: 'database', requireAuthentication: true, cacheMs: 60_000, refreshMs: 1000, keystone: undefined, oidc: undefined });
     assert.equal(s.worker.actionTimeoutMs, 30_000);
     assert.deepEqual(s.obm, { timeoutMs: 15_000, maxConcurrent: 16, retries: 1, consoleLogBytes: 256 * 1024 });
     assert.equal(s.images.maxFileBytes, 1024 * 1024 * 1024);
@@ -37,7 +37,7 @@ describe('settings from the configuration', () => {
       }),
     );
     assert.equal(s.network.allocator, 'hil');
-    assert.deepEqual(s.upstream, { endpoint: 'http://base:5000', username: 'u', password: 'p', project: 'reseller', timeoutMs: 30_000, minFree: 0, maxFree: undefined, onDemand: false, rebalanceMs: 60_000 });
+    assert.deepEqual(s.upstream, { endpoint: 'http://base:5000', credentials: { username: 'u', password: 'p' }, project: 'reseller', timeoutMs: 30_000, minFree: 0, maxFree: undefined, onDemand: false, rebalanceMs: 60_000 });
     assert.equal(s.provisioning?.bootTimeoutMs, 300_000);
     assert.equal(s.provisioning?.returnTimeoutMs, 30_000);
     assert.equal(s.provisioning?.network, 'prov');

@@ -6,9 +6,10 @@ import { switchCatalog } from '../../src/drivers/switch/index.ts';
 import { bmcCatalog } from '../../src/drivers/bmc/index.ts';
 import { allocators } from '../../src/drivers/allocator/index.ts';
 import { authBackends } from '../../src/drivers/auth/index.ts';
+import { AUTH_BACKEND_NAMES } from '../../src/config/schema.ts';
 import { connectUpstream } from '../../src/drivers/hil/upstream.ts';
 
-const upstream = connectUpstream({ endpoint: 'http://127.0.0.1:1', username: 'u', password: 'p', project: 'p', timeoutMs: 1000 });
+const upstream = connectUpstream({ endpoint: 'http://127.0.0.1:1', credentials: { username: 'u', password: 'p' }, project: 'p', timeoutMs: 1000 });
 
 describe('driver catalogs', () => {
   it('resolves by name, says which names exist otherwise, and skips drivers a context cannot make', () => {
@@ -41,7 +42,9 @@ describe('driver catalogs', () => {
 
   it('names the allocators and auth backends the configuration may choose', () => {
     assert.deepEqual(allocators.types(), ['vlan_pool', 'null', 'hil']);
-    assert.deepEqual(authBackends.types(), ['database', 'null']);
+    // The configuration's list and the catalog must be the same: a backend the schema accepts must exist.
+    assert.deepEqual(authBackends.types(), [...AUTH_BACKEND_NAMES]);
+    assert.deepEqual(authBackends.types(), ['database', 'null', 'keystone', 'oidc']);
     assert.equal(allocators.resolve('hil').create({ vlans: '', upstream }).extensionName, 'hil.ext.network_allocators.hil');
     assert.throws(() => allocators.resolve('hil').create({ vlans: '' }), /needs an \[upstream\]/);
   });

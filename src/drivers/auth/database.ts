@@ -71,7 +71,7 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
     type: 'database',
     extensionName: 'hil.ext.auth.database',
 
-    async authenticate(header) {
+    async authenticate({ authorization: header }) {
       if (!header) return null;
       const key = keyOf(header);
       const hit = cache.get(key);
