@@ -9,7 +9,7 @@ import { Argument, Command } from 'commander';
 import { cliOutput, runProgram, strictArguments } from './define.ts';
 import { HilApiError, type HilClient } from '../client/index.ts';
 import { VERSION } from '../version.ts';
-import { clientFromEnv } from './context.ts';
+import { clientFromEnv, hasCredentials } from './context.ts';
 import { completeNames, completionScript, NAME_KINDS } from './completion.ts';
 import { nodeCommands } from './commands/node.ts';
 import { projectCommands } from './commands/project.ts';
@@ -76,7 +76,7 @@ async function printVersions(client: () => HilClient): Promise<void> {
  */
 export function describeError(err: unknown, env: NodeJS.ProcessEnv = process.env): string {
   const message = (err as Error).message;
-  if (err instanceof HilApiError && err.status === 401) {
+  if (err instanceof HilApiError && err.status === 401 && !hasCredentials(env)) {
     const missing = ['HIL_USERNAME', 'HIL_PASSWORD'].filter((v) => !env[v]);
     if (missing.length) return `the server wants credentials, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set (the server said: ${message})`;
   }

@@ -90,7 +90,7 @@ export async function startBaseHil(database: TestDatabase, spec: BaseHilSpec): P
       endpoint,
       admin,
       bmc,
-      upstream: (timeoutMs = 10_000) => connectUpstream({ endpoint, ...RESELLER, timeoutMs }),
+      upstream: (timeoutMs = 10_000) => connectUpstream({ endpoint, credentials: { username: RESELLER.username, password: RESELLER.password }, project: RESELLER.project, timeoutMs }),
       async freeze() {
         // Requests are still accepted and read, and nobody handles them: no answer, ever.
         frozen = true;

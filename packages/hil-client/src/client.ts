@@ -138,6 +138,13 @@ export class HilClient {
     setAdmin: (user: string, isAdmin: boolean) => this.http.call<void>('PATCH', ['auth', 'basic', 'user', user], { is_admin: isAdmin }),
   };
 
+  /** The keystone backend's project table: Keystone project id → HIL project (not in upstream; docs/auth.md). */
+  readonly keystoneProject = {
+    list: () => this.http.call<Record<string, string>>('GET', ['auth', 'keystone', 'projects']),
+    map: (keystoneProjectId: string, project: string) => this.http.call<void>('PUT', ['auth', 'keystone', 'project', keystoneProjectId], { project }),
+    unmap: (keystoneProjectId: string) => this.http.call<void>('DELETE', ['auth', 'keystone', 'project', keystoneProjectId]),
+  };
+
   /** The image registry (not in upstream; docs/images.md). */
   readonly image = {
     list: () => this.http.call<string[]>('GET', ['images']),

@@ -2,7 +2,7 @@
  * The interactive console, over the server's WebSocket
  * (`/v0/node/<node>/console/ws`): what the node prints, and input typed into
  * its serial line. Node's WebSocket client sends the Basic credentials as a
- * header (browsers cannot; they use the streaming `console` route).
+ * header, or the bearer token (browsers cannot; they use the streaming `console` route).
  */
 import { HilApiError, type HttpClient } from './http.ts';
 
@@ -19,7 +19,8 @@ export async function openInteractiveConsole(http: HttpClient, node: string, sig
     throw new HilApiError('ConnectionError', 'the interactive console needs a WebSocket client: Node.js 22 or newer (this is ' + runtime() + '); the read-only console() works everywhere', 0);
   }
   const url = http.url(['node', node, 'console', 'ws']).replace(/^http/, 'ws');
-  const headers: Record<string, string> = http.authorization ? { authorization: http.authorization } : {};
+  const authorization = await http.authorization();
+  const headers: Record<string, string> = authorization ? { authorization } : {};
   const socket = new WebSocket(url, { headers } as unknown as string[]); // Node's WebSocket takes { headers }
   socket.binaryType = 'arraybuffer';
   const chunks: Uint8Array[] = [];

@@ -1,5 +1,5 @@
 /**
- * The HTTP side of the client: Basic auth, a request timeout, JSON in and
+ * The HTTP side of the client: Basic auth or a bearer token, a request timeout, JSON in and
  * out, redirects followed (obmd's 307s; fetch drops our Authorization header
  * when the redirect leaves the HIL server), and API errors as HilApiError.
  */
@@ -9,6 +9,12 @@ export interface ClientOptions {
   endpoint: string;
   username?: string;
   password?: string;
+  /**
+   * A token (Keystone's, or an OpenID provider's JWT), sent as
+   * "Authorization: Bearer"; a function for tokens that expire, asked before
+   * every request (it should cache). Used when username/password are not given.
+   */
+  token?: string | (() => Promise<string>);
   /** Per request (not for console streams); default 30 s. */
   timeoutMs?: number;
 }
@@ -37,20 +43,27 @@ export interface RawBody {
 
 export class HttpClient {
   readonly endpoint: string;
-  readonly #auth?: string;
+  readonly #auth: () => Promise<string | undefined>;
   readonly #timeoutMs: number;
 
   constructor(o: ClientOptions) {
     this.endpoint = checkedEndpoint(o.endpoint);
+    const { token } = o;
     if (o.username !== undefined && o.password !== undefined) {
-      this.#auth = `Basic ${base64(`${o.username}:${o.password}`)}`;
+      const basic = `Basic ${base64(`${o.username}:${o.password}`)}`;
+      this.#auth = async () => basic;
+    } else if (typeof token === 'function') {
+      this.#auth = async () => `Bearer ${await token()}`;
+    } else {
+      const header = token ? `Bearer ${token}` : undefined;
+      this.#auth = async () => header;
     }
     this.#timeoutMs = o.timeoutMs ?? 30_000;
   }
 
   /** The Authorization header this client sends, if it has credentials. */
-  get authorization(): string | undefined {
-    return this.#auth;
+  authorization(): Promise<string | undefined> {
+    return this.#auth();
   }
 
   /** The URL of an API route (under /v0), or with `api: false` of a route outside it (/version). */
@@ -84,7 +97,8 @@ export class HttpClient {
     o: { body?: unknown; raw?: RawBody; query?: Record<string, string | undefined>; signal?: AbortSignal; api?: boolean } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = {};
-    if (this.#auth) headers.authorization = this.#auth;
+    const auth = await this.#auth();
+    if (auth) headers.authorization = auth;
     let payload: string | Uint8Array | ReadableStream<Uint8Array> | undefined;
     if (o.raw) {
       headers['content-type'] = o.raw.contentType;

@@ -1,4 +1,4 @@
-/** hil user … and hil networking-action …. */
+/** hil user …, hil keystone … (the auth backends' own routes) and hil networking-action …. */
 import type { Command } from 'commander';
 import type { HilClient } from '../../client/index.ts';
 import type { JsonOption } from '../context.ts';
@@ -38,6 +38,25 @@ export function userCommands(program: Command, client: () => HilClient): void {
   defineChange(project, 'remove <user> <project>', 'Remove the user from a project', 'hil user project remove alice runway', (u: string, p: string) => `Removed user ${u} from project ${p}.`, (u: string, p: string) =>
     client().user.removeProject(u, p),
   );
+
+  const keystone = group(program, 'keystone', 'The keystone auth backend (admin)', 'hil keystone project map 00de7c85e0f34b5c9b2d1d1b2b0c7a51 runway');
+  const kproject = group(keystone, 'project', 'Which HIL project a Keystone project is (project_mapping = "table")', 'hil keystone project list');
+  defineChange(
+    kproject,
+    'map <keystone_project_id> <project>',
+    'Map a Keystone project (by id) to a HIL project',
+    'hil keystone project map 00de7c85e0f34b5c9b2d1d1b2b0c7a51 runway',
+    (id: string, p: string) => `Keystone project ${id} is HIL project ${p} now.`,
+    (id: string, p: string) => client().keystoneProject.map(id, p),
+  );
+  defineChange(kproject, 'unmap <keystone_project_id>', "Remove a Keystone project's mapping", 'hil keystone project unmap 00de7c85e0f34b5c9b2d1d1b2b0c7a51', (id: string) => `Keystone project ${id} is no HIL project now.`, (id: string) =>
+    client().keystoneProject.unmap(id),
+  );
+  define(kproject, 'list', 'List mapped Keystone projects', 'hil keystone project list', async (o: JsonOption) => {
+    const mapped = await client().keystoneProject.list();
+    if (o.json) return printJson(mapped);
+    printTable(['keystone project', 'project'], Object.entries(mapped));
+  }).option('--json', 'print JSON');
 
   const action = group(program, 'networking-action', 'Asynchronous networking actions', 'hil networking-action show <status_id>');
   define(action, 'show <status_id>', 'Show the state of an action', 'hil networking-action show 3f2c…', async (id: string, o: JsonOption) => {

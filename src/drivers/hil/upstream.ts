@@ -1,11 +1,13 @@
 /**
  * The base HIL as a derived HIL sees it: the typed client, logged in as the
- * derived HIL's user at the base, and the one base project whose nodes and
+ * derived HIL's user at the base (a password, or an OpenID client-credentials
+ * token where the base uses OpenID Connect), and the one base project whose nodes and
  * networks the derived HIL manages. Every driver of a derived HIL (switch,
  * allocator, OBM) and its pool manager talk to the base through this, over
  * the base's public API only: a derived HIL holds no admin rights at its base.
  */
 import { HilApiError, HilClient, type NetworkingAction } from '../../client/index.ts';
+import { oidcClientCredentialsToken, type OidcClientCredentials } from '../../client/token-sources.ts';
 import { UpstreamError } from '../../errors.ts';
 
 export { UpstreamError };
@@ -22,8 +24,8 @@ export interface Upstream {
 /** How to reach the base HIL, as its user. */
 export interface UpstreamConnection {
   endpoint: string;
-  username: string;
-  password: string;
+  /** The base's database user, or this HIL's client at the base's OpenID provider. */
+  credentials: { username: string; password: string } | { oidc: OidcClientCredentials };
   project: string;
   /** Bound on each base call, and on waiting for one of the base's networking actions. */
   timeoutMs: number;
@@ -31,7 +33,11 @@ export interface UpstreamConnection {
 
 export function connectUpstream(s: UpstreamConnection): Upstream {
   return {
-    client: new HilClient({ endpoint: s.endpoint, username: s.username, password: s.password, timeoutMs: s.timeoutMs }),
+    client: new HilClient({
+      endpoint: s.endpoint,
+      ...('oidc' in s.credentials ? { token: oidcClientCredentialsToken({ ...s.credentials.oidc, timeoutMs: s.timeoutMs }) } : s.credentials),
+      timeoutMs: s.timeoutMs,
+    }),
     project: s.project,
     endpoint: s.endpoint,
     actionTimeoutMs: s.timeoutMs,
