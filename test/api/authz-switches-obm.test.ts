@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
 import { ADMIN_ONLY, NO_PROJECT, count, matrix, type Case, type Fixture } from '../support/authz.ts';
 import type { MockBmcState } from '../../src/drivers/bmc/mock.ts';
+import { keystoneProjects } from '../../src/drivers/auth/keystone-projects.ts';
 
 const A = { admin: 200, alice: 401, bob: 401 };
 const RUNWAY = { admin: 200, alice: 200, bob: 401 };
@@ -127,7 +128,21 @@ const cases: Case[] = [
   // on a free node: admin only, with upstream's require_project_access(None) message (§4)
   ...obmCases('free_node', A, NO_PROJECT),
 
-  // §5.8 users
+  // §5.7
+  ...(['database', 'keystone', 'oidc'] as const).map(
+    (backend): Case => ({
+      method: 'GET',
+      path: '/v0/active_extensions',
+      expect: A,
+      msg: ADMIN_ONLY,
+      only: [backend],
+      view: (res) => assert.ok(res.body.includes(`hil.ext.auth.${backend}`), res.text),
+    }),
+  ),
+];
+
+/** §5.8: the database backend's users; the routes exist only with it, as upstream. */
+const databaseUsers: Case[] = [
   { method: 'GET', path: '/v0/auth/basic/users', expect: A, msg: ADMIN_ONLY, view: (res) => assert.deepEqual(res.body.alice, { is_admin: false, projects: ['runway'] }) },
   {
     method: 'PUT',
@@ -161,10 +176,45 @@ const cases: Case[] = [
     after: [],
   },
 
-  // §5.7
-  { method: 'GET', path: '/v0/active_extensions', expect: A, msg: ADMIN_ONLY, view: (res) => assert.ok(res.body.includes('hil.ext.auth.database'), res.text) },
+];
+const users = databaseUsers.map((c): Case => ({ ...c, only: ['database'] }));
+
+/** Every caller gets 404 where a route is another backend's. */
+const NOWHERE = { admin: 404, alice: 404, bob: 404, anon: 404 };
+const usersElsewhere: Case[] = [
+  { method: 'GET', path: '/v0/auth/basic/users', expect: NOWHERE, only: ['keystone', 'oidc'] },
+  { method: 'PUT', path: '/v0/auth/basic/user/carol', body: { password: 'carol-secret' }, expect: NOWHERE, only: ['keystone', 'oidc'] },
 ];
 
+/** The keystone backend's project table (project_mapping = "table"): administrators only. */
+const MAPPED = 'c0ffee00c0ffee00c0ffee00c0ffee00';
+const keystoneMapping = (fx: Fixture, id: string) =>
+  keystoneProjects(fx.t.hil.store.db).selectFrom('keystone_project').innerJoin('project', 'project.id', 'keystone_project.project_id').select('project.label').where('keystone_id', '=', id).execute();
+const keystoneProjectCases: Case[] = [
+  { method: 'GET', path: '/v0/auth/keystone/projects', expect: A, msg: ADMIN_ONLY, only: ['keystone'], view: (res) => assert.deepEqual(res.body, { [MAPPED]: 'manhattan' }) },
+  {
+    method: 'PUT',
+    path: '/v0/auth/keystone/project/0123456789abcdef0123456789abcdef',
+    body: { project: 'runway' },
+    expect: A,
+    msg: ADMIN_ONLY,
+    only: ['keystone'],
+    state: (fx) => keystoneMapping(fx, '0123456789abcdef0123456789abcdef'),
+    after: [{ label: 'runway' }],
+  },
+  { method: 'DELETE', path: `/v0/auth/keystone/project/${MAPPED}`, expect: A, msg: ADMIN_ONLY, only: ['keystone'], state: (fx) => keystoneMapping(fx, MAPPED), after: [] },
+  { method: 'GET', path: '/v0/auth/keystone/projects', expect: NOWHERE, only: ['database', 'oidc'] },
+];
+
+/** A mapping for the DELETE and GET cases to find. */
+async function mapOne(fx: Fixture): Promise<void> {
+  if (fx.identity.backend !== 'keystone') return;
+  const project = await fx.t.hil.store.db.selectFrom('project').select('id').where('label', '=', 'manhattan').executeTakeFirstOrThrow();
+  await keystoneProjects(fx.t.hil.store.db).insertInto('keystone_project').values({ keystone_id: MAPPED, project_id: project.id }).execute();
+}
+
 for (const database of testDatabases()) {
-  describe(`authz: switches, ports, OBM, users on ${database.name}`, { skip: database.skip }, () => matrix(database, cases, { extraUsers: true }));
+  describe(`authz: switches, ports, OBM, users on ${database.name}`, { skip: database.skip }, () =>
+    matrix(database, [...cases, ...users, ...usersElsewhere, ...keystoneProjectCases], { extraUsers: true, setup: mapOne }),
+  );
 }

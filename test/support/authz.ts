@@ -10,7 +10,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestDatabase, FreshDb } from './databases.ts';
-import { addUser, startTestHil, waitAction, type Caller, type Credentials, type Response, type TestHil, type TestHilOptions } from './hil.ts';
+import { startTestHil, waitAction, type Caller, type Response, type TestHil, type TestHilOptions } from './hil.ts';
+import { AUTH_BACKENDS, identityFor, type AuthBackendName, type Headers, type Identity } from './identities.ts';
 
 export type { Response };
 
@@ -24,8 +25,12 @@ export const NOT_AUTHENTICATED = 'Authentication failed. Authentication is requi
 
 export interface Fixture {
   t: TestHil;
-  /** Requests as a role (anon: no credentials; wrong: alice with a wrong password). */
+  /** The auth backend the server runs, and how the roles authenticate to it. */
+  identity: Identity;
+  /** Requests as a role (anon: no credentials; wrong: credentials the backend refuses, see ./identities.ts). */
   as(role: Role): Caller;
+  /** The headers a role's requests carry. */
+  headers(role: Role): Headers;
   admin: Caller;
   /** status_id of a finished action on runway_node/eth3 (connect to runway_net). */
   runwayAction: string;
@@ -33,13 +38,6 @@ export interface Fixture {
   freeAction: string;
   close(): Promise<void>;
 }
-
-const CREDS: Record<Exclude<Role, 'anon'>, Credentials> = {
-  admin: { username: 'admin', password: 'admin-secret' },
-  alice: { username: 'alice', password: 'alice-secret' },
-  bob: { username: 'bob', password: 'bob-secret' },
-  wrong: { username: 'alice', password: 'not-alices-password' },
-};
 
 export async function must(r: Promise<Response>, what: string): Promise<Response> {
   const res = await r;
@@ -49,8 +47,8 @@ export async function must(r: Promise<Response>, what: string): Promise<Response
 
 /**
  * Builds the fixture (all through the API, as admin):
- * - projects runway, manhattan, doomed (empty); users admin, alice (runway), bob (manhattan),
- *   and with extraUsers dave (no projects), erin (manhattan);
+ * - projects runway, manhattan, doomed (empty); callers admin, alice (runway), bob (manhattan)
+ *   as the identity makes them, and with extraUsers database users dave (no projects), erin (manhattan);
  * - mock switch sw0 with ports gi1/0/1..13, empty switch sw_empty;
  * - free_node: eth0@1, eth_detach@7, eth_revert@9, eth_spare and eth_cable (no port); OBM enabled;
  *   free_node2, free_node3, spare_node (free, no nics);
@@ -62,11 +60,19 @@ export async function must(r: Promise<Response>, what: string): Promise<Response
  *   runway_grant, prov_grant, man_shared (manhattan + runway), prov_rev (admin, runway),
  *   prov_two (admin, runway + manhattan).
  */
-export async function buildFixture(database: TestDatabase, o: TestHilOptions = {}, extraUsers = false): Promise<Fixture> {
+export async function buildFixture(database: TestDatabase, o: TestHilOptions = {}, extraUsers = false, identity?: Identity): Promise<Fixture> {
+  const id = identity ?? (await identityFor('database'));
   const db: FreshDb = await database.create();
   let t: TestHil;
   try {
-    t = await startTestHil(db, { auth: 'database', ...o });
+    t = await startTestHil(db, {
+      ...o,
+      auth: id.backend,
+      config: (c) => {
+        id.configure(c);
+        o.config?.(c);
+      },
+    });
   } catch (err) {
     await db.drop();
     throw err;
@@ -76,19 +82,15 @@ export async function buildFixture(database: TestDatabase, o: TestHilOptions = {
     await db.drop();
   };
   try {
-    const admin = t.as(CREDS.admin);
-    const as = (role: Role) => (role === 'anon' ? t.as() : t.as(CREDS[role]));
+    const roleHeaders: Partial<Record<Role, Headers>> = { anon: {}, admin: await id.admin(t) };
+    const admin = t.withHeaders(roleHeaders.admin!);
     const put = (path: string, body?: unknown) => must(admin('PUT', path, body), `PUT ${path}`);
     const post = (path: string, body?: unknown) => must(admin('POST', path, body), `POST ${path}`);
 
-    await addUser(t, 'admin', CREDS.admin.password, true);
     for (const p of ['runway', 'manhattan', 'doomed']) await put(`/v0/project/${p}`);
-    await addUser(t, 'alice', CREDS.alice.password, false, ['runway']);
-    await addUser(t, 'bob', CREDS.bob.password, false, ['manhattan']);
-    if (extraUsers) {
-      await addUser(t, 'dave', 'dave-secret', false);
-      await addUser(t, 'erin', 'erin-secret', false, ['manhattan']);
-    }
+    Object.assign(roleHeaders, await id.members(t, extraUsers));
+    const headers = (role: Role) => roleHeaders[role]!;
+    const as = (role: Role) => t.withHeaders(headers(role));
 
     const sw = { type: 'mock', hostname: 'sw0.example', username: 'u', password: 'p' };
     await put('/v0/switch/sw0', sw);
@@ -150,7 +152,7 @@ export async function buildFixture(database: TestDatabase, o: TestHilOptions = {
       const done = await waitAction(admin, id);
       if (done.status !== 'DONE') throw new Error(`fixture: action ${id} ended ${done.status}: ${done.error}`);
     }
-    return { t, as, admin, runwayAction, freeAction, close };
+    return { t, identity: id, as, headers, admin, runwayAction, freeAction, close };
   } catch (err) {
     await close();
     throw err;
@@ -189,6 +191,8 @@ export interface Case {
   after?: unknown | ((now: any, res: Response) => void);
   /** Assertions on a successful answer. */
   view?: (res: Response, role: Role) => void;
+  /** Only with these auth backends (a backend's own routes); default: every one. */
+  only?: AuthBackendName[];
 }
 
 export function expected(c: Case, role: Role): number {
@@ -198,12 +202,7 @@ export function expected(c: Case, role: Role): number {
 
 /** Opens a streaming GET (the console), reads one chunk, and hangs up. */
 async function streamCall(fx: Fixture, role: Role, path: string): Promise<Response> {
-  const headers: Record<string, string> = {};
-  if (role !== 'anon') {
-    const c = CREDS[role];
-    headers.authorization = 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64');
-  }
-  const res = await fx.t.hil.app!.inject({ method: 'GET', url: path, headers, payloadAsStream: true });
+  const res = await fx.t.hil.app!.inject({ method: 'GET', url: path, headers: fx.headers(role), payloadAsStream: true });
   const stream = res.stream();
   let text = '';
   if (res.statusCode === 200) {
@@ -254,8 +253,10 @@ export interface MatrixOptions {
    * first; what anonymous callers get does not depend on the state.
    */
   groups?: Role[][];
-  /** Options for the server (e.g. config), on top of the database auth backend. */
+  /** Options for the server (e.g. config), on top of the auth backend's. */
   hil?: TestHilOptions;
+  /** The auth backends the matrix runs with, each in its own describe; default: all (database, keystone, oidc). */
+  backends?: AuthBackendName[];
   /** Also create users dave (no projects) and erin (manhattan), targets of the user routes. */
   extraUsers?: boolean;
   /** More objects for the cases, made once per fixture (as admin). */
@@ -297,17 +298,26 @@ function roleCases(getFx: () => Fixture, role: Role, cases: Case[]): void {
   }
 }
 
-/** One `it` per (case, role); see MatrixOptions.groups for which roles share a fixture. */
+/**
+ * One `it` per (backend, case, role): the same rules whichever backend
+ * authenticates. See MatrixOptions.groups for which roles share a fixture.
+ */
 export function matrix(database: TestDatabase, cases: Case[], o: MatrixOptions = {}): void {
-  for (const group of o.groups ?? DEFAULT_GROUPS) {
-    describe(group.map((r) => `as ${r}`).join(', then '), () => {
-      let fx: Fixture | undefined;
-      before(async () => {
-        fx = await buildFixture(database, o.hil, o.extraUsers ?? false);
-        await o.setup?.(fx);
-      });
-      after(() => fx?.close());
-      for (const role of group) roleCases(() => fx!, role, cases);
+  for (const backend of o.backends ?? AUTH_BACKENDS) {
+    const mine = cases.filter((c) => !c.only || c.only.includes(backend));
+    if (mine.length === 0) continue;
+    describe(`with ${backend} auth`, () => {
+      for (const group of o.groups ?? DEFAULT_GROUPS) {
+        describe(group.map((r) => `as ${r}`).join(', then '), () => {
+          let fx: Fixture | undefined;
+          before(async () => {
+            fx = await buildFixture(database, o.hil, o.extraUsers ?? false, await identityFor(backend));
+            await o.setup?.(fx);
+          });
+          after(() => fx?.close());
+          for (const role of group) roleCases(() => fx!, role, mine);
+        });
+      }
     });
   }
 }

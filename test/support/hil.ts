@@ -34,13 +34,15 @@ export interface TestHil {
   hil: Hil;
   /** Requests as the given user (or anonymously). */
   as(creds?: Credentials): Caller;
+  /** Requests with these headers (a token, as the keystone and oidc backends take it). */
+  withHeaders(headers: Record<string, string>): Caller;
   /** Log lines written so far, parsed. */
   logs: Array<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
 export interface TestHilOptions {
-  auth?: 'null' | 'database';
+  auth?: Config['auth']['backend'];
   worker?: boolean;
   config?: (c: Config) => void;
   /** Built-in OBM drivers to offer instead of the defaults. */
@@ -72,11 +74,10 @@ export async function startTestHil(db: FreshDb, o: TestHilOptions = {}): Promise
   const hil = await createHil(config, { log: createLogger(config.log.level, sink), api: true, worker: o.worker ?? true, migrate: true, bmcDrivers: o.bmcDrivers });
   const app = hil.app!;
 
-  const as =
-    (creds?: Credentials): Caller =>
+  const withHeaders =
+    (fixed: Record<string, string>): Caller =>
     async (method: string, path: string, body?: unknown, extra: Parameters<Caller>[3] = {}) => {
-      const headers: Record<string, string> = { ...extra.headers };
-      if (creds) headers.authorization = basicAuth(creds.username, creds.password);
+      const headers: Record<string, string> = { ...fixed, ...extra.headers };
       const payload = extra.rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
       const res = await app.inject({ method: method as 'GET', url: path + (extra.query ?? ''), headers, payload });
       let parsed: unknown = res.body;
@@ -88,7 +89,8 @@ export async function startTestHil(db: FreshDb, o: TestHilOptions = {}): Promise
       return { status: res.statusCode, body: parsed, text: res.body, headers: res.headers };
     };
 
-  return { hil, as, logs, close: () => hil.close() };
+  const as = (creds?: Credentials) => withHeaders(creds ? { authorization: basicAuth(creds.username, creds.password) } : {});
+  return { hil, as, withHeaders, logs, close: () => hil.close() };
 }
 
 /** A database for one test: created fresh, dropped afterwards. */

@@ -106,7 +106,13 @@ export interface HilRun {
 
 /** Runs bin/hil against `endpoint` as `user`, without blocking this process (the server may live in it). */
 export function runHil(endpoint: string, user: [string, string], args: string[]): Promise<HilRun> {
-  const env = { ...process.env, HIL_ENDPOINT: endpoint, HIL_USERNAME: user[0], HIL_PASSWORD: user[1] };
+  return runHilWith(endpoint, { HIL_USERNAME: user[0], HIL_PASSWORD: user[1] }, args);
+}
+
+/** Runs bin/hil against `endpoint` with `credentials` in its environment (a token, the OpenStack or HIL_OIDC_ variables) and none of this process's. */
+export function runHilWith(endpoint: string, credentials: Record<string, string>, args: string[]): Promise<HilRun> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(HIL_(USERNAME|PASSWORD|TOKEN|OIDC_.*)|OS_.*)$/.test(k)));
+  const env = { ...inherited, HIL_ENDPOINT: endpoint, ...credentials };
   return new Promise((resolve) => {
     execFile(`${REPO}bin/hil`, args, { env, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
   });
