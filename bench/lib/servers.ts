@@ -125,8 +125,12 @@ export interface HilOptions {
   /** A hil.toml for what the environment cannot set (e.g. `[server] worker = false`). */
   configFile?: string;
   workDir: string;
-  auth: 'null' | 'database';
+  auth: 'null' | 'database' | 'keystone' | 'oidc';
   adminPassword: string;
+  /** The credentials requests carry, for the token backends (default: Basic as admin with database auth, none otherwise). */
+  headers?: Record<string, string>;
+  /** More environment (e.g. HIL_KEYSTONE_PASSWORD). */
+  env?: Record<string, string>;
   nodeFlags?: string[];
   /** More arguments for `serve` (e.g. --no-worker). */
   serveArgs?: string[];
@@ -136,7 +140,7 @@ export interface HilOptions {
 export async function startHil(o: HilOptions): Promise<Server> {
   const port = await freePort();
   const headers: Record<string, string> =
-    o.auth === 'database' ? { authorization: 'Basic ' + Buffer.from(`admin:${o.adminPassword}`).toString('base64') } : {};
+    o.headers ?? (o.auth === 'database' ? { authorization: 'Basic ' + Buffer.from(`admin:${o.adminPassword}`).toString('base64') } : {});
   return start({
     name: o.name,
     args: [join(ROOT, 'src/cli/hil-admin.ts'), 'serve', '--migrate', ...(o.serveArgs ?? [])],
@@ -146,6 +150,7 @@ export async function startHil(o: HilOptions): Promise<Server> {
       HIL_AUTH: o.auth,
       HIL_ADMIN_PASSWORD: o.adminPassword,
       HIL_LOG_LEVEL: 'warn',
+      ...o.env,
     },
     cwd: o.workDir, // so that no stray ./hil.toml is picked up
     logFile: join(o.workDir, `${o.name}.log`),

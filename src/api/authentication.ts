@@ -19,7 +19,9 @@ export function installAuthentication(app: FastifyInstance, o: { auth: AuthBacke
   });
 
   app.addHook('preHandler', async (req) => {
-    if (req.routeOptions.config.public) {
+    // No route (404, 405) is answered before authentication, as upstream's routing did: a backend's
+    // routes that are not mounted (/v0/auth/basic/… without database auth) are 404 for everyone.
+    if (req.routeOptions.config.public || req.is404) {
       req.principal = ANONYMOUS;
       return;
     }

@@ -188,8 +188,16 @@ const usersElsewhere: Case[] = [
 
 /** The keystone backend's project table (project_mapping = "table"): administrators only. */
 const MAPPED = 'c0ffee00c0ffee00c0ffee00c0ffee00';
-const keystoneMapping = (fx: Fixture, id: string) =>
-  keystoneProjects(fx.t.hil.store.db).selectFrom('keystone_project').innerJoin('project', 'project.id', 'keystone_project.project_id').select('project.label').where('keystone_id', '=', id).execute();
+/** The HIL projects a Keystone project id is mapped to (none or one). */
+const keystoneMapping = async (fx: Fixture, id: string) =>
+  (
+    await keystoneProjects(fx.t.hil.store.db)
+      .selectFrom('keystone_project')
+      .innerJoin('project', 'project.id', 'keystone_project.project_id')
+      .select('project.label')
+      .where('keystone_id', '=', id)
+      .execute()
+  ).map((r) => r.label);
 const keystoneProjectCases: Case[] = [
   { method: 'GET', path: '/v0/auth/keystone/projects', expect: A, msg: ADMIN_ONLY, only: ['keystone'], view: (res) => assert.deepEqual(res.body, { [MAPPED]: 'manhattan' }) },
   {
@@ -200,7 +208,7 @@ const keystoneProjectCases: Case[] = [
     msg: ADMIN_ONLY,
     only: ['keystone'],
     state: (fx) => keystoneMapping(fx, '0123456789abcdef0123456789abcdef'),
-    after: [{ label: 'runway' }],
+    after: ['runway'],
   },
   { method: 'DELETE', path: `/v0/auth/keystone/project/${MAPPED}`, expect: A, msg: ADMIN_ONLY, only: ['keystone'], state: (fx) => keystoneMapping(fx, MAPPED), after: [] },
   { method: 'GET', path: '/v0/auth/keystone/projects', expect: NOWHERE, only: ['database', 'oidc'] },

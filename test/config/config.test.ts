@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, databaseUrl, loadConfig, parseListen } from '../../src/config/config.ts';
+import { settingsFrom } from '../../src/config/settings.ts';
 
 function file(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'hil-cfg-'));
@@ -73,12 +74,37 @@ describe('configuration', () => {
       ['[metrics]\nlisten = "127.0.0.1:5000"\n', /metrics.listen must differ from server.listen/],
       ['[metrics]\nrequire_auth = "yes"\n', /require_auth/],
       ['[server]\nshutdown_grace_seconds = -1\n', /shutdown_grace_seconds/],
+      ['[keystone]\nproject_mapping = "uuid"\n', /keystone\.project_mapping must be one of "id", "name", "table"/],
+      ['[keystone]\nurl = "keystone:5000"\n', /keystone\.url/],
+      ['[oidc]\nalgorithms = ["none"]\n', /oidc\.algorithms/],
+      ['[oidc]\nalgorithms = ["HS256"]\n', /oidc\.algorithms/],
+      ['[oidc]\nalgorithms = []\n', /oidc\.algorithms/],
+      ['[upstream]\nendpoint = "http://b:1"\nproject = "r"\noidc_issuer = "https://idp"\n', /upstream by OpenID Connect needs oidc_issuer, oidc_client_id and oidc_client_secret/],
+      ['[upstream]\nendpoint = "http://b:1"\nproject = "r"\nusername = "u"\npassword = "p"\noidc_issuer = "https://idp"\noidc_client_id = "c"\noidc_client_secret = "s"\n', /username\/password or oidc_\*, not both/],
     ];
     for (const [text, msg] of bad) assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && msg.test(e.message), text);
-    assert.throws(() => loadConfig({ env: { HIL_AUTH: 'keystone' } }), ConfigError);
+    assert.throws(() => loadConfig({ env: { HIL_AUTH: 'keystone' } }), /auth.backend "keystone" needs keystone.url, keystone.username and keystone.password/);
+    assert.throws(() => loadConfig({ env: { HIL_AUTH: 'oidc' } }), /auth.backend "oidc" needs oidc.issuer and oidc.audience/);
+    assert.throws(() => loadConfig({ env: { HIL_AUTH: 'ldap' } }), /HIL_AUTH must be one of database, null, keystone, oidc, not "ldap"/);
     assert.throws(() => loadConfig({ env: { HIL_LOG_LEVEL: 'loud' } }), (e: Error) => e instanceof ConfigError && e.message === 'HIL_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not "loud"');
     assert.throws(() => loadConfig({ env: { HIL_LOG_FORMAT: 'xml' } }), /HIL_LOG_FORMAT must be one of auto, json, pretty/);
     assert.throws(() => loadConfig({ file: '/nonexistent/hil.toml', env: {} }), (e: Error) => e instanceof ConfigError && e.message === 'cannot read the configuration file /nonexistent/hil.toml: no such file');
+  });
+
+  it('reads the keystone and oidc sections, with their secrets from the environment', () => {
+    const k = loadConfig({
+      file: file('[auth]\nbackend = "keystone"\n[keystone]\nurl = "https://ks:5000/v3/"\nusername = "hil"\nproject_mapping = "table"\n'),
+      env: { HIL_KEYSTONE_PASSWORD: 'ks-secret' },
+    });
+    const ks = settingsFrom(k).auth.keystone!;
+    assert.deepEqual([ks.url, ks.service.username, ks.service.password, ks.projectMapping, ks.admin.project, ks.timeoutMs], ['https://ks:5000/v3', 'hil', 'ks-secret', 'table', 'admin', 5000]);
+    const o = settingsFrom(loadConfig({ file: file('[auth]\nbackend = "oidc"\n[oidc]\nissuer = "https://idp"\naudience = "hil"\nroles_claim = "realm_access.roles"\n'), env: {} })).auth.oidc!;
+    assert.deepEqual([o.issuer, o.audience, o.claims.roles, o.claims.projects, o.jwksCooldownMs], ['https://idp', 'hil', 'realm_access.roles', 'hil_projects', 30_000]);
+    const derived = loadConfig({
+      file: file('[upstream]\nendpoint = "http://base:5000"\nproject = "r"\noidc_issuer = "https://idp"\noidc_client_id = "derived"\noidc_resource = "https://base"\n'),
+      env: { HIL_UPSTREAM_OIDC_CLIENT_SECRET: 'client-secret' },
+    });
+    assert.deepEqual(settingsFrom(derived).upstream?.credentials, { oidc: { issuer: 'https://idp', clientId: 'derived', clientSecret: 'client-secret', resource: 'https://base' } });
   });
 
   it("makes a derived HIL from the HIL_UPSTREAM_* variables: its networks are the base's", () => {

@@ -22,7 +22,7 @@ import type { AuthBackend, Principal } from './interface.ts';
 import { keystoneApi, type KeystoneApi, type KeystoneToken } from './keystone-api.ts';
 import type { KeystoneSettings } from './settings.ts';
 import { mappedProjectId } from './keystone-projects.ts';
-import { bearerToken, tokenCache } from './token-cache.ts';
+import { tokenBackend, tokenCache } from './token-cache.ts';
 
 /** What HIL keeps of a confirmed token. */
 interface KeystoneIdentity {
@@ -62,13 +62,5 @@ export function keystoneAuth(o: { db: Kysely<Database>; settings: KeystoneSettin
     },
   });
 
-  return {
-    type: 'keystone',
-    extensionName: 'hil.ext.auth.keystone',
-    async authenticate(headers) {
-      const token = bearerToken(headers, { xAuthToken: true });
-      return token ? cache.authenticate(token) : null;
-    },
-    invalidate: () => cache.invalidate(),
-  };
+  return tokenBackend({ type: 'keystone', extensionName: 'hil.ext.auth.keystone', cache, xAuthToken: true });
 }

@@ -22,7 +22,7 @@ import { ServiceUnavailableError } from '../../errors.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuthBackend, Principal } from './interface.ts';
 import type { OidcSettings } from './settings.ts';
-import { bearerToken, tokenCache } from './token-cache.ts';
+import { tokenBackend, tokenCache } from './token-cache.ts';
 
 interface OidcIdentity {
   user: string;
@@ -112,13 +112,6 @@ export function oidcAuth(o: { db: Kysely<Database>; settings: OidcSettings; cach
     },
   });
 
-  return {
-    type: 'oidc',
-    extensionName: 'hil.ext.auth.oidc',
-    async authenticate(headers) {
-      const token = bearerToken(headers, { xAuthToken: false });
-      return token ? cache.authenticate(token) : null;
-    },
-    invalidate: () => cache.invalidate(),
-  };
+  // Tokens come in Authorization: Bearer only; X-Auth-Token is Keystone's.
+  return tokenBackend({ type: 'oidc', extensionName: 'hil.ext.auth.oidc', cache, xAuthToken: false });
 }

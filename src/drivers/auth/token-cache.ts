@@ -13,7 +13,7 @@
  *   never holds a usable token.
  */
 import { hash, randomBytes } from 'node:crypto';
-import type { Principal } from './interface.ts';
+import type { AuthBackend, Principal } from './interface.ts';
 
 export interface Confirmed<I> {
   /** What the token says about its bearer, as the backend reads it. */
@@ -103,7 +103,20 @@ export function tokenCache<I>(o: TokenCacheOptions<I>): TokenCache {
   };
 }
 
-/** The token of a request: "Authorization: Bearer <token>", or (Keystone's own header) X-Auth-Token. */
+/** An auth backend that takes the request's token to `cache`. */
+export function tokenBackend(o: { type: string; extensionName: string; cache: TokenCache; xAuthToken: boolean }): AuthBackend {
+  return {
+    type: o.type,
+    extensionName: o.extensionName,
+    async authenticate(headers) {
+      const token = bearerToken(headers, { xAuthToken: o.xAuthToken });
+      return token ? o.cache.authenticate(token) : null;
+    },
+    invalidate: () => o.cache.invalidate(),
+  };
+}
+
+/** The token of a request: "Authorization: Bearer <token>", or (with xAuthToken, Keystone's own header) X-Auth-Token. */
 export function bearerToken(headers: { authorization?: string; 'x-auth-token'?: string | string[] }, o: { xAuthToken: boolean }): string | null {
   const auth = headers.authorization;
   if (auth !== undefined) {
