@@ -121,7 +121,10 @@ export function oidcClientCredentialsToken(c: OidcClientCredentials): TokenSourc
     try {
       tokens = await oidc.clientCredentialsGrant(cfg, params);
     } catch (err) {
-      throw new TokenSourceError(`the OpenID provider ${c.issuer} refused a token for client ${c.clientId}: ${(err as Error).message}`);
+      // An OAuth error answer carries its code and description (RFC 6749 §5.2): say those, not the library's summary.
+      const e = err as Error & { error?: string; error_description?: string };
+      const why = e.error ? [e.error, e.error_description].filter(Boolean).join(': ') : e.message;
+      throw new TokenSourceError(`the OpenID provider ${c.issuer} refused a token for client ${c.clientId}: ${why}`);
     }
     const expiresIn = tokens.expiresIn() ?? 60;
     return { token: tokens.access_token, expiresAt: Date.now() + expiresIn * 1000 };

@@ -15,6 +15,9 @@ export const REDACT_PATHS = [
   '*.token',
   'req.headers.authorization',
   'headers.authorization',
+  // Keystone tokens, as upstream's clients send them.
+  'req.headers["x-auth-token"]',
+  'headers["x-auth-token"]',
   'obm_params',
   '*.obm_params',
   'params.password',
