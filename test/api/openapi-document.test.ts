@@ -76,6 +76,21 @@ describe('the OpenAPI document', () => {
     // Database auth: its /auth/basic routes are part of the API only then.
     t = await startTestHil(db, { auth: 'database' });
     doc = (await t.as()('GET', '/openapi.json')).body;
+    // And the keystone backend's own routes, as a server with that backend documents them (Keystone itself is not asked).
+    const kdb = await sqlite.create();
+    const k = await startTestHil(kdb, {
+      auth: 'keystone',
+      config: (c) => Object.assign(c.keystone, { url: 'http://127.0.0.1:9/v3', username: 'hil', password: 'unused' }),
+    });
+    try {
+      const kdoc: typeof doc = (await k.as()('GET', '/openapi.json')).body;
+      const keystoneOnly = Object.keys(kdoc.paths).filter((p) => p.startsWith('/v0/auth/keystone/'));
+      assert.ok(keystoneOnly.length >= 2 && !keystoneOnly.some((p) => p in doc.paths), keystoneOnly.join(', '));
+      for (const p of keystoneOnly) doc.paths[p] = kdoc.paths[p]!;
+    } finally {
+      await k.close();
+      await kdb.drop();
+    }
     operations = Object.entries(doc.paths).flatMap(([path, ops]) => METHODS.filter((m) => ops[m]).map((m) => ({ method: m.toUpperCase(), path, ...ops[m]! })));
   });
 
