@@ -32,7 +32,7 @@ export function installAuthentication(app: FastifyInstance, o: { auth: AuthBacke
   });
 }
 
-/** An administrator's credentials in `header`, or AuthorizationError (401) as the API gives it. */
+/** An administrator's credentials in `headers`, or AuthorizationError (401) as the API gives it. */
 export async function requireAdminCredentials(auth: AuthBackend, headers: CredentialHeaders): Promise<void> {
   const principal = await auth.authenticate(headers);
   if (!principal) throw new AuthorizationError(AUTHENTICATION_REQUIRED);
