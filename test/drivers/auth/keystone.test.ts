@@ -9,10 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../../support/databases.ts';
 import { withHil, type TestHil } from '../../support/hil.ts';
+import { listen } from '../../support/fixtures.ts';
+import { sendSimultaneously } from '../../support/simultaneous.ts';
 import { keystoneMissing, sharedKeystone, startKeystone, type Keystone } from '../../support/keystone.ts';
 import { keystoneConfig } from '../../support/identities.ts';
 import { skipUnless } from '../../support/require.ts';
 import type { Config } from '../../../src/config/config.ts';
+import { keystoneProjects } from '../../../src/drivers/auth/keystone-projects.ts';
 
 const skip = skipUnless(keystoneMissing());
 
@@ -113,6 +116,31 @@ for (const database of testDatabases()) {
         await admin('PUT', `/v0/auth/keystone/project/${world!.projects.tenant.id}`, { project: 'ours' });
         assert.equal((await admin('DELETE', '/v0/project/ours')).status, 200);
         assert.deepEqual((await admin('GET', '/v0/auth/keystone/projects')).body, {});
+      }));
+
+    it('mappings raced against each other and against their project\'s deletion end consistent', () =>
+      withHil(database, configured(world!, (c) => (c.keystone.project_mapping = 'table')), async (t) => {
+        const headers = xAuth(world!.tokens.admin);
+        const admin = t.withHeaders(headers);
+        for (const p of ['p1', 'p2', 'doomed']) assert.equal((await admin('PUT', `/v0/project/${p}`)).status, 200);
+        const url = await listen(t);
+        const id = world!.projects.tenant.id;
+        const answers = await sendSimultaneously(url, [
+          { method: 'PUT', path: `/v0/auth/keystone/project/${id}`, body: { project: 'p1' }, headers },
+          { method: 'PUT', path: `/v0/auth/keystone/project/${id}`, body: { project: 'p2' }, headers },
+          { method: 'PUT', path: '/v0/auth/keystone/project/aaaa0000aaaa0000aaaa0000aaaa0000', body: { project: 'doomed' }, headers },
+          { method: 'DELETE', path: '/v0/project/doomed', headers },
+        ]);
+        assert.deepEqual(answers.slice(0, 2).map((a) => a.status), [200, 200]);
+        const mapped = (await admin('GET', '/v0/auth/keystone/projects')).body;
+        assert.ok(['p1', 'p2'].includes(mapped[id]), JSON.stringify(mapped));
+        // The project went (the mapping with it), or the map came after and the delete saw none.
+        const [doomedMap, doomedDelete] = [answers[2].status, answers[3].status];
+        const doomedExists = (await admin('GET', '/v0/projects')).body.includes('doomed');
+        assert.equal(doomedExists, doomedDelete !== 200, `map ${doomedMap}, delete ${doomedDelete}`);
+        // Read the table itself: the listing's join would hide a row left pointing at nothing.
+        const rows = await keystoneProjects(t.hil.store.db).selectFrom('keystone_project').select('keystone_id').execute();
+        assert.deepEqual(rows.map((r) => r.keystone_id).sort(), doomedExists ? ['aaaa0000aaaa0000aaaa0000aaaa0000', id].sort() : [id]);
       }));
 
     it('admin is the configured role on the configured project only (upstream: on any project)', () =>
