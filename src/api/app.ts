@@ -46,6 +46,8 @@ export interface AppOptions {
   services: Services;
   auth: AuthBackend;
   requireAuthentication: boolean;
+  /** The keystone backend maps projects by its table: its routes are mounted (with another mapping they would change nothing). */
+  keystoneProjectTable?: boolean;
   log: Logger;
   /** Names for GET /v0/active_extensions. */
   extensions: () => string[];
@@ -118,7 +120,7 @@ function installRoutes(app: FastifyInstance, o: AppOptions): void {
   imageRoutes(app, o.services);
   diskRoutes(app, o.services);
   if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
-  if (o.auth.extensionName === 'hil.ext.auth.keystone') keystoneRoutes(app, o.services);
+  if (o.keystoneProjectTable) keystoneRoutes(app, o.services);
   miscRoutes(app, o.extensions);
   internalRoutes(app, o.services, o.internalToken);
 }

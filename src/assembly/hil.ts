@@ -128,6 +128,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
         services,
         auth: drivers.auth,
         requireAuthentication: settings.auth.requireAuthentication,
+        keystoneProjectTable: settings.auth.keystone?.projectMapping === 'table',
         log: o.log,
         extensions: () => activeExtensions(drivers),
         driverTypes: { switches: drivers.switches.all(), bmcs: drivers.bmcs.all() },

@@ -31,6 +31,8 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv): Pick<ClientOptions, 
       project: env.OS_PROJECT_NAME!,
       userDomainId: env.OS_USER_DOMAIN_ID,
       projectDomainId: env.OS_PROJECT_DOMAIN_ID,
+      userDomainName: env.OS_USER_DOMAIN_NAME,
+      projectDomainName: env.OS_PROJECT_DOMAIN_NAME,
     });
     return { token: asCliErrors(source) };
   }

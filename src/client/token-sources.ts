@@ -40,17 +40,21 @@ export interface KeystonePassword {
   /** OS_USER_DOMAIN_ID / OS_PROJECT_DOMAIN_ID; default "default", as upstream's CLI. */
   userDomainId?: string;
   projectDomainId?: string;
+  /** OS_USER_DOMAIN_NAME / OS_PROJECT_DOMAIN_NAME (what Horizon's openrc files set), used when the id is not given. */
+  userDomainName?: string;
+  projectDomainName?: string;
   timeoutMs?: number;
 }
 
 /** A project-scoped Keystone v3 token for a user's password (POST /v3/auth/tokens). */
 export function keystoneToken(k: KeystonePassword): TokenSource {
   const base = k.authUrl.replace(/\/+$/, '').replace(/(\/v3)?$/, '/v3');
+  const domain = (id?: string, name?: string) => (id ? { id } : name ? { name } : { id: 'default' });
   return renewing(async () => {
     const body = {
       auth: {
-        identity: { methods: ['password'], password: { user: { name: k.username, domain: { id: k.userDomainId ?? 'default' }, password: k.password } } },
-        scope: { project: { name: k.project, domain: { id: k.projectDomainId ?? 'default' } } },
+        identity: { methods: ['password'], password: { user: { name: k.username, domain: domain(k.userDomainId, k.userDomainName), password: k.password } } },
+        scope: { project: { name: k.project, domain: domain(k.projectDomainId, k.projectDomainName) } },
       },
     };
     let res: Response;

@@ -71,8 +71,12 @@ export const OidcSection = Type.Object(
     admin_role: Type.String({ minLength: 1 }),
     /** Leeway for exp and nbf against clock skew. */
     clock_tolerance_seconds: Type.Integer({ minimum: 0, maximum: 300 }),
+    /** The JWT header's "typ" a token must have: "at+jwt" is an access token (RFC 9068); "" accepts any (Keycloak and Azure AD write "JWT"). */
+    token_type: Type.String(),
     /** A token signed with a key HIL has not seen fetches the key set again, at most this often (key rotation). */
     jwks_cooldown_seconds: Type.Number({ minimum: 0, maximum: 3600 }),
+    /** A fetched key set is used this long, then fetched again: a key the provider removed stops working within this. */
+    jwks_max_age_seconds: Type.Number({ minimum: 0, maximum: 86400 }),
     /** The discovery document and key set must arrive within this time, or the request fails with 503. */
     timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 120 }),
   },
@@ -101,7 +105,9 @@ export function authDefaults(): { auth: Static<typeof AuthSection>; keystone: St
       roles_claim: 'hil_roles',
       admin_role: 'admin',
       clock_tolerance_seconds: 5,
+      token_type: 'at+jwt',
       jwks_cooldown_seconds: 30,
+      jwks_max_age_seconds: 300,
       timeout_seconds: 5,
     },
   };

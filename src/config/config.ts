@@ -102,6 +102,30 @@ export function loadConfig(options: LoadOptions = {}): Config {
   return cfg;
 }
 
+/**
+ * An identity service over plain HTTP could be impersonated by anyone on the
+ * path (it says who is admin) and would see the service password: only
+ * https, or http on loopback (a provider beside HIL, the tests).
+ */
+function secureOrLoopback(key: string, url: string): void {
+  const u = new URL(url);
+  if (u.protocol === 'https:') return;
+  if (u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) return;
+  throw new ConfigError(`${key} must be an https URL (plain http only on loopback), not ${JSON.stringify(url)}`);
+}
+
+function validateAuth(cfg: Config): void {
+  const k = cfg.keystone;
+  if (cfg.auth.backend === 'keystone') {
+    if (!k.url || !k.username || !k.password) throw new ConfigError('auth.backend "keystone" needs keystone.url, keystone.username and keystone.password (or HIL_KEYSTONE_PASSWORD)');
+    secureOrLoopback('keystone.url', k.url);
+  }
+  if (cfg.auth.backend === 'oidc') {
+    if (!cfg.oidc.issuer || !cfg.oidc.audience) throw new ConfigError('auth.backend "oidc" needs oidc.issuer and oidc.audience');
+    secureOrLoopback('oidc.issuer', cfg.oidc.issuer);
+  }
+}
+
 const isHostPort = (listen: string) => /^[^:]+:\d+$/.test(listen) || /^\[[^\]]+\]:\d+$/.test(listen);
 
 function validateSemantics(cfg: Config): void {
@@ -118,20 +142,18 @@ function validateSemantics(cfg: Config): void {
       throw new ConfigError(`network.vlans: ${(err as Error).message}`);
     }
   }
-  const k = cfg.keystone;
-  if (cfg.auth.backend === 'keystone' && (!k.url || !k.username || !k.password)) {
-    throw new ConfigError('auth.backend "keystone" needs keystone.url, keystone.username and keystone.password (or HIL_KEYSTONE_PASSWORD)');
-  }
-  if (cfg.auth.backend === 'oidc' && (!cfg.oidc.issuer || !cfg.oidc.audience)) throw new ConfigError('auth.backend "oidc" needs oidc.issuer and oidc.audience');
+  validateAuth(cfg);
   const u = cfg.upstream;
   const oidcKeys = [u.oidc_issuer, u.oidc_client_id, u.oidc_client_secret];
-  const byOidc = oidcKeys.some((v) => v !== undefined);
+  const byOidc = oidcKeys.some((v) => v !== undefined) || u.oidc_resource !== undefined;
   if (byOidc && oidcKeys.some((v) => v === undefined)) {
     throw new ConfigError('upstream by OpenID Connect needs oidc_issuer, oidc_client_id and oidc_client_secret (or HIL_UPSTREAM_OIDC_CLIENT_SECRET)');
   }
   if (byOidc && (u.username !== undefined || u.password !== undefined)) throw new ConfigError('upstream takes username/password or oidc_*, not both');
-  const upstreamKeys = byOidc ? [u.endpoint, u.project] : [u.endpoint, u.username, u.password, u.project];
-  if ((byOidc || upstreamKeys.some((v) => v !== undefined)) && upstreamKeys.some((v) => v === undefined)) {
+  if (byOidc && (u.endpoint === undefined || u.project === undefined)) throw new ConfigError('upstream needs endpoint and project (HIL_UPSTREAM_ENDPOINT, _PROJECT) besides its oidc_* credentials');
+  if (u.oidc_issuer !== undefined) secureOrLoopback('upstream.oidc_issuer', u.oidc_issuer);
+  const upstreamKeys = [u.endpoint, u.username, u.password, u.project];
+  if (!byOidc && upstreamKeys.some((v) => v !== undefined) && upstreamKeys.some((v) => v === undefined)) {
     throw new ConfigError('upstream needs endpoint, username, password and project (HIL_UPSTREAM_ENDPOINT, _USERNAME, _PASSWORD, _PROJECT), or none of them');
   }
   if (u.endpoint !== undefined && !/^https?:\/\//.test(u.endpoint)) throw new ConfigError('upstream.endpoint must be an http(s) URL');

@@ -137,7 +137,9 @@ function oidcSettings(cfg: Config): OidcSettings {
     claims: { username: o.username_claim, projects: o.projects_claim, projectPrefix: o.project_prefix, roles: o.roles_claim },
     adminRole: o.admin_role,
     clockToleranceSeconds: o.clock_tolerance_seconds,
+    tokenType: o.token_type,
     jwksCooldownMs: seconds(o.jwks_cooldown_seconds),
+    jwksMaxAgeMs: seconds(o.jwks_max_age_seconds),
     timeoutMs: seconds(o.timeout_seconds),
   };
 }

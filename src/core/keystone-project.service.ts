@@ -1,8 +1,8 @@
 /**
  * The keystone backend's project table (project_mapping = "table"):
  * administrators say which HIL project a Keystone project is. Mounted only
- * with the keystone backend (/v0/auth/keystone/…), as upstream mounts
- * /v0/auth/basic/… only with the database backend.
+ * with the keystone backend and that mapping (/v0/auth/keystone/…), as
+ * upstream mounts /v0/auth/basic/… only with the database backend.
  */
 import { BadArgumentError, NotFoundError } from '../errors.ts';
 import { keystoneProjects } from '../drivers/auth/keystone-projects.ts';

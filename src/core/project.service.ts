@@ -19,6 +19,8 @@ export class ProjectService extends Service {
     requireAdmin(p);
     await absentOrConflict(this.deps.db.selectFrom('project').select('id').where('label', '=', label).executeTakeFirst(), `Project "${label}" already exists.`);
     await insertUnique(this.deps.db.insertInto('project').values({ label }).execute(), `Project "${label}" already exists.`);
+    // A token backend may map callers to this project by name or id: they get it at once, not after refresh_ms.
+    this.deps.usersChanged();
   }
 
   async delete(p: Principal, label: string): Promise<void> {

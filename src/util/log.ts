@@ -21,6 +21,11 @@ export const REDACT_PATHS = [
   'obm_params',
   '*.obm_params',
   'params.password',
+  // OAuth client secrets (a derived HIL's, the CLI's).
+  'client_secret',
+  '*.client_secret',
+  'clientSecret',
+  '*.clientSecret',
 ];
 
 /** log.format: "auto" is "pretty" when stdout is a terminal, "json" otherwise. */

@@ -80,7 +80,7 @@ describe('the OpenAPI document', () => {
     const kdb = await sqlite.create();
     const k = await startTestHil(kdb, {
       auth: 'keystone',
-      config: (c) => Object.assign(c.keystone, { url: 'http://127.0.0.1:9/v3', username: 'hil', password: 'unused' }),
+      config: (c) => Object.assign(c.keystone, { url: 'http://127.0.0.1:9/v3', username: 'hil', password: 'unused', project_mapping: 'table' }),
     });
     try {
       const kdoc: typeof doc = (await k.as()('GET', '/openapi.json')).body;

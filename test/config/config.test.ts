@@ -81,6 +81,11 @@ describe('configuration', () => {
       ['[oidc]\nalgorithms = []\n', /oidc\.algorithms/],
       ['[upstream]\nendpoint = "http://b:1"\nproject = "r"\noidc_issuer = "https://idp"\n', /upstream by OpenID Connect needs oidc_issuer, oidc_client_id and oidc_client_secret/],
       ['[upstream]\nendpoint = "http://b:1"\nproject = "r"\nusername = "u"\npassword = "p"\noidc_issuer = "https://idp"\noidc_client_id = "c"\noidc_client_secret = "s"\n', /username\/password or oidc_\*, not both/],
+      ['[upstream]\nproject = "r"\noidc_issuer = "https://idp"\noidc_client_id = "c"\noidc_client_secret = "s"\n', /upstream needs endpoint and project .* besides its oidc_\* credentials/],
+      ['[upstream]\nendpoint = "http://b:1"\nproject = "r"\nusername = "u"\npassword = "p"\noidc_resource = "https://b"\n', /upstream by OpenID Connect needs/],
+      ['[upstream]\nendpoint = "http://b:1"\nproject = "r"\noidc_issuer = "http://idp.example"\noidc_client_id = "c"\noidc_client_secret = "s"\n', /upstream\.oidc_issuer must be an https URL \(plain http only on loopback\)/],
+      ['[auth]\nbackend = "keystone"\n[keystone]\nurl = "http://keystone.example:5000/v3"\nusername = "hil"\npassword = "p"\n', /keystone\.url must be an https URL/],
+      ['[auth]\nbackend = "oidc"\n[oidc]\nissuer = "http://idp.example"\naudience = "hil"\n', /oidc\.issuer must be an https URL/],
     ];
     for (const [text, msg] of bad) assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && msg.test(e.message), text);
     assert.throws(() => loadConfig({ env: { HIL_AUTH: 'keystone' } }), /auth.backend "keystone" needs keystone.url, keystone.username and keystone.password/);

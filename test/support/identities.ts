@@ -6,8 +6,9 @@
  * differs:
  * - database: HIL users with passwords (wrong: alice's name, a wrong password);
  * - keystone: tokens a real Keystone issued (./keystone.ts) for users with
- *   roles on Keystone projects named runway and manhattan, mapped by name
- *   (wrong: a token Keystone issued and then revoked);
+ *   roles on Keystone projects named runway and manhattan, which the
+ *   administrator maps to HIL's projects of those names through the
+ *   project table (wrong: a token Keystone issued and then revoked);
  * - oidc: JWTs a real OpenID provider issued (./oidc-provider.ts) to clients
  *   whose tokens carry the project and admin claims (wrong: alice's token
  *   with an added admin claim and the old signature).
@@ -59,6 +60,8 @@ const databaseIdentity: Identity = {
 /** The Keystone side of the keystone identity: made once per test process, in the process's shared Keystone. */
 interface KeystoneRoles {
   keystone: Keystone;
+  /** Keystone's ids of projects runway and manhattan. */
+  projects: { runway: string; manhattan: string };
   tokens: { admin: string; alice: string; bob: string; revoked: string };
 }
 
@@ -77,6 +80,7 @@ async function makeKeystoneRoles(): Promise<KeystoneRoles> {
   await keystone.revoke(revoked);
   return {
     keystone,
+    projects: { runway: runway.id, manhattan: manhattan.id },
     tokens: {
       admin: await keystone.adminToken(),
       alice: await token('alice', PASSWORDS.alice, 'runway'),
@@ -102,13 +106,26 @@ export function keystoneConfig(c: Config, k: Keystone): void {
   c.keystone.project_mapping = 'name';
 }
 
+/** A HIL call that must succeed (identity setup). */
+async function ok(r: Promise<{ status: number; text: string }>, what: string): Promise<void> {
+  const res = await r;
+  if (res.status !== 200) throw new Error(`identity setup: ${what}: ${res.status} ${res.text}`);
+}
+
 function keystoneIdentity(roles: KeystoneRoles): Identity {
   const token = (t: string) => ({ 'x-auth-token': t });
   return {
     backend: 'keystone',
-    configure: (c) => keystoneConfig(c, roles.keystone),
+    configure: (c) => {
+      keystoneConfig(c, roles.keystone);
+      c.keystone.project_mapping = 'table';
+    },
     admin: async () => token(roles.tokens.admin),
-    members: async () => ({ alice: token(roles.tokens.alice), bob: token(roles.tokens.bob), wrong: token(roles.tokens.revoked) }),
+    async members(t) {
+      const admin = t.withHeaders(token(roles.tokens.admin));
+      for (const p of ['runway', 'manhattan'] as const) await ok(admin('PUT', `/v0/auth/keystone/project/${roles.projects[p]}`, { project: p }), `mapping ${p}`);
+      return { alice: token(roles.tokens.alice), bob: token(roles.tokens.bob), wrong: token(roles.tokens.revoked) };
+    },
   };
 }
 

@@ -4,7 +4,7 @@ import { NoArgs, Path } from '../../wire/common.ts';
 import { KeystoneMapBody, KeystoneProjectList } from '../../wire/keystone.ts';
 import type { Services } from '../services.ts';
 
-/** Only mounted with the keystone auth backend (docs/auth.md). All admin only. */
+/** Only mounted with the keystone auth backend and project_mapping = "table" (docs/auth.md). All admin only. */
 export function keystoneRoutes(app: FastifyInstance, s: Services): void {
   const tags = ['auth'];
   const id = Path('keystone_project');

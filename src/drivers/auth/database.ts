@@ -108,7 +108,11 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
     },
 
     invalidate(username) {
-      if (username === undefined) return cache.clear();
+      // Anyone's: read admin flags and projects again, but keep the verified passwords (no rehash for everyone).
+      if (username === undefined) {
+        for (const entry of cache.values()) entry.fresh = 0;
+        return;
+      }
       for (const [key, entry] of cache) if (entry.username === username) cache.delete(key);
     },
   };

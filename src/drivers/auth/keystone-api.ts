@@ -1,11 +1,19 @@
 /**
  * The two Keystone v3 calls HIL makes: get a token for its own service user
  * (POST /auth/tokens, kept until shortly before it expires), and confirm a
- * caller's token with it (GET /auth/tokens, X-Subject-Token). Every call has
- * a deadline; a Keystone that does not answer, or answers with a server
- * error, is ServiceUnavailableError (503) with Keystone's address, never a
- * hang. The service password goes only into the request body.
+ * caller's token with it (GET /auth/tokens, X-Subject-Token).
+ *
+ * One deadline covers everything one confirmation does (getting a service
+ * token, asking, asking again with a new one, reading the answers). A
+ * Keystone that misses it, cannot be reached, or answers with an error is a
+ * ServiceUnavailableError (503) whose message says only that; what Keystone
+ * answered, and its address, go to the log for the operator. After
+ * Keystone refuses the service user's password, HIL does not try it again
+ * for SERVICE_LOGIN_BACKOFF_MS: retrying on every request would lock the
+ * account where Keystone locks out failed logins. The password goes only
+ * into the request body.
  */
+import type { Logger } from 'pino';
 import { ServiceUnavailableError } from '../../errors.ts';
 import type { KeystoneService } from './settings.ts';
 
@@ -25,66 +33,81 @@ export interface KeystoneApi {
 
 /** A service token this close to its expiry is replaced before use. */
 const RENEW_BEFORE_MS = 60_000;
+/** How long a refused service login is not tried again. */
+export const SERVICE_LOGIN_BACKOFF_MS = 10_000;
 
-export function keystoneApi(o: { url: string; service: KeystoneService; timeoutMs: number }): KeystoneApi {
+export function keystoneApi(o: { url: string; service: KeystoneService; timeoutMs: number; log?: Logger }): KeystoneApi {
   let service: { token: string; expiresAt: number } | undefined;
   let issuing: Promise<string> | undefined;
+  let refusedUntil = 0;
 
-  const call = async (path: string, init: RequestInit): Promise<Response> => {
+  const unavailable = (detail: string) => {
+    o.log?.warn({ keystone: o.url, detail }, 'Keystone cannot confirm tokens');
+    return new ServiceUnavailableError(`The identity service (Keystone) could not confirm the token within ${o.timeoutMs / 1000} s; try again later`);
+  };
+
+  /** A request and its JSON body, both within `signal`'s deadline. */
+  const call = async <T>(path: string, init: RequestInit, signal: AbortSignal): Promise<{ res: Response; body?: T }> => {
     try {
-      return await fetch(`${o.url}${path}`, { ...init, signal: AbortSignal.timeout(o.timeoutMs) });
+      const res = await fetch(`${o.url}${path}`, { ...init, signal });
+      const text = await res.text();
+      let body: T | undefined;
+      try {
+        body = text ? (JSON.parse(text) as T) : undefined;
+      } catch {
+        // not JSON (a proxy's error page): the status says enough
+      }
+      return { res, body };
     } catch (err) {
       const e = err as Error;
-      const why = e.name === 'TimeoutError' ? `did not answer within ${o.timeoutMs / 1000} s` : `could not be reached (${(e.cause as Error | undefined)?.message ?? e.message})`;
-      throw new ServiceUnavailableError(`Keystone at ${o.url} ${why}`);
+      throw unavailable(e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${o.timeoutMs} ms` : ((e.cause as Error | undefined)?.message ?? e.message));
     }
   };
 
-  const unavailable = async (res: Response, what: string) => {
-    const text = (await res.text().catch(() => '')).slice(0, 200);
-    return new ServiceUnavailableError(`Keystone at ${o.url} refused ${what}: ${res.status} ${text}`.trim());
-  };
-
-  const issueServiceToken = async (): Promise<string> => {
+  const issueServiceToken = async (signal: AbortSignal): Promise<string> => {
+    if (Date.now() < refusedUntil) throw unavailable("HIL's service user was refused moments ago; not retried yet");
     const s = o.service;
-    const body = {
+    const auth = {
       auth: {
         identity: { methods: ['password'], password: { user: { name: s.username, domain: { name: s.userDomain }, password: s.password } } },
         scope: { project: { name: s.project, domain: { name: s.projectDomain } } },
       },
     };
-    const res = await call('/auth/tokens?nocatalog', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const { res, body } = await call<{ token: KeystoneToken }>('/auth/tokens?nocatalog', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(auth) }, signal);
     const token = res.headers.get('x-subject-token');
-    if (res.status !== 201 || !token) throw await unavailable(res, "HIL's service user");
-    const { token: t } = (await res.json()) as { token: KeystoneToken };
-    service = { token, expiresAt: Date.parse(t.expires_at) };
+    if (res.status !== 201 || !token || !body?.token) {
+      if (res.status === 401) refusedUntil = Date.now() + SERVICE_LOGIN_BACKOFF_MS;
+      throw unavailable(`Keystone refused HIL's service user ${s.username}: ${res.status}`);
+    }
+    service = { token, expiresAt: Date.parse(body.token.expires_at) };
     return token;
   };
 
-  const serviceToken = (): Promise<string> => {
+  const serviceToken = (signal: AbortSignal): Promise<string> => {
     if (service && service.expiresAt - RENEW_BEFORE_MS > Date.now()) return Promise.resolve(service.token);
-    issuing ??= issueServiceToken().finally(() => (issuing = undefined));
+    issuing ??= issueServiceToken(signal).finally(() => (issuing = undefined));
     return issuing;
   };
 
-  const validateWith = (serviceTok: string, token: string) =>
-    call('/auth/tokens?nocatalog', { method: 'GET', headers: { 'x-auth-token': serviceTok, 'x-subject-token': token } });
+  const ask = async (token: string, signal: AbortSignal) => {
+    const used = await serviceToken(signal);
+    const answer = await call<{ token: KeystoneToken }>('/auth/tokens?nocatalog', { method: 'GET', headers: { 'x-auth-token': used, 'x-subject-token': token } }, signal);
+    return { used, ...answer };
+  };
 
   return {
     async validate(token) {
-      let res = await validateWith(await serviceToken(), token);
-      if (res.status === 401) {
-        // Our own token was refused (expired early, revoked, Keystone's keys rotated): once more with a new one.
-        await res.body?.cancel();
-        service = undefined;
-        res = await validateWith(await serviceToken(), token);
+      const signal = AbortSignal.timeout(o.timeoutMs);
+      let answer = await ask(token, signal);
+      if (answer.res.status === 401) {
+        // Our own token was refused (revoked, expired early, Keystone's keys rotated): once more with a new one,
+        // unless another request has already replaced it.
+        if (service?.token === answer.used) service = undefined;
+        answer = await ask(token, signal);
       }
-      if (res.status === 404) {
-        await res.body?.cancel();
-        return null;
-      }
-      if (res.status !== 200) throw await unavailable(res, 'to validate a token');
-      return ((await res.json()) as { token: KeystoneToken }).token;
+      if (answer.res.status === 404) return null;
+      if (answer.res.status !== 200 || !answer.body?.token) throw unavailable(`Keystone answered ${answer.res.status} to a token validation`);
+      return answer.body.token;
     },
   };
 }

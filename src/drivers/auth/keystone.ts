@@ -38,7 +38,7 @@ function identityOf(t: KeystoneToken): KeystoneIdentity {
 
 export function keystoneAuth(o: { db: Kysely<Database>; settings: KeystoneSettings; cacheMs: number; refreshMs: number; log?: Logger; api?: KeystoneApi }): AuthBackend {
   const { settings: s } = o;
-  const api = o.api ?? keystoneApi(s);
+  const api = o.api ?? keystoneApi({ ...s, log: o.log });
 
   const isAdmin = (id: KeystoneIdentity) =>
     id.project !== undefined && id.project.name === s.admin.project && id.project.domain === s.admin.projectDomain && id.roles.includes(s.admin.role);

@@ -5,11 +5,12 @@
  *
  * - The provider is found through its discovery document (whose `issuer`
  *   must be the configured one) and its keys through `jwks_uri`; jose keeps
- *   the key set, and fetches it again when a token names a key it has not
- *   seen (rotation), at most every `jwksCooldownMs`.
+ *   the key set for `jwksMaxAgeMs`, and fetches it sooner when a token names
+ *   a key it has not seen (rotation), at most every `jwksCooldownMs`.
  * - A token must carry the configured `iss` and `aud`, be within `exp` and
- *   `nbf` (give or take `clockToleranceSeconds`) and be signed with one of
- *   `algorithms`; an unsigned token ("alg": "none") never passes.
+ *   `nbf` (give or take `clockToleranceSeconds`), have the header `typ`
+ *   `tokenType` (at+jwt: an access token, not an ID token), and be signed
+ *   with one of `algorithms`; an unsigned token ("alg": "none") never passes.
  * - Claims become a principal: `claims.projects` lists HIL project labels
  *   (optionally prefixed), and `adminRole` among `claims.roles` makes an
  *   administrator. Projects HIL does not know are ignored; a token that
@@ -46,8 +47,24 @@ function identityOf(payload: JWTPayload, s: OidcSettings): OidcIdentity {
   return { user: claimStrings(payload, s.claims.username)[0] ?? '', projects, admin: claimStrings(payload, s.claims.roles).includes(s.adminRole) };
 }
 
+/**
+ * The provider's trouble, not the caller's: 503 with what a caller may know
+ * (that the provider failed, and the deadline), the details (addresses, what
+ * it answered) in the log for the operator.
+ */
+function unavailable(log: Logger | undefined, detail: string, s: OidcSettings): ServiceUnavailableError {
+  log?.warn({ issuer: s.issuer, detail }, 'the OpenID provider cannot be used');
+  return new ServiceUnavailableError(`The OpenID provider could not be used to check the token (within ${s.timeoutMs / 1000} s); try again later`);
+}
+
+/** What went wrong fetching something, in words: "did not answer within 5 s", "ECONNREFUSED", "500 Internal Server Error". */
+function fetchProblem(err: unknown, s: OidcSettings): string {
+  const e = err as Error;
+  return e.name === 'TimeoutError' ? `did not answer within ${s.timeoutMs / 1000} s` : ((e.cause as Error | undefined)?.message ?? e.message);
+}
+
 /** The provider's key set, found through its discovery document on first use (and again after a failure). */
-function providerKeys(s: OidcSettings) {
+function providerKeys(s: OidcSettings, log: Logger | undefined) {
   let keys: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
   const discover = async () => {
     const url = `${s.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
@@ -57,15 +74,19 @@ function providerKeys(s: OidcSettings) {
       if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
       doc = (await res.json()) as typeof doc;
     } catch (err) {
-      const e = err as Error;
-      const why = e.name === 'TimeoutError' ? `did not answer within ${s.timeoutMs / 1000} s` : `failed: ${(e.cause as Error | undefined)?.message ?? e.message}`;
-      throw new ServiceUnavailableError(`The OpenID provider's discovery document (${url}) ${why}`);
+      throw unavailable(log, `discovery document ${url}: ${fetchProblem(err, s)}`, s);
     }
     // A document naming another issuer is a misconfiguration or an impostor (OpenID Connect Discovery §4.3).
-    if (doc.issuer !== s.issuer || typeof doc.jwks_uri !== 'string') {
-      throw new ServiceUnavailableError(`The discovery document at ${url} names issuer ${JSON.stringify(doc.issuer)} (HIL expects ${JSON.stringify(s.issuer)}) or no jwks_uri`);
+    if (doc.issuer !== s.issuer) throw unavailable(log, `the discovery document at ${url} names issuer ${JSON.stringify(doc.issuer)}, not ${JSON.stringify(s.issuer)}`, s);
+    let jwksUri: URL;
+    try {
+      jwksUri = new URL(String(doc.jwks_uri));
+    } catch {
+      throw unavailable(log, `the discovery document at ${url} has no usable jwks_uri (${JSON.stringify(doc.jwks_uri)})`, s);
     }
-    return createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: s.timeoutMs, cooldownDuration: s.jwksCooldownMs });
+    // Keys from plain HTTP only where the issuer itself is plain HTTP (loopback, config.ts): never downgraded.
+    if (jwksUri.protocol !== new URL(s.issuer).protocol) throw unavailable(log, `jwks_uri ${jwksUri} does not use the issuer's scheme`, s);
+    return createRemoteJWKSet(jwksUri, { timeoutDuration: s.timeoutMs, cooldownDuration: s.jwksCooldownMs, cacheMaxAge: s.jwksMaxAgeMs });
   };
   return () => {
     keys ??= discover().catch((err) => {
@@ -76,9 +97,12 @@ function providerKeys(s: OidcSettings) {
   };
 }
 
+/** jose's errors about the key set itself (its fetch or its contents), as opposed to the token. */
+const KEY_SET_PROBLEMS = new Set(['ERR_JWKS_INVALID', 'ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC']);
+
 export function oidcAuth(o: { db: Kysely<Database>; settings: OidcSettings; cacheMs: number; refreshMs: number; log?: Logger }): AuthBackend {
   const s = o.settings;
-  const keys = providerKeys(s);
+  const keys = providerKeys(s, o.log);
 
   const cache = tokenCache<OidcIdentity>({
     cacheMs: o.cacheMs,
@@ -93,16 +117,17 @@ export function oidcAuth(o: { db: Kysely<Database>; settings: OidcSettings; cach
           clockTolerance: s.clockToleranceSeconds,
           // A token that never expires is not accepted.
           requiredClaims: ['exp'],
+          // An ID token for the same audience is not an access token (RFC 9068 §4); "" accepts any.
+          typ: s.tokenType || undefined,
         });
         return { identity: identityOf(payload, s), expiresAt: (payload.exp! + s.clockToleranceSeconds) * 1000 };
       } catch (err) {
-        if (err instanceof joseErrors.JWKSTimeout) throw new ServiceUnavailableError(`The OpenID provider's key set did not answer within ${s.timeoutMs / 1000} s`);
-        if (err instanceof joseErrors.JOSEError) {
+        if (err instanceof joseErrors.JOSEError && !KEY_SET_PROBLEMS.has(err.code)) {
           o.log?.debug({ reason: err.code }, 'bearer token refused');
           return null;
         }
-        // The key set could not be fetched (refused, reset): the provider's trouble, not the caller's.
-        throw new ServiceUnavailableError(`The OpenID provider's key set could not be fetched: ${(err as Error).message}`);
+        // The key set could not be fetched, or what came is no key set: the provider's trouble.
+        throw unavailable(o.log, `key set: ${fetchProblem(err, s)}`, s);
       }
     },
     async grant(id): Promise<Principal | null> {

@@ -28,6 +28,10 @@ export interface OidcSettings {
   claims: { username: string; projects: string; projectPrefix: string; roles: string };
   adminRole: string;
   clockToleranceSeconds: number;
+  /** The JWT header's typ every token must have; "" for any. */
+  tokenType: string;
   jwksCooldownMs: number;
+  /** How long a fetched key set is used before it is fetched again: a key removed from it stops working within this (plus auth.cache_seconds). */
+  jwksMaxAgeMs: number;
   timeoutMs: number;
 }

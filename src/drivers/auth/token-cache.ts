@@ -8,7 +8,10 @@
  * - What it grants (admin, HIL projects) is worked out again from the
  *   database every `refreshMs`, and at once after `invalidate()`, so a
  *   project created, deleted or mapped takes effect like a database user's.
- * - Concurrent first uses of one token share one confirmation.
+ * - Concurrent first uses of one token share one confirmation, and a token
+ *   the authority refused is refused again for REFUSAL_MS without asking:
+ *   a client retrying a bad token (or a flood of them) does not turn into
+ *   as many calls to Keystone.
  * - Keys are a salted SHA-256 of the token (salt per process): the cache
  *   never holds a usable token.
  */
@@ -42,6 +45,8 @@ interface Entry<I> {
 
 /** A flood of distinct tokens cannot grow the cache past this. */
 const MAX_ENTRIES = 10_000;
+/** How long a refused token is refused without asking again (never longer than cacheMs). */
+const REFUSAL_MS = 2_000;
 
 export interface TokenCache {
   authenticate(token: string): Promise<Principal | null>;
@@ -53,14 +58,31 @@ export function tokenCache<I>(o: TokenCacheOptions<I>): TokenCache {
   const salt = randomBytes(32).toString('base64');
   const keyOf = (token: string) => hash('sha256', salt + token, 'base64');
   const entries = new Map<string, Entry<I>>();
+  /** Refused tokens' keys, and until when. */
+  const refused = new Map<string, number>();
   const confirming = new Map<string, Promise<Confirmed<I> | null>>();
   // Bumped by invalidate(): a grant worked out before it must not be stored after it.
   let generation = 0;
 
+  /** Room for one more in `map`: first what has expired, then (a flood of live ones) everything. */
+  const makeRoom = <V>(map: Map<string, V>, until: (v: V) => number) => {
+    if (map.size < MAX_ENTRIES) return;
+    const now = Date.now();
+    for (const [k, v] of map) if (until(v) <= now) map.delete(k);
+    if (map.size >= MAX_ENTRIES) map.clear();
+  };
+
   const remember = (key: string, entry: Entry<I>) => {
     if (o.cacheMs <= 0) return;
-    if (entries.size >= MAX_ENTRIES && !entries.has(key)) entries.clear();
+    if (!entries.has(key)) makeRoom(entries, (e) => e.until);
     entries.set(key, entry);
+  };
+
+  const refuse = (key: string) => {
+    const ms = Math.min(REFUSAL_MS, o.cacheMs);
+    if (ms <= 0) return;
+    makeRoom(refused, (until) => until);
+    refused.set(key, Date.now() + ms);
   };
 
   const confirmOnce = (key: string, token: string) => {
@@ -85,8 +107,16 @@ export function tokenCache<I>(o: TokenCacheOptions<I>): TokenCache {
         return principal;
       }
       if (hit) entries.delete(key);
+      const refusedUntil = refused.get(key);
+      if (refusedUntil !== undefined) {
+        if (refusedUntil > now) return null;
+        refused.delete(key);
+      }
       const confirmed = await confirmOnce(key, token);
-      if (!confirmed || confirmed.expiresAt <= Date.now()) return null;
+      if (!confirmed || confirmed.expiresAt <= Date.now()) {
+        refuse(key);
+        return null;
+      }
       const seen = generation;
       const principal = await o.grant(confirmed.identity);
       const at = Date.now();
@@ -109,7 +139,7 @@ export function tokenBackend(o: { type: string; extensionName: string; cache: To
     type: o.type,
     extensionName: o.extensionName,
     async authenticate(headers) {
-      const token = bearerToken(headers, { xAuthToken: o.xAuthToken });
+      const token = requestToken(headers, { xAuthToken: o.xAuthToken });
       return token ? o.cache.authenticate(token) : null;
     },
     invalidate: () => o.cache.invalidate(),
@@ -117,7 +147,7 @@ export function tokenBackend(o: { type: string; extensionName: string; cache: To
 }
 
 /** The token of a request: "Authorization: Bearer <token>", or (with xAuthToken, Keystone's own header) X-Auth-Token. */
-export function bearerToken(headers: { authorization?: string; 'x-auth-token'?: string | string[] }, o: { xAuthToken: boolean }): string | null {
+export function requestToken(headers: { authorization?: string; 'x-auth-token'?: string | string[] }, o: { xAuthToken: boolean }): string | null {
   const auth = headers.authorization;
   if (auth !== undefined) {
     const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(auth);

@@ -87,6 +87,13 @@ for (const database of testDatabases()) {
         assert.ok(t.logs.some((l) => l.msg === 'Keystone token confirmed, but its project is not a HIL project' && l.keystoneProject === world!.projects.unknown.id));
       }));
 
+    it('offers the project table\'s routes only with project_mapping = "table"', () =>
+      withHil(database, configured(world!), async (t) => {
+        const admin = t.withHeaders(xAuth(world!.tokens.admin));
+        assert.equal((await admin('GET', '/v0/auth/keystone/projects')).status, 404);
+        assert.equal((await admin('PUT', `/v0/auth/keystone/project/${world!.projects.tenant.id}`, { project: 'x' })).status, 404);
+      }));
+
     it("maps by id (upstream's rule): the HIL project is named by the Keystone project's id", () =>
       withHil(database, configured(world!, (c) => (c.keystone.project_mapping = 'id')), async (t) => {
         const admin = t.withHeaders(xAuth(world!.tokens.admin));
@@ -170,15 +177,18 @@ for (const database of testDatabases()) {
         assert.equal(status, 401, 'still accepted 3 s after revocation with cache_seconds = 1');
       }));
 
-    it('refuses garbage, an empty token and a token in the wrong header form with 401, without asking Keystone for the last two', () =>
+    it('refuses garbage, an empty token and a token in the wrong header form with 401, asking Keystone about a bad token once and about the last two never', () =>
       withHil(database, configured(world!), async (t) => {
         const status = async (headers: Record<string, string>) => (await t.withHeaders(headers)('GET', '/v0/projects')).status;
         assert.equal(await status(xAuth('gAAAAABnot-a-token')), 401);
         const forged = world!.tokens.member.slice(0, -4) + 'AAAA';
         const before = world!.keystone.validationsOf(forged);
         assert.equal(await status(xAuth(forged)), 401);
-        assert.equal(world!.keystone.validationsOf(forged), before + 1, 'Keystone was asked about the forged token');
+        assert.equal(await status(xAuth(forged)), 401);
+        assert.equal(world!.keystone.validationsOf(forged), before + 1, 'Keystone was asked about the forged token once: the refusal is remembered briefly');
+        const empty = world!.keystone.validationsOf('');
         assert.equal(await status({ 'x-auth-token': '' }), 401);
+        assert.equal(world!.keystone.validationsOf(''), empty, 'an empty token is no token');
         const asked = world!.keystone.validationsOf(world!.tokens.admin);
         assert.equal(await status({ authorization: `Basic ${Buffer.from(`admin:${world!.tokens.admin}`).toString('base64')}` }), 401);
         assert.equal(world!.keystone.validationsOf(world!.tokens.admin), asked, 'a token in Basic credentials is not a token');
@@ -186,7 +196,7 @@ for (const database of testDatabases()) {
   });
 }
 
-describe('keystone auth: tokens that expire, and a Keystone that does not answer', { skip }, () => {
+describe('keystone auth: a token that expires', { skip }, () => {
   let keystone: Keystone | undefined;
   const database = testDatabases()[0];
   before(async () => {
@@ -194,29 +204,42 @@ describe('keystone auth: tokens that expire, and a Keystone that does not answer
   });
   after(() => keystone?.stop());
 
-  const config = (more: (c: Config) => void = () => {}) => ({
-    auth: 'keystone' as const,
-    config: (c: Config) => {
-      keystoneConfig(c, keystone!);
-      c.keystone.timeout_seconds = 1;
-      more(c);
-    },
-  });
-
-  it('an expired token is refused, though cache_seconds is longer than its life', () =>
-    withHil(database, config((c) => (c.auth.cache_seconds = 3600)), async (t) => {
-      const issued = await keystone!.issueToken({ username: keystone!.adminUser.username, password: keystone!.adminUser.password, project: keystone!.adminUser.project });
+  it('is refused once expired, though cache_seconds is longer than its life', () =>
+    withHil(database, { auth: 'keystone', config: (c: Config) => (keystoneConfig(c, keystone!), (c.auth.cache_seconds = 3600)) }, async (t) => {
+      const a = keystone!.adminUser;
+      const issued = await keystone!.issueToken({ username: a.username, password: a.password, project: a.project });
       assert.equal((await t.withHeaders(xAuth(issued.token))('GET', '/v0/projects')).status, 200);
       await new Promise((r) => setTimeout(r, Math.max(0, issued.expiresAt.getTime() - Date.now()) + 50));
       assert.equal((await t.withHeaders(xAuth(issued.token))('GET', '/v0/projects')).status, 401);
     }));
+});
 
-  it('a Keystone that does not answer: 503 with its address after timeout_seconds, and cached tokens go on working meanwhile', () =>
+describe('keystone auth: a Keystone that does not answer, or refuses HIL', { skip }, () => {
+  const database = testDatabases()[0];
+  let keystone: Keystone;
+  before(async () => {
+    keystone = await sharedKeystone();
+  });
+
+  const config = (more: (c: Config) => void = () => {}) => ({
+    auth: 'keystone' as const,
+    config: (c: Config) => {
+      keystoneConfig(c, keystone);
+      c.keystone.timeout_seconds = 1;
+      more(c);
+    },
+  });
+  const adminToken = async () => {
+    const a = keystone.adminUser;
+    return (await keystone.issueToken({ username: a.username, password: a.password, project: a.project })).token;
+  };
+
+  it('503 after timeout_seconds, the details only in the log, and cached tokens go on working meanwhile', () =>
     withHil(database, config(), async (t) => {
-      const known = (await keystone!.issueToken({ username: keystone!.adminUser.username, password: keystone!.adminUser.password, project: keystone!.adminUser.project })).token;
-      const unknown = (await keystone!.issueToken({ username: keystone!.adminUser.username, password: keystone!.adminUser.password, project: keystone!.adminUser.project })).token;
+      const known = await adminToken();
+      const unknown = await adminToken();
       assert.equal((await t.withHeaders(xAuth(known))('GET', '/v0/projects')).status, 200);
-      keystone!.pause();
+      keystone.pause();
       try {
         const started = Date.now();
         const slow = t.withHeaders(xAuth(unknown))('GET', '/v0/projects').then((r) => ({ r, ms: Date.now() - started }));
@@ -227,20 +250,27 @@ describe('keystone auth: tokens that expire, and a Keystone that does not answer
         assert.equal(fast.status, 200);
         assert.ok(fastMs < ms, `the cached token answered after ${fastMs} ms, the uncached one after ${ms} ms`);
         assert.equal(r.status, 503);
-        assert.match(r.body.msg, new RegExp(`Keystone at ${keystone!.url.replace(/[.]/g, '\\.')} did not answer within 1 s`));
+        assert.equal(r.body.msg, 'The identity service (Keystone) could not confirm the token within 1 s; try again later');
         assert.ok(ms >= 1000 && ms < 5000, `503 after ${ms} ms`);
+        const line = t.logs.find((l) => l.msg === 'Keystone cannot confirm tokens');
+        assert.equal(line?.keystone, keystone.url, 'the log says which Keystone');
+        assert.equal(line?.detail, 'no answer within 1000 ms');
       } finally {
-        keystone!.resume();
+        keystone.resume();
       }
       assert.equal((await t.withHeaders(xAuth(unknown))('GET', '/v0/projects')).status, 200, 'works again once Keystone answers');
     }));
 
-  it("refuses to start a request with a wrong service password: 503 naming HIL's service user, not 401", () =>
+  it("a wrong service password: 503, not 401, and not tried again on every request", () =>
     withHil(database, config((c) => (c.keystone.password = 'not-the-password')), async (t) => {
-      const token = await keystone!.adminToken();
-      const r = await t.withHeaders(xAuth(token))('GET', '/v0/projects');
-      assert.equal(r.status, 503);
-      assert.match(r.body.msg, /refused HIL's service user: 401/);
+      const token = await adminToken();
+      for (let i = 0; i < 3; i++) assert.equal((await t.withHeaders(xAuth(token))('GET', '/v0/projects')).status, 503);
+      const details = t.logs.filter((l) => l.msg === 'Keystone cannot confirm tokens').map((l) => l.detail);
+      assert.deepEqual(details, [
+        "Keystone refused HIL's service user hil-service: 401",
+        "HIL's service user was refused moments ago; not retried yet",
+        "HIL's service user was refused moments ago; not retried yet",
+      ]);
       assert.ok(!JSON.stringify(t.logs).includes('not-the-password'), 'the password is in no log line');
     }));
 });

@@ -17,6 +17,7 @@ import { oidcConfig } from '../../support/identities.ts';
 import { startOidcProvider, type OidcProvider } from '../../support/oidc-provider.ts';
 import type { Config } from '../../../src/config/config.ts';
 import { connectUpstream } from '../../../src/drivers/hil/upstream.ts';
+import { decodeJwt, importJWK, SignJWT } from 'jose';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -66,7 +67,7 @@ for (const database of testDatabases()) {
       }));
 
     it('refuses expired, wrong-audience, wrong-issuer, unsigned, tampered and foreign-key tokens with 401', () =>
-      withHil(database, configured(), async (t) => {
+      withHil(database, configured((c) => (c.log.level = 'debug')), async (t) => {
         await withRunway(t);
         const real = await provider.issue('tenant');
         assert.equal(await status(t, real), 200);
@@ -87,8 +88,46 @@ for (const database of testDatabases()) {
         }
         // Tokens go in Authorization: Bearer only; X-Auth-Token is Keystone's.
         assert.equal((await t.withHeaders({ 'x-auth-token': real })('GET', '/v0/project/runway/nodes')).status, 401);
-        assert.ok(!JSON.stringify(t.logs).includes(real.split('.')[2]), 'no token in the logs');
+        // The debug log says why each was refused, and holds no token.
+        const reasons = t.logs.filter((l) => l.msg === 'bearer token refused').map((l) => l.reason);
+        for (const code of ['ERR_JWT_EXPIRED', 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'ERR_JOSE_ALG_NOT_ALLOWED', 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWS_INVALID']) {
+          assert.ok(reasons.includes(code), `${code} among ${reasons.join(', ')}`);
+        }
+        const logged = JSON.stringify(t.logs);
+        for (const token of [real, ...Object.values(bad)]) assert.ok(!logged.includes(token.split('.')[2] || token), 'no token in the logs');
       }));
+
+    it('a key the provider removed stops working within jwks_max_age_seconds, though no token names a new one', () =>
+      withHil(
+        database,
+        configured((c) => {
+          c.auth.cache_seconds = 0;
+          c.oidc.jwks_max_age_seconds = 0.5;
+        }),
+        async (t) => {
+          await withRunway(t);
+          const before = await provider.issue('tenant');
+          assert.equal(await status(t, before), 200);
+          await provider.rotate();
+          await new Promise((r) => setTimeout(r, 600));
+          assert.equal(await status(t, before), 401);
+          assert.equal(await status(t, await provider.issue('tenant')), 200);
+        },
+      ));
+
+    it('an access token only: a token signed by the provider\'s key but typed as an ID token ("JWT") is refused unless token_type is ""', async () => {
+      const real = await provider.issue('tenant');
+      const key = await importJWK(provider.keys[0], 'RS256');
+      const idLike = await new SignJWT(decodeJwt(real)).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: provider.keys[0].kid }).sign(key);
+      await withHil(database, configured(), async (t) => {
+        await withRunway(t);
+        assert.equal(await status(t, idLike), 401);
+      });
+      await withHil(database, configured((c) => (c.oidc.token_type = '')), async (t) => {
+        await withRunway(t);
+        assert.equal(await status(t, idLike), 200);
+      });
+    });
 
     it('follows a key rotation: a token with the new key fetches the key set again; the old key\'s tokens fail once uncached', () =>
       withHil(database, configured((c) => (c.auth.cache_seconds = 0)), async (t) => {
@@ -160,12 +199,38 @@ describe('oidc auth: a provider that cannot be used', () => {
         const started = Date.now();
         const r = await t.withHeaders(bearer(someJwt))('GET', '/v0/projects');
         assert.equal(r.status, 503);
-        assert.match(r.body.msg, /discovery document .* did not answer within 1 s/);
+        assert.equal(r.body.msg, 'The OpenID provider could not be used to check the token (within 1 s); try again later');
         assert.ok(Date.now() - started < 5000);
+        assert.match(String(t.logs.find((l) => l.msg === 'the OpenID provider cannot be used')?.detail), /discovery document .* did not answer within 1 s/);
       });
     } finally {
       silent.closeAllConnections();
       silent.close();
+    }
+  });
+
+  it('a key set that answers 500 is the provider\'s trouble: 503, not 401', async () => {
+    const broken = createServer((req, res) => {
+      const issuer = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+      if (req.url === '/.well-known/openid-configuration') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks` }));
+      } else {
+        res.statusCode = 500;
+        res.end('down for maintenance');
+      }
+    });
+    broken.listen(0, '127.0.0.1');
+    await once(broken, 'listening');
+    try {
+      await withHil(database, config(`http://127.0.0.1:${(broken.address() as AddressInfo).port}`), async (t) => {
+        const r = await t.withHeaders(bearer(someJwt))('GET', '/v0/projects');
+        assert.equal(r.status, 503, r.text);
+        assert.match(String(t.logs.find((l) => l.msg === 'the OpenID provider cannot be used')?.detail), /key set: Expected 200 OK from the JSON Web Key Set HTTP response/);
+      });
+    } finally {
+      broken.closeAllConnections();
+      broken.close();
     }
   });
 
@@ -176,7 +241,8 @@ describe('oidc auth: a provider that cannot be used', () => {
       await withHil(database, config(issuer), async (t) => {
         const r = await t.withHeaders(bearer(await impostor.issue('x').catch(() => someJwt)))('GET', '/v0/projects');
         assert.equal(r.status, 503);
-        assert.match(r.body.msg, /names issuer "http:\/\/127\.0\.0\.1:\d+" \(HIL expects "http:\/\/localhost:\d+"\)/);
+        const detail = String(t.logs.find((l) => l.msg === 'the OpenID provider cannot be used')?.detail);
+        assert.match(detail, /names issuer "http:\/\/127\.0\.0\.1:\d+", not "http:\/\/localhost:\d+"/);
       });
     } finally {
       await impostor.close();
