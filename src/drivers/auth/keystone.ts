@@ -19,7 +19,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../../store/schema.ts';
 import type { AuthBackend, Principal } from './interface.ts';
-import { keystoneApi, type KeystoneApi, type KeystoneToken } from './keystone-api.ts';
+import { keystoneApi, type KeystoneToken } from './keystone-api.ts';
 import type { KeystoneSettings } from './settings.ts';
 import { mappedProjectId } from './keystone-projects.ts';
 import { tokenBackend, tokenCache } from './token-cache.ts';
@@ -36,9 +36,9 @@ function identityOf(t: KeystoneToken): KeystoneIdentity {
   return { user: t.user.name, project: p && { id: p.id, name: p.name, domain: p.domain.name }, roles: (t.roles ?? []).map((r) => r.name) };
 }
 
-export function keystoneAuth(o: { db: Kysely<Database>; settings: KeystoneSettings; cacheMs: number; refreshMs: number; log?: Logger; api?: KeystoneApi }): AuthBackend {
+export function keystoneAuth(o: { db: Kysely<Database>; settings: KeystoneSettings; cacheMs: number; refreshMs: number; log?: Logger }): AuthBackend {
   const { settings: s } = o;
-  const api = o.api ?? keystoneApi({ ...s, log: o.log });
+  const api = keystoneApi({ ...s, log: o.log });
 
   const isAdmin = (id: KeystoneIdentity) =>
     id.project !== undefined && id.project.name === s.admin.project && id.project.domain === s.admin.projectDomain && id.roles.includes(s.admin.role);
