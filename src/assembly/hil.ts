@@ -74,6 +74,11 @@ export interface HilOptions {
 
 export { SchemaOutdatedError };
 
+/** How the API authenticates, from the settings. */
+function authOptions(settings: Settings) {
+  return { requireAuthentication: settings.auth.requireAuthentication, keystoneProjectTable: settings.auth.keystone?.projectMapping === 'table' };
+}
+
 export async function createHil(config: Config, o: HilOptions): Promise<Hil> {
   const settings = settingsFrom(config);
   const store = openStore(settings.databaseUrl);
@@ -127,8 +132,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
     ? await buildApp({
         services,
         auth: drivers.auth,
-        requireAuthentication: settings.auth.requireAuthentication,
-        keystoneProjectTable: settings.auth.keystone?.projectMapping === 'table',
+        ...authOptions(settings),
         log: o.log,
         extensions: () => activeExtensions(drivers),
         driverTypes: { switches: drivers.switches.all(), bmcs: drivers.bmcs.all() },

@@ -67,7 +67,7 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
         .where('user.label', '=', name),
     );
 
-  return {
+  const backend: AuthBackend = {
     type: 'database',
     extensionName: 'hil.ext.auth.database',
 
@@ -82,7 +82,12 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
       if (hit && hit.expires > now) {
         username = hit.username;
         rows = await loadUser(username);
-        if (rows.length === 0 || rows[0].password_hash !== hit.passwordHash) return null;
+        if (rows.length === 0) return null;
+        if (rows[0].password_hash !== hit.passwordHash) {
+          // Changed behind this cache's back (a new password; the user deleted and made again): check the password anew.
+          cache.delete(key);
+          return backend.authenticate({ authorization: header });
+        }
       } else {
         const creds = parseBasicAuth(header);
         if (!creds) return null;
@@ -116,4 +121,5 @@ export function databaseAuth(db: Kysely<Database>, options: DatabaseAuthOptions)
       for (const [key, entry] of cache) if (entry.username === username) cache.delete(key);
     },
   };
+  return backend;
 }
