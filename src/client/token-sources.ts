@@ -7,6 +7,7 @@
  * before it expires. Secrets go only into request bodies.
  */
 import * as oidc from 'openid-client';
+import { isSecureOrLoopback } from '../util/secure-url.ts';
 
 export type TokenSource = () => Promise<string>;
 
@@ -95,19 +96,16 @@ export interface OidcClientCredentials {
   timeoutMs?: number;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** An access token from the client-credentials grant (RFC 6749 §4.4), through the provider's discovery document. */
 export function oidcClientCredentialsToken(c: OidcClientCredentials): TokenSource {
   let config: Promise<oidc.Configuration> | undefined;
   const configure = () => {
     const issuer = new URL(c.issuer);
-    // Plain HTTP only on loopback (tests, a provider beside HIL); anywhere else the secret would travel in clear.
-    const insecure = issuer.protocol === 'http:';
-    if (insecure && !LOOPBACK.has(issuer.hostname)) throw new TokenSourceError(`the OpenID provider ${c.issuer} must be https (plain http is accepted on loopback only)`);
+    // Anywhere but loopback, plain HTTP would carry the secret in clear.
+    if (!isSecureOrLoopback(issuer)) throw new TokenSourceError(`the OpenID provider ${c.issuer} must be https (plain http is accepted on loopback only)`);
     config ??= oidc
       .discovery(issuer, c.clientId, undefined, oidc.ClientSecretPost(c.clientSecret), {
-        execute: insecure ? [oidc.allowInsecureRequests] : [],
+        execute: issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
         timeout: Math.ceil((c.timeoutMs ?? 30_000) / 1000),
       })
       .catch((err) => {

@@ -12,6 +12,7 @@ import { AUTH_BACKEND_NAMES, ConfigSchema, defaultConfig, LOG_FORMATS, LOG_LEVEL
 import { dotted, expectation, tomlProblem, unknownKey } from './messages.ts';
 
 export { defaultConfig, type Config };
+import { isSecureOrLoopback } from '../util/secure-url.ts';
 import { parseVlanRanges } from '../drivers/allocator/vlan-ranges.ts';
 
 export { ConfigError };
@@ -104,13 +105,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
 /**
  * An identity service over plain HTTP could be impersonated by anyone on the
- * path (it says who is admin) and would see the service password: only
- * https, or http on loopback (a provider beside HIL, the tests).
+ * path (it says who is admin) and would see the service password.
  */
 function secureOrLoopback(key: string, url: string): void {
-  const u = new URL(url);
-  if (u.protocol === 'https:') return;
-  if (u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) return;
+  if (isSecureOrLoopback(new URL(url))) return;
   throw new ConfigError(`${key} must be an https URL (plain http only on loopback), not ${JSON.stringify(url)}`);
 }
 

@@ -27,8 +27,9 @@ export const LAYERS: LayerTable = {
   store: ['errors', 'util'],
   // Prometheus metrics: the process-wide helpers every layer may move, and each HIL's registry.
   metrics: ['store'],
-  // The typed client: a re-export of the hil-client package (packages/hil-client), which depends on nothing.
-  client: [],
+  // The typed client: a re-export of the hil-client package (packages/hil-client), which depends on nothing,
+  // and where its tokens come from (token-sources.ts: Keystone, an OpenID provider), which checks URLs as config does.
+  client: ['util'],
   // Switch, BMC, allocator, auth and HIL drivers; see also the driver-kind rule.
   drivers: ['store', 'client', 'wire', 'errors', 'util', 'metrics'],
   // Building initramfs images (cpio and friends).
