@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestDatabase, FreshDb } from './databases.ts';
-import { startTestHil, waitAction, type Caller, type Response, type TestHil, type TestHilOptions } from './hil.ts';
+import { must, startTestHil, waitAction, type Caller, type Response, type TestHil, type TestHilOptions } from './hil.ts';
 import { AUTH_BACKENDS, identityFor, type AuthBackendName, type Headers, type Identity } from './identities.ts';
 import { keystoneMissing } from './keystone.ts';
 import { skipUnless } from './require.ts';
@@ -41,11 +41,7 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function must(r: Promise<Response>, what: string): Promise<Response> {
-  const res = await r;
-  if (res.status < 200 || res.status >= 300) throw new Error(`fixture: ${what}: ${res.status} ${res.text}`);
-  return res;
-}
+export { must };
 
 /**
  * Builds the fixture (all through the API, as admin):

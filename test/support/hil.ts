@@ -115,6 +115,13 @@ export async function addUser(t: TestHil, username: string, password: string, is
   return { username, password };
 }
 
+/** A fixture's call that must succeed (2xx), or an error naming it. */
+export async function must(r: Promise<Response>, what: string): Promise<Response> {
+  const res = await r;
+  if (res.status < 200 || res.status >= 300) throw new Error(`fixture: ${what}: ${res.status} ${res.text}`);
+  return res;
+}
+
 /** Polls a networking action until it leaves PENDING (the worker runs in-process). */
 export async function waitAction(call: Caller, statusId: string, timeoutMs = 5000): Promise<any> {
   const deadline = Date.now() + timeoutMs;

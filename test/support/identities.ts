@@ -14,7 +14,7 @@
  *   with an added admin claim and the old signature).
  */
 import type { Config } from '../../src/config/config.ts';
-import { addUser, basicAuth, type TestHil } from './hil.ts';
+import { addUser, basicAuth, must, type TestHil } from './hil.ts';
 import { sharedKeystone, type Keystone } from './keystone.ts';
 import { startOidcProvider, type OidcProvider } from './oidc-provider.ts';
 
@@ -106,12 +106,6 @@ export function keystoneConfig(c: Config, k: Keystone): void {
   c.keystone.project_mapping = 'name';
 }
 
-/** A HIL call that must succeed (identity setup). */
-async function ok(r: Promise<{ status: number; text: string }>, what: string): Promise<void> {
-  const res = await r;
-  if (res.status !== 200) throw new Error(`identity setup: ${what}: ${res.status} ${res.text}`);
-}
-
 function keystoneIdentity(roles: KeystoneRoles): Identity {
   const token = (t: string) => ({ 'x-auth-token': t });
   return {
@@ -123,7 +117,7 @@ function keystoneIdentity(roles: KeystoneRoles): Identity {
     admin: async () => token(roles.tokens.admin),
     async members(t) {
       const admin = t.withHeaders(token(roles.tokens.admin));
-      for (const p of ['runway', 'manhattan'] as const) await ok(admin('PUT', `/v0/auth/keystone/project/${roles.projects[p]}`, { project: p }), `mapping ${p}`);
+      for (const p of ['runway', 'manhattan'] as const) await must(admin('PUT', `/v0/auth/keystone/project/${roles.projects[p]}`, { project: p }), `mapping ${p}`);
       return { alice: token(roles.tokens.alice), bob: token(roles.tokens.bob), wrong: token(roles.tokens.revoked) };
     },
   };
