@@ -24,6 +24,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { load, median, type LoadResult } from './lib/measure.ts';
+import { ok } from './lib/populate.ts';
 import { replaceDocsBlock, revision } from './lib/report.ts';
 import { machineLine } from './lib/scale-report.ts';
 import { ROOT, startHil, type Server } from './lib/servers.ts';
@@ -85,8 +86,7 @@ async function freshCredentials(backend: Backend, server: Server, i: number): Pr
   if (backend === 'oidc') return { authorization: `Bearer ${await provider!.issue('bench-admin')}` };
   if (backend === 'database') {
     const user = `miss${i}`;
-    const res = await fetch(`${server.url}/v0/auth/basic/user/${user}`, { method: 'PUT', headers: { ...server.headers, 'content-type': 'application/json' }, body: JSON.stringify({ password: `${user}-pw`, is_admin: true }) });
-    if (!res.ok) throw new Error(`creating ${user}: ${res.status} ${await res.text()}`);
+    await ok(server, 'PUT', `/v0/auth/basic/user/${user}`, { password: `${user}-pw`, is_admin: true });
     return { authorization: 'Basic ' + Buffer.from(`${user}:${user}-pw`).toString('base64') };
   }
   return {};
