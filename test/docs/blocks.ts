@@ -188,12 +188,13 @@ export const BLOCKS: Record<string, BlockHandling> = {
   'image-synopsis': { why: 'the synopsis of the image commands', synopsis: true },
 
   // docs/auth.md
-  'keystone-service-user': {
-    why: "OpenStack's own CLI, run by a cloud's operator against their Keystone; test/support/keystone.ts gives the test Keystone's service user the same role through Keystone's API",
-    skip: true,
-  },
   'keystone-cli': {
-    why: 'needs a Keystone at keystone.example and a HIL at hil.example; test/cli/keystone-clients.test.ts runs the CLI with the OpenStack variables and with HIL_TOKEN against a real Keystone',
-    skip: true,
+    why: 'no Keystone listens in this session: the CLI must take the OpenStack variables and go to the Keystone they name. ' +
+      'test/cli/keystone-clients.test.ts runs the CLI with the OpenStack variables and with HIL_TOKEN against a real Keystone',
+    rewrite: [
+      { from: 'https://hil.example:5000', to: 'http://127.0.0.1:5000', why: "the session's loopback stands for the HIL server" },
+      { from: 'https://keystone.example:5000/v3', to: 'http://127.0.0.1:9/v3', why: 'a loopback port where nothing listens stands for the Keystone' },
+    ],
+    commands: [{ match: 'hil project node list runway', refused: /cannot reach Keystone at http:\/\/127\.0\.0\.1:9\/v3/ }],
   },
 };
