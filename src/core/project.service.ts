@@ -108,16 +108,21 @@ export class ProjectService extends Service {
       const provisioning = await provisioningState(tx, node.id);
       if (provisioning !== null && provisioning !== 'ready') throw new BlockedError(`Node is ${provisioning}; reclaim it first (hil node reclaim).`);
       const attachedQuery = tx.selectFrom('network_attachment').select('id').where('nic_id', 'in', nics);
-      const attached = await (provisioning === 'ready' && this.deps.provisioningNetwork
-        ? attachedQuery.where('network_id', 'not in', tx.selectFrom('network').select('id').where('label', '=', this.deps.provisioningNetwork))
-        : attachedQuery
-      ).executeTakeFirst();
-      if (attached) throw new BlockedError('Node attached to a network');
+      const attached = () =>
+        (provisioning === 'ready' && this.deps.provisioningNetwork
+          ? attachedQuery.where('network_id', 'not in', tx.selectFrom('network').select('id').where('label', '=', this.deps.provisioningNetwork))
+          : attachedQuery
+        ).executeTakeFirst();
+      if (await attached()) throw new BlockedError('Node attached to a network');
       // A disk exported to a node stays its project's: the node cannot leave with it.
       const disks = await tx.selectFrom('disk').select('label').where('node_id', '=', node.id).orderBy('label').execute();
       if (disks.length) throw new BlockedError(`Node uses disk${disks.length > 1 ? 's' : ''} ${disks.map((d) => d.label).join(', ')}; detach ${disks.length > 1 ? 'them' : 'it'} first (hil disk detach DISK).`);
       const pending = await hasPendingAction(tx, { nodeId: node.id });
       if (pending) throw new BlockedError('Node has pending network actions');
+      // Each statement reads what is committed when it runs: a connect the worker applied between the
+      // attachment read and the pending read left neither to see. Applied actions only turn pending
+      // into attached, so one more look at the attachments, now that none is pending, closes that gap.
+      if (await attached()) throw new BlockedError('Node attached to a network');
 
       let newProjectId: number | null = null;
       const m = this.deps.maintenance;
