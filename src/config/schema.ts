@@ -135,6 +135,23 @@ export const ConfigSchema = Type.Object(
         ports: Type.String({ pattern: '^[0-9]{1,5}-[0-9]{1,5}$' }),
         /** Where the export servers keep their sockets and key files; default <data_dir>/exports. */
         run_dir: Type.Optional(Type.String()),
+        /** Nodes that boot from their disks (docs/images.md "Booting a node from its disk"); absent: not offered. */
+        boot: Type.Optional(
+          Type.Object(
+            {
+              /** IPv4 range cut into /24s, one per project with diskless nodes ("10.130.0.0/16"). */
+              subnets: Type.String({ pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$' }),
+              /** The storage host as a HIL node, and its NIC cabled to a switch port that carries the boot networks tagged. */
+              node: Type.String({ minLength: 1 }),
+              nic: Type.String({ minLength: 1 }),
+              /** That NIC's interface name on the storage host: HIL adds <interface>.<vlan> per boot network. */
+              interface: Type.String({ minLength: 1, maxLength: 10, pattern: '^[A-Za-z0-9_-]+$' }),
+              /** Where the boot networks' HTTP server (iPXE scripts, kernels) listens on each boot address. */
+              http_port: Type.Integer({ minimum: 1, maximum: 65535, default: 80 }),
+            },
+            Strict,
+          ),
+        ),
       },
       Strict,
     ),

@@ -77,6 +77,17 @@ export interface ExportSettings {
   advertiseAddress: string;
   ports: { first: number; last: number };
   runDir: string;
+  boot?: BootSettings;
+}
+
+/** `[exports.boot]`: where diskless nodes' boot networks come from. */
+export interface BootSettings {
+  /** The first /24 of the range, as a 32-bit number, and how many /24s it holds. */
+  subnets: { first: number; count: number };
+  node: string;
+  nic: string;
+  interface: string;
+  httpPort: number;
 }
 
 const seconds = (s: number) => Math.round(s * 1000);
@@ -93,7 +104,19 @@ function exportSettings(cfg: Config): ExportSettings {
   const e = cfg.exports;
   const [first, last] = e.ports.split('-').map(Number) as [number, number];
   if (first < 1 || last > 65535 || first > last) throw new ConfigError(`exports.ports "${e.ports}" must be first-last within 1-65535, first <= last`);
-  return { enabled: e.enabled, address: e.address, advertiseAddress: e.advertise_address ?? e.address, ports: { first, last }, runDir: exportsRunDir(cfg) };
+  const boot = e.boot && { subnets: bootSubnets(e.boot.subnets), node: e.boot.node, nic: e.boot.nic, interface: e.boot.interface, httpPort: e.boot.http_port };
+  return { enabled: e.enabled, address: e.address, advertiseAddress: e.advertise_address ?? e.address, ports: { first, last }, runDir: exportsRunDir(cfg), boot };
+}
+
+/** "10.130.0.0/16" → its /24s; the range must be aligned and between /8 and /24. */
+function bootSubnets(cidr: string): BootSettings['subnets'] {
+  const [address, bits] = cidr.split('/') as [string, string];
+  const octets = address.split('.').map(Number);
+  const prefix = Number(bits);
+  if (octets.some((o) => o > 255) || prefix < 8 || prefix > 24) throw new ConfigError(`exports.boot.subnets "${cidr}" must be an IPv4 range from /8 to /24`);
+  const first = octets.reduce((n, o) => n * 256 + o, 0);
+  if (first % 2 ** (32 - prefix) !== 0) throw new ConfigError(`exports.boot.subnets "${cidr}" is not aligned: its address has bits past /${prefix}`);
+  return { first, count: 2 ** (24 - prefix) };
 }
 
 function upstreamSettings(cfg: Config): UpstreamSettings | undefined {

@@ -10,8 +10,8 @@
  * its row written first and removed again if the clone fails, so a failure
  * leaves nothing behind.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { AllocationError, BadArgumentError, BlockedError, NotFoundError, ProjectMismatchError } from '../errors.ts';
+import { randomUUID } from 'node:crypto';
+import { BadArgumentError, BlockedError, NotFoundError, ProjectMismatchError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from '../core/context.ts';
 import { getNode, getProject, insertUnique, labelOf } from '../core/lookup.ts';
 import { hasProjectAccess, requireProjectAccess, type Principal } from '../core/principal.ts';
@@ -20,7 +20,8 @@ import { checkName, isDiskFormat } from '../images/image-rules.ts';
 import { dialectOf, isForeignKeyViolation, isUniqueViolation } from '../store/db.ts';
 import type { DiskRow } from '../store/schema.ts';
 import { snapshotsDependingOn, visibleDisk, type AttachOptions, type AttachView, type DiskView, type ExportView } from './disk-rules.ts';
-import { isInitiatorName, targetIqn } from './export-names.ts';
+import { isInitiatorName } from './export-names.ts';
+import { exportFields, exportView, NO_EXPORT, refuseBootDisk } from './export-rows.ts';
 import type { DiskStorage } from '../images/disk-storage.ts';
 
 export interface DiskServiceOptions {
@@ -100,17 +101,7 @@ export class DiskService extends Service {
   }
 
   #exportOf(d: DiskRow): ExportView | null {
-    if (d.node_id === null || d.export_port === null || d.export_identity === null || d.export_protocol === null) return null;
-    return {
-      protocol: d.export_protocol,
-      state: d.export_state ?? 'starting',
-      error: d.export_error,
-      host: this.#o.exports.advertiseAddress,
-      port: d.export_port,
-      name: d.export_protocol === 'iscsi' ? targetIqn(d.storage_key) : d.storage_key,
-      identity: d.export_identity,
-      initiator: d.export_initiator,
-    };
+    return exportView(d, this.#o.exports.advertiseAddress);
   }
 
   /** Names of a project's disks, sorted. */
@@ -130,6 +121,7 @@ export class DiskService extends Service {
   async delete(p: Principal, name: string): Promise<void> {
     const d = await inTx(this.deps, async (tx) => {
       const d = await visibleDisk(tx, p, name, 'update');
+      await refuseBootDisk(tx, d);
       const node = d.node_id === null ? null : await tx.selectFrom('node').select('label').where('id', '=', d.node_id).executeTakeFirst();
       if (node) throw new BlockedError(`Disk "${name}" is in use by node "${node.label}"; detach it first (hil disk detach ${name}).`);
       if (d.state === 'creating') throw new BlockedError(`Disk "${name}" is still being created.`);
@@ -182,20 +174,10 @@ export class DiskService extends Service {
       const other = await tx.selectFrom('node').select('label').where('id', '=', d.node_id).executeTakeFirstOrThrow();
       throw new BlockedError(`Disk "${name}" is in use by node "${other.label}"; detach it first (hil disk detach ${name}).`);
     }
+    await refuseBootDisk(tx, d);
     // The same node again, the same way: the same export (and key). Another protocol or initiator: a new export.
     if (d.node_id === node.id && d.export_protocol === how.protocol && d.export_initiator === how.initiator) return { ...this.#exportOf(d)!, key: d.export_psk! };
-    const port = d.node_id === node.id ? d.export_port! : await freePort(tx, this.#o.exports.ports);
-    const fields = {
-      node_id: node.id,
-      export_protocol: how.protocol,
-      export_initiator: how.initiator,
-      export_port: port,
-      export_identity: `hil-node-${node.id}`,
-      // UEFI iSCSI initiators take CHAP secrets of 12 to 16 bytes: 96 random bits in 16 characters. TLS-PSK: 256 bits.
-      export_psk: how.protocol === 'iscsi' ? randomBytes(12).toString('base64url') : randomBytes(32).toString('hex'),
-      export_state: 'starting' as const,
-      export_error: null,
-    };
+    const fields = await exportFields(tx, d, node.id, { ...how, address: null }, this.#o.exports.ports);
     await tx.updateTable('disk').set(fields).where('id', '=', d.id).execute();
     return { ...this.#exportOf({ ...d, ...fields })!, key: fields.export_psk };
   }
@@ -204,11 +186,8 @@ export class DiskService extends Service {
   async detach(p: Principal, name: string): Promise<void> {
     await inTx(this.deps, async (tx) => {
       const d = await visibleDisk(tx, p, name, 'update');
-      await tx
-        .updateTable('disk')
-        .set({ node_id: null, export_protocol: null, export_initiator: null, export_port: null, export_identity: null, export_psk: null, export_state: null, export_error: null })
-        .where('id', '=', d.id)
-        .execute();
+      await refuseBootDisk(tx, d);
+      await tx.updateTable('disk').set(NO_EXPORT).where('id', '=', d.id).execute();
     });
     this.#o.changed();
   }
@@ -272,12 +251,5 @@ async function isHeld(tx: Tx, diskId: number): Promise<boolean> {
 }
 
 export const diskClaim = (diskId: number) => `disk:${diskId}`;
-
-/** The lowest port of the range no export uses (the unique constraint settles a race). */
-async function freePort(tx: Tx, range: { first: number; last: number }): Promise<number> {
-  const used = new Set((await tx.selectFrom('disk').select('export_port').where('export_port', 'is not', null).execute()).map((r) => Number(r.export_port)));
-  for (let port = range.first; port <= range.last; port++) if (!used.has(port)) return port;
-  throw new AllocationError(`No export port is free (exports.ports ${range.first}-${range.last} are all in use).`);
-}
 
 export const diskService = (deps: CoreDeps, o: DiskServiceOptions) => new DiskService(deps, o);

@@ -196,7 +196,7 @@ export class ExportKeeper {
 
   async #export(disk: DiskRow, claim: Claim): Promise<void> {
     const running = this.#servers.get(disk.id);
-    const wanted = wantedExport(disk, this.#o.exports.address);
+    const wanted = wantedExport(disk, disk.export_address ?? this.#o.exports.address);
     if (!wanted) {
       await this.#stopServer(disk.id);
       return;

@@ -14,6 +14,7 @@ import * as obmToken from './migrations/0004-obm-token.ts';
 import * as claims from './migrations/0005-claims.ts';
 import * as freeNodesIndex from './migrations/0006-free-nodes-index.ts';
 import * as disks from './migrations/0007-disks.ts';
+import * as bootDisks from './migrations/0008-boot-disks.ts';
 
 import type { AnyDb } from './migrations/any-db.ts';
 
@@ -35,6 +36,7 @@ export const CORE_MIGRATIONS: MigrationSet = {
     '0005-claims': claims,
     '0006-free-nodes-index': freeNodesIndex,
     '0007-disks': disks,
+    '0008-boot-disks': bootDisks,
   },
 };
 

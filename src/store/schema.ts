@@ -200,6 +200,29 @@ export interface DiskTable {
   export_psk: string | null;
   export_state: ExportState | null;
   export_error: string | null;
+  /** Where the export listens and what the node is told; null: `[exports] address`. */
+  export_address: string | null;
+  created_at: number;
+}
+
+/** A project's boot network: the HIL network its diskless nodes boot on, and its subnet. */
+export interface BootNetworkTable {
+  id: Generated<number>;
+  project_id: number;
+  network_id: number;
+  /** Index of the project's /24 in `[exports.boot] subnets`. */
+  subnet: number;
+  created_at: number;
+}
+
+/** A node that boots from a disk, through one of its NICs, at a fixed address of its project's boot network. */
+export interface NodeBootTable {
+  node_id: number;
+  disk_id: number;
+  nic_id: number;
+  boot_network_id: number;
+  /** The last byte of its address in the boot network's /24. */
+  host: number;
   created_at: number;
 }
 
@@ -255,6 +278,8 @@ export interface Database {
   disk: DiskTable;
   hil_instance: HilInstanceTable;
   node_provisioning: NodeProvisioningTable;
+  boot_network: BootNetworkTable;
+  node_boot: NodeBootTable;
 }
 
 export type NodeRow = Selectable<NodeTable>;
@@ -263,3 +288,5 @@ export type SwitchRow = Selectable<SwitchTable>;
 export type ImageRow = Selectable<ImageTable>;
 export type DiskRow = Selectable<DiskTable>;
 export type ProvisioningRow = Selectable<NodeProvisioningTable>;
+export type BootNetworkRow = Selectable<BootNetworkTable>;
+export type NodeBootRow = Selectable<NodeBootTable>;
