@@ -12,6 +12,7 @@ import { verifyService } from '../core/verify.service.ts';
 import type { BlobStore } from '../images/blob-store.ts';
 import { imageService } from '../images/image.service.ts';
 import { diskService, type DiskServiceOptions } from '../disks/disk.service.ts';
+import { bootDiskService, type BootDiskOptions } from '../disks/boot-disk.service.ts';
 import type { DiskStorage } from '../images/disk-storage.ts';
 import { provisioningService, type ProvisioningOptions } from '../provisioning/provisioning.service.ts';
 
@@ -20,7 +21,7 @@ export interface ServiceOptions {
   storage: DiskStorage;
   maxDiskBytes: number;
   maxVirtualBytes: number;
-  exports: DiskServiceOptions['exports'];
+  exports: DiskServiceOptions['exports'] & { boot?: BootDiskOptions['boot'] };
   /** Something a disk's holder acts on was committed. */
   disksChanged(): void;
   provisioning?: ProvisioningOptions;
@@ -40,6 +41,7 @@ export function buildServices(deps: CoreDeps, o: ServiceOptions) {
     verify: verifyService(deps),
     images: imageService(deps, { blobs: o.blobs, storage: o.storage, maxDiskBytes: o.maxDiskBytes, maxVirtualBytes: o.maxVirtualBytes }),
     disks: diskService(deps, { storage: o.storage, exports: o.exports, changed: o.disksChanged }),
+    bootDisks: bootDiskService(deps, { boot: o.exports.boot, exports: o.exports, changed: o.disksChanged }),
     /** Present when fast provisioning is enabled. */
     provisioning: o.provisioning ? provisioningService(deps, obm, o.provisioning) : undefined,
   };

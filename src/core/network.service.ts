@@ -95,6 +95,8 @@ export class NetworkService extends Service {
       throw new BlockedError(`Network ${label} is still connected to nodes: ${named.join(', ')}. Detach them first (hil node network detach NODE NIC ${label}).`);
     }
     if (await hasPendingAction(tx, { networkId: net.id })) throw new BlockedError('There are pending actions on this network');
+    const boot = await tx.selectFrom('boot_network').innerJoin('project', 'project.id', 'boot_network.project_id').select('project.label').where('boot_network.network_id', '=', net.id).executeTakeFirst();
+    if (boot) throw new BlockedError(`Network ${label} is the boot network of project ${boot.label}; HIL removes it once no node of ${boot.label} boots from a disk.`);
     return net;
   }
 

@@ -13,7 +13,7 @@
  * typed as `unknown`.
  */
 import { StatusId as StatusIdView } from './common.ts';
-import { AttachView, DiskView, SnapshotView } from './disks.ts';
+import { AttachView, BootDiskView, DiskView, SnapshotView } from './disks.ts';
 import { IMAGE_PARTS, ImagePartView, ImageView } from './images.ts';
 import { ActionView } from './networking.ts';
 import { AttachmentList, NetworkList, NetworkView } from './networks.ts';
@@ -55,6 +55,7 @@ const TYPES: Record<string, unknown> = {
   Provisioning: ProvisioningView,
   Disk: DiskView,
   DiskAttachment: AttachView,
+  BootDisk: BootDiskView,
   DiskSnapshot: SnapshotView,
   StatusId: StatusIdView,
   PowerStatus: PowerStatusView,

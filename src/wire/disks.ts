@@ -36,3 +36,19 @@ export const DiskView = Type.Object({
 
 export const SnapshotView = Type.Object({ image: Type.String(), state: Type.String({ description: 'pending until the snapshot is taken; watch GET /v0/image/<image>' }) });
 export const DiskList = Type.Array(Type.String());
+
+export const BootDiskBody = Args({
+  disk: Type.String({ description: "a disk of the node's project" }),
+  nic: Type.Optional(Type.String({ description: "the NIC the node boots through (default: its first); it goes on the project's boot network natively" })),
+});
+export const BootDiskView = Type.Object({
+  node: Type.String(),
+  disk: Type.String(),
+  nic: Type.String(),
+  mac: Type.String(),
+  network: Type.String({ description: "the project's boot network" }),
+  address: Type.String({ description: "the node's fixed address there" }),
+  server: Type.String({ description: "the storage host's address there: its DHCP, boot scripts and the disk's export" }),
+  export: Nullable(ExportView),
+  status_id: Nullable(Type.String({ description: "the boot NIC's latest networking action: the node can boot once it is DONE" })),
+});

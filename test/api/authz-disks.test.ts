@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabases } from '../support/databases.ts';
 import { ADMIN_ONLY, NO_PROJECT, matrix, must, type Case, type Fixture } from '../support/authz.ts';
-import { diskConfig, diskDirs, diskSkipReason, freePorts, type DiskDirs } from '../support/disks.ts';
+import { bootConfig, diskConfig, diskDirs, diskSkipReason, freePorts, type DiskDirs } from '../support/disks.ts';
 import { skipUnless } from '../support/require.ts';
 
 const skip = skipUnless(diskSkipReason());
@@ -33,6 +33,9 @@ const DISKS: Array<[string, string, string]> = [
   ['runway_det', 'runway', 'runway_gold'],
   ['runway_snap', 'runway', 'pub_gold'],
   ['man_disk', 'manhattan', 'pub_gold'],
+  ['runway_boot', 'runway', 'runway_gold'],
+  ['runway_booted', 'runway', 'runway_gold'],
+  ['man_booted', 'manhattan', 'pub_gold'],
 ];
 
 async function setup(fx: Fixture, importFile: string): Promise<void> {
@@ -42,6 +45,11 @@ async function setup(fx: Fixture, importFile: string): Promise<void> {
   }
   for (const [disk, project, image] of DISKS) await must(fx.admin('PUT', `/v0/disk/${disk}`, { image, project }), `PUT disk ${disk}`);
   await must(fx.admin('POST', '/v0/disk/runway_det/attach', { node: 'runway_node2' }), 'attach runway_det');
+  // runway_node2 boots from runway_booted through boot0 (on the free port gi1/0/8), manhattan_node from man_booted through eth2.
+  await must(fx.admin('PUT', '/v0/node/runway_node2/nic/boot0', { macaddr: '52:54:00:b0:07:22' }), 'nic runway_node2/boot0');
+  await must(fx.admin('POST', '/v0/switch/sw0/port/gi1/0/8/connect_nic', { node: 'runway_node2', nic: 'boot0' }), 'cable runway_node2/boot0');
+  await must(fx.admin('POST', '/v0/node/runway_node2/boot_disk', { disk: 'runway_booted', nic: 'boot0' }), 'boot runway_node2');
+  await must(fx.admin('POST', '/v0/node/manhattan_node/boot_disk', { disk: 'man_booted', nic: 'eth2' }), 'boot manhattan_node');
   writeFileSync(importFile, RAW);
 }
 
@@ -50,6 +58,13 @@ async function diskState(fx: Fixture, name: string) {
   return row ?? null;
 }
 const disk = (name: string, after: Case['after']): Pick<Case, 'state' | 'after'> => ({ state: (fx) => diskState(fx, name), after });
+const nodeBoot = (node: string, after: Case['after']): Pick<Case, 'state' | 'after'> => ({
+  state: async (fx) => {
+    const n = await fx.t.hil.store.db.selectFrom('node').select('id').where('label', '=', node).executeTakeFirstOrThrow();
+    return (await fx.t.hil.store.db.selectFrom('node_boot').select(['disk_id', 'nic_id', 'host']).where('node_id', '=', n.id).executeTakeFirst()) ?? null;
+  },
+  after,
+});
 const imageDisk = (name: string) => ({
   state: async (fx: Fixture) => (await fx.t.hil.store.db.selectFrom('image').select(['disk_sha256', 'state']).where('label', '=', name).executeTakeFirst()) ?? null,
 });
@@ -65,7 +80,7 @@ function cases(importFile: string): Case[] {
         const runway = DISKS.filter(([, p]) => p === 'runway').map(([d]) => d);
         if (role === 'admin') assert.deepEqual(names, DISKS.map(([d]) => d).sort());
         else if (role === 'alice') assert.deepEqual(names, runway.sort());
-        else assert.deepEqual(names, ['man_disk']);
+        else assert.deepEqual(names, DISKS.filter(([, p]) => p === 'manhattan').map(([d]) => d).sort());
       },
     },
     { method: 'GET', path: '/v0/disk/runway_disk', expect: RUNWAY_ONLY, view: (res) => assert.equal(res.body.image, 'runway_gold') },
@@ -98,6 +113,29 @@ function cases(importFile: string): Case[] {
       after: (now: any) => assert.ok(now),
     },
 
+    // a node's boot disk: the node's project, with a disk of that project
+    {
+      method: 'POST',
+      path: '/v0/node/runway_node/boot_disk',
+      body: { disk: 'runway_boot', nic: 'eth4' },
+      expect: RUNWAY,
+      msg: NO_PROJECT,
+      ...nodeBoot('runway_node', (now: any) => assert.ok(now)),
+      view: (res) => assert.deepEqual([res.body.disk, res.body.nic, res.body.network, res.body.export.key], ['runway_boot', 'eth4', 'hil-boot-runway', undefined]),
+    },
+    { method: 'POST', path: '/v0/node/runway_node/boot_disk', body: { disk: 'man_disk' }, expect: { admin: 409, alice: 404, bob: 401 }, msg: NO_PROJECT, ...nodeBoot('runway_node', null) },
+    {
+      method: 'GET',
+      path: '/v0/node/manhattan_node/boot_disk',
+      expect: { admin: 200, alice: 401, bob: 200 },
+      msg: NO_PROJECT,
+      view: (res) => {
+        assert.deepEqual([res.body.disk, res.body.nic, res.body.network], ['man_booted', 'eth2', 'hil-boot-manhattan']);
+        assert.ok(!res.text.includes('"key"'), 'no secret in the view');
+      },
+    },
+    { method: 'DELETE', path: '/v0/node/runway_node2/boot_disk', expect: RUNWAY, msg: NO_PROJECT, ...nodeBoot('runway_node2', null) },
+
     // a disk image's file: uploaded by the owners; imported from a server path by admins only
     { method: 'PUT', path: '/v0/image/runway_up/disk', rawBody: RAW, headers: octets, expect: RUNWAY_ONLY, ...imageDisk('runway_up') },
     { method: 'POST', path: '/v0/image/runway_imp/disk/import', body: { path: importFile }, expect: { admin: 200, alice: 401, bob: 401 }, msg: ADMIN_ONLY, ...imageDisk('runway_imp') },
@@ -120,7 +158,7 @@ for (const database of testDatabases()) {
           const dirs = diskDirs();
           roots.push(dirs);
           // Fixtures run one after another and share the range; each closes (and stops its exports) before the next starts.
-          diskConfig(dirs, ports)(c);
+          diskConfig(dirs, ports, bootConfig())(c);
         },
       },
     });

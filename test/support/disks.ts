@@ -149,3 +149,14 @@ export async function storageState(t: TestHil, dirs: DiskDirs) {
   const rows = await t.hil.store.db.selectFrom('disk').select('label').orderBy('label').execute();
   return { ...listed, blobs, disksTmp, diskRows: rows.map((r) => r.label) };
 }
+
+/**
+ * `[exports.boot]` on loopback: boot subnets in 127.77.0.0/16, so each boot
+ * network's storage address (127.77.<k>.1) is this host's and its exports
+ * really serve; the storage node and NIC are whatever the test registers.
+ */
+export function bootConfig(o: { subnets?: string; node?: string; nic?: string; interface?: string; httpPort?: number } = {}) {
+  return (c: Config) => {
+    c.exports.boot = { subnets: o.subnets ?? '127.77.0.0/16', node: o.node ?? 'storage', nic: o.nic ?? 'trunk', interface: o.interface ?? 'hlboot0', http_port: o.httpPort ?? 8080 };
+  };
+}

@@ -5,7 +5,7 @@
  * schemas the server validates and serialises with, generated into ./types.ts.
  * It uses only what Node.js ≥ 20 and browsers both have (fetch, web streams).
  */
-import type { Attachments, Disk, DiskAttachment, DiskSnapshot, Image, ImageFile, ImagePart, Network, NetworkingAction, Networks, Node, ObmdFields, ObmFields, Port, PowerStatus, Provisioning, StatusId, Switch, Users, VerifyReport } from './types.ts';
+import type { Attachments, BootDisk, Disk, DiskAttachment, DiskSnapshot, Image, ImageFile, ImagePart, Network, NetworkingAction, Networks, Node, ObmdFields, ObmFields, Port, PowerStatus, Provisioning, StatusId, Switch, Users, VerifyReport } from './types.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
 import { openInteractiveConsole, type InteractiveConsole } from './console.ts';
 
@@ -50,6 +50,10 @@ export class HilClient {
     powerOff: (node: string) => this.http.call<void>('POST', ['node', node, 'power_off']),
     powerCycle: (node: string, force = false) => this.http.call<void>('POST', ['node', node, 'power_cycle'], { force }),
     powerStatus: (node: string) => this.http.call<PowerStatus>('GET', ['node', node, 'power_status']),
+    /** The node boots from `disk` (of its project), over the project's boot network, through `nic` (default: its first); not in upstream. */
+    bootDiskSet: (node: string, disk: string, o: { nic?: string } = {}) => this.http.call<BootDisk>('POST', ['node', node, 'boot_disk'], { disk, ...o }),
+    bootDiskShow: (node: string) => this.http.call<BootDisk>('GET', ['node', node, 'boot_disk']),
+    bootDiskClear: (node: string) => this.http.call<void>('DELETE', ['node', node, 'boot_disk']),
     /** persistent false: the next boot only (not in upstream). */
     setBootdev: (node: string, bootdev: string, persistent?: boolean) =>
       this.http.call<void>('PUT', ['node', node, 'boot_device'], persistent === undefined ? { bootdev } : { bootdev, persistent }),

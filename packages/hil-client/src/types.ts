@@ -205,6 +205,37 @@ export type DiskAttachment = {
   key: string;
 };
 
+export type BootDisk = {
+  node: string;
+  disk: string;
+  nic: string;
+  mac: string;
+  /** the project's boot network */
+  network: string;
+  /** the node's fixed address there */
+  address: string;
+  /** the storage host's address there: its DHCP, boot scripts and the disk's export */
+  server: string;
+  export: {
+    /** nbd or iscsi */
+    protocol: string;
+    /** starting, serving or failed */
+    state: string;
+    error: string | null;
+    /** the address the node connects to */
+    host: string;
+    port: number;
+    /** the NBD export name, or the iSCSI target's name (LUN 1) */
+    name: string;
+    /** the node's TLS-PSK identity, or its CHAP user */
+    identity: string;
+    /** iscsi: the initiator name the target admits */
+    initiator: string | null;
+  } | null;
+  /** the boot NIC's latest networking action: the node can boot once it is DONE */
+  status_id: string | null;
+};
+
 export type DiskSnapshot = {
   image: string;
   /** pending until the snapshot is taken; watch GET /v0/image/<image> */

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { route } from '../route.ts';
 import { NoArgs, Path } from '../../wire/common.ts';
-import { AttachDiskBody, AttachView, CreateDiskBody, DiskList, DiskView, SnapshotDiskBody, SnapshotView } from '../../wire/disks.ts';
+import { AttachDiskBody, AttachView, BootDiskBody, BootDiskView, CreateDiskBody, DiskList, DiskView, SnapshotDiskBody, SnapshotView } from '../../wire/disks.ts';
 import type { Services } from '../services.ts';
 
 export function diskRoutes(app: FastifyInstance, s: Services): void {
@@ -75,5 +75,37 @@ export function diskRoutes(app: FastifyInstance, s: Services): void {
       response: { 200: SnapshotView },
     },
     (req) => s.disks.snapshot(req.principal, req.params.disk, req.body.image),
+  );
+  bootDiskRoutes(app, s);
+}
+
+/** A node that boots from a disk of its project, over its project's boot network (docs/images.md). */
+function bootDiskRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['disks'];
+  const node = Path('node');
+  route(
+    app,
+    {
+      method: 'POST',
+      url: '/v0/node/:node/boot_disk',
+      operationId: 'nodeBootDiskSet',
+      summary:
+        "The node boots from the disk: it is exported to the node over iSCSI on the project's boot network, the NIC goes on that network natively, and the node's DHCP answer and iPXE script are ready there. Then set boot device pxe and power-cycle.",
+      tags,
+      params: node,
+      body: BootDiskBody,
+      response: { 200: BootDiskView },
+    },
+    (req) => s.bootDisks.set(req.principal, req.params.node, req.body),
+  );
+  route(
+    app,
+    { method: 'GET', url: '/v0/node/:node/boot_disk', operationId: 'nodeBootDiskShow', summary: 'The disk the node boots from, its address and the export (without the key); 404 when none.', tags, params: node, response: { 200: BootDiskView } },
+    (req) => s.bootDisks.show(req.principal, req.params.node),
+  );
+  route(
+    app,
+    { method: 'DELETE', url: '/v0/node/:node/boot_disk', operationId: 'nodeBootDiskClear', summary: 'The node boots from no disk: the export stops and the NIC leaves the boot network. The disk stays.', tags, params: node, body: NoArgs },
+    (req) => s.bootDisks.clear(req.principal, req.params.node),
   );
 }

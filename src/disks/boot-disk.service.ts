@@ -1,0 +1,263 @@
+/**
+ * A node that boots from one of its project's disks (docs/images.md
+ * "Booting a node from its disk"): `POST /v0/node/<n>/boot_disk`.
+ *
+ * The disk is exported to the node over iSCSI on the project's boot
+ * network, an admin-owned HIL network that only the project may use, made
+ * the first time one of its nodes boots from a disk. The node's boot NIC
+ * goes on it natively; the storage host is on it too (tagged, with the
+ * network's first address: src/exports/boot-networks.ts) and answers the
+ * node's DHCP with a fixed address and its iPXE script. So a tenant's node
+ * reaches its disk without ever being on the provisioning network, and
+ * without reaching anything of another project's.
+ */
+import { BadArgumentError, BlockedError, DuplicateError, NotFoundError, NotImplementedError, ProjectMismatchError } from '../errors.ts';
+import { inTx, type CoreDeps, type Tx } from '../core/context.ts';
+import { getNic, getNode, held } from '../core/lookup.ts';
+import { admin, requireProjectAccess, type Principal } from '../core/principal.ts';
+import { clearFinishedAction, insertAction } from '../core/action-queue.ts';
+import { requireNetworksFree } from '../core/provisioning-guard.ts';
+import { ADMIN_OWNER, networkService } from '../core/network.service.ts';
+import { Service } from '../core/service.ts';
+import { isUniqueViolation } from '../store/db.ts';
+import type { BootNetworkRow, DiskRow, NicRow, NodeRow } from '../store/schema.ts';
+import { bootAddress, FIRST_NODE_HOST, LAST_NODE_HOST, storageAddress, type BootSubnets } from './boot-addresses.ts';
+import { visibleDisk, type ExportView } from './disk-rules.ts';
+import { exportFields, exportView, NO_EXPORT } from './export-rows.ts';
+
+export interface BootDiskOptions {
+  /** `[exports.boot]`; absent: nodes cannot boot from disks on this HIL. */
+  boot?: { subnets: BootSubnets };
+  exports: { advertiseAddress: string; ports: { first: number; last: number } };
+  /** Told after a commit that the exports or the boot networks must act on. */
+  changed(): void;
+}
+
+export interface BootDiskView {
+  node: string;
+  disk: string;
+  nic: string;
+  mac: string;
+  /** The project's boot network (a HIL network). */
+  network: string;
+  /** The node's fixed address there, and the storage host's (its DHCP, scripts and export). */
+  address: string;
+  server: string;
+  export: ExportView | null;
+  /** The boot NIC's latest networking action (GET /v0/networking_action/<id>): when it is DONE, the node can boot. */
+  status_id: string | null;
+}
+
+/** The boot network of project `label`. */
+export const bootNetworkLabel = (project: string) => `hil-boot-${project}`;
+/** The initiator name a diskless node logs in with (its boot command line carries it). */
+export const bootInitiator = (nodeId: number) => `iqn.2026-12.org.hil.initiator:node-${nodeId}`;
+
+export class BootDiskService extends Service {
+  readonly #o: BootDiskOptions;
+
+  constructor(deps: CoreDeps, o: BootDiskOptions) {
+    super(deps);
+    this.#o = o;
+  }
+
+  get #subnets(): BootSubnets {
+    if (!this.#o.boot) throw new NotImplementedError('Booting nodes from disks is not configured on this HIL ([exports.boot]).');
+    return this.#o.boot.subnets;
+  }
+
+  async set(p: Principal, nodeLabel: string, o: { disk: string; nic?: string }): Promise<BootDiskView> {
+    const subnets = this.#subnets;
+    // Checked once before the boot network is made, so a refused request makes nothing.
+    const projectId = await inTx(this.deps, async (tx) => (await this.#checked(tx, p, nodeLabel, o)).node.project_id!);
+    for (let attempt = 1; ; attempt++) {
+      const bootNet = await this.#bootNetwork(projectId, subnets);
+      try {
+        await inTx(this.deps, (tx) => this.#set(tx, p, nodeLabel, o, bootNet, subnets));
+        break;
+      } catch (err) {
+        // Two nodes took the same free address or port, or the boot network was retired
+        // (it had no node yet) between its making and this node's joining it: again.
+        if (!(isUniqueViolation(err) || err instanceof BootNetworkGone) || attempt === 5) throw err;
+      }
+    }
+    this.deps.actionsQueued();
+    this.#o.changed();
+    return this.show(p, nodeLabel);
+  }
+
+  /** What set() refuses, in the order a tenant should hear it. */
+  async #checked(tx: Tx, p: Principal, nodeLabel: string, o: { disk: string; nic?: string }): Promise<{ node: NodeRow; disk: DiskRow; nic: NicRow }> {
+    if (typeof o.disk !== 'string') throw new BadArgumentError('"disk" must be the name of a disk.');
+    const node = await getNode(tx, nodeLabel, 'update');
+    if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
+    requireProjectAccess(p, node.project_id);
+    const disk = await visibleDisk(tx, p, o.disk, 'update');
+    if (disk.project_id !== node.project_id) throw new ProjectMismatchError(`Disk "${o.disk}" belongs to another project than node "${nodeLabel}".`);
+    if (disk.state !== 'ready') throw new BlockedError(`Disk "${o.disk}" is still being created.`);
+    const nic = o.nic === undefined ? await firstNic(tx, node) : await getNic(tx, node, o.nic);
+    if (nic.port_id === null) throw new BadArgumentError(`Nic ${nic.label} is not connected to a switch port.`);
+    const current = await tx.selectFrom('node_boot').selectAll().where('node_id', '=', node.id).executeTakeFirst();
+    if (current && (current.disk_id !== disk.id || current.nic_id !== nic.id)) {
+      throw new BlockedError(`Node ${nodeLabel} boots from another disk or NIC already; clear it first (hil node boot-disk clear ${nodeLabel}).`);
+    }
+    if (!current && disk.node_id !== null) {
+      const user = await tx.selectFrom('node').select('label').where('id', '=', disk.node_id).executeTakeFirstOrThrow();
+      throw new BlockedError(`Disk "${o.disk}" is in use by node "${user.label}"; detach it first (hil disk detach ${o.disk}).`);
+    }
+    return { node, disk, nic };
+  }
+
+  async #set(tx: Tx, p: Principal, nodeLabel: string, o: { disk: string; nic?: string }, bootNet: BootNetworkRow, subnets: BootSubnets): Promise<void> {
+    const { node, disk, nic } = await this.#checked(tx, p, nodeLabel, o);
+    // Held until commit: the boot-networks keeper retires a nodeless boot network under the same lock.
+    const stillThere = await held(tx, tx.selectFrom('boot_network').select('id').where('id', '=', bootNet.id), 'update').executeTakeFirst();
+    if (!stillThere) throw new BootNetworkGone();
+    const current = await tx.selectFrom('node_boot').select('node_id').where('node_id', '=', node.id).executeTakeFirst();
+    if (!current) {
+      await tx
+        .insertInto('node_boot')
+        .values({ node_id: node.id, disk_id: disk.id, nic_id: nic.id, boot_network_id: bootNet.id, host: await freeHost(tx, bootNet.id), created_at: Date.now() })
+        .execute();
+      const how = { protocol: 'iscsi' as const, initiator: bootInitiator(node.id), address: storageAddress(subnets, bootNet.subnet) };
+      await tx.updateTable('disk').set(await exportFields(tx, disk, node.id, how, this.#o.exports.ports)).where('id', '=', disk.id).execute();
+    }
+    await connectNative(tx, node, nic, bootNet.network_id, this.deps.allocator.defaultChannel());
+  }
+
+  /** The node boots from no disk any more: its export stops and its boot NIC leaves the boot network. Clearing nothing is fine. */
+  async clear(p: Principal, nodeLabel: string): Promise<void> {
+    void this.#subnets; // not configured: 501, as for set and show
+    const changed = await inTx(this.deps, async (tx) => {
+      const node = await getNode(tx, nodeLabel, 'update');
+      requireProjectAccess(p, node.project_id);
+      const boot = await tx.selectFrom('node_boot').selectAll().where('node_id', '=', node.id).executeTakeFirst();
+      if (!boot) return false;
+      const net = await tx.selectFrom('boot_network').select('network_id').where('id', '=', boot.boot_network_id).executeTakeFirstOrThrow();
+      const attachment = await tx.selectFrom('network_attachment').select('channel').where('nic_id', '=', boot.nic_id).where('network_id', '=', net.network_id).executeTakeFirst();
+      if (attachment) {
+        await requireNetworksFree(tx, node.id);
+        await clearFinishedAction(tx, boot.nic_id);
+        await insertAction(tx, { nicId: boot.nic_id, type: 'modify_port', channel: attachment.channel, newNetworkId: null });
+      }
+      await tx.deleteFrom('node_boot').where('node_id', '=', node.id).execute();
+      await tx.updateTable('disk').set(NO_EXPORT).where('id', '=', boot.disk_id).execute();
+      return true;
+    });
+    if (!changed) return;
+    this.deps.actionsQueued();
+    this.#o.changed();
+  }
+
+  async show(p: Principal, nodeLabel: string): Promise<BootDiskView> {
+    const subnets = this.#subnets;
+    const db = this.deps.db;
+    const node = await getNode(db, nodeLabel);
+    requireProjectAccess(p, node.project_id);
+    const row = await db
+      .selectFrom('node_boot')
+      .innerJoin('disk', 'disk.id', 'node_boot.disk_id')
+      .innerJoin('nic', 'nic.id', 'node_boot.nic_id')
+      .innerJoin('boot_network', 'boot_network.id', 'node_boot.boot_network_id')
+      .innerJoin('network', 'network.id', 'boot_network.network_id')
+      .selectAll('disk')
+      .select(['node_boot.nic_id', 'nic.label as nic_label', 'nic.macaddr', 'network.label as network_label', 'boot_network.subnet', 'node_boot.host'])
+      .where('node_boot.node_id', '=', node.id)
+      .executeTakeFirst();
+    if (!row) throw new NotFoundError(`Node ${nodeLabel} boots from no disk.`);
+    const action = await db.selectFrom('networking_action').select('uuid').where('nic_id', '=', row.nic_id).executeTakeFirst();
+    return {
+      node: nodeLabel,
+      disk: row.label,
+      nic: row.nic_label,
+      mac: row.macaddr ?? '',
+      network: row.network_label,
+      address: bootAddress(subnets, row.subnet, row.host),
+      server: storageAddress(subnets, row.subnet),
+      export: exportView(row, this.#o.exports.advertiseAddress),
+      status_id: action?.uuid ?? null,
+    };
+  }
+
+  /**
+   * The project's boot network, made the first time it is needed: a HIL
+   * network owned by the admins (so the tenant cannot delete it) that only
+   * the project may use, with the lowest free /24 of the boot range.
+   */
+  async #bootNetwork(projectId: number, subnets: BootSubnets): Promise<BootNetworkRow> {
+    const db = this.deps.db;
+    const project = await db.selectFrom('project').select('label').where('id', '=', projectId).executeTakeFirstOrThrow();
+    const label = bootNetworkLabel(project.label);
+    for (let attempt = 1; ; attempt++) {
+      const existing = await db.selectFrom('boot_network').selectAll().where('project_id', '=', projectId).executeTakeFirst();
+      if (existing) return existing;
+      const network = await db.selectFrom('network').select('id').where('label', '=', label).executeTakeFirst();
+      if (!network) await networkService(this.deps).create(admin('hil-boot'), label, ADMIN_OWNER, project.label, '').catch(ignoreDuplicate);
+      try {
+        const made = await inTx(this.deps, async (tx) => {
+          const again = await tx.selectFrom('boot_network').selectAll().where('project_id', '=', projectId).executeTakeFirst();
+          if (again) return again;
+          // Locked so that a deletion of the (nodeless, rowless) network cannot slip in before the row.
+          const net = await held(tx, tx.selectFrom('network').select(['id', 'owner_id']).where('label', '=', label), 'update').executeTakeFirst();
+          if (!net) return undefined;
+          // A network by that name that is not one HIL made (admin-owned, for this project alone) is not taken over.
+          if (!(await isBootNetworkShape(tx, net, projectId))) {
+            throw new BlockedError(`Network ${label} exists and is not project ${project.label}'s boot network; an administrator must rename or delete it.`);
+          }
+          const subnet = await freeSubnet(tx, subnets);
+          return tx.insertInto('boot_network').values({ project_id: projectId, network_id: net.id, subnet, created_at: Date.now() }).returningAll().executeTakeFirstOrThrow();
+        });
+        if (made) return made;
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+      }
+      // Another project took the subnet, or the network was deleted meanwhile: again.
+      if (attempt === 5) throw new BlockedError(`Project ${project.label}'s boot network could not be made; try again.`);
+    }
+  }
+}
+
+/** The boot network a node was about to join was retired meanwhile (internal: set() tries again). */
+class BootNetworkGone extends Error {}
+
+/** The boot NIC on the boot network, natively (firmware PXE and initramfs speak untagged); already there is fine. */
+async function connectNative(tx: Tx, node: NodeRow, nic: NicRow, networkId: number, native: string): Promise<void> {
+  const attachments = await tx.selectFrom('network_attachment').innerJoin('network', 'network.id', 'network_attachment.network_id').select(['network.id', 'network.label', 'channel']).where('nic_id', '=', nic.id).execute();
+  if (attachments.some((a) => a.id === networkId && a.channel === native)) return;
+  const other = attachments.find((a) => a.channel === native);
+  if (other) throw new BlockedError(`Nic ${nic.label} is on network ${other.label} natively, which the boot network needs; detach it first (hil node network detach ${node.label} ${nic.label} ${other.label}) or boot through another NIC.`);
+  await requireNetworksFree(tx, node.id);
+  await clearFinishedAction(tx, nic.id);
+  await insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: native, newNetworkId: networkId });
+}
+
+async function firstNic(tx: Tx, node: NodeRow): Promise<NicRow> {
+  const nic = await tx.selectFrom('nic').selectAll().where('node_id', '=', node.id).orderBy('id').executeTakeFirst();
+  if (!nic) throw new BadArgumentError(`Node ${node.label} has no NIC to boot through.`);
+  return nic;
+}
+
+async function isBootNetworkShape(db: Tx, network: { id: number; owner_id: number | null }, projectId: number): Promise<boolean> {
+  if (network.owner_id !== null) return false;
+  const access = await db.selectFrom('network_access').select('project_id').where('network_id', '=', network.id).execute();
+  return access.length === 1 && access[0]!.project_id === projectId;
+}
+
+/** Two first boots of one project's nodes both make its network: the second finds it made. */
+function ignoreDuplicate(err: unknown): void {
+  if (!(err instanceof DuplicateError)) throw err;
+}
+
+async function freeSubnet(tx: Tx, subnets: BootSubnets): Promise<number> {
+  const used = new Set((await tx.selectFrom('boot_network').select('subnet').execute()).map((r) => Number(r.subnet)));
+  for (let k = 0; k < subnets.count; k++) if (!used.has(k)) return k;
+  throw new BlockedError(`Every boot subnet is taken (exports.boot.subnets holds ${subnets.count} /24s, one per project with diskless nodes).`);
+}
+
+async function freeHost(tx: Tx, bootNetworkId: number): Promise<number> {
+  const used = new Set((await tx.selectFrom('node_boot').select('host').where('boot_network_id', '=', bootNetworkId).execute()).map((r) => Number(r.host)));
+  for (let h = FIRST_NODE_HOST; h <= LAST_NODE_HOST; h++) if (!used.has(h)) return h;
+  throw new BlockedError(`The project's boot network has no address left (${LAST_NODE_HOST - FIRST_NODE_HOST + 1} diskless nodes).`);
+}
+
+export const bootDiskService = (deps: CoreDeps, o: BootDiskOptions) => new BootDiskService(deps, o);
