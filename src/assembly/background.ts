@@ -13,6 +13,7 @@ import { subscribe, type Subscription } from '../network/wakeup.ts';
 import type { NetworkWorker } from '../network/worker.ts';
 import type { Claims } from '../claims/claims.ts';
 import type { ExportKeeper } from '../exports/keeper.ts';
+import type { BootNetworkKeeper } from '../exports/boot-networks.ts';
 import { startAgentServer, type AgentServer } from '../provisioning/agent-server.ts';
 import type { Store } from '../store/db.ts';
 
@@ -28,6 +29,8 @@ export interface BackgroundParts {
   worker?: NetworkWorker;
   /** The disks' exports and snapshots, in a process that serves them. */
   exports?: ExportKeeper;
+  /** The boot networks' DHCP, boot scripts and storage-host links, in a process that serves exports. */
+  boot?: BootNetworkKeeper;
   claims: Claims;
   pool?: PoolManager;
   /** Whether this process serves the API (it then holds consoles, the pool policy and provisioning). */
@@ -55,9 +58,11 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   }
   // Exports come back (or move here from a dead process) before the API answers.
   await p.exports?.start();
+  await p.boot?.start();
   const stopWorking = async () => {
     await subscription?.close();
     await p.worker?.stop(p.settings.shutdownGraceMs);
+    await p.boot?.stop();
     await p.exports?.stop();
     await p.claims.stop(); // released, not left to expire: others take over at once
   };

@@ -22,6 +22,7 @@ import { BlobStore } from '../images/blob-store.ts';
 import { DiskStorage, storagePrefix } from '../images/disk-storage.ts';
 import { storageBackends } from '../drivers/storage/index.ts';
 import { ExportKeeper } from '../exports/keeper.ts';
+import { bootKeeper } from './boot.ts';
 import { instanceMetrics, type InstanceMetrics } from '../metrics/instance.ts';
 import { notifier } from '../network/wakeup.ts';
 import { NetworkWorker } from '../network/worker.ts';
@@ -124,7 +125,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
   const deps = coreDeps(settings, store, drivers, o.log, worker, claims);
   const pool = drivers.upstream ? poolManager(deps, drivers.upstream, settings.upstream!) : undefined;
   deps.nodeSupply = pool?.supply;
-  const { blobs, storage, exports, serviceOptions } = await storageParts(settings, store, claims, o);
+  const { blobs, storage, exports, boot, serviceOptions } = await storageParts(settings, store, claims, o, deps, drivers);
   const services = buildServices(deps, { ...serviceOptions, provisioning: o.api ? settings.provisioning : undefined });
 
   const ops = operations(settings, store, drivers, o, worker, claims);
@@ -144,7 +145,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
       })
     : undefined;
   const operationsApp = settings.metrics.listen ? await buildOperationsApp({ ...ops.probes, version: VERSION, log: o.log }) : undefined;
-  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, exports, claims, pool, api: o.api });
+  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, exports, boot, claims, pool, api: o.api });
   ops.workerStarted();
 
   const log = o.log;
@@ -185,7 +186,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
 }
 
 /** The image store's files, the storage backend for disk images and disks, and (in a process with a worker) the keeper of their exports. */
-async function storageParts(settings: Settings, store: Store, claims: Claims, o: HilOptions) {
+async function storageParts(settings: Settings, store: Store, claims: Claims, o: HilOptions, deps: CoreDeps, drivers: Drivers) {
   const blobs = new BlobStore(settings.images.dir, { maxFileBytes: settings.images.maxFileBytes });
   const backend = storageBackends.resolve(settings.images.backend).create(settings.images);
   const storage = new DiskStorage(backend, await storagePrefix(store.db), { timeoutMs: settings.images.timeoutMs, log: o.log.child({ component: 'storage' }) });
@@ -193,8 +194,13 @@ async function storageParts(settings: Settings, store: Store, claims: Claims, o:
     o.worker && settings.exports.enabled
       ? new ExportKeeper({ db: store.db, claims, storage, exports: settings.exports, log: o.log.child({ component: 'exports' }), intervalMs: settings.claims.heartbeatMs })
       : undefined;
-  const serviceOptions = { blobs, storage, maxDiskBytes: settings.images.maxDiskBytes, maxVirtualBytes: settings.images.maxVirtualBytes, exports: settings.exports, disksChanged: () => exports?.kick() };
-  return { blobs, storage, exports, serviceOptions };
+  const boot = exports && settings.exports.boot ? bootKeeper(settings, store, claims, o, deps, drivers, blobs) : undefined;
+  const disksChanged = () => {
+    exports?.kick();
+    boot?.kick();
+  };
+  const serviceOptions = { blobs, storage, maxDiskBytes: settings.images.maxDiskBytes, maxVirtualBytes: settings.images.maxVirtualBytes, exports: settings.exports, disksChanged };
+  return { blobs, storage, exports, boot, serviceOptions };
 }
 
 /** Where other HIL processes reach this one's API (for the console relay). */

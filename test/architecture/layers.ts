@@ -46,8 +46,9 @@ export const LAYERS: LayerTable = {
   images: ['core', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // Disks: copy-on-write clones of disk images, their attachment to nodes and snapshots.
   disks: ['images', 'core', 'claims', 'drivers', 'store', 'errors', 'util'],
-  // Serving disks to nodes (NBD servers) and the storage work a disk's claim holder does.
-  exports: ['disks', 'images', 'claims', 'drivers', 'store', 'errors', 'util', 'metrics'],
+  // Serving disks to nodes (NBD servers) and the storage work a disk's claim holder does;
+  // the boot networks' host side (it queues the storage NIC's networking actions: core).
+  exports: ['disks', 'images', 'core', 'claims', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // Fast provisioning: the state machine and the nodes' agent endpoint.
   provisioning: ['core', 'claims', 'images', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // The fast-provisioning boot loader images and the agent scripts.
