@@ -25,6 +25,7 @@ export function bootKeeper(settings: Settings, store: Store, claims: Claims, o: 
     intervalMs: settings.claims.heartbeatMs,
     boot: settings.exports.boot!,
     runDir: join(settings.exports.runDir, 'boot'),
+    exportPorts: settings.exports.ports,
     allocator: drivers.allocator,
     // A derived HIL's network is a base network: its VLAN is the base's tagged channel.
     vlanOf: upstream ? (id) => baseVlan(upstream, id) : async (id) => Number(id),

@@ -144,8 +144,14 @@ export const ConfigSchema = Type.Object(
               /** The storage host as a HIL node, and its NIC cabled to a switch port that carries the boot networks tagged. */
               node: Type.String({ minLength: 1 }),
               nic: Type.String({ minLength: 1 }),
-              /** That NIC's interface name on the storage host: HIL adds <interface>.<vlan> per boot network. */
+              /** That NIC's interface name on the storage host: HIL adds <interface>.<vlan> per boot network (links "ovs": the prefix of its veths). */
               interface: Type.String({ minLength: 1, maxLength: 10, pattern: '^[A-Za-z0-9_-]+$' }),
+              /** How the per-network links are made: "vlan" (802.1Q on the NIC) or "ovs" (veths into a local Open vSwitch bridge whose uplink is the NIC). */
+              links: Type.Union([Type.Literal('vlan'), Type.Literal('ovs')], { default: 'vlan' }),
+              /** links "ovs": the bridge, its ovsdb endpoint, and the namespace ovs-vswitchd runs in if not this one. */
+              ovs_bridge: Type.Optional(Type.String({ minLength: 1 })),
+              ovsdb: Type.Optional(Type.String({ minLength: 1 })),
+              ovs_netns: Type.Optional(Type.String({ minLength: 1 })),
               /** Where the boot networks' HTTP server (iPXE scripts, kernels) listens on each boot address. */
               http_port: Type.Integer({ minimum: 1, maximum: 65535, default: 80 }),
             },

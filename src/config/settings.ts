@@ -80,14 +80,17 @@ export interface ExportSettings {
   boot?: BootSettings;
 }
 
+/** How the storage host's per-boot-network links are made (src/exports/boot-links.ts). */
+export type LinkSettings = { kind: 'vlan'; interface: string } | { kind: 'ovs'; interface: string; bridge: string; ovsdb: string; netns?: string };
+
 /** `[exports.boot]`: where diskless nodes' boot networks come from. */
 export interface BootSettings {
   /** The first /24 of the range, as a 32-bit number, and how many /24s it holds. */
   subnets: { first: number; count: number };
   node: string;
   nic: string;
-  interface: string;
   httpPort: number;
+  links: LinkSettings;
 }
 
 const seconds = (s: number) => Math.round(s * 1000);
@@ -104,8 +107,14 @@ function exportSettings(cfg: Config): ExportSettings {
   const e = cfg.exports;
   const [first, last] = e.ports.split('-').map(Number) as [number, number];
   if (first < 1 || last > 65535 || first > last) throw new ConfigError(`exports.ports "${e.ports}" must be first-last within 1-65535, first <= last`);
-  const boot = e.boot && { subnets: bootSubnets(e.boot.subnets), node: e.boot.node, nic: e.boot.nic, interface: e.boot.interface, httpPort: e.boot.http_port };
+  const boot = e.boot && { subnets: bootSubnets(e.boot.subnets), node: e.boot.node, nic: e.boot.nic, httpPort: e.boot.http_port, links: bootLinks(e.boot) };
   return { enabled: e.enabled, address: e.address, advertiseAddress: e.advertise_address ?? e.address, ports: { first, last }, runDir: exportsRunDir(cfg), boot };
+}
+
+function bootLinks(b: NonNullable<Config['exports']['boot']>): LinkSettings {
+  if (b.links === 'vlan') return { kind: 'vlan', interface: b.interface };
+  if (!b.ovs_bridge || !b.ovsdb) throw new ConfigError('exports.boot.links "ovs" needs exports.boot.ovs_bridge and exports.boot.ovsdb');
+  return { kind: 'ovs', interface: b.interface, bridge: b.ovs_bridge, ovsdb: b.ovsdb, netns: b.ovs_netns };
 }
 
 /** "10.130.0.0/16" → its /24s; the range must be aligned and between /8 and /24. */

@@ -52,6 +52,8 @@ function config(s: DhcpSpec): string {
     'dhcp-match=set:ipxe,175',
     `dhcp-boot=tag:ipxe,http://${s.server}:${s.httpPort}/boot.ipxe`,
     'enable-tftp',
+    // One port for the whole transfer: the boot firewall (boot-firewall.ts) opens 69 and no other.
+    'tftp-single-port',
     'tftp-root=/usr/lib/ipxe',
     'dhcp-boot=tag:!ipxe,undionly.kpxe',
     '',

@@ -18,6 +18,7 @@
  * Every step is idempotent and looks at what is there now, so a restart
  * (or another process taking over) simply carries on.
  */
+import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
@@ -26,12 +27,14 @@ import type { Claim, Claims } from '../claims/claims.ts';
 import { insertAction } from '../core/action-queue.ts';
 import { held } from '../core/lookup.ts';
 import type { NetworkAllocator } from '../drivers/allocator/interface.ts';
-import { BOOT_NETMASK, BOOT_PREFIX_LENGTH, bootAddress, storageAddress, type BootSubnets } from '../disks/boot-addresses.ts';
+import type { BootSettings } from '../config/settings.ts';
+import { BOOT_NETMASK, BOOT_PREFIX_LENGTH, bootAddress, storageAddress } from '../disks/boot-addresses.ts';
 import type { Database } from '../store/schema.ts';
 import { Coalesced } from '../util/coalesced.ts';
 import { BootDhcp } from './boot-dhcp.ts';
 import { startBootHttp } from './boot-http.ts';
-import { currentLinks, ensureLink, removeLink } from './boot-links.ts';
+import { applyFirewall } from './boot-firewall.ts';
+import { BootLinks } from './boot-links.ts';
 import { bootFilesOf } from './boot-scripts.ts';
 
 export interface BootNetworkOptions {
@@ -39,9 +42,11 @@ export interface BootNetworkOptions {
   claims: Claims;
   log: Logger;
   intervalMs: number;
-  boot: { subnets: BootSubnets; node: string; nic: string; interface: string; httpPort: number };
-  /** Where each network's dnsmasq keeps its files. */
+  boot: BootSettings;
+  /** Where each network's dnsmasq keeps its files, and the firewall its ruleset. */
   runDir: string;
+  /** `[exports] ports`: a boot network's nodes may reach these (and DHCP, TFTP, HTTP) on its storage address. */
+  exportPorts: { first: number; last: number };
   allocator: NetworkAllocator;
   /** The VLAN a HIL network is on (its id here, or its base network's VLAN in a derived HIL). */
   vlanOf(networkId: string): Promise<number>;
@@ -72,18 +77,25 @@ interface Running {
 
 const STEP_TIMEOUT_MS = 30_000;
 
+/** The storage host's IPv6 ULA on boot subnet k (only router advertisements use it). */
+const ulaAddress = (subnet: number) => `fd48:494c:b007:${subnet.toString(16)}::1`;
+
 export class BootNetworkKeeper {
   readonly #o: BootNetworkOptions;
   readonly #run: Coalesced;
   readonly #running = new Map<number, Running>();
   readonly #vlans = new Map<string, number>();
+  readonly #links: BootLinks;
   #claim: Claim | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #warnedNoTrunk = false;
+  /** The firewall last applied (its spec as JSON). */
+  #firewall: string | undefined;
 
   constructor(o: BootNetworkOptions) {
     this.#o = o;
+    this.#links = new BootLinks(o.boot.links);
     this.#run = new Coalesced(() => this.#reconcile(), { onError: (err) => o.log.warn({ err: (err as Error).message }, 'boot networks: reconcile failed') });
   }
 
@@ -127,7 +139,7 @@ export class BootNetworkKeeper {
     // Without the storage NIC nothing is served, but boot networks nobody uses still go.
     const attached = trunk ? await this.#stepTrunk(trunk, nets) : new Set<number>();
     const live = nets.filter((n) => n.nodes > 0 && attached.has(n.networkId));
-    await this.#links(live);
+    await this.#makeLinks(live);
     for (const n of live) await this.#services(n);
     for (const id of [...this.#running.keys()]) if (!live.some((n) => n.id === id)) await this.#stopServices(id);
     await this.#retire(nets.filter((n) => n.nodes === 0 && !attached.has(n.networkId)));
@@ -208,18 +220,31 @@ export class BootNetworkKeeper {
     return vlan;
   }
 
-  async #links(live: BootNet[]): Promise<void> {
+  /** The firewall first (a link is never up without it), then the links themselves. */
+  async #makeLinks(live: BootNet[]): Promise<void> {
     const signal = AbortSignal.timeout(STEP_TIMEOUT_MS);
-    const trunk = this.#o.boot.interface;
-    const have = await currentLinks(trunk, signal);
-    const wanted = new Set<number>();
-    for (const n of live) {
-      const vlan = await this.#vlan(n);
-      wanted.add(vlan);
-      const address = `${storageAddress(this.#o.boot.subnets, n.subnet)}/${BOOT_PREFIX_LENGTH}`;
-      await ensureLink(trunk, { vlan, address, ipv6: `fd48:494c:b007:${n.subnet.toString(16)}::1/64` }, have.has(vlan), signal);
+    const { subnets } = this.#o.boot;
+    const wanted = new Map<number, BootNet>();
+    for (const n of live) wanted.set(await this.#vlan(n), n);
+    const firewall = {
+      table: this.#o.boot.links.interface,
+      wildcard: this.#links.wildcard,
+      httpPort: this.#o.boot.httpPort,
+      exportPorts: this.#o.exportPorts,
+      links: [...wanted].map(([vlan, n]) => ({ ifname: this.#links.name(vlan), address: storageAddress(subnets, n.subnet), broadcast: bootAddress(subnets, n.subnet, 255), ipv6: ulaAddress(n.subnet) })),
+    };
+    const rules = JSON.stringify(firewall);
+    if (rules !== this.#firewall) {
+      await mkdir(this.#o.runDir, { recursive: true, mode: 0o700 });
+      await applyFirewall(firewall, this.#o.runDir, signal);
+      this.#firewall = rules;
     }
-    for (const [vlan, name] of have) if (!wanted.has(vlan)) await removeLink(name, signal);
+    const have = await this.#links.current(signal);
+    for (const [vlan, n] of wanted) {
+      const address = `${storageAddress(subnets, n.subnet)}/${BOOT_PREFIX_LENGTH}`;
+      await this.#links.ensure({ vlan, address, ipv6: `${ulaAddress(n.subnet)}/64` }, have.has(vlan), signal);
+    }
+    for (const vlan of have.keys()) if (!wanted.has(vlan)) await this.#links.remove(vlan, signal);
   }
 
   async #services(n: BootNet): Promise<void> {
@@ -238,7 +263,7 @@ export class BootNetworkKeeper {
       onError: (err) => this.#o.log.warn({ network: n.label, err: err.message }, 'boot networks: the boot server failed a request'),
     });
     const dhcp = await BootDhcp.start(
-      { ifname: `${this.#o.boot.interface}.${vlan}`, server, network: bootAddress(this.#o.boot.subnets, n.subnet, 0), netmask: BOOT_NETMASK, httpPort: port, dir: join(this.#o.runDir, `net-${n.id}`) },
+      { ifname: this.#links.name(vlan), server, network: bootAddress(this.#o.boot.subnets, n.subnet, 0), netmask: BOOT_NETMASK, httpPort: port, dir: join(this.#o.runDir, `net-${n.id}`) },
       hosts,
     );
     this.#running.set(n.id, { vlan, dhcp, http });

@@ -155,8 +155,16 @@ export async function storageState(t: TestHil, dirs: DiskDirs) {
  * network's storage address (127.77.<k>.1) is this host's and its exports
  * really serve; the storage node and NIC are whatever the test registers.
  */
-export function bootConfig(o: { subnets?: string; node?: string; nic?: string; interface?: string; httpPort?: number } = {}) {
+export function bootConfig(o: { subnets?: string; node?: string; nic?: string; interface?: string; httpPort?: number; ovs?: { bridge: string; ovsdb: string; netns?: string } } = {}) {
   return (c: Config) => {
-    c.exports.boot = { subnets: o.subnets ?? '127.77.0.0/16', node: o.node ?? 'storage', nic: o.nic ?? 'trunk', interface: o.interface ?? 'hlboot0', http_port: o.httpPort ?? 8080 };
+    c.exports.boot = {
+      subnets: o.subnets ?? '127.77.0.0/16',
+      node: o.node ?? 'storage',
+      nic: o.nic ?? 'trunk',
+      interface: o.interface ?? 'hlboot0',
+      http_port: o.httpPort ?? 8080,
+      links: o.ovs ? 'ovs' : 'vlan',
+      ...(o.ovs && { ovs_bridge: o.ovs.bridge, ovsdb: o.ovs.ovsdb, ovs_netns: o.ovs.netns }),
+    };
   };
 }
