@@ -80,7 +80,7 @@ export interface ExportSettings {
   boot?: BootSettings;
 }
 
-/** How the storage host's per-boot-network links are made (src/exports/boot-links.ts). */
+/** How the storage host's per-boot-network links are made (LinkSettings in src/exports/boot-links.ts, which the layers keep from importing this). */
 export type LinkSettings = { kind: 'vlan'; interface: string } | { kind: 'ovs'; interface: string; bridge: string; ovsdb: string; netns?: string };
 
 /** `[exports.boot]`: where diskless nodes' boot networks come from. */

@@ -13,14 +13,18 @@
  *   whose uplink is that NIC. The peer moves into `ovs_netns` when
  *   ovs-vswitchd runs in a namespace of its own.
  */
-import type { LinkSettings } from '../config/settings.ts';
+import { mkdir } from 'node:fs/promises';
 import { runTool } from '../util/run-tool.ts';
+import { applyFirewall } from './boot-firewall.ts';
 
-export interface BootLink {
+/** `[exports.boot] links` and what goes with it (as src/config/settings.ts reads it). */
+export type LinkSettings = { kind: 'vlan'; interface: string } | { kind: 'ovs'; interface: string; bridge: string; ovsdb: string; netns?: string };
+
+/** One boot network's link: its VLAN, and the storage host's addresses on its /24 and /64 (no prefix lengths). */
+export interface WantedLink {
   vlan: number;
-  /** "10.130.0.1/24". */
   address: string;
-  /** "fd48:494c:b007:0::1/64". */
+  broadcast: string;
   ipv6: string;
 }
 
@@ -35,6 +39,8 @@ const ip = (args: string[], signal: AbortSignal) => runTool('ip', args, { signal
 
 export class BootLinks {
   readonly #s: LinkSettings;
+  /** The firewall last applied (its spec as JSON). */
+  #firewall: string | undefined;
 
   constructor(s: LinkSettings) {
     this.#s = s;
@@ -48,6 +54,29 @@ export class BootLinks {
   /** An nftables interface wildcard that matches every link of this kind, and nothing else of the host's. */
   get wildcard(): string {
     return this.#s.kind === 'vlan' ? `${this.#s.interface}.*` : `${this.#s.interface}v*`;
+  }
+
+  /**
+   * Makes these links and no others of ours exist: the firewall first (for
+   * all of them at once, so a link is never up unguarded), then each link.
+   */
+  async sync(wanted: WantedLink[], o: { httpPort: number; exportPorts: { first: number; last: number }; dir: string }, signal: AbortSignal): Promise<void> {
+    const firewall = {
+      table: this.#s.interface,
+      wildcard: this.wildcard,
+      httpPort: o.httpPort,
+      exportPorts: o.exportPorts,
+      links: wanted.map((l) => ({ ifname: this.name(l.vlan), address: l.address, broadcast: l.broadcast, ipv6: l.ipv6 })),
+    };
+    const spec = JSON.stringify(firewall);
+    if (spec !== this.#firewall) {
+      await mkdir(o.dir, { recursive: true, mode: 0o700 });
+      await applyFirewall(firewall, o.dir, signal);
+      this.#firewall = spec;
+    }
+    const have = await this.current(signal);
+    for (const l of wanted) await this.ensure({ vlan: l.vlan, address: `${l.address}/24`, ipv6: `${l.ipv6}/64` }, have.has(l.vlan), signal);
+    for (const vlan of have.keys()) if (!wanted.some((l) => l.vlan === vlan)) await this.remove(vlan, signal);
   }
 
   /** The links that exist now, by VLAN. */
@@ -64,7 +93,7 @@ export class BootLinks {
   }
 
   /** Makes the link if it is missing, gives it its addresses if it lacks them, and brings it up. */
-  async ensure(link: BootLink, exists: boolean, signal: AbortSignal): Promise<void> {
+  async ensure(link: { vlan: number; address: string; ipv6: string }, exists: boolean, signal: AbortSignal): Promise<void> {
     const name = this.name(link.vlan);
     if (!exists) await this.#make(link.vlan, signal);
     const shown = JSON.parse((await ip(['-j', 'addr', 'show', 'dev', name], signal)) || '[]') as { addr_info?: { local: string; prefixlen: number }[] }[];

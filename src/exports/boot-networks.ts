@@ -18,7 +18,6 @@
  * Every step is idempotent and looks at what is there now, so a restart
  * (or another process taking over) simply carries on.
  */
-import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
@@ -27,14 +26,13 @@ import type { Claim, Claims } from '../claims/claims.ts';
 import { insertAction } from '../core/action-queue.ts';
 import { held } from '../core/lookup.ts';
 import type { NetworkAllocator } from '../drivers/allocator/interface.ts';
-import type { BootSettings } from '../config/settings.ts';
-import { BOOT_NETMASK, BOOT_PREFIX_LENGTH, bootAddress, storageAddress } from '../disks/boot-addresses.ts';
+import { BOOT_NETMASK, bootAddress, storageAddress } from '../disks/boot-addresses.ts';
 import type { Database } from '../store/schema.ts';
 import { Coalesced } from '../util/coalesced.ts';
 import { BootDhcp } from './boot-dhcp.ts';
 import { startBootHttp } from './boot-http.ts';
-import { applyFirewall } from './boot-firewall.ts';
-import { BootLinks } from './boot-links.ts';
+import { BootLinks, type LinkSettings } from './boot-links.ts';
+import type { BootSubnets } from '../disks/boot-addresses.ts';
 import { bootFilesOf } from './boot-scripts.ts';
 
 export interface BootNetworkOptions {
@@ -42,7 +40,8 @@ export interface BootNetworkOptions {
   claims: Claims;
   log: Logger;
   intervalMs: number;
-  boot: BootSettings;
+  /** `[exports.boot]` (BootSettings in src/config/settings.ts). */
+  boot: { subnets: BootSubnets; node: string; nic: string; httpPort: number; links: LinkSettings };
   /** Where each network's dnsmasq keeps its files, and the firewall its ruleset. */
   runDir: string;
   /** `[exports] ports`: a boot network's nodes may reach these (and DHCP, TFTP, HTTP) on its storage address. */
@@ -90,8 +89,6 @@ export class BootNetworkKeeper {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #warnedNoTrunk = false;
-  /** The firewall last applied (its spec as JSON). */
-  #firewall: string | undefined;
 
   constructor(o: BootNetworkOptions) {
     this.#o = o;
@@ -220,31 +217,12 @@ export class BootNetworkKeeper {
     return vlan;
   }
 
-  /** The firewall first (a link is never up without it), then the links themselves. */
+  /** Exactly the live networks' links (and the firewall that guards them) on this host. */
   async #makeLinks(live: BootNet[]): Promise<void> {
-    const signal = AbortSignal.timeout(STEP_TIMEOUT_MS);
     const { subnets } = this.#o.boot;
-    const wanted = new Map<number, BootNet>();
-    for (const n of live) wanted.set(await this.#vlan(n), n);
-    const firewall = {
-      table: this.#o.boot.links.interface,
-      wildcard: this.#links.wildcard,
-      httpPort: this.#o.boot.httpPort,
-      exportPorts: this.#o.exportPorts,
-      links: [...wanted].map(([vlan, n]) => ({ ifname: this.#links.name(vlan), address: storageAddress(subnets, n.subnet), broadcast: bootAddress(subnets, n.subnet, 255), ipv6: ulaAddress(n.subnet) })),
-    };
-    const rules = JSON.stringify(firewall);
-    if (rules !== this.#firewall) {
-      await mkdir(this.#o.runDir, { recursive: true, mode: 0o700 });
-      await applyFirewall(firewall, this.#o.runDir, signal);
-      this.#firewall = rules;
-    }
-    const have = await this.#links.current(signal);
-    for (const [vlan, n] of wanted) {
-      const address = `${storageAddress(subnets, n.subnet)}/${BOOT_PREFIX_LENGTH}`;
-      await this.#links.ensure({ vlan, address, ipv6: `${ulaAddress(n.subnet)}/64` }, have.has(vlan), signal);
-    }
-    for (const vlan of have.keys()) if (!wanted.has(vlan)) await this.#links.remove(vlan, signal);
+    const wanted = [];
+    for (const n of live) wanted.push({ vlan: await this.#vlan(n), address: storageAddress(subnets, n.subnet), broadcast: bootAddress(subnets, n.subnet, 255), ipv6: ulaAddress(n.subnet) });
+    await this.#links.sync(wanted, { httpPort: this.#o.boot.httpPort, exportPorts: this.#o.exportPorts, dir: this.#o.runDir }, AbortSignal.timeout(STEP_TIMEOUT_MS));
   }
 
   async #services(n: BootNet): Promise<void> {
