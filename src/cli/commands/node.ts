@@ -7,6 +7,7 @@ import { define, defineChange, group } from '../define.ts';
 import { printJson, printList, printTable } from '../output.ts';
 import { waitAndReport } from '../wait.ts';
 import { provisioningCommands } from './provisioning.ts';
+import { bootDiskCommands } from './boot-disk.ts';
 
 export function nodeCommands(program: Command, client: () => HilClient): void {
   const node = group(program, 'node', 'Nodes: list, show, register, networks, power, console', 'hil node show node1');
@@ -17,6 +18,7 @@ export function nodeCommands(program: Command, client: () => HilClient): void {
   nodePowerCommands(node, client);
   nodeMetadataCommands(node, client);
   nodeConsoleCommands(node, client);
+  bootDiskCommands(node, client);
 }
 
 function nodeBasicCommands(node: Command, client: () => HilClient): void {
