@@ -35,6 +35,8 @@ export function judge(req: FuzzRequest, op: Operation | undefined, a: Answer, do
   const type = isErrorBody(body) ? body.type : undefined;
   const status = a.status;
 
+  // A HEAD answer has no body to carry the type; a 501 says the route exists and is not configured (as its GET does).
+  if (status === 501 && req.method === 'HEAD') return { documented5xx: '501 (HEAD, no body)' };
   if (status >= 500) {
     const logged = loggedError(header(a, 'x-request-id'));
     const why = logged ? `; log: ${shape(logged)}` : '';
