@@ -212,10 +212,15 @@ export class BootDiskService extends Service {
         if (!isUniqueViolation(err)) throw err;
       }
       // Another project took the subnet, or the network was deleted meanwhile: again.
-      if (attempt === 5) throw new BlockedError(`Project ${project.label}'s boot network could not be made; try again.`);
+      // A collision on the lowest free subnet is another project's boot network
+      // made, so each retry is progress; MAKE_ATTEMPTS projects' first boots fit at once.
+      if (attempt === MAKE_ATTEMPTS) throw new BlockedError(`Project ${project.label}'s boot network could not be made; try again.`);
     }
   }
 }
+
+/** How often #bootNetwork tries before it gives up (each failed try means another project's network was made). */
+const MAKE_ATTEMPTS = 32;
 
 /** The boot network a node was about to join was retired meanwhile (internal: set() tries again). */
 class BootNetworkGone extends Error {}

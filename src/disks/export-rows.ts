@@ -4,7 +4,7 @@
  * (NO_EXPORT). Shared by attach (disk.service.ts) and a node's boot disk
  * (boot-disk.service.ts), which export the same way to different addresses.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { AllocationError, BlockedError } from '../errors.ts';
 import type { Tx } from '../core/context.ts';
 import type { DiskRow } from '../store/schema.ts';
@@ -65,10 +65,16 @@ export async function refuseBootDisk(tx: Tx, d: DiskRow): Promise<void> {
   if (boot) throw new BlockedError(`Disk "${d.label}" is the boot disk of node "${boot.label}"; clear it there (hil node boot-disk clear ${boot.label}).`);
 }
 
-/** The lowest port of the range no export uses (the unique constraint settles a race). */
+/**
+ * A port of the range no export uses, picked at random among the free ones:
+ * concurrent attaches that all took the lowest would collide on the unique
+ * constraint one after another (n of them, n rounds); spread out, they rarely
+ * do, and the constraint settles the rest.
+ */
 export async function freePort(tx: Tx, range: { first: number; last: number }): Promise<number> {
   const used = new Set((await tx.selectFrom('disk').select('export_port').where('export_port', 'is not', null).execute()).map((r) => Number(r.export_port)));
-  for (let port = range.first; port <= range.last; port++) if (!used.has(port)) return port;
-  throw new AllocationError(`No export port is free (exports.ports ${range.first}-${range.last} are all in use).`);
+  const free: number[] = [];
+  for (let port = range.first; port <= range.last; port++) if (!used.has(port)) free.push(port);
+  if (free.length === 0) throw new AllocationError(`No export port is free (exports.ports ${range.first}-${range.last} are all in use).`);
+  return free[randomInt(free.length)]!;
 }
-
