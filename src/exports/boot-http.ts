@@ -35,7 +35,8 @@ export async function startBootHttp(spec: BootHttpSpec): Promise<Server> {
     // ${netX/mac}: the NIC iPXE last opened, the one that got this script's URL by DHCP.
     if (path === '/boot.ipxe') return void text(200, `#!ipxe\nchain ${base}/boot/\${netX/mac}/script.ipxe\n`);
     const m = /^\/boot\/([^/]+)\/(script\.ipxe|vmlinuz|initrd\.img)$/.exec(path);
-    const mac = m?.[1]?.toLowerCase();
+    // iPXE percent-encodes what it expands into a URL: ${netX/mac} arrives as 52%3A54%3A….
+    const mac = m?.[1] && decodedSegment(m[1])?.toLowerCase();
     if (!m || !mac || !MAC.test(mac)) return void text(404, 'no such file\n');
     spec
       .filesOf(mac)
@@ -61,4 +62,13 @@ export async function startBootHttp(spec: BootHttpSpec): Promise<Server> {
   server.listen(spec.port, spec.address);
   await once(server, 'listening');
   return server;
+}
+
+/** A path segment with its percent-escapes decoded; undefined when they are malformed. */
+function decodedSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }

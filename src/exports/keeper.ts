@@ -22,6 +22,7 @@ import { Coalesced } from '../util/coalesced.ts';
 import { withTimeout } from '../util/timeout.ts';
 import { sameExport, startServer, wantedExport, type Served } from './export-server.ts';
 import { sweepOrphans } from './sweep.ts';
+import { waitingForAddress } from './host-address.ts';
 import { Separations } from './separations.ts';
 
 export interface KeeperOptions {
@@ -204,6 +205,11 @@ export class ExportKeeper {
     if (running && running.server.running && sameExport(running.wanted, wanted)) return;
     await this.#stopServer(disk.id);
     if (!claim.valid) return;
+    const waiting = waitingForAddress(disk.export_address);
+    if (waiting) {
+      if (disk.export_state !== 'starting' || disk.export_error !== waiting) await this.#record(claim, disk.id, { export_state: 'starting', export_error: waiting });
+      return;
+    }
     try {
       const blockdev = await this.#o.storage.run('open the disk', () => this.#o.storage.backend.diskBlockdev(disk.storage_key));
       const server = await withTimeout(START_TIMEOUT_MS, 'starting an export server', (signal) => startServer(wanted, blockdev, this.#o.exports.runDir, AbortSignal.any([signal, claim.signal])));

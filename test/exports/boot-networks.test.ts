@@ -224,6 +224,8 @@ describe(`boot networks on the storage host (${database.name})`, { skip: databas
     assert.equal(s1.status, 200);
     assert.ok(s1.body.includes(`sanboot iscsi:10.213.0.1::${e1.port}:1:${e1.name}`), s1.body);
     assert.ok(s1.body.includes(`set initiator-iqn ${e1.initiator}`), s1.body);
+    // iPXE sends ${netX/mac} percent-encoded.
+    assert.equal((await get(r1, `${base}/boot/${encodeURIComponent(r1.mac)}/script.ipxe`)).body, s1.body, 'the MAC as iPXE sends it');
     const s2 = (await get(r1, `${base}/boot/${r2.mac}/script.ipxe`)).body;
     const e2 = (await ok(api, 'GET', '/v0/disk/rd2')).export;
     assert.match(s2, new RegExp(`kernel ${base}/boot/${r2.mac}/vmlinuz initrd=initrd.img console=ttyS0 quiet hil.mac=${r2.mac} rd.iscsi.initiator=${e2.initiator.replace(/\./g, '\\.')} netroot=iscsi:hil-node-\\d+:\\S+@10\\.213\\.0\\.1:tcp:${e2.port}:1:${e2.name.replace(/\./g, '\\.')}`));
@@ -234,7 +236,11 @@ describe(`boot networks on the storage host (${database.name})`, { skip: databas
 
   it('each node reads its own disk over iSCSI from its boot network', async () => {
     for (const [node, disk, byte] of [[r1, 'rd1', '0x47'], [m1, 'md1', '0x47'], [r2, 'rd2', '0x4b']] as const) {
-      const e = (await ok(api, 'GET', `/v0/disk/${disk}`)).export;
+      // The export starts beside the NIC's move; a node boots from it once it serves.
+      const e = await waitFor(`${disk} serving`, async () => {
+        const x = (await ok(api, 'GET', `/v0/disk/${disk}`)).export;
+        return x.state === 'serving' ? x : undefined;
+      });
       const secret = (await t.hil.store.db.selectFrom('disk').select('export_psk').where('label', '=', disk).executeTakeFirstOrThrow()).export_psk!;
       const r = ioIscsi({ portal: `${e.host}:${e.port}`, iqn: e.name, initiator: e.initiator, chap: { user: e.identity, secret } }, [`read -P ${byte} 0 64k`], { netns: node.ns });
       assert.ok(r.ok, `${node.name}: ${r.output}`);
