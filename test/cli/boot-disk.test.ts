@@ -42,7 +42,7 @@ describe('hil node boot-disk', { skip: skipUnless(diskSkipReason()) }, () => {
         assert.match(set.stderr, /move n1\/eth0 to hil-boot-runway: DONE in \d+ ms/);
         assert.match(set.stdout, /node: n1\ndisk: d1\nnic: eth0 \(52:54:00:b0:07:aa\)\nnetwork: hil-boot-runway\naddress: 127\.77\.0\.2\nserver: 127\.77\.0\.1\n/);
         const shown = JSON.parse((await ok(['node', 'boot-disk', 'show', 'n1', '--json'])).stdout);
-        assert.deepEqual([shown.disk, shown.export.protocol, shown.export.host], ['d1', 'iscsi', '127.77.0.1']);
+        assert.deepEqual([shown.disk, shown.export.protocol, shown.export.host, shown.export.state], ['d1', 'iscsi', '127.77.0.1', 'serving'], '--wait waited for the export too');
         assert.equal(shown.export.key, undefined);
         const again = await runHil(endpoint, ALICE, ['node', 'boot-disk', 'set', 'n1', 'd2']);
         assert.equal(again.status, 1);

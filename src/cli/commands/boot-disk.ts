@@ -5,6 +5,7 @@ import type { JsonOption } from '../context.ts';
 import { define, defineChange, group } from '../define.ts';
 import { printJson, printTable, progress } from '../output.ts';
 import { waitAndReport } from '../wait.ts';
+import { waitServing } from './disk.ts';
 
 export function bootDiskCommands(node: Command, client: () => HilClient): void {
   const boot = group(node, 'boot-disk', 'Boot a node from a disk of its project (iSCSI on its boot network); then: hil node bootdev NODE pxe, hil node power cycle NODE', 'hil node boot-disk set node1 web1-root --wait');
@@ -17,14 +18,19 @@ export function bootDiskCommands(node: Command, client: () => HilClient): void {
     async (name: string, disk: string, o: JsonOption & { nic?: string; wait?: boolean }) => {
       const c = client();
       const b = await c.node.bootDiskSet(name, disk, o.nic === undefined ? {} : { nic: o.nic });
-      if (o.wait && b.status_id) await waitAndReport(c, b.status_id, `move ${name}/${b.nic} to ${b.network}`);
-      if (o.json) return printJson(o.wait ? await c.node.bootDiskShow(name) : b);
-      printBootDisk(b);
+      if (o.wait) {
+        if (b.status_id) await waitAndReport(c, b.status_id, `move ${name}/${b.nic} to ${b.network}`);
+        // The NIC there is half of it: a node that boots before its export serves finds no root.
+        await waitServing(c, disk);
+      }
+      const shown = o.wait ? await c.node.bootDiskShow(name) : b;
+      if (o.json) return printJson(shown);
+      printBootDisk(shown);
       if (!o.wait) progress(`the NIC's move is action ${b.status_id ?? '(none: it is there)'}; the node can boot once it is DONE`);
     },
   )
     .option('--nic <nic>', 'the NIC the node boots through (default: its first)')
-    .option('--wait', "wait until the NIC is on the boot network")
+    .option('--wait', 'wait until the NIC is on the boot network and the export serves')
     .option('--json', 'print JSON');
 
   define(boot, 'show <node>', 'The disk the node boots from, its boot network, address and export', 'hil node boot-disk show node1', async (name: string, o: JsonOption) => {

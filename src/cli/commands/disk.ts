@@ -93,7 +93,8 @@ function printDisk(d: Disk): void {
   }
 }
 
-async function waitServing(c: HilClient, name: string): Promise<void> {
+/** Polls the disk until its export serves (or failed, or the wait ran out). */
+export async function waitServing(c: HilClient, name: string): Promise<void> {
   const deadline = Date.now() + waitTimeoutMs();
   for (;;) {
     const d = await c.disk.show(name);
