@@ -29,6 +29,8 @@ export interface ServiceOptions {
 
 export function buildServices(deps: CoreDeps, o: ServiceOptions) {
   const obm = obmService(deps);
+  const disks = diskService(deps, { storage: o.storage, exports: o.exports, changed: o.disksChanged });
+  const bootDisks = bootDiskService(deps, { boot: o.exports.boot, exports: o.exports, changed: o.disksChanged });
   return {
     projects: projectService(deps),
     nodes: nodeService(deps),
@@ -40,10 +42,10 @@ export function buildServices(deps: CoreDeps, o: ServiceOptions) {
     obm,
     verify: verifyService(deps),
     images: imageService(deps, { blobs: o.blobs, storage: o.storage, maxDiskBytes: o.maxDiskBytes, maxVirtualBytes: o.maxVirtualBytes }),
-    disks: diskService(deps, { storage: o.storage, exports: o.exports, changed: o.disksChanged }),
-    bootDisks: bootDiskService(deps, { boot: o.exports.boot, exports: o.exports, changed: o.disksChanged }),
+    disks,
+    bootDisks,
     /** Present when fast provisioning is enabled. */
-    provisioning: o.provisioning ? provisioningService(deps, obm, o.provisioning) : undefined,
+    provisioning: o.provisioning ? provisioningService(deps, obm, o.provisioning, { bootDisks, disks }) : undefined,
   };
 }
 

@@ -21,7 +21,8 @@ import { ADMIN_OWNER, networkService } from '../core/network.service.ts';
 import { Service } from '../core/service.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import type { BootNetworkRow, DiskRow, NicRow, NodeRow } from '../store/schema.ts';
-import { bootAddress, FIRST_NODE_HOST, LAST_NODE_HOST, storageAddress, type BootSubnets } from './boot-addresses.ts';
+import { bootAddress, storageAddress, type BootSubnets } from './boot-addresses.ts';
+import { freeHost, freeSubnet, isBootNetworkShape } from './boot-allocation.ts';
 import { visibleDisk, type ExportView } from './disk-rules.ts';
 import { exportFields, exportView, NO_EXPORT } from './export-rows.ts';
 
@@ -67,23 +68,62 @@ export class BootDiskService extends Service {
   }
 
   async set(p: Principal, nodeLabel: string, o: { disk: string; nic?: string }): Promise<BootDiskView> {
+    await this.#joining(p, nodeLabel, o, async (tx, joined) => {
+      await connectNative(tx, joined.node, joined.nic, joined.networkId, this.deps.allocator.defaultChannel());
+    });
+    this.deps.actionsQueued();
+    return this.show(p, nodeLabel);
+  }
+
+  /**
+   * The boot disk of a node the provisioning service holds, for a deploy by
+   * kexec (src/provisioning/provisioning.service.ts): recorded and exported
+   * as set() does, but the NIC stays where it is: the deploy's own move puts
+   * it on `network` just before the jump. `inside` runs in the same
+   * transaction (the deploy's transition), so either both happen or neither.
+   */
+  async forDeploy<T>(p: Principal, nodeLabel: string, o: { disk: string; nic?: string }, inside: (tx: Tx, boot: { nic: string; network: string }) => Promise<T>): Promise<T> {
+    return this.#joining(p, nodeLabel, o, async (tx, joined) => {
+      const net = await tx.selectFrom('network').select('label').where('id', '=', joined.networkId).executeTakeFirstOrThrow();
+      return inside(tx, { nic: joined.nic.label, network: net.label });
+    });
+  }
+
+  /**
+   * In `tx`: the node boots from no disk any more, its NIC left where it is
+   * (the provisioning service moves it). Answers the disk's label, or null
+   * when there was none; call changed() after the commit.
+   */
+  async releaseInTx(tx: Tx, nodeId: number): Promise<string | null> {
+    const boot = await tx.selectFrom('node_boot').innerJoin('disk', 'disk.id', 'node_boot.disk_id').select(['disk.id', 'disk.label']).where('node_boot.node_id', '=', nodeId).executeTakeFirst();
+    if (!boot) return null;
+    await tx.deleteFrom('node_boot').where('node_id', '=', nodeId).execute();
+    await tx.updateTable('disk').set(NO_EXPORT).where('id', '=', boot.id).execute();
+    return boot.label;
+  }
+
+  /** Tells the exports and the boot networks that a commit changed what they serve. */
+  changed(): void {
+    this.#o.changed();
+  }
+
+  /** Records the node's boot disk on the project's boot network (made if need be), then `then` in the same transaction. */
+  async #joining<T>(p: Principal, nodeLabel: string, o: { disk: string; nic?: string }, then: (tx: Tx, joined: Joined) => Promise<T>): Promise<T> {
     const subnets = this.#subnets;
     // Checked once before the boot network is made, so a refused request makes nothing.
     const projectId = await inTx(this.deps, async (tx) => (await this.#checked(tx, p, nodeLabel, o)).node.project_id!);
     for (let attempt = 1; ; attempt++) {
       const bootNet = await this.#bootNetwork(projectId, subnets);
       try {
-        await inTx(this.deps, (tx) => this.#set(tx, p, nodeLabel, o, bootNet, subnets));
-        break;
+        const out = await inTx(this.deps, async (tx) => then(tx, await this.#record(tx, p, nodeLabel, o, bootNet, subnets)));
+        this.#o.changed();
+        return out;
       } catch (err) {
         // Two nodes took the same free address or port, or the boot network was retired
         // (it had no node yet) between its making and this node's joining it: again.
         if (!(isUniqueViolation(err) || err instanceof BootNetworkGone) || attempt === 5) throw err;
       }
     }
-    this.deps.actionsQueued();
-    this.#o.changed();
-    return this.show(p, nodeLabel);
   }
 
   /** What set() refuses, in the order a tenant should hear it. */
@@ -108,7 +148,7 @@ export class BootDiskService extends Service {
     return { node, disk, nic };
   }
 
-  async #set(tx: Tx, p: Principal, nodeLabel: string, o: { disk: string; nic?: string }, bootNet: BootNetworkRow, subnets: BootSubnets): Promise<void> {
+  async #record(tx: Tx, p: Principal, nodeLabel: string, o: { disk: string; nic?: string }, bootNet: BootNetworkRow, subnets: BootSubnets): Promise<Joined> {
     const { node, disk, nic } = await this.#checked(tx, p, nodeLabel, o);
     // Held until commit: the boot-networks keeper retires a nodeless boot network under the same lock.
     const stillThere = await held(tx, tx.selectFrom('boot_network').select('id').where('id', '=', bootNet.id), 'update').executeTakeFirst();
@@ -122,7 +162,7 @@ export class BootDiskService extends Service {
       const how = { protocol: 'iscsi' as const, initiator: bootInitiator(node.id), address: storageAddress(subnets, bootNet.subnet) };
       await tx.updateTable('disk').set(await exportFields(tx, disk, node.id, how, this.#o.exports.ports)).where('id', '=', disk.id).execute();
     }
-    await connectNative(tx, node, nic, bootNet.network_id, this.deps.allocator.defaultChannel());
+    return { node, nic, networkId: bootNet.network_id };
   }
 
   /** The node boots from no disk any more: its export stops and its boot NIC leaves the boot network. Clearing nothing is fine. */
@@ -222,6 +262,13 @@ export class BootDiskService extends Service {
 /** How often #bootNetwork tries before it gives up (each failed try means another project's network was made). */
 const MAKE_ATTEMPTS = 32;
 
+/** A node's boot disk recorded: the node, its boot NIC and the boot network's id. */
+interface Joined {
+  node: NodeRow;
+  nic: NicRow;
+  networkId: number;
+}
+
 /** The boot network a node was about to join was retired meanwhile (internal: set() tries again). */
 class BootNetworkGone extends Error {}
 
@@ -242,27 +289,9 @@ async function firstNic(tx: Tx, node: NodeRow): Promise<NicRow> {
   return nic;
 }
 
-async function isBootNetworkShape(db: Tx, network: { id: number; owner_id: number | null }, projectId: number): Promise<boolean> {
-  if (network.owner_id !== null) return false;
-  const access = await db.selectFrom('network_access').select('project_id').where('network_id', '=', network.id).execute();
-  return access.length === 1 && access[0]!.project_id === projectId;
-}
-
 /** Two first boots of one project's nodes both make its network: the second finds it made. */
 function ignoreDuplicate(err: unknown): void {
   if (!(err instanceof DuplicateError)) throw err;
-}
-
-async function freeSubnet(tx: Tx, subnets: BootSubnets): Promise<number> {
-  const used = new Set((await tx.selectFrom('boot_network').select('subnet').execute()).map((r) => Number(r.subnet)));
-  for (let k = 0; k < subnets.count; k++) if (!used.has(k)) return k;
-  throw new BlockedError(`Every boot subnet is taken (exports.boot.subnets holds ${subnets.count} /24s, one per project with diskless nodes).`);
-}
-
-async function freeHost(tx: Tx, bootNetworkId: number): Promise<number> {
-  const used = new Set((await tx.selectFrom('node_boot').select('host').where('boot_network_id', '=', bootNetworkId).execute()).map((r) => Number(r.host)));
-  for (let h = FIRST_NODE_HOST; h <= LAST_NODE_HOST; h++) if (!used.has(h)) return h;
-  throw new BlockedError(`The project's boot network has no address left (${LAST_NODE_HOST - FIRST_NODE_HOST + 1} diskless nodes).`);
 }
 
 export const bootDiskService = (deps: CoreDeps, o: BootDiskOptions) => new BootDiskService(deps, o);

@@ -18,6 +18,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, ImageRow } from '../store/schema.ts';
 import { targetIqn } from '../disks/export-names.ts';
+import { netrootWords } from '../disks/netroot.ts';
 
 export interface NodeBootFiles {
   script: string;
@@ -50,8 +51,7 @@ export async function bootFilesOf(db: Kysely<Database>, bootNetworkId: number, m
     ].join('\n');
     return { script };
   }
-  const netroot = `netroot=iscsi:${row.export_identity}:${row.export_psk}@${row.export_address}:tcp:${row.export_port}:1:${iqn}`;
-  const cmdline = [image.cmdline, `hil.mac=${mac}`, `rd.iscsi.initiator=${row.export_initiator}`, netroot].filter(Boolean).join(' ');
+  const cmdline = [image.cmdline, `hil.mac=${mac}`, netrootWords(row)].filter(Boolean).join(' ');
   const script = ['#!ipxe', `kernel ${base}/boot/${mac}/vmlinuz initrd=initrd.img ${cmdline}`, `initrd ${base}/boot/${mac}/initrd.img`, 'boot', ''].join('\n');
   return { script, kernel: image.kernel_sha256!, initrd: image.initrd_sha256! };
 }

@@ -11,6 +11,7 @@ import type { ProvisioningContext } from './context.ts';
 import { FpblFiles } from './fpbl-files.ts';
 import { next, type AgentReport, type Position, type ProvisioningEvent } from './machine.ts';
 import { rowByToken, rowOfNode, transition } from './rows.ts';
+import { netrootWords } from '../disks/netroot.ts';
 import { hashToken, mintToken } from './tokens.ts';
 
 export type { AgentReport } from './machine.ts';
@@ -135,14 +136,26 @@ boot
     await db.updateTable('node_provisioning').set({ return_token_hash: hash }).where('node_id', '=', row.node_id).where('phase', '=', 'loading').execute();
     const mac = await this.#macOf(row.node_id, report.mac);
     const hil = `hil.url=${url} hil.token=${token} hil.mac=${mac}${row.ip ? ` hil.ip=${row.ip}` : ''}`;
+    const root = await this.#netroot(row.node_id);
     return {
       command: 'deploy',
       kernel_url: `${url}/fpbl/v1/payload/kernel`,
       kernel_sha256: image.kernel_sha256!,
       initrd_url: `${url}/fpbl/v1/payload/initrd`,
       initrd_sha256: image.initrd_sha256!,
-      cmdline: `${image.cmdline} ${hil}`.trim(),
+      cmdline: [image.cmdline, root, hil].filter(Boolean).join(' '),
     };
+  }
+
+  /** A deploy with a disk (provisioning.service.ts deployDisk): the words that mount the root filesystem from its export. */
+  async #netroot(nodeId: number): Promise<string | undefined> {
+    const disk = await this.#ctx.deps.db
+      .selectFrom('node_boot')
+      .innerJoin('disk', 'disk.id', 'node_boot.disk_id')
+      .select(['disk.storage_key', 'disk.export_address', 'disk.export_port', 'disk.export_identity', 'disk.export_psk', 'disk.export_initiator'])
+      .where('node_boot.node_id', '=', nodeId)
+      .executeTakeFirst();
+    return disk && netrootWords(disk);
   }
 
   /** The return agent of a customer OS: told to kexec back into the FPBL when its node is being reclaimed. */

@@ -1,6 +1,8 @@
 /** What the parts of the provisioning service share; provisioningService builds it once. */
 import type { Logger } from 'pino';
 import type { CoreDeps } from '../core/context.ts';
+import type { BootDiskService } from '../disks/boot-disk.service.ts';
+import type { DiskService } from '../disks/disk.service.ts';
 import type { NodeChanges } from './changes.ts';
 import type { Timeouts } from './machine.ts';
 
@@ -13,8 +15,15 @@ export interface ProvisioningOptions extends Timeouts {
   tickMs: number;
 }
 
+/** What a deploy of a disk image needs (`deploy --disk`): the nodes' boot disks, and the disks themselves. */
+export interface Diskless {
+  bootDisks: BootDiskService;
+  disks: DiskService;
+}
+
 export interface ProvisioningContext {
   deps: CoreDeps;
+  diskless: Diskless;
   o: ProvisioningOptions;
   log: Logger;
   changes: NodeChanges;

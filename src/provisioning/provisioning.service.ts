@@ -19,7 +19,7 @@ import { findDeployable } from '../images/image-rules.ts';
 import { requireNetworkAccess } from '../core/network-access.ts';
 import { AgentProtocol } from './agent-protocol.ts';
 import { NodeChanges } from './changes.ts';
-import type { ProvisioningContext, ProvisioningOptions } from './context.ts';
+import type { Diskless, ProvisioningContext, ProvisioningOptions } from './context.ts';
 import { canDeploy, enrollment, next } from './machine.ts';
 import type { PowerControl } from './power-cycles.ts';
 import { insertRow, provisioningNetworkId, rowOfNode, transition } from './rows.ts';
@@ -43,14 +43,15 @@ export interface ProvisioningView {
   last_seen: string | null;
 }
 
-export function provisioningService(deps: CoreDeps, power: PowerControl, o: ProvisioningOptions) {
+export function provisioningService(deps: CoreDeps, power: PowerControl, o: ProvisioningOptions, diskless: Diskless) {
   // The tick is built after the context it reads; the context's kick reaches it only once both exist.
-  const ctx: ProvisioningContext = { deps, o, log: deps.log.child({ component: 'provisioning' }), changes: new NodeChanges(), kick: () => tick.kick() };
+  const ctx: ProvisioningContext = { deps, diskless, o, log: deps.log.child({ component: 'provisioning' }), changes: new NodeChanges(), kick: () => tick.kick() };
   const tick = new ProvisioningTick(ctx, power);
   const agents = new AgentProtocol(ctx);
   return {
-    deploy: (p: Principal, node: string, image: string, networks: Record<string, string>) => deploy(ctx, p, node, image, networks),
-    reclaim: (p: Principal, node: string, opts: { powerCycle?: boolean } = {}) => reclaim(ctx, p, node, opts),
+    deploy: (p: Principal, node: string, image: string, networks: Record<string, string>, disk?: string) =>
+      disk === undefined ? deploy(ctx, p, node, image, networks) : deployDisk(ctx, p, node, image, networks, disk),
+    reclaim: (p: Principal, node: string, opts: ReclaimOptions = {}) => reclaim(ctx, p, node, opts),
     status: (p: Principal, node: string) => status(ctx, p, node),
     bootScript: (mac: string) => agents.bootScript(mac),
     agentReport: (token: string, report: Record<string, string>, signal: AbortSignal) => agents.report(token, report, signal),
@@ -71,22 +72,55 @@ export function provisioningDisabled(): never {
 
 /** Deploy `imageName` on a ready node of the caller's project, its NICs then on `networks`. */
 async function deploy(ctx: ProvisioningContext, p: Principal, nodeLabel: string, imageName: string, networks: Record<string, string>): Promise<ProvisioningView> {
-  const nodeId = await inTx(ctx.deps, async (tx) => {
-    const node = await getNode(tx, nodeLabel);
-    if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
-    requireProjectAccess(p, node.project_id);
-    const row = await rowOfNode(tx, node.id);
-    if (!row) throw new BlockedError(`Node ${nodeLabel} is not held by the provisioning service (an administrator enrolls it with "hil node reclaim").`);
-    if (!canDeploy(row)) throw new BlockedError(`Node ${nodeLabel} is ${row.state} (${row.phase}), not ready.`);
-    const image = await findDeployable(tx, node.project_id, imageName);
-    if (!image.initrd) throw new BadArgumentError(`Image ${imageName} has no initrd.`);
-    await checkDeployNetworks(tx, ctx, node, networks);
-    const to = next(row, { type: 'deploy', imageId: image.id, networks }, ctx.o, Date.now());
-    if (!to || !(await transition(tx, ctx.log, row, to))) throw new BlockedError(`Node ${nodeLabel} changed state; try again.`);
-    return node.id;
-  });
+  const nodeId = await inTx(ctx.deps, (tx) => deployInTx(tx, ctx, p, nodeLabel, imageName, networks));
   ctx.changes.changed(nodeId);
   return view(ctx.deps.db, nodeId);
+}
+
+/**
+ * Deploy `imageName`'s kernel and initrd with the root filesystem on disk
+ * `diskName` (made from the image if it does not exist): the disk becomes
+ * the node's boot disk, exported on its project's boot network, and the
+ * deploy's NIC move puts the boot NIC there instead of a tenant network.
+ */
+async function deployDisk(ctx: ProvisioningContext, p: Principal, nodeLabel: string, imageName: string, networks: Record<string, string>, diskName: string): Promise<ProvisioningView> {
+  const { bootDisks, disks } = ctx.diskless;
+  // What a plain deploy refuses, refused before a disk is made (rolled back: nothing changes).
+  const project = await inTx(ctx.deps, async (tx) => {
+    await deployInTx(tx, ctx, p, nodeLabel, imageName, networks, { dryRun: true });
+    const node = await getNode(tx, nodeLabel);
+    return tx.selectFrom('project').select(['id', 'label']).where('id', '=', node.project_id!).executeTakeFirstOrThrow();
+  });
+  const exists = await ctx.deps.db.selectFrom('disk').select('project_id').where('label', '=', diskName).executeTakeFirst();
+  if (!exists) await disks.create(p, diskName, { image: imageName, project: project.label });
+  try {
+    const nodeId = await bootDisks.forDeploy(p, nodeLabel, { disk: diskName }, async (tx, boot) => {
+      if (networks[boot.nic] !== undefined) throw new BadArgumentError(`Nic ${boot.nic} boots from disk ${diskName} on the boot network; give "networks" other NICs.`);
+      return deployInTx(tx, ctx, p, nodeLabel, imageName, { ...networks, [boot.nic]: boot.network });
+    });
+    ctx.changes.changed(nodeId);
+    return view(ctx.deps.db, nodeId);
+  } catch (err) {
+    if (!exists) await disks.delete(p, diskName).catch((e: unknown) => ctx.log.warn({ disk: diskName, err: (e as Error).message }, 'provisioning: could not delete the disk of a refused deploy'));
+    throw err;
+  }
+}
+
+/** The deploy's checks and transition in `tx`; answers the node's id. `dryRun`: checks only. */
+async function deployInTx(tx: Tx, ctx: ProvisioningContext, p: Principal, nodeLabel: string, imageName: string, networks: Record<string, string>, o: { dryRun?: boolean } = {}): Promise<number> {
+  const node = await getNode(tx, nodeLabel);
+  if (node.project_id === null) throw new ProjectMismatchError('Node not in project');
+  requireProjectAccess(p, node.project_id);
+  const row = await rowOfNode(tx, node.id);
+  if (!row) throw new BlockedError(`Node ${nodeLabel} is not held by the provisioning service (an administrator enrolls it with "hil node reclaim").`);
+  if (!canDeploy(row)) throw new BlockedError(`Node ${nodeLabel} is ${row.state} (${row.phase}), not ready.`);
+  const image = await findDeployable(tx, node.project_id, imageName);
+  if (!image.initrd) throw new BadArgumentError(`Image ${imageName} has no initrd.`);
+  await checkDeployNetworks(tx, ctx, node, networks);
+  if (o.dryRun) return node.id;
+  const to = next(row, { type: 'deploy', imageId: image.id, networks }, ctx.o, Date.now());
+  if (!to || !(await transition(tx, ctx.log, row, to))) throw new BlockedError(`Node ${nodeLabel} changed state; try again.`);
+  return node.id;
 }
 
 /** Each NIC of a deploy must be cabled, and each network one the node's project may use (and not the provisioning network). */
@@ -101,31 +135,76 @@ async function checkDeployNetworks(tx: Tx, ctx: ProvisioningContext, node: NodeR
   }
 }
 
+export interface ReclaimOptions {
+  /** Not by kexec, whatever the node's OS could do. */
+  powerCycle?: boolean;
+  /** Keep the disk a deploy with a disk booted from (default: it is deleted). */
+  keepDisk?: boolean;
+}
+
 /**
  * Take a node back into the FPBL. A deployed node goes back by kexec when
  * its OS cooperates (falling back to a power cycle); any other node is
  * power-cycled into the FPBL, which is also how a node is enrolled.
+ *
+ * A node booted from a disk stops doing so: its boot disk is cleared (the
+ * NIC moves to the provisioning network with the others), and a disk a
+ * deploy booted is deleted unless `keepDisk`. Such a node goes back by power
+ * cycle: its OS lost its root filesystem with the export, so its return
+ * agent could not (docs/design/diskless-boot.md).
  */
-async function reclaim(ctx: ProvisioningContext, p: Principal, nodeLabel: string, opts: { powerCycle?: boolean }): Promise<ProvisioningView> {
-  const nodeId = await inTx(ctx.deps, async (tx) => {
+async function reclaim(ctx: ProvisioningContext, p: Principal, nodeLabel: string, opts: ReclaimOptions): Promise<ProvisioningView> {
+  const { bootDisks } = ctx.diskless;
+  const { nodeId, released, deployedFrom } = await inTx(ctx.deps, async (tx) => {
     const node = await getNode(tx, nodeLabel);
     requireProjectAccess(p, node.project_id);
     await provisioningNetworkId(tx, ctx.o.network);
     const row = await rowOfNode(tx, node.id);
+    const released = await bootDisks.releaseInTx(tx, node.id);
     if (!row) {
       await insertRow(tx, node.id, enrollment(ctx.o, Date.now()));
       ctx.log.info({ node: nodeLabel }, 'provisioning: enrolling');
-      return node.id;
+      return { nodeId: node.id, released, deployedFrom: false };
     }
-    const to = next(row, { type: 'reclaim', powerCycle: opts.powerCycle ?? false }, ctx.o, Date.now());
-    if (!to) return node.id; // already there or on its way
+    // A boot disk on a node the service holds is a deploy's (boot_disk refuses held nodes).
+    const deployedFrom = released !== null;
+    const to = next(row, { type: 'reclaim', powerCycle: (opts.powerCycle ?? false) || deployedFrom }, ctx.o, Date.now());
+    if (!to) return { nodeId: node.id, released, deployedFrom }; // already there or on its way
     if (!(await transition(tx, ctx.log, row, to))) throw new BlockedError(`Node ${nodeLabel} changed state; try again.`);
-    return node.id;
+    return { nodeId: node.id, released, deployedFrom };
   });
+  if (released !== null) bootDisks.changed();
+  if (released !== null && deployedFrom && !opts.keepDisk) void deleteWhenFree(ctx, p, released);
   ctx.changes.changed(nodeId);
   ctx.kick();
   return view(ctx.deps.db, nodeId);
 }
+
+/**
+ * Deletes a deploy's disk once its export has stopped: the process serving it
+ * lets it go within a heartbeat or two, and until then the delete is refused
+ * as "still being worked on". Gives up (the disk stays, the tenant's to
+ * delete) after DELETE_WAIT_MS or on any other refusal, and says so in the log.
+ */
+async function deleteWhenFree(ctx: ProvisioningContext, p: Principal, disk: string): Promise<void> {
+  const deadline = Date.now() + DELETE_WAIT_MS;
+  for (;;) {
+    try {
+      await ctx.diskless.disks.delete(p, disk);
+      ctx.log.info({ disk }, 'provisioning: deleted the disk of a reclaimed node');
+      return;
+    } catch (err) {
+      const busy = err instanceof BlockedError && /still being worked on/.test(err.message);
+      if (!busy || Date.now() > deadline) {
+        ctx.log.warn({ disk, err: (err as Error).message }, 'provisioning: could not delete the disk of a reclaimed node; it stays');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+const DELETE_WAIT_MS = 30_000;
 
 async function status(ctx: ProvisioningContext, p: Principal, nodeLabel: string): Promise<ProvisioningView> {
   const node = await getNode(ctx.deps.db, nodeLabel);

@@ -50,7 +50,8 @@ export const LAYERS: LayerTable = {
   // the boot networks' host side (it queues the storage NIC's networking actions: core).
   exports: ['disks', 'images', 'core', 'claims', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // Fast provisioning: the state machine and the nodes' agent endpoint.
-  provisioning: ['core', 'claims', 'images', 'drivers', 'store', 'errors', 'util', 'metrics'],
+  // (and a deploy of a disk image: the node's boot disk, its netroot words).
+  provisioning: ['core', 'claims', 'images', 'disks', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // The fast-provisioning boot loader images and the agent scripts.
   fpbl: ['initramfs', 'errors', 'util'],
   // The HTTP API (Fastify routes over the use-cases).

@@ -167,6 +167,10 @@ export const BLOCKS: Record<string, BlockHandling> = {
       { match: 'hil project node remove cust-a node1', why: 'node1 never joined cust-a here (that took the deploy above)', refused: /not in project|does not own|ProjectMismatch|not .*cust-a/ },
     ],
   },
+  'diskless-ipxe': {
+    why: 'needs a HIL with [exports.boot], a storage host on the lab switch and a golden disk image: test/e2e/diskless-boot.test.ts runs these three commands and boots two nodes by them',
+    skip: true,
+  },
   'return-agent': {
     why: 'runs inside a customer\'s OS booted by the FPBL, not on HIL\'s host: test/fpbl/agent.test.ts boots an image that runs it and checks its kexec back',
     skip: true,

@@ -80,8 +80,9 @@ describe('diskless boot on the lab: two nodes boot by iPXE from two clones of on
   async function bootOnce(i: number): Promise<string> {
     const node = nodes[i]!;
     const before = (await consoleOf(node)).length;
-    await alice.node.setBootdev(node, 'pxe');
-    await alice.node.powerCycle(node);
+    // What docs/images.md tells the tenant to do.
+    await ok(asAlice('node', 'bootdev', node, 'pxe'));
+    await ok(asAlice('node', 'power', 'cycle', node));
     try {
       return await until(`${node} to boot its OS from its disk`, async () => {
         const text = (await consoleOf(node)).slice(before);

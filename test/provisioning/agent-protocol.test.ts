@@ -19,42 +19,17 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { agentCall, fpblAgent } from '../support/fpbl-agent.ts';
 import { testDatabases, type FreshDb } from '../support/databases.ts';
 import { addUser, startTestHil, type Caller, type TestHil } from '../support/hil.ts';
 import { assertError, mkNetwork, mkNodeWithNic, mkProject, mkSwitch } from '../support/fixtures.ts';
 import type { MockBmcState } from '../../src/drivers/bmc/mock.ts';
-import { formatLines, parseLines } from '../../src/provisioning/agent-server.ts';
 
 const MAC = '52:54:00:aa:00:01';
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-
-interface AgentAnswer {
-  status: number;
-  fields: Record<string, string>;
-  text: string;
-}
-
-/** One HTTP exchange with the agent endpoint over its unix socket. */
-function agentCall(socket: string, method: string, path: string, o: { token?: string; body?: Record<string, string>; timeoutMs?: number } = {}): Promise<AgentAnswer> {
-  return new Promise((resolve, reject) => {
-    const body = o.body ? formatLines(o.body) : undefined;
-    const req = request({ socketPath: socket, method, path, headers: o.token ? { authorization: `Bearer ${o.token}` } : {}, timeout: o.timeoutMs ?? 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('latin1');
-        resolve({ status: res.statusCode ?? 0, fields: parseLines(text), text });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 for (const database of testDatabases()) {
   describe(`fast provisioning: state machine and agent protocol (${database.name})`, { skip: database.skip }, () => {
@@ -68,63 +43,14 @@ for (const database of testDatabases()) {
     /** The current FPBL's token, and the return token of the last deploy: the tests follow one node's life. */
     let fpblToken = '';
     let savedReturnToken = '';
-    /** The FPBL's report of "wiped", held by HIL until there is something to do: its answer is the FPBL's next command. */
-    let held: { token: string; answer: Promise<Awaited<ReturnType<typeof report>>> } | null = null;
     const kernel = Buffer.from('customer kernel bytes '.repeat(100));
     const initrd = Buffer.from('customer initrd bytes '.repeat(50));
 
-    const agent = (path: string, o: Parameters<typeof agentCall>[3] = {}) => agentCall(socket, o.body ? 'POST' : 'GET', path, o);
-    const report = (token: string, state: string, extra: Record<string, string> = {}) =>
-      agent('/fpbl/v1/agent', { token, body: { agent: 'fpbl', state, mac: MAC, ip: '10.128.0.57/24', boot_id: 'b1', uptime: '3.2', ...extra } });
-    const status = async (node = 'n1') => {
-      const r = await admin('GET', `/v0/node/${node}/provisioning`);
-      assert.equal(r.status, 200, r.text);
-      return r.body as { state: string; phase: string; path: string | null; error: string | null; image: string | null };
-    };
-    const until = async (what: string, check: () => Promise<boolean>, ms = 10_000) => {
-      const deadline = Date.now() + ms;
-      while (!(await check())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await status())}`);
-        await sleep(20);
-      }
-    };
-    const untilState = (state: string, phase?: string) => until(`${state}/${phase ?? '*'}`, async () => {
-      const s = await status();
-      return s.state === state && (phase === undefined || s.phase === phase);
-    });
+    const fpbl = fpblAgent({ socket: () => socket, admin: () => admin, node: 'n1', mac: MAC });
+    const { agent, report, status, untilState } = fpbl;
     const nicNetworks = async () => (await admin('GET', '/v0/node/n1')).body.nics[0].networks as Record<string, string>;
     const bmc = () => (t.hil.bmcs.resolve('mock') as unknown as { state(n: string): MockBmcState }).state('n1');
-    /** Reports "fresh" as a newly booted FPBL would and answers the wipe: the node ends ready. */
-    const bootFpbl = async (token: string) => {
-      assert.equal((await report(token, 'fresh')).fields.command, 'wipe');
-      // The answer to "wiped" is held while there is nothing to do: don't wait for it.
-      const answer = report(token, 'wiped');
-      answer.catch(() => {});
-      held = { token, answer };
-      await untilState('ready', 'idle');
-    };
-    /**
-     * The FPBL's next command, as a real agent gets it: the answer to its held
-     * report, or (that hold over with nothing to do) to its next "idle". A
-     * second report beside the held one would be a second agent: both would
-     * get a deploy, each with its own return token, and the last one written wins.
-     */
-    const nextCommand = async (token: string) => {
-      const pending = held?.token === token ? held.answer : null;
-      held = null;
-      const answer = pending ? await pending : null;
-      return answer && answer.fields.command !== 'none' ? answer : report(token, 'idle');
-    };
-    /** PXE-boots the FPBL: the boot script carries the node's new token. */
-    const pxeToken = async () => {
-      await untilState('booting-fpbl', 'pxe');
-      const r = await agent(`/fpbl/v1/boot.ipxe?mac=${MAC}`);
-      assert.equal(r.status, 200, r.text);
-      const token = /hil\.token=([0-9a-f]{64})/.exec(r.text)?.[1];
-      assert.ok(token, r.text);
-      assert.match(r.text, /^#!ipxe\nkernel http:\/\/10\.128\.0\.1\/fpbl\/v1\/fpbl\/vmlinuz /);
-      return token;
-    };
+    const { bootFpbl, nextCommand, pxeToken } = fpbl;
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'hil-prov-'));

@@ -57,11 +57,12 @@ export class HilClient {
     /** persistent false: the next boot only (not in upstream). */
     setBootdev: (node: string, bootdev: string, persistent?: boolean) =>
       this.http.call<void>('PUT', ['node', node, 'boot_device'], persistent === undefined ? { bootdev } : { bootdev, persistent }),
-    /** Fast provisioning (not in upstream): boot `image` by kexec from the node's FPBL, its NICs moved to `networks` ({nic: network}) first. */
-    deploy: (node: string, image: string, networks?: Record<string, string>) =>
-      this.http.call<Provisioning>('POST', ['node', node, 'deploy'], networks ? { image, networks } : { image }),
+    /** Fast provisioning (not in upstream): boot `image` by kexec from the node's FPBL, its NICs moved to `networks` ({nic: network}) first; `disk`: with its root filesystem on that disk. */
+    deploy: (node: string, image: string, networks?: Record<string, string>, o: { disk?: string } = {}) =>
+      this.http.call<Provisioning>('POST', ['node', node, 'deploy'], { image, ...(networks && { networks }), ...(o.disk !== undefined && { disk: o.disk }) }),
     /** Back into the FPBL, disks wiped (kexec when the node's OS cooperates, else power cycle); enrolls a new node. */
-    reclaim: (node: string, o: { powerCycle?: boolean } = {}) => this.http.call<Provisioning>('POST', ['node', node, 'reclaim'], o.powerCycle ? { power_cycle: true } : undefined),
+    reclaim: (node: string, o: { powerCycle?: boolean; keepDisk?: boolean } = {}) =>
+      this.http.call<Provisioning>('POST', ['node', node, 'reclaim'], o.powerCycle || o.keepDisk ? { ...(o.powerCycle && { power_cycle: true }), ...(o.keepDisk && { keep_disk: true }) } : undefined),
     provisioning: (node: string) => this.http.call<Provisioning>('GET', ['node', node, 'provisioning']),
     /** Polls the provisioning state until it is one of `states` (or error); throws on timeout. */
     waitProvisioning: async (node: string, states: string[], o: { timeoutMs?: number; intervalMs?: number; onPoll?: (p: Provisioning) => void } = {}): Promise<Provisioning> => {

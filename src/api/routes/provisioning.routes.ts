@@ -18,13 +18,14 @@ export function provisioningRoutes(app: FastifyInstance, s: Services): void {
       method: 'POST',
       url: '/v0/node/:node/deploy',
       operationId: 'nodeDeploy',
-      summary: "Boot an image on a ready node of the caller's project by kexec from its FPBL; its NICs move to \"networks\" ({nic: network}) first.",
+      summary:
+        "Boot an image on a ready node of the caller's project by kexec from its FPBL; its NICs move to \"networks\" ({nic: network}) first. With \"disk\", the root filesystem is that disk's, over iSCSI on the project's boot network.",
       tags,
       params: node,
       body: DeployBody,
       response,
     },
-    (req) => service().deploy(req.principal, req.params.node, req.body.image, req.body.networks ?? {}),
+    (req) => service().deploy(req.principal, req.params.node, req.body.image, req.body.networks ?? {}, req.body.disk),
   );
   route(
     app,
@@ -33,13 +34,13 @@ export function provisioningRoutes(app: FastifyInstance, s: Services): void {
       url: '/v0/node/:node/reclaim',
       operationId: 'nodeReclaim',
       summary:
-        'Take the node back into its FPBL and wipe its disks: by kexec when its OS cooperates, else (or with "power_cycle": true) by power cycle and PXE. Enrolls a node the service does not hold yet.',
+        'Take the node back into its FPBL and wipe its disks: by kexec when its OS cooperates, else (or with "power_cycle": true, or when it booted from a disk) by power cycle and PXE. A disk a deploy booted from is deleted unless "keep_disk": true. Enrolls a node the service does not hold yet.',
       tags,
       params: node,
       body: ReclaimBody,
       response,
     },
-    (req) => service().reclaim(req.principal, req.params.node, { powerCycle: req.body.power_cycle ?? false }),
+    (req) => service().reclaim(req.principal, req.params.node, { powerCycle: req.body.power_cycle ?? false, keepDisk: req.body.keep_disk ?? false }),
   );
   route(
     app,

@@ -43,7 +43,7 @@ export function provisioningCommands(node: Command, client: () => HilClient): vo
     'deploy <node> <image>',
     'Boot IMAGE on a ready node by kexec from its FPBL; --network moves a nic to a network first',
     'hil node deploy node1 debian-12 --network nic0=runway-net --wait',
-    async (name: string, image: string, o: JsonOption & { network: string[]; wait?: boolean }) => {
+    async (name: string, image: string, o: JsonOption & { network: string[]; wait?: boolean; disk?: string }) => {
       const networks: Record<string, string> = {};
       for (const kv of o.network) {
         const i = kv.indexOf('=');
@@ -51,12 +51,13 @@ export function provisioningCommands(node: Command, client: () => HilClient): vo
         networks[kv.slice(0, i)] = kv.slice(i + 1);
       }
       const c = client();
-      let p = await c.node.deploy(name, image, o.network.length ? networks : undefined);
+      let p = await c.node.deploy(name, image, o.network.length ? networks : undefined, o.disk === undefined ? {} : { disk: o.disk });
       if (o.wait) p = await waitFor(c, name, ['deployed'], p);
       printStatus(p, o);
     },
   )
     .option('--network <nic=network>', 'put NIC on NETWORK before the kexec (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--disk <disk>', "boot with the root filesystem on DISK (made from IMAGE if it does not exist), over the project's boot network")
     .option('--wait', 'wait until the node is deployed')
     .option('--json', 'print JSON');
 
@@ -65,14 +66,15 @@ export function provisioningCommands(node: Command, client: () => HilClient): vo
     'reclaim <node>',
     'Take the node back into its FPBL and wipe its disks (kexec if its OS cooperates, else power cycle); enrolls a new node',
     'hil node reclaim node1 --wait',
-    async (name: string, o: JsonOption & { wait?: boolean; powerCycle?: boolean }) => {
+    async (name: string, o: JsonOption & { wait?: boolean; powerCycle?: boolean; keepDisk?: boolean }) => {
       const c = client();
-      let p = await c.node.reclaim(name, { powerCycle: o.powerCycle });
+      let p = await c.node.reclaim(name, { powerCycle: o.powerCycle, keepDisk: o.keepDisk });
       if (o.wait) p = await waitFor(c, name, ['ready'], p);
       printStatus(p, o);
     },
   )
     .option('--power-cycle', "power-cycle into the FPBL instead of trusting the node's OS to return it by kexec")
+    .option('--keep-disk', 'keep the disk a deploy --disk booted from (default: it is deleted)')
     .option('--wait', 'wait until the node is ready again')
     .option('--json', 'print JSON');
 
