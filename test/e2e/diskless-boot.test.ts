@@ -29,7 +29,8 @@ import { vsctl } from '../../src/lab/switch.ts';
 import { ISOLATION_VLAN } from '../../src/drivers/switch/ovs/switch.ts';
 import { freePort } from '../../src/lab/system.ts';
 import { firewallTable } from '../../src/exports/boot-firewall.ts';
-import { iscsiExportSkipReason, freePorts } from '../support/disks.ts';
+import { iscsiExportSkipReason } from '../support/disks.ts';
+import { labStorage, registerStorage } from '../support/lab-storage.ts';
 import { HIL_ADMIN, REPO, runHil, start, until, type Child } from '../support/processes.ts';
 import { skipUnless } from '../support/require.ts';
 import { NetnsLab } from '../support/netns.ts';
@@ -102,13 +103,8 @@ describe('diskless boot on the lab: two nodes boot by iPXE from two clones of on
     layout = labLayout(readState(labDir)!.spec);
     nodes = layout.nodes.map((n) => n.name);
 
-    // The storage host's trunk NIC: a patch cable from the lab switch's port to the storage bridge.
-    const prefix = layout.ifPrefix;
-    const [storageBridge, trunkPort, uplink] = [`${prefix}sb`, `${prefix}st`, `${prefix}su`];
-    bootIf = `${prefix}b`; // its links: <bootIf>v<vlan>, which `hil-lab down` removes with the rest of hl<id>*
-    vsctl(layout, 'add-br', storageBridge, '--', 'set', 'bridge', storageBridge, 'datapath_type=netdev');
-    vsctl(layout, 'add-port', layout.bridge, trunkPort, '--', 'set', 'interface', trunkPort, 'type=patch', `options:peer=${uplink}`);
-    vsctl(layout, 'add-port', storageBridge, uplink, '--', 'set', 'interface', uplink, 'type=patch', `options:peer=${trunkPort}`);
+    const storage = await labStorage(layout, SUBNETS);
+    bootIf = storage.bootIf;
 
     const port = await freePort();
     endpoint = `http://127.0.0.1:${port}`;
@@ -119,19 +115,7 @@ describe('diskless boot on the lab: two nodes boot by iPXE from two clones of on
       config,
       `[worker]
 action_timeout_seconds = 30
-[exports]
-ports = "${await freePorts(10)}"
-[exports.boot]
-subnets = "${SUBNETS}"
-node = "storage"
-nic = "trunk"
-interface = "${bootIf}"
-http_port = ${await freePort()}
-links = "ovs"
-ovs_bridge = "${storageBridge}"
-ovsdb = "unix:${layout.ovsdbSocket}"
-ovs_netns = "${layout.switchNetns}"
-`,
+${storage.toml}`,
     );
     server = start(HIL_ADMIN, ['--config', config, 'serve', '--migrate'], { HIL_DATA_DIR: data, HIL_LISTEN: `127.0.0.1:${port}`, HIL_ADMIN_PASSWORD: 'admin-pw', HIL_VLAN_POOL: '300-319' });
     await server.waitFor('hil API server listening', 30_000);
@@ -141,10 +125,7 @@ ovs_netns = "${layout.switchNetns}"
     assert.equal(reg.status, 0, reg.stderr);
 
     // The storage host, as HIL sees it: a node with a NIC on the switch port of its trunk.
-    await admin.node.register('storage', { obm: { type: 'mock' } });
-    await admin.node.addNic('storage', 'trunk', '52:54:00:5b:00:01');
-    await admin.port.register(layout.hilNames.switch, trunkPort);
-    await admin.port.connectNic(layout.hilNames.switch, trunkPort, 'storage', 'trunk');
+    await registerStorage(admin, layout, storage);
 
     await admin.project.create('alpha');
     await admin.user.create('alice', 'alice-pw', false);

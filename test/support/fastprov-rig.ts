@@ -17,6 +17,8 @@ import { labLayout, type LabLayout } from '../../src/lab/layout.ts';
 import { nodeFiles } from '../../src/lab/qemu.ts';
 import { freePort, readPid } from '../../src/lab/system.ts';
 import { HIL_ADMIN, REPO, start, type Child } from './processes.ts';
+import { labStorage, registerStorage, STORAGE_NODE } from './lab-storage.ts';
+import { firewallTable } from '../../src/exports/boot-firewall.ts';
 
 export const HIL = `${REPO}bin/hil`;
 export const HIL_LAB = `${REPO}bin/hil-lab`;
@@ -41,6 +43,8 @@ export interface RigOptions {
   /** provisioning.return_timeout_seconds of the derived HIL. */
   returnTimeoutSeconds: number;
   bootTimeoutSeconds: number;
+  /** Boot networks on the derived HIL (test/support/lab-storage.ts), on these subnets. */
+  diskless?: { subnets: string };
 }
 
 export interface Rig {
@@ -89,9 +93,11 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   const socket = join(derivedDir, 'fpbl.sock');
   let base: RigServer | undefined;
   let derived: RigServer | undefined;
+  let bootIf = '';
   const close = async () => {
     await derived?.child.kill();
     if (existsSync(labDir)) spawnSync(HIL_LAB, ['down', '--dir', labDir], { encoding: 'utf8', timeout: 120_000 });
+    if (bootIf) spawnSync('nft', ['delete', 'table', 'inet', firewallTable(bootIf)], { stdio: 'ignore' });
     await base?.child.kill();
     rmSync(root, { recursive: true, force: true });
   };
@@ -104,12 +110,18 @@ export async function startRig(o: RigOptions): Promise<Rig> {
     });
     const layout = labLayout(readState(labDir)!.spec);
     const nodes = layout.nodes.map((n) => n.name);
+    // The storage host is a base node too, rented and imported with the others.
+    const storage = o.diskless ? await labStorage(layout, o.diskless.subnets) : undefined;
+    if (storage) {
+      bootIf = storage.bootIf;
+      await registerStorage(base.admin, layout, storage);
+    }
 
     // The base rents every node to a reseller, who runs the derived HIL.
     await base.admin.project.create('reseller');
     await base.admin.user.create('reseller', 'reseller-pw', false);
     await base.admin.user.addProject('reseller', 'reseller');
-    for (const n of nodes) await base.admin.project.connectNode('reseller', n);
+    for (const n of [...nodes, ...(storage ? [STORAGE_NODE] : [])]) await base.admin.project.connectNode('reseller', n);
 
     mkdirSync(derivedDir, { recursive: true });
     const fpbl = join(root, 'fpbl');
@@ -129,7 +141,7 @@ fpbl_dir = "${fpbl}"
 return_timeout_seconds = ${o.returnTimeoutSeconds}
 boot_timeout_seconds = ${o.bootTimeoutSeconds}
 tick_ms = 100
-`,
+${storage?.toml ?? ''}`,
     );
     derived = await server(derivedDir, 'derived', {
       HIL_CONFIG: join(derivedDir, 'hil.toml'),

@@ -1,0 +1,109 @@
+/**
+ * A disk image deployed by kexec (issue 17's kexec path), in the lab, with
+ * every part real: the fast-provisioning rig (a base HIL holding the lab, a
+ * derived HIL with fast provisioning renting its nodes) with boot networks on
+ * the derived HIL, whose storage host is a base node too (its trunk a patch
+ * cable from the lab switch, test/support/lab-storage.ts).
+ *
+ * A tenant deploys the example golden image with `hil node deploy NODE IMAGE
+ * --disk DISK --wait` on a ready node: the FPBL loads the image's kernel and
+ * initrd, HIL moves the NIC from the provisioning network to the project's
+ * boot network (derived → base → OVS), and the FPBL jumps; the initramfs
+ * mounts its root from the disk's iSCSI export. No firmware runs on the way
+ * (BMC power-event log and QEMU process unchanged, no firmware banner). A
+ * reclaim with --keep-disk keeps the disk; a second deploy on it finds the
+ * first boot's state: the customer comes back to where it was.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { missingSummary } from '../../src/lab/doctor.ts';
+import { iscsiExportSkipReason } from '../support/disks.ts';
+import { HIL, run, startRig, type Rig } from '../support/fastprov-rig.ts';
+import { HIL_ADMIN, until } from '../support/processes.ts';
+import { skipUnless } from '../support/require.ts';
+
+const skip = skipUnless(missingSummary() ?? iscsiExportSkipReason() ?? (existsSync('/usr/sbin/iscsistart') ? undefined : 'iscsistart is not installed (apt-get install open-iscsi)'));
+/** Boot subnets of their own: other tests put theirs on this host too. */
+const SUBNETS = '10.215.0.0/16';
+const MARKER = 'KEXEC-GOLDEN';
+
+describe('diskless deploy by kexec in the lab: root on the network disk, no firmware', { skip }, () => {
+  let rig: Rig;
+  let node: string;
+  let baseline: { events: string; pid: number };
+  let firstBoot = '';
+  const asAlice = (...args: string[]) => run(HIL, args, { HIL_ENDPOINT: rig.derived.endpoint, HIL_USERNAME: 'alice', HIL_PASSWORD: 'alice-pw' }, 300_000);
+  const consoleText = () => rig.consoleText(0);
+  const noFirmwareSince = (b: typeof baseline) => {
+    assert.equal(rig.chassisLog(0), b.events, "the BMC's power-event log grew");
+    assert.equal(rig.qemuPid(0), b.pid, 'QEMU was restarted');
+  };
+
+  /** Deploys golden on `disk` by kexec; answers the console since the request and how long the OS took to say ready. */
+  async function deployOnDisk(disk: string): Promise<{ segment: string; ms: number }> {
+    const from = consoleText().length;
+    const t0 = Date.now();
+    asAlice('node', 'deploy', node, 'golden', '--disk', disk, '--wait');
+    const segment = await until(`${node} to boot its OS from ${disk}`, async () => {
+      const s = consoleText().slice(from);
+      return /hil-example: ready/.test(s) && s;
+    }, 180_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- console since the deploy ---\n${consoleText().slice(from).slice(-4000)}\n--- derived HIL ---\n${rig.derived.child.output().slice(-4000)}`);
+    });
+    return { segment, ms: Date.now() - t0 };
+  }
+
+  before(async () => {
+    rig = await startRig({ nodes: 1, returnTimeoutSeconds: 20, bootTimeoutSeconds: 120, images: [], diskless: { subnets: SUBNETS } });
+    node = rig.nodes[0]!;
+    const image = join(rig.root, 'images', 'golden');
+    const built = spawnSync(HIL_ADMIN, ['fpbl', 'example-image', '--disk', '--marker', MARKER, '--out', image], { encoding: 'utf8', env: { ...process.env, HIL_DATA_DIR: join(rig.root, 'derived') } });
+    assert.equal(built.status, 0, built.stderr);
+    const cmdline = readFileSync(join(image, 'cmdline'), 'utf8').trim();
+    asAlice('image', 'upload', 'golden', '--disk', join(image, 'disk.qcow2'), '--kernel', join(image, 'vmlinuz'), '--initrd', join(image, 'initrd.img'), '--cmdline', cmdline, '--project', 'cust-a');
+  });
+
+  after(async () => {
+    if (process.env.HIL_FASTPROV_DEBUG && rig) rig.saveDebug(process.env.HIL_FASTPROV_DEBUG);
+    await rig?.close();
+  });
+
+  it('enrolls the node into the FPBL (the firmware runs this once) and gives it to the tenant', { timeout: 300_000 }, async () => {
+    await rig.derived.admin.node.reclaim(node);
+    await rig.waitState(rig.derived.admin, node, 'ready');
+    assert.equal((await rig.alice.project.connectReadyNode('cust-a')).node, node);
+    baseline = { events: rig.chassisLog(0), pid: rig.qemuPid(0)! };
+    assert.ok(baseline.pid);
+  });
+
+  it('deploys the golden image with its root on a new disk by kexec: no firmware, root from the boot network', { timeout: 300_000 }, async () => {
+    const { segment, ms } = await deployOnDisk('d1');
+    assert.match(segment, /hil-agent: kexec -e/);
+    assert.doesNotMatch(segment, /SeaBIOS|iPXE/, 'no firmware ran between the deploy and the OS');
+    noFirmwareSince(baseline);
+    assert.match(segment, /hil-netroot: root filesystem \/dev\/sda mounted from 10\.215\.0\.1/);
+    const booted = new RegExp(`hil-example: ${MARKER} booted from its network disk boot_id=(\\S+)`).exec(segment);
+    assert.ok(booted, segment.slice(-2000));
+    assert.match(segment, /hil-example: state before: \r?\n/, 'a new disk holds nothing');
+    firstBoot = booted[1]!;
+    const shown = JSON.parse(asAlice('node', 'boot-disk', 'show', node, '--json'));
+    assert.deepEqual([shown.disk, shown.network, shown.export.state], ['d1', 'hil-boot-cust-a', 'serving']);
+    // At the base, the node's NIC is on the boot network's base network, and not on the provisioning network.
+    const atBase = Object.values((await rig.base.admin.node.show(node)).nics[0].networks);
+    assert.ok(!atBase.includes(rig.layout.hilNames.provisioningNetwork), JSON.stringify(atBase));
+    console.log(`# deploy --disk: request to the OS ready in ${ms} ms`);
+  });
+
+  it('reclaims with --keep-disk, and a second deploy on the disk finds the first boot\'s state', { timeout: 400_000 }, async () => {
+    asAlice('node', 'reclaim', node, '--keep-disk', '--wait');
+    assert.equal(JSON.parse(asAlice('disk', 'show', 'd1', '--json')).export, null, 'kept, and served to nobody');
+    baseline = { events: rig.chassisLog(0), pid: rig.qemuPid(0)! }; // the reclaim power-cycled
+    const { segment } = await deployOnDisk('d1');
+    assert.doesNotMatch(segment, /SeaBIOS|iPXE/);
+    noFirmwareSince(baseline);
+    assert.equal(/hil-example: state before: ([^\r\n]*)/.exec(segment)?.[1]?.trim(), `${MARKER}:${firstBoot}`);
+  });
+});
