@@ -167,6 +167,13 @@ export const BLOCKS: Record<string, BlockHandling> = {
       { match: 'hil project node remove cust-a node1', why: 'node1 never joined cust-a here (that took the deploy above)', refused: /not in project|does not own|ProjectMismatch|not .*cust-a/ },
     ],
   },
+  'fast-provisioning-disk': {
+    why: 'the tenant of the block before; test/e2e/diskless-kexec.test.ts runs these commands on a derived HIL with boot networks and real QEMU nodes',
+    commands: [
+      { match: 'hil node deploy node1 golden --disk web1-root --wait', why: FASTPROV_WHY, refused: /provisioning is not enabled/ },
+      { match: 'hil node reclaim node1 --keep-disk --wait', why: FASTPROV_WHY, refused: /provisioning is not enabled/ },
+    ],
+  },
   'diskless-ipxe': {
     why: 'needs a HIL with [exports.boot], a storage host on the lab switch and a golden disk image: test/e2e/diskless-boot.test.ts runs these three commands and boots two nodes by them',
     skip: true,
