@@ -62,6 +62,9 @@ export class BootDiskService extends Service {
     this.#o = o;
   }
 
+  /** NotImplementedError (501) unless `[exports.boot]` is configured: for callers that would make something first. */
+  requireConfigured = (): void => void this.#subnets;
+
   get #subnets(): BootSubnets {
     if (!this.#o.boot) throw new NotImplementedError('Booting nodes from disks is not configured on this HIL ([exports.boot]).');
     return this.#o.boot.subnets;
@@ -167,7 +170,7 @@ export class BootDiskService extends Service {
 
   /** The node boots from no disk any more: its export stops and its boot NIC leaves the boot network. Clearing nothing is fine. */
   async clear(p: Principal, nodeLabel: string): Promise<void> {
-    void this.#subnets; // not configured: 501, as for set and show
+    this.requireConfigured(); // not configured: 501, as for set and show
     const changed = await inTx(this.deps, async (tx) => {
       const node = await getNode(tx, nodeLabel, 'update');
       requireProjectAccess(p, node.project_id);

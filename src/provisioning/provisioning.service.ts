@@ -85,6 +85,7 @@ async function deploy(ctx: ProvisioningContext, p: Principal, nodeLabel: string,
  */
 async function deployDisk(ctx: ProvisioningContext, p: Principal, nodeLabel: string, imageName: string, networks: Record<string, string>, diskName: string): Promise<ProvisioningView> {
   const { bootDisks, disks } = ctx.diskless;
+  bootDisks.requireConfigured();
   // What a plain deploy refuses, refused before a disk is made (rolled back: nothing changes).
   const project = await inTx(ctx.deps, async (tx) => {
     await deployInTx(tx, ctx, p, nodeLabel, imageName, networks, { dryRun: true });

@@ -136,6 +136,9 @@ for (const database of testDatabases()) {
       assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'net-b' } }), 409, 'ProjectMismatchError');
       assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'provisioning' } }), 400, 'BadArgumentError');
       assertError(await bob('POST', '/v0/node/n1/deploy', { image: 'os-b' }), 401, 'AuthorizationError');
+      // No [exports.boot] here: a deploy with a disk is refused before any disk is made.
+      assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', disk: 'root-x' }), 501, 'NotImplementedError', /\[exports\.boot\]/);
+      assert.equal((await alice('GET', '/v0/disk/root-x')).status, 404);
       assert.equal((await agent('/fpbl/v1/payload/kernel', { token: fpbl })).status, 404, 'no payload before a deploy');
 
       const r = await alice('POST', '/v0/node/n1/deploy', { image: 'os-a', networks: { eth0: 'net-a' } });
