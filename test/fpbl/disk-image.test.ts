@@ -107,6 +107,8 @@ describe('the diskless example image', { skip: skipUnless(skipReason()) }, () =>
     const booted = new RegExp(`hil-example: ${MARKER} booted from its network disk boot_id=(\\S+) root=/dev/sda`).exec(first);
     assert.ok(booted, first.slice(-2000));
     assert.match(first, /hil-example: state before: \r?\n/, 'a fresh clone has no state');
+    const read = Number(/hil-example: read (\d+) KiB of its disk/.exec(first)?.[1]);
+    assert.ok(read > 0 && read < 32 * 1024, `read ${read} KiB of a 32 MiB disk`);
     assert.doesNotMatch(first, new RegExp(node1.secret), 'quiet: the kernel does not print the command line, with its CHAP secret, on the console');
 
     const second = await boot(server, node1, /hil-example: ready/);
