@@ -175,8 +175,10 @@ export const BLOCKS: Record<string, BlockHandling> = {
     ],
   },
   'diskless-ipxe': {
-    why: 'needs a HIL with [exports.boot], a storage host on the lab switch and a golden disk image: test/e2e/diskless-boot.test.ts runs these three commands and boots two nodes by them',
-    skip: true,
+    why: 'a HIL with a node1 (mock BMC) and no [exports.boot]: the boot disk is refused as not configured, the BMC calls run. ' +
+      'test/e2e/diskless-boot.test.ts runs these three commands with boot networks and boots two lab nodes by them',
+    setup: [...baseHil('admin-pw'), 'hil node register node1 --obm mock', 'hil node obm enable node1'],
+    commands: [{ match: 'hil node boot-disk set node1 web1-root --wait', refused: /not configured on this HIL \(\[exports\.boot\]\)/ }],
   },
   'return-agent': {
     why: 'runs inside a customer\'s OS booted by the FPBL, not on HIL\'s host: test/fpbl/agent.test.ts boots an image that runs it and checks its kexec back',
