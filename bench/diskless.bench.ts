@@ -30,6 +30,7 @@ import { missingSummary } from '../src/lab/doctor.ts';
 import { HIL, run, startRig, type Rig } from '../test/support/fastprov-rig.ts';
 import { HIL_ADMIN } from '../test/support/processes.ts';
 import { machine, replaceDocsBlock, revision } from './lib/report.ts';
+import { consoleTimes, median, POST_SECONDS, sec } from './lib/lab-timing.ts';
 import { ROOT } from './lib/servers.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, 'write-docs': { type: 'boolean', default: false } } });
@@ -50,21 +51,6 @@ interface Sample {
 const samples: Record<string, Sample[]> = {};
 const add = (key: string, s: Sample) => (samples[key] ??= []).push(s);
 
-/** When each pattern first appears on node i's console after offset `from` (ms since t0), and the text up to the last. */
-async function consoleTimes(rig: Rig, i: number, from: number, t0: number, patterns: RegExp[], timeoutMs = 300_000): Promise<{ times: number[]; text: string }> {
-  const times: Array<number | undefined> = patterns.map(() => undefined);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = rig.consoleText(i).slice(from);
-    const now = Date.now();
-    patterns.forEach((p, k) => {
-      if (times[k] === undefined && p.test(text)) times[k] = now - t0;
-    });
-    if (times.every((t) => t !== undefined)) return { times: times as number[], text };
-    if (now > deadline) throw new Error(`node ${rig.nodes[i]}: no ${patterns[times.findIndex((t) => t === undefined)]} within ${timeoutMs / 1000} s:\n${text.slice(-3000)}`);
-    await sleep(20);
-  }
-}
 
 const readKiB = (text: string) => Number(/hil-example: read (\d+) KiB of its disk/.exec(text)?.[1] ?? NaN);
 
@@ -120,11 +106,6 @@ async function ipxePath(rig: Rig, idx: number[], key: string): Promise<void> {
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const sec = (ms: number) => (ms / 1000).toFixed(1);
 const stat = (key: string, f: keyof Sample) => median(samples[key].map((s) => s[f]));
 
 async function main(): Promise<void> {
@@ -174,8 +155,7 @@ async function main(): Promise<void> {
   const aCp = stat('clone + kexec, 1 node', 'control');
   const bCp = stat('clone + power cycle + iPXE, 1 node', 'control');
   const bBoot = stat('clone + power cycle + iPXE, 1 node', 'boot');
-  const posts = [30, 180, 600];
-  const extrapolation = posts
+  const extrapolation = POST_SECONDS
     .map((post) => `| ${post} s | ${sec(aCp + aBoot)} s | ${sec(bCp + bBoot + post * 1000)} s | ${((bCp + bBoot + post * 1000) / (aCp + aBoot)).toFixed(1)}× |`)
     .join('\n');
   const body = [

@@ -21,32 +21,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { missingSummary } from '../src/lab/doctor.ts';
 import type { HilClient } from '../src/client/index.ts';
 import { startRig, type Rig } from '../test/support/fastprov-rig.ts';
 import { machine, replaceDocsBlock, revision } from './lib/report.ts';
+import { consoleTimes, median, POST_SECONDS, sec } from './lib/lab-timing.ts';
 import { ROOT } from './lib/servers.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'write-docs': { type: 'boolean', default: false } } });
 const ROUNDS = Number(values.rounds);
 const log = (m: string) => console.error(`[bench:fastprov] ${m}`);
 
-/** When each pattern first appears on node i's console after offset `from`, in ms since `t0`. */
-async function consoleTimes(rig: Rig, i: number, from: number, t0: number, patterns: RegExp[], timeoutMs = 300_000): Promise<number[]> {
-  const times: Array<number | undefined> = patterns.map(() => undefined);
-  const deadline = Date.now() + timeoutMs;
-  while (times.some((t) => t === undefined)) {
-    const text = rig.consoleText(i).slice(from);
-    const now = Date.now();
-    patterns.forEach((p, k) => {
-      if (times[k] === undefined && p.test(text)) times[k] = now - t0;
-    });
-    if (now > deadline) throw new Error(`node ${rig.nodes[i]}: no ${patterns[times.findIndex((t) => t === undefined)]} within ${timeoutMs / 1000} s`);
-    await sleep(20);
-  }
-  return times as number[];
-}
 
 interface Sample {
   /** ms from the request to the end (marker, or ready). */
@@ -65,7 +50,7 @@ async function deployKexec(rig: Rig, who: HilClient, idx: number[], key: string)
   const t0 = Date.now();
   await Promise.all(idx.map((i) => who.node.deploy(rig.nodes[i], 'os-a', { [rig.nic]: 'net-a' })));
   const times = await Promise.all(idx.map((i, k) => consoleTimes(rig, i, from[k], t0, [/hil-agent: kexec -e now/, /hil-example: BENCH booted/])));
-  for (const [kexec, marker] of times) add(key, { total: marker, control: kexec, boot: marker - kexec });
+  for (const { times: [kexec, marker] } of times) add(key, { total: marker, control: kexec, boot: marker - kexec });
   await Promise.all(idx.map((i) => rig.waitState(who, rig.nodes[i], 'deployed')));
 }
 
@@ -79,17 +64,12 @@ async function reclaim(rig: Rig, who: HilClient, idx: number[], key: string, pow
   const ready = await Promise.all(idx.map((i) => rig.waitState(who, rig.nodes[i], 'ready', 300_000)));
   for (const p of ready) if (p.path !== (powerCycle ? 'power-cycle' : 'kexec')) throw new Error(`reclaim took the ${p.path} path: ${JSON.stringify(p)}`);
   const readyAt = Date.now() - t0;
-  for (const [splitAt, booted] of times) {
+  for (const { times: [splitAt, booted] } of times) {
     add(`${key} (to FPBL up)`, { total: booted, control: splitAt, boot: booted - splitAt });
     add(`${key} (to ready)`, { total: readyAt, control: splitAt, boot: booted - splitAt });
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const sec = (ms: number) => (ms / 1000).toFixed(1);
 const stat = (key: string, f: keyof Sample) => median(samples[key].map((s) => s[f]));
 
 async function main(): Promise<void> {
@@ -133,8 +113,7 @@ async function main(): Promise<void> {
   const pxeCp = stat('power cycle + PXE, 1 node (to FPBL up)', 'control');
   const pxeBoot = stat('power cycle + PXE, 1 node (to FPBL up)', 'boot');
   // Real servers: the same control plane and kernel boot, plus POST on the firmware path (notes §3.1).
-  const posts = [30, 180, 600];
-  const extrapolation = posts
+  const extrapolation = POST_SECONDS
     .map((post) => {
       const viaKexec = cp + guest;
       const viaPxe = pxeCp + pxeBoot + post * 1000;

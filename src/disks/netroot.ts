@@ -8,6 +8,9 @@
 import type { DiskRow } from '../store/schema.ts';
 import { targetIqn } from './export-names.ts';
 
+/** The disk columns a boot export is made of (select them as `disk.<column>`). */
+export const BOOT_EXPORT_COLUMNS = ['disk.storage_key', 'disk.export_address', 'disk.export_port', 'disk.export_identity', 'disk.export_psk', 'disk.export_initiator'] as const;
+
 export type BootExport = Pick<DiskRow, 'storage_key' | 'export_address' | 'export_port' | 'export_identity' | 'export_psk' | 'export_initiator'>;
 
 /** `rd.iscsi.initiator=… netroot=iscsi:…`; undefined while the disk has no complete boot export. */

@@ -18,7 +18,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, ImageRow } from '../store/schema.ts';
 import { targetIqn } from '../disks/export-names.ts';
-import { netrootWords } from '../disks/netroot.ts';
+import { BOOT_EXPORT_COLUMNS, netrootWords } from '../disks/netroot.ts';
 
 export interface NodeBootFiles {
   script: string;
@@ -33,7 +33,7 @@ export async function bootFilesOf(db: Kysely<Database>, bootNetworkId: number, m
     .selectFrom('node_boot')
     .innerJoin('nic', 'nic.id', 'node_boot.nic_id')
     .innerJoin('disk', 'disk.id', 'node_boot.disk_id')
-    .select(['disk.image_id', 'disk.storage_key', 'disk.export_address', 'disk.export_port', 'disk.export_identity', 'disk.export_psk', 'disk.export_initiator', 'nic.macaddr'])
+    .select([...BOOT_EXPORT_COLUMNS, 'disk.image_id', 'nic.macaddr'])
     .where('node_boot.boot_network_id', '=', bootNetworkId)
     .where('nic.macaddr', '=', mac)
     .executeTakeFirst();

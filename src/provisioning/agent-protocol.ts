@@ -11,7 +11,7 @@ import type { ProvisioningContext } from './context.ts';
 import { FpblFiles } from './fpbl-files.ts';
 import { next, type AgentReport, type Position, type ProvisioningEvent } from './machine.ts';
 import { rowByToken, rowOfNode, transition } from './rows.ts';
-import { netrootWords } from '../disks/netroot.ts';
+import { BOOT_EXPORT_COLUMNS, netrootWords } from '../disks/netroot.ts';
 import { hashToken, mintToken } from './tokens.ts';
 
 export type { AgentReport } from './machine.ts';
@@ -152,7 +152,7 @@ boot
     const disk = await this.#ctx.deps.db
       .selectFrom('node_boot')
       .innerJoin('disk', 'disk.id', 'node_boot.disk_id')
-      .select(['disk.storage_key', 'disk.export_address', 'disk.export_port', 'disk.export_identity', 'disk.export_psk', 'disk.export_initiator'])
+      .select(BOOT_EXPORT_COLUMNS)
       .where('node_boot.node_id', '=', nodeId)
       .executeTakeFirst();
     return disk && netrootWords(disk);

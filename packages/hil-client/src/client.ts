@@ -62,7 +62,7 @@ export class HilClient {
       this.http.call<Provisioning>('POST', ['node', node, 'deploy'], { image, ...(networks && { networks }), ...(o.disk !== undefined && { disk: o.disk }) }),
     /** Back into the FPBL, disks wiped (kexec when the node's OS cooperates, else power cycle); enrolls a new node. */
     reclaim: (node: string, o: { powerCycle?: boolean; keepDisk?: boolean } = {}) =>
-      this.http.call<Provisioning>('POST', ['node', node, 'reclaim'], o.powerCycle || o.keepDisk ? { ...(o.powerCycle && { power_cycle: true }), ...(o.keepDisk && { keep_disk: true }) } : undefined),
+      this.http.call<Provisioning>('POST', ['node', node, 'reclaim'], reclaimBody(o)),
     provisioning: (node: string) => this.http.call<Provisioning>('GET', ['node', node, 'provisioning']),
     /** Polls the provisioning state until it is one of `states` (or error); throws on timeout. */
     waitProvisioning: async (node: string, states: string[], o: { timeoutMs?: number; intervalMs?: number; onPoll?: (p: Provisioning) => void } = {}): Promise<Provisioning> => {
@@ -230,3 +230,9 @@ export class HilClient {
 }
 
 async function* emptyStream(): AsyncIterable<Uint8Array> {}
+
+/** The reclaim's body: only the flags set, and none at all when none is (as upstream-era clients send). */
+function reclaimBody(o: { powerCycle?: boolean; keepDisk?: boolean }): Record<string, boolean> | undefined {
+  const body = { ...(o.powerCycle && { power_cycle: true }), ...(o.keepDisk && { keep_disk: true }) };
+  return Object.keys(body).length ? body : undefined;
+}
