@@ -21,7 +21,7 @@
  * that (what installers do): the lab has no installer image; docs/benchmarks.md
  * gives the arithmetic instead.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFile } from 'node:child_process';
@@ -29,8 +29,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { missingSummary } from '../src/lab/doctor.ts';
 import { HIL, run, startRig, type Rig } from '../test/support/fastprov-rig.ts';
 import { HIL_ADMIN } from '../test/support/processes.ts';
-import { machine, replaceDocsBlock, revision } from './lib/report.ts';
-import { consoleTimes, median, POST_SECONDS, sec } from './lib/lab-timing.ts';
+import { machine, revision } from './lib/report.ts';
+import { consoleTimes, median, postExtrapolation, publishLabBench, runBench, sec } from './lib/lab-timing.ts';
 import { ROOT } from './lib/servers.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, 'write-docs': { type: 'boolean', default: false } } });
@@ -155,9 +155,7 @@ async function main(): Promise<void> {
   const aCp = stat('clone + kexec, 1 node', 'control');
   const bCp = stat('clone + power cycle + iPXE, 1 node', 'control');
   const bBoot = stat('clone + power cycle + iPXE, 1 node', 'boot');
-  const extrapolation = POST_SECONDS
-    .map((post) => `| ${post} s | ${sec(aCp + aBoot)} s | ${sec(bCp + bBoot + post * 1000)} s | ${((bCp + bBoot + post * 1000) / (aCp + aBoot)).toFixed(1)}× |`)
-    .join('\n');
+  const extrapolation = postExtrapolation(aCp + aBoot, bCp + bBoot, ['clone + kexec', 'clone + power cycle + iPXE']);
   const body = [
     `- **Command:** \`npm run bench:diskless -- --rounds ${ROUNDS} --write-docs\` on commit ${revision(ROOT)}; 2 lab nodes (384 MiB, TCG, 1 NIC) rented by a derived HIL from a base HIL, with boot networks; the example golden image (${IMAGE_MIB} MiB disk); medians`,
     `- **Machine:** ${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB RAM, ${m.kernel}; ${m.date}`,
@@ -173,21 +171,9 @@ async function main(): Promise<void> {
     '',
     '**Extrapolated to real servers**: the same control plane and kernel boot, and on the firmware path a POST of 30 s, 3 min or 10 min (as for bench:fastprov):',
     '',
-    '| POST | clone + kexec | clone + power cycle + iPXE | ratio |',
-    '|---|---|---|---|',
-    extrapolation,
+    ...extrapolation,
   ].join('\n');
-  console.log(body);
-  const dir = join(ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'diskless.json'), JSON.stringify({ machine: m, rounds: ROUNDS, samples }, null, 2));
-  if (values['write-docs']) {
-    replaceDocsBlock(join(ROOT, 'docs', 'benchmarks.md'), { name: 'diskless', command: 'npm run bench:diskless -- --write-docs', heading: 'Diskless provisioning: clone + kexec against clone + power cycle + iPXE', body });
-    log('docs/benchmarks.md updated');
-  }
+  publishLabBench({ root: ROOT, name: 'diskless', heading: 'Diskless provisioning: clone + kexec against clone + power cycle + iPXE', body, data: { machine: m, rounds: ROUNDS, samples }, writeDocs: values['write-docs'], log });
 }
 
-main().catch((err: Error) => {
-  console.error(err.stack ?? err.message);
-  process.exit(1);
-});
+runBench(main);

@@ -18,14 +18,12 @@
  * 20 ms. Under TCG both boots cost about the same; the extrapolation to real
  * servers adds the POST times of shared/notes/recursive-fastprov-bmi.md §3.1.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { missingSummary } from '../src/lab/doctor.ts';
 import type { HilClient } from '../src/client/index.ts';
 import { startRig, type Rig } from '../test/support/fastprov-rig.ts';
-import { machine, replaceDocsBlock, revision } from './lib/report.ts';
-import { consoleTimes, median, POST_SECONDS, sec } from './lib/lab-timing.ts';
+import { machine, revision } from './lib/report.ts';
+import { consoleTimes, median, postExtrapolation, publishLabBench, runBench, sec } from './lib/lab-timing.ts';
 import { ROOT } from './lib/servers.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'write-docs': { type: 'boolean', default: false } } });
@@ -113,13 +111,7 @@ async function main(): Promise<void> {
   const pxeCp = stat('power cycle + PXE, 1 node (to FPBL up)', 'control');
   const pxeBoot = stat('power cycle + PXE, 1 node (to FPBL up)', 'boot');
   // Real servers: the same control plane and kernel boot, plus POST on the firmware path (notes §3.1).
-  const extrapolation = POST_SECONDS
-    .map((post) => {
-      const viaKexec = cp + guest;
-      const viaPxe = pxeCp + pxeBoot + post * 1000;
-      return `| ${post} s | ${sec(viaKexec)} s | ${sec(viaPxe)} s | ${(viaPxe / viaKexec).toFixed(1)}× |`;
-    })
-    .join('\n');
+  const extrapolation = postExtrapolation(cp + guest, pxeCp + pxeBoot, ['deploy by kexec', 'power cycle + PXE']);
   const body = [
     `- **Command:** \`npm run bench:fastprov -- --rounds ${ROUNDS} --write-docs\` on commit ${revision(ROOT)}; 2 lab nodes (384 MiB, TCG, 1 NIC, 16 MiB disk) rented by a derived HIL from a base HIL; medians`,
     `- **Machine:** ${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB RAM, ${m.kernel}; ${m.date}`,
@@ -133,21 +125,9 @@ async function main(): Promise<void> {
     '',
     '**Extrapolated to real servers**: the same control plane and kernel boot, and on the firmware path a POST of 30 s (new 1U server), 3 min (typical 2-socket server) or 10 min (large memory, RAID, many option ROMs):',
     '',
-    '| POST | deploy by kexec | power cycle + PXE | ratio |',
-    '|---|---|---|---|',
-    extrapolation,
+    ...extrapolation,
   ].join('\n');
-  console.log(body);
-  const dir = join(ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'fastprov.json'), JSON.stringify({ machine: m, rounds: ROUNDS, samples }, null, 2));
-  if (values['write-docs']) {
-    replaceDocsBlock(join(ROOT, 'docs', 'benchmarks.md'), { name: 'fastprov', command: 'npm run bench:fastprov -- --write-docs', heading: 'Fast provisioning: kexec against power cycle + PXE', body });
-    log('docs/benchmarks.md updated');
-  }
+  publishLabBench({ root: ROOT, name: 'fastprov', heading: 'Fast provisioning: kexec against power cycle + PXE', body, data: { machine: m, rounds: ROUNDS, samples }, writeDocs: values['write-docs'], log });
 }
 
-main().catch((err: Error) => {
-  console.error(err.stack ?? err.message);
-  process.exit(1);
-});
+runBench(main);

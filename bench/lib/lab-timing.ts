@@ -1,8 +1,12 @@
 /**
- * Timing lab nodes by their consoles, and the medians the lab benchmarks
- * report (bench:fastprov, bench:diskless).
+ * What the lab benchmarks (bench:fastprov, bench:diskless) share: timing
+ * nodes by their consoles, medians, the extrapolation to real servers' POST
+ * times, and where the report goes.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { replaceDocsBlock } from './report.ts';
 import type { Rig } from '../../test/support/fastprov-rig.ts';
 
 /**
@@ -35,3 +39,38 @@ export const sec = (ms: number) => (ms / 1000).toFixed(1);
 
 /** Real servers' POST times the lab benchmarks extrapolate to (shared/notes/recursive-fastprov-bmi.md §3.1): a new 1U server, a typical 2-socket one, a large one. */
 export const POST_SECONDS = [30, 180, 600];
+
+/**
+ * The table rows (with its header) of a lab path against the firmware path on
+ * real servers: the same times, plus each POST on the firmware path.
+ */
+export function postExtrapolation(fastMs: number, firmwareMs: number, columns: [fast: string, firmware: string]): string[] {
+  return [
+    `| POST | ${columns[0]} | ${columns[1]} | ratio |`,
+    '|---|---|---|---|',
+    ...POST_SECONDS.map((post) => {
+      const slow = firmwareMs + post * 1000;
+      return `| ${post} s | ${sec(fastMs)} s | ${sec(slow)} s | ${(slow / fastMs).toFixed(1)}× |`;
+    }),
+  ];
+}
+
+/** Prints a lab benchmark's report, keeps its samples in bench/results/<name>.json and, when asked, puts the report in docs/benchmarks.md. */
+export function publishLabBench(o: { root: string; name: string; heading: string; body: string; data: unknown; writeDocs: boolean; log: (m: string) => void }): void {
+  console.log(o.body);
+  const dir = join(o.root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${o.name}.json`), JSON.stringify(o.data, null, 2));
+  if (o.writeDocs) {
+    replaceDocsBlock(join(o.root, 'docs', 'benchmarks.md'), { name: o.name, command: `npm run bench:${o.name} -- --write-docs`, heading: o.heading, body: o.body });
+    o.log('docs/benchmarks.md updated');
+  }
+}
+
+/** Runs a benchmark's main, printing its failure and exiting 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err: Error) => {
+    console.error(err.stack ?? err.message);
+    process.exit(1);
+  });
+}
