@@ -32,6 +32,8 @@ export function bootKeeper(settings: Settings, store: Store, claims: Claims, o: 
     deleteNetwork: (label) => networkService(deps).delete(admin('hil-boot'), label),
     openBlob: (sha) => blobs.open(sha),
     actionsQueued: () => deps.actionsQueued(),
+    // Every process reads the same configuration: where the provisioning endpoint listens, whichever process runs it.
+    agentEndpoint: settings.provisioning?.listen,
   });
 }
 

@@ -121,7 +121,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
     // A dead process's switches may have work waiting: look now, not at the next poll.
     onChange: () => worker?.kick(),
   });
-  if (o.worker) worker = new NetworkWorker({ db: store.db, switches: drivers.switches, log: o.log.child({ component: 'networking-worker' }), claims, ...settings.worker });
+  if (o.worker) worker = new NetworkWorker({ db: store.db, switches: drivers.switches, log: o.log.child({ component: 'networking-worker' }), claims, onSettled: () => services.provisioning?.kick(), ...settings.worker });
   const deps = coreDeps(settings, store, drivers, o.log, worker, claims);
   const pool = drivers.upstream ? poolManager(deps, drivers.upstream, settings.upstream!) : undefined;
   deps.nodeSupply = pool?.supply;

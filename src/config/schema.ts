@@ -213,6 +213,8 @@ export const ConfigSchema = Type.Object(
         network_timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600 }),
         /** How often deadlines and network moves are checked. */
         tick_ms: Type.Integer({ minimum: 10, maximum: 60000 }),
+        /** How much of its project's images (kernels and initrds, newest first) an idle FPBL keeps in RAM, so a deploy needs no download; 0: none. */
+        prefetch_mib: Type.Integer({ minimum: 0, maximum: 65536 }),
       },
       Strict,
     ),
@@ -263,6 +265,7 @@ export function defaultConfig(): Config {
       wipe_timeout_seconds: 1800,
       network_timeout_seconds: 120,
       tick_ms: 100,
+      prefetch_mib: 64,
     },
     metrics: { require_auth: false },
     log: { level: 'info', format: 'auto' },

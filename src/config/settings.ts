@@ -29,6 +29,7 @@ export interface ProvisioningSettings {
   wipeTimeoutMs: number;
   networkTimeoutMs: number;
   tickMs: number;
+  prefetchBytes: number;
 }
 
 export interface Settings {
@@ -229,6 +230,7 @@ export function settingsFrom(cfg: Config): Settings {
             wipeTimeoutMs: seconds(pv.wipe_timeout_seconds),
             networkTimeoutMs: seconds(pv.network_timeout_seconds),
             tickMs: pv.tick_ms,
+            prefetchBytes: pv.prefetch_mib * 1024 * 1024,
           }
         : undefined,
   };

@@ -23,3 +23,10 @@ export function bootAddress(subnets: BootSubnets, subnet: number, host: number):
 
 /** The storage host's address on boot subnet `subnet`: where its exports, DHCP and boot scripts are. */
 export const storageAddress = (subnets: BootSubnets, subnet: number) => bootAddress(subnets, subnet, STORAGE_HOST);
+
+/**
+ * The boot server's URL for a node (src/exports/boot-http.ts): its iPXE
+ * script, kernel and initrd, and `deployed`, which a deploy's FPBL asks
+ * until it answers "jump" (docs/fast-provisioning.md, "Told to jump").
+ */
+export const bootServerUrl = (server: string, httpPort: number, mac: string, file: 'script.ipxe' | 'vmlinuz' | 'initrd.img' | 'deployed') => `http://${server}:${httpPort}/boot/${mac}/${file}`;

@@ -22,13 +22,15 @@ import { Service } from '../core/service.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import type { BootNetworkRow, DiskRow, NicRow, NodeRow } from '../store/schema.ts';
 import { bootAddress, storageAddress, type BootSubnets } from './boot-addresses.ts';
+import { jumpProbeOf, type JumpProbe } from './jump-probe.ts';
+import { connectNative, firstNic } from './boot-nic.ts';
 import { freeHost, freeSubnet, isBootNetworkShape } from './boot-allocation.ts';
 import { visibleDisk, type ExportView } from './disk-rules.ts';
 import { exportFields, exportView, NO_EXPORT } from './export-rows.ts';
 
 export interface BootDiskOptions {
   /** `[exports.boot]`; absent: nodes cannot boot from disks on this HIL. */
-  boot?: { subnets: BootSubnets };
+  boot?: { subnets: BootSubnets; httpPort: number };
   exports: { advertiseAddress: string; ports: { first: number; last: number } };
   /** Told after a commit that the exports or the boot networks must act on. */
   changed(): void;
@@ -222,6 +224,9 @@ export class BootDiskService extends Service {
     };
   }
 
+  /** Where a deploy's FPBL asks whether to jump (jump-probe.ts); undefined: the node boots from no disk. */
+  jumpProbe = (nodeId: number): Promise<JumpProbe | undefined> => (this.#o.boot ? jumpProbeOf(this.deps.db, this.#o.boot, nodeId) : Promise.resolve(undefined));
+
   /**
    * The project's boot network, made the first time it is needed: a HIL
    * network owned by the admins (so the tenant cannot delete it) that only
@@ -274,23 +279,6 @@ interface Joined {
 
 /** The boot network a node was about to join was retired meanwhile (internal: set() tries again). */
 class BootNetworkGone extends Error {}
-
-/** The boot NIC on the boot network, natively (firmware PXE and initramfs speak untagged); already there is fine. */
-async function connectNative(tx: Tx, node: NodeRow, nic: NicRow, networkId: number, native: string): Promise<void> {
-  const attachments = await tx.selectFrom('network_attachment').innerJoin('network', 'network.id', 'network_attachment.network_id').select(['network.id', 'network.label', 'channel']).where('nic_id', '=', nic.id).execute();
-  if (attachments.some((a) => a.id === networkId && a.channel === native)) return;
-  const other = attachments.find((a) => a.channel === native);
-  if (other) throw new BlockedError(`Nic ${nic.label} is on network ${other.label} natively, which the boot network needs; detach it first (hil node network detach ${node.label} ${nic.label} ${other.label}) or boot through another NIC.`);
-  await requireNetworksFree(tx, node.id);
-  await clearFinishedAction(tx, nic.id);
-  await insertAction(tx, { nicId: nic.id, type: 'modify_port', channel: native, newNetworkId: networkId });
-}
-
-async function firstNic(tx: Tx, node: NodeRow): Promise<NicRow> {
-  const nic = await tx.selectFrom('nic').selectAll().where('node_id', '=', node.id).orderBy('id').executeTakeFirst();
-  if (!nic) throw new BadArgumentError(`Node ${node.label} has no NIC to boot through.`);
-  return nic;
-}
 
 /** Two first boots of one project's nodes both make its network: the second finds it made. */
 function ignoreDuplicate(err: unknown): void {

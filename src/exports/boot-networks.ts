@@ -33,7 +33,7 @@ import { BootDhcp } from './boot-dhcp.ts';
 import { startBootHttp } from './boot-http.ts';
 import { BootLinks, type LinkSettings } from './boot-links.ts';
 import type { BootSubnets } from '../disks/boot-addresses.ts';
-import { bootFilesOf } from './boot-scripts.ts';
+import { bootFilesOf, isDeployed } from './boot-scripts.ts';
 
 export interface BootNetworkOptions {
   db: Kysely<Database>;
@@ -52,6 +52,8 @@ export interface BootNetworkOptions {
   /** Deletes a HIL network, as an administrator would. */
   deleteNetwork(label: string): Promise<void>;
   openBlob(sha256: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;
+  /** `[provisioning] listen` when fast provisioning is on: the boot servers relay returning nodes' reports there. */
+  agentEndpoint?: string;
   actionsQueued(): void;
 }
 
@@ -237,6 +239,8 @@ export class BootNetworkKeeper {
       address: server,
       port,
       filesOf: (mac) => bootFilesOf(this.#o.db, n.id, mac, `http://${server}:${port}`),
+      deployed: (mac) => isDeployed(this.#o.db, n.id, mac),
+      agentEndpoint: this.#o.agentEndpoint,
       open: (sha) => this.#o.openBlob(sha),
       onError: (err) => this.#o.log.warn({ network: n.label, err: err.message }, 'boot networks: the boot server failed a request'),
     });

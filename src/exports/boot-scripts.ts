@@ -70,3 +70,20 @@ async function bootImage(db: Kysely<Database>, imageId: number | null): Promise<
   }
   return undefined;
 }
+
+/**
+ * Whether the node whose boot NIC on `bootNetworkId` has `mac` is deployed
+ * by the provisioning service (every NIC moved, machine.ts); undefined: not
+ * a node of this network.
+ */
+export async function isDeployed(db: Kysely<Database>, bootNetworkId: number, mac: string): Promise<boolean | undefined> {
+  const row = await db
+    .selectFrom('node_boot')
+    .innerJoin('nic', 'nic.id', 'node_boot.nic_id')
+    .leftJoin('node_provisioning', 'node_provisioning.node_id', 'node_boot.node_id')
+    .select('node_provisioning.state')
+    .where('node_boot.boot_network_id', '=', bootNetworkId)
+    .where('nic.macaddr', '=', mac)
+    .executeTakeFirst();
+  return row && row.state === 'deployed';
+}

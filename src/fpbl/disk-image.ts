@@ -16,11 +16,11 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUSYBOX, type Kernel } from '../initramfs/kernel.ts';
 import { initramfsBase } from '../initramfs/tree.ts';
-import { busyboxApplets, EXAMPLE_CMDLINE, FpblBuildError, MARKER, MODULES, newestKernel, sharedLibraries, writeOut, type BuiltFile } from './build.ts';
+import { busyboxApplets, EXAMPLE_CMDLINE, FpblBuildError, KEXEC, MARKER, MODULES, newestKernel, RETURN_SCRIPT, sharedLibraries, writeOut, type BuiltFile } from './build.ts';
 
 export const ISCSISTART = '/usr/sbin/iscsistart';
 export const NETROOT_SCRIPT = fileURLToPath(new URL('./agent/hil-netroot.sh', import.meta.url));
@@ -32,7 +32,7 @@ export const NETROOT_MODULES = [...MODULES, 'iscsi_tcp', 'sd_mod', 'ext4', 'crc3
 const ROOT_MIB = 32;
 
 /** The busybox applets the root filesystem's init uses (symlinks to /bin/busybox). */
-const ROOT_APPLETS = ['sh', 'mount', 'umount', 'cat', 'echo', 'grep', 'cut', 'tr', 'sync', 'sleep', 'setsid', 'cttyhack', 'ls', 'uname', 'hostname', 'ip', 'dd', 'sed', 'poweroff', 'reboot'];
+const ROOT_APPLETS = ['sh', 'mount', 'umount', 'cat', 'echo', 'grep', 'cut', 'tr', 'sync', 'sleep', 'setsid', 'cttyhack', 'ls', 'uname', 'hostname', 'ip', 'dd', 'sed', 'poweroff', 'reboot', 'wget', 'timeout', 'sha256sum', 'head', 'rm', 'mkdir'];
 
 function rootInit(marker: string): string {
   return `#!/bin/sh
@@ -52,6 +52,8 @@ echo "hil-example: wrote its state"
 # What this boot read of its network disk so far (sectors of 512 bytes): bench:diskless sets it against the image's size.
 set -- $(cat /sys/block/\${root##*/}/stat 2>/dev/null)
 echo "hil-example: read $((\${3:-0} / 2)) KiB of its disk"
+# Deployed by kexec, the command line names HIL (on the boot network): the node can be reclaimed by kexec.
+/bin/hil-return &
 echo "hil-example: ready"
 while true; do setsid cttyhack sh -l; done
 `;
@@ -91,6 +93,12 @@ function rootFilesystem(work: string, marker: string): string {
   for (const a of ROOT_APPLETS) symlinkSync('busybox', join(root, 'bin', a));
   writeFileSync(join(root, 'sbin', 'init'), rootInit(marker));
   chmodSync(join(root, 'sbin', 'init'), 0o755);
+  // The return agent, and kexec with the libraries it loads (at the paths ldd names).
+  writeFileSync(join(root, 'bin', 'hil-return'), readFileSync(RETURN_SCRIPT), { mode: 0o755 });
+  for (const [from, to] of [[KEXEC, KEXEC], ...sharedLibraries(KEXEC).map((l) => [l, l])] as const) {
+    mkdirSync(join(root, dirname(to)), { recursive: true });
+    writeFileSync(join(root, to), readFileSync(from), { mode: 0o755 });
+  }
   writeFileSync(join(root, 'etc', 'hil-example-marker'), `${marker}\n`);
   const raw = join(work, 'root.raw');
   execFileSync('/usr/sbin/mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'hil-root', '-d', root, raw, `${ROOT_MIB}M`], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -55,6 +55,12 @@ export interface WorkerOptions {
   pollMs: number;
   /** How long to let a switch's queue fill before draining it. */
   batchLingerMs: number;
+  /**
+   * Told after each batch's outcomes are recorded: a node's NIC move is the
+   * provisioning service's next step, taken at once instead of at its next
+   * tick. (Called only once the worker runs, when everything is built.)
+   */
+  onSettled?(): void;
   /** This process's claims: a switch is drained only under its claim. */
   claims: Claims;
 }
@@ -184,6 +190,7 @@ export class NetworkWorker {
           if (outcome.ok) log.info({ action: action.uuid, switch: sw.label, port: action.port, type: action.type }, 'networking action done');
           else log.warn({ action: action.uuid, switch: sw.label, port: action.port, error: outcome.error }, 'networking action failed');
         }
+        this.#o.onSettled?.();
       }
     } finally {
       await session.close().catch((err) => log.warn({ err }, 'switch session close failed'));

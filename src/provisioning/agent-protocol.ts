@@ -9,13 +9,14 @@ import { inTx } from '../core/context.ts';
 import type { ProvisioningRow } from '../store/schema.ts';
 import type { ProvisioningContext } from './context.ts';
 import { FpblFiles } from './fpbl-files.ts';
-import { next, type AgentReport, type Position, type ProvisioningEvent } from './machine.ts';
+import { deployId, next, type AgentCommand, type AgentReport, type Position, type ProvisioningEvent } from './machine.ts';
 import { rowByToken, rowOfNode, transition } from './rows.ts';
 import { BOOT_EXPORT_COLUMNS, netrootWords } from '../disks/netroot.ts';
 import { hashToken, mintToken } from './tokens.ts';
+import { cacheCommand, reportedCache, wantedBlobs } from './prefetch.ts';
+import { afterRelease, releaseBootDisk } from './boot-release.ts';
 
-export type { AgentReport } from './machine.ts';
-export type AgentCommand = { command: string } & Record<string, string>;
+export type { AgentCommand, AgentReport } from './machine.ts';
 
 /**
  * How a loaded FPBL notices it has left the provisioning network: reports
@@ -29,8 +30,10 @@ const NONE: AgentCommand = { command: 'none' };
 const HOLD_MS = 20_000;
 
 /** Which command answers an FPBL's report, given where its node is now. */
-export function fpblAnswer(row: Position, report: AgentReport): 'none' | 'wipe' | 'deploy' | 'wait' | 'abort' {
+export function fpblAnswer(row: Position, report: AgentReport): 'none' | 'wipe' | 'deploy' | 'wait' | 'abort' | 'rejoin' {
   if (row.phase === 'wiping') return report.state === 'wiped' ? 'none' : 'wipe';
+  // Only an FPBL back from a diskless OS reports while a reclaim moves the NICs (any other has no token yet).
+  if (row.state === 'reclaiming' && row.phase === 'switching') return 'rejoin';
   if (row.state === 'deploying' && row.phase === 'loading') return report.state === 'failed' ? 'none' : 'deploy';
   if (row.state === 'deploying' && (row.phase === 'loaded' || row.phase === 'switching')) return 'wait';
   if (report.state === 'loaded') return 'abort'; // a load nobody wants any more
@@ -88,8 +91,9 @@ boot
       .where('node_id', '=', row.node_id)
       .execute();
     if (kind === 'return') return this.#returnCommand(row, report);
+    if (row.state === 'reclaiming' && report.state === 'fresh' && (await this.#ctx.diskless.bootDisks.jumpProbe(row.node_id))) await this.#backFromDiskless(row, report);
     // Most reports change nothing: no transaction, no tick.
-    if (await this.#apply(row, { type: 'fpbl-report', report })) this.#ctx.kick();
+    else if (await this.#apply(row, { type: 'fpbl-report', report })) this.#ctx.kick();
     const deadline = Date.now() + HOLD_MS;
     for (;;) {
       const current = await rowOfNode(this.#ctx.deps.db, row.node_id);
@@ -111,6 +115,22 @@ boot
     return sha ? { sha256: sha } : null;
   }
 
+  /**
+   * The FPBL of a node reclaimed from a diskless OS reports, through the
+   * boot network's server (its command line named it): that OS, and its
+   * shutdown's last writes to the disk, are over. The disk goes, the NICs
+   * move to the provisioning network, and the answer, `rejoin`, sends the
+   * FPBL after them.
+   */
+  async #backFromDiskless(row: ProvisioningRow, report: AgentReport): Promise<void> {
+    const to = next(row, { type: 'fpbl-report', report, diskless: true }, this.#ctx.o, Date.now());
+    if (!to) return;
+    const released = await inTx(this.#ctx.deps, async (tx) => ((await transition(tx, this.#ctx.log, row, to)) ? releaseBootDisk(this.#ctx, tx, row.node_id) : null));
+    if (released) afterRelease(this.#ctx, released);
+    this.#ctx.changes.changed(row.node_id);
+    this.#ctx.kick();
+  }
+
   /** Applies what `event` means for `row`; false when it means nothing or the row had moved on. */
   async #apply(row: ProvisioningRow, event: ProvisioningEvent): Promise<boolean> {
     const to = next(row, event, this.#ctx.o, Date.now());
@@ -123,8 +143,37 @@ boot
   async #fpblCommand(row: ProvisioningRow, report: AgentReport): Promise<AgentCommand> {
     const answer = fpblAnswer(row, report);
     if (answer === 'deploy') return this.#deployCommand(row, report);
-    if (answer === 'wait') return WAIT;
+    if (answer === 'wait') return { ...WAIT, ...(await this.#jumpFields(row.node_id)) };
+    if (answer === 'rejoin') return { command: 'rejoin', url: this.#ctx.o.url };
+    if (answer === 'none' && row.state === 'ready') return (await this.#cacheCommand(row, report)) ?? NONE;
     return { command: answer };
+  }
+
+  /** A ready FPBL's cache brought to what its project may deploy (prefetch.ts); null: it holds just that. */
+  async #cacheCommand(row: ProvisioningRow, report: AgentReport): Promise<AgentCommand | null> {
+    const wanted = await wantedBlobs(this.#ctx.deps.db, row.node_id, this.#ctx.o.prefetchBytes);
+    return cacheCommand(wanted, reportedCache(report.cached), (sha) => `${this.#ctx.o.url}/fpbl/v1/blob/${sha}`);
+  }
+
+  /**
+   * A deploy with a disk: where the FPBL asks whether to jump (the boot
+   * network's server, jump-probe.ts) instead of inferring it from failed
+   * reports; nothing for a deploy without one.
+   */
+  async #jumpFields(nodeId: number): Promise<Record<string, string>> {
+    const probe = await this.#ctx.diskless.bootDisks.jumpProbe(nodeId);
+    return probe ? { jump_url: probe.url, jump_ip: probe.address } : {};
+  }
+
+  /**
+   * A blob an FPBL may fetch into its cache: one of the images its node's
+   * project may deploy, within the prefetch budget. null: not one of them.
+   */
+  async blob(token: string, sha256: string): Promise<{ sha256: string } | 'unauthorized' | null> {
+    const found = await rowByToken(this.#ctx.deps.db, token);
+    if (!found || found.kind !== 'fpbl') return 'unauthorized';
+    const wanted = await wantedBlobs(this.#ctx.deps.db, found.row.node_id, this.#ctx.o.prefetchBytes);
+    return wanted.some((b) => b.sha256 === sha256) ? { sha256 } : null;
   }
 
   /** The deploy command, with a fresh return token for the customer's OS. */
@@ -135,8 +184,11 @@ boot
     const { token, hash } = mintToken();
     await db.updateTable('node_provisioning').set({ return_token_hash: hash }).where('node_id', '=', row.node_id).where('phase', '=', 'loading').execute();
     const mac = await this.#macOf(row.node_id, report.mac);
-    const hil = `hil.url=${url} hil.token=${token} hil.mac=${mac}${row.ip ? ` hil.ip=${row.ip}` : ''}`;
+    const probe = await this.#ctx.diskless.bootDisks.jumpProbe(row.node_id);
+    // A diskless OS stays on its boot network, whose server relays its return agent's reports; any other is put back on the provisioning network first.
+    const hil = probe ? `hil.url=${probe.server} hil.token=${token} hil.mac=${mac}` : `hil.url=${url} hil.token=${token} hil.mac=${mac}${row.ip ? ` hil.ip=${row.ip}` : ''}`;
     const root = await this.#netroot(row.node_id);
+    const { command: _wait, ...waitFields } = WAIT;
     return {
       command: 'deploy',
       kernel_url: `${url}/fpbl/v1/payload/kernel`,
@@ -144,6 +196,13 @@ boot
       initrd_url: `${url}/fpbl/v1/payload/initrd`,
       initrd_sha256: image.initrd_sha256!,
       cmdline: [image.cmdline, root, hil].filter(Boolean).join(' '),
+      // Loaded, the agent waits at once and says so in its next report (machine.ts): one round trip fewer than a separate "wait".
+      then: 'wait',
+      deploy_id: deployId(row) ?? '',
+      ...waitFields,
+      ...(probe ? { jump_url: probe.url, jump_ip: probe.address } : {}),
+      // What it may keep in its cache meanwhile: its own project's images, nothing of another's.
+      keep: (await wantedBlobs(db, row.node_id, this.#ctx.o.prefetchBytes)).map((b) => b.sha256).join(','),
     };
   }
 
@@ -158,22 +217,28 @@ boot
     return disk && netrootWords(disk);
   }
 
-  /** The return agent of a customer OS: told to kexec back into the FPBL when its node is being reclaimed. */
+  /**
+   * The return agent of a customer OS: told to kexec back into the FPBL when
+   * its node is being reclaimed. A diskless OS asks through its boot
+   * network's server, fetches the FPBL there, and that FPBL first reports
+   * there too (#backFromDiskless).
+   */
   async #returnCommand(row: ProvisioningRow, report: AgentReport): Promise<AgentCommand> {
     const { token, hash } = mintToken();
     const to = next(row, { type: 'return-report', report, fpblTokenHash: hash }, this.#ctx.o, Date.now());
     if (!to) return NONE;
+    const probe = await this.#ctx.diskless.bootDisks.jumpProbe(row.node_id);
     const [kernelSha, initrdSha] = [await this.#fpbl.sha256('vmlinuz'), await this.#fpbl.sha256('initrd.img')];
     if (!(await inTx(this.#ctx.deps, (tx) => transition(tx, this.#ctx.log, row, to)))) return NONE;
     this.#ctx.changes.changed(row.node_id);
-    const { url } = this.#ctx.o;
+    const base = probe?.server ?? this.#ctx.o.url;
     return {
       command: 'return',
-      kernel_url: `${url}/fpbl/v1/fpbl/vmlinuz`,
+      kernel_url: `${base}/fpbl/v1/fpbl/vmlinuz`,
       kernel_sha256: kernelSha,
-      initrd_url: `${url}/fpbl/v1/fpbl/initrd.img`,
+      initrd_url: `${base}/fpbl/v1/fpbl/initrd.img`,
       initrd_sha256: initrdSha,
-      cmdline: this.#fpblCmdline(token, await this.#macOf(row.node_id, report.mac)),
+      cmdline: this.#fpblCmdline(token, await this.#macOf(row.node_id, report.mac), base),
     };
   }
 
@@ -184,8 +249,8 @@ boot
     return reported && macs.includes(reported.toLowerCase()) ? reported.toLowerCase() : (macs[0] ?? '');
   }
 
-  /** The FPBL's kernel command line: where HIL is, the boot's token, the NIC to bring up. */
-  #fpblCmdline(token: string, mac: string): string {
-    return `console=ttyS0,115200 quiet hil.url=${this.#ctx.o.url} hil.token=${token} hil.mac=${mac}`;
+  /** The FPBL's kernel command line: where HIL is (for an FPBL back from a diskless OS, its boot network's server), the boot's token, the NIC to bring up. */
+  #fpblCmdline(token: string, mac: string, url = this.#ctx.o.url): string {
+    return `console=ttyS0,115200 quiet hil.url=${url} hil.token=${token} hil.mac=${mac}`;
   }
 }

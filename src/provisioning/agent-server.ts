@@ -97,6 +97,13 @@ async function handle(service: ProvisioningService, o: AgentServerOptions, log: 
     if (!found) return text(res, 404, 'no deploy is waiting for this node\n');
     return sendFile(req, res, o.blobPath(found.sha256));
   }
+  const blob = /^\/fpbl\/v1\/blob\/([0-9a-f]{64})$/.exec(path);
+  if (blob && get) {
+    const found = token ? await service.blob(token, blob[1]) : 'unauthorized';
+    if (found === 'unauthorized') return text(res, 401, 'a valid token is required\n');
+    if (!found) return text(res, 404, "not an image this node's project may deploy\n");
+    return sendFile(req, res, o.blobPath(found.sha256));
+  }
   if (path === '/fpbl/v1/agent' && req.method === 'POST') {
     const report = parseLines(await readBody(req));
     if (!token) return text(res, 401, 'a valid token is required\n');

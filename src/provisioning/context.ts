@@ -13,6 +13,8 @@ export interface ProvisioningOptions extends Timeouts {
   network: string;
   fpblDir: string;
   tickMs: number;
+  /** How many bytes of images an idle FPBL may keep (prefetch.ts). */
+  prefetchBytes: number;
 }
 
 /** What a deploy of a disk image needs (`deploy --disk`): the nodes' boot disks, and the disks themselves. */

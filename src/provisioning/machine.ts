@@ -50,9 +50,11 @@ const TIMEOUT: { [S in ProvisioningState]: Record<(typeof PHASES)[S][number], ke
 
 /** A report from an agent, parsed from its key=value lines (docs/fast-provisioning.md, agent protocol). */
 export type AgentReport = Record<string, string>;
+/** What answers it: a command and its keys. */
+export type AgentCommand = { command: string } & Record<string, string>;
 
 /** The row as the machine reads it. */
-export type MachineRow = Position & Pick<ProvisioningRow, 'deadline' | 'fpbl_token_hash' | 'return_token_hash'>;
+export type MachineRow = Position & Pick<ProvisioningRow, 'deadline' | 'fpbl_token_hash' | 'return_token_hash' | 'operation_started'>;
 
 /** What a transition writes: the new position, its deadline, and the other columns that change with it. */
 export type Change = Position & { deadline: number | null } & Partial<Pick<ProvisioningRow, 'path' | 'image_id' | 'networks' | 'error' | 'fpbl_token_hash' | 'return_token_hash' | 'operation_started'>>;
@@ -60,12 +62,16 @@ export type Change = Position & { deadline: number | null } & Partial<Pick<Provi
 export type ProvisioningEvent =
   /** A tenant deploys an image; its NICs then go onto `networks` ({nic: network label}). */
   | { type: 'deploy'; imageId: number; networks: Record<string, string> }
-  /** Someone asks for the node back in its FPBL (`powerCycle`: not by kexec, whatever its OS could do). */
-  | { type: 'reclaim'; powerCycle: boolean }
+  /**
+   * Someone asks for the node back in its FPBL (`powerCycle`: not by kexec,
+   * whatever its OS could do). `diskless`: its OS's root is on its boot
+   * network, which it reaches HIL through: its NICs stay until it jumps.
+   */
+  | { type: 'reclaim'; powerCycle: boolean; diskless?: boolean }
   /** The node's firmware fetched its boot script, which carries a new FPBL token. */
   | { type: 'boot-script'; fpblTokenHash: string }
-  /** The FPBL agent reported. */
-  | { type: 'fpbl-report'; report: AgentReport }
+  /** The FPBL agent reported (`diskless`: its node still boots from a disk, so it came back through the boot network). */
+  | { type: 'fpbl-report'; report: AgentReport; diskless?: boolean }
   /** A customer OS's return agent reported; answered with a return, it would carry this new FPBL token. */
   | { type: 'return-report'; report: AgentReport; fpblTokenHash: string }
   /** Every NIC is where the phase wanted it. */
@@ -74,8 +80,8 @@ export type ProvisioningEvent =
   /** Boot device PXE, power off, power on: done. */
   | { type: 'power-cycled' }
   | { type: 'power-cycle-failed'; reason: string }
-  /** The row's deadline passed. */
-  | { type: 'expired' };
+  /** The row's deadline passed (`diskless`: the node still boots from a disk, its NICs on the boot network). */
+  | { type: 'expired'; diskless?: boolean };
 
 type EventOf<T extends ProvisioningEvent['type']> = Extract<ProvisioningEvent, { type: T }>;
 /** A transition without its deadline, which `next` adds. */
@@ -86,6 +92,9 @@ const failed = (error: string): Move => ({ state: 'error', phase: 'failed', erro
 
 /** What every way back into the FPBL starts with: nothing asked of the networks yet, no error, no return token. */
 const startOver = (now: number) => ({ phase: 'switching', networks: '{}', error: null, operation_started: now, return_token_hash: null }) as const;
+
+/** Names one deploy of a node (its start time), for the agent to echo: `deploy=` in its reports. */
+export const deployId = (row: Pick<ProvisioningRow, 'operation_started'>): string | null => (row.operation_started === null ? null : String(row.operation_started));
 
 /** Only a ready node takes a deploy. */
 export const canDeploy = (row: Position): boolean => row.state === 'ready' && row.phase === 'idle';
@@ -98,7 +107,9 @@ const RULES: { [T in ProvisioningEvent['type']]: Rule<T> } = {
     // The power cycle is also what an operator asks for who does not trust the customer's OS to return it.
     if (row.state === 'deployed' && !e.powerCycle) {
       // A deployed node keeps its return token (its OS needs it to come back); nothing else does.
-      return { state: 'reclaiming', path: 'kexec', ...startOver(now), return_token_hash: row.return_token_hash, fpbl_token_hash: null };
+      const back = { state: 'reclaiming', path: 'kexec', ...startOver(now), return_token_hash: row.return_token_hash, fpbl_token_hash: null } as const;
+      // A diskless OS needs its boot network until it jumps: it is asked to return first, and its NICs move after.
+      return e.diskless ? { ...back, phase: 'returning' } : back;
     }
     // An FPBL that still runs keeps its token until the node's next PXE boot mints another.
     return { state: 'booting-fpbl', path: 'power-cycle', ...startOver(now), fpbl_token_hash: row.fpbl_token_hash };
@@ -106,9 +117,12 @@ const RULES: { [T in ProvisioningEvent['type']]: Rule<T> } = {
 
   'boot-script': (row, e) => (row.state === 'booting-fpbl' && row.phase === 'pxe' ? { state: 'booting-fpbl', phase: 'starting', fpbl_token_hash: e.fpblTokenHash } : null),
 
-  'fpbl-report'(row, { report }) {
+  'fpbl-report'(row, { report, diskless }) {
     const s = report.state;
     const why = report.error ?? 'no reason given';
+    // Back from a diskless OS, through its boot network: that OS is gone, so
+    // its disk can go and the NICs move; the FPBL follows them (`rejoin`).
+    if (s === 'fresh' && diskless && row.state === 'reclaiming' && row.phase === 'starting') return { state: 'reclaiming', phase: 'switching' };
     // The FPBL runs: the customer OS that returned the node is gone, and its token with it.
     if (s === 'fresh' && row.phase === 'starting') return { state: row.state, phase: 'wiping', return_token_hash: null };
     if (row.phase === 'wiping') {
@@ -120,7 +134,14 @@ const RULES: { [T in ProvisioningEvent['type']]: Rule<T> } = {
     // Told to wait, but the move starts only when the agent says it heard
     // "wait" (waiting=1): moved at once, the answer could be lost on its way
     // (or the report retried), and an agent that never heard "wait" never kexecs.
-    if (s === 'loaded' && row.phase === 'loading') return { state: 'deploying', phase: 'loaded' };
+    // An agent told "deploy, then wait" says so with its first loaded report,
+    // naming the deploy (agent-protocol.ts deployId): a waiting=1 left over
+    // from another load proves nothing about this one. One that will be told
+    // when to jump (a deploy with a disk) says so as soon as it has the files
+    // ("staged"): the move then runs while it loads them.
+    const thisDeploy = report.waiting === '1' && deployId(row) !== null && report.deploy === deployId(row);
+    if (s === 'staged' && row.phase === 'loading') return thisDeploy ? { state: 'deploying', phase: 'switching' } : null;
+    if (s === 'loaded' && row.phase === 'loading') return { state: 'deploying', phase: thisDeploy ? 'switching' : 'loaded' };
     if (s === 'loaded' && row.phase === 'loaded' && report.waiting === '1') return { state: 'deploying', phase: 'switching' };
     if (s === 'failed' && row.phase === 'loading') return failed(`the node could not load the image: ${why}`);
     return null;
@@ -140,7 +161,8 @@ const RULES: { [T in ProvisioningEvent['type']]: Rule<T> } = {
     if (row.phase !== 'switching') return null;
     // The FPBL sees the provisioning network go and kexecs into the image; its token dies with it.
     if (row.state === 'deploying') return { state: 'deployed', phase: 'running', fpbl_token_hash: null };
-    if (row.state === 'reclaiming') return { state: 'reclaiming', phase: 'returning' };
+    // A diskless node's FPBL, already running, is told to rejoin the provisioning network and report from there.
+    if (row.state === 'reclaiming') return { state: 'reclaiming', phase: row.fpbl_token_hash !== null ? 'starting' : 'returning' };
     if (row.state === 'booting-fpbl') return { state: 'booting-fpbl', phase: 'power-cycling' };
     return null;
   },
@@ -149,11 +171,12 @@ const RULES: { [T in ProvisioningEvent['type']]: Rule<T> } = {
   'power-cycled': (row) => (row.state === 'booting-fpbl' && row.phase === 'power-cycling' ? { state: 'booting-fpbl', phase: 'pxe' } : null),
   'power-cycle-failed': (row, e) => (row.state === 'booting-fpbl' && row.phase === 'power-cycling' ? failed(`power-cycling into the FPBL failed: ${e.reason}`) : null),
 
-  expired(row) {
+  expired(row, e) {
     if (row.deadline === null) return null; // nothing here runs against a clock
     if (row.state === 'reclaiming' && (row.phase === 'returning' || row.phase === 'starting')) {
-      // The customer's OS did not come back by itself: the out-of-band path.
-      return { state: 'booting-fpbl', phase: 'power-cycling', path: 'power-cycle', return_token_hash: null, fpbl_token_hash: null, error: null };
+      // The customer's OS did not come back by itself: the out-of-band path,
+      // its NICs first back on the provisioning network if they are still on a boot network.
+      return { state: 'booting-fpbl', phase: e.diskless ? 'switching' : 'power-cycling', path: 'power-cycle', return_token_hash: null, fpbl_token_hash: null, error: null };
     }
     return failed(`${row.state}/${row.phase} took longer than allowed`);
   },

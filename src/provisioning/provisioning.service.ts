@@ -24,6 +24,7 @@ import { canDeploy, enrollment, next } from './machine.ts';
 import type { PowerControl } from './power-cycles.ts';
 import { insertRow, provisioningNetworkId, rowOfNode, transition } from './rows.ts';
 import { ProvisioningTick } from './tick.ts';
+import { afterRelease, releaseBootDisk } from './boot-release.ts';
 
 export type { ProvisioningOptions } from './context.ts';
 export type { PowerControl } from './power-cycles.ts';
@@ -56,8 +57,11 @@ export function provisioningService(deps: CoreDeps, power: PowerControl, o: Prov
     bootScript: (mac: string) => agents.bootScript(mac),
     agentReport: (token: string, report: Record<string, string>, signal: AbortSignal) => agents.report(token, report, signal),
     payload: (token: string, part: string) => agents.payload(token, part),
+    blob: (token: string, sha256: string) => agents.blob(token, sha256),
     fpblFile: (name: string) => agents.fpblFile(name),
     start: () => tick.start(),
+    /** Runs the tick now (a networking action it may wait for has ended). */
+    kick: () => tick.kick(),
     /** Stops the tick and waits for what it started; a power cycle under way is finished (bounded by the OBM timeout). */
     stop: () => tick.stop(),
   };
@@ -148,64 +152,41 @@ export interface ReclaimOptions {
  * its OS cooperates (falling back to a power cycle); any other node is
  * power-cycled into the FPBL, which is also how a node is enrolled.
  *
- * A node booted from a disk stops doing so: its boot disk is cleared (the
- * NIC moves to the provisioning network with the others), and a disk a
- * deploy booted is deleted unless `keepDisk`. Such a node goes back by power
- * cycle: its OS lost its root filesystem with the export, so its return
- * agent could not (docs/design/diskless-boot.md).
+ * A node booted from a disk stops doing so (its NIC moves to the
+ * provisioning network with the others), and a disk a deploy booted is
+ * deleted unless `keepDisk`. Reclaimed by kexec, its OS keeps that disk, its
+ * root filesystem, until it jumps: it is asked to return through its boot
+ * network's server, and the disk goes only then (boot-release.ts). Reclaimed
+ * by power cycle, the disk goes at once.
  */
 async function reclaim(ctx: ProvisioningContext, p: Principal, nodeLabel: string, opts: ReclaimOptions): Promise<ProvisioningView> {
-  const { bootDisks } = ctx.diskless;
-  const { nodeId, released, deployedFrom } = await inTx(ctx.deps, async (tx) => {
+  const { nodeId, released } = await inTx(ctx.deps, async (tx) => {
     const node = await getNode(tx, nodeLabel);
     requireProjectAccess(p, node.project_id);
     await provisioningNetworkId(tx, ctx.o.network);
     const row = await rowOfNode(tx, node.id);
-    const released = await bootDisks.releaseInTx(tx, node.id);
     if (!row) {
+      const released = await releaseBootDisk(ctx, tx, node.id, false);
       await insertRow(tx, node.id, enrollment(ctx.o, Date.now()));
       ctx.log.info({ node: nodeLabel }, 'provisioning: enrolling');
-      return { nodeId: node.id, released, deployedFrom: false };
+      return { nodeId: node.id, released };
     }
     // A boot disk on a node the service holds is a deploy's (boot_disk refuses held nodes).
-    const deployedFrom = released !== null;
-    const to = next(row, { type: 'reclaim', powerCycle: (opts.powerCycle ?? false) || deployedFrom }, ctx.o, Date.now());
-    if (!to) return { nodeId: node.id, released, deployedFrom }; // already there or on its way
+    const diskless = (await tx.selectFrom('node_boot').select('node_id').where('node_id', '=', node.id).executeTakeFirst()) !== undefined;
+    const to = next(row, { type: 'reclaim', powerCycle: opts.powerCycle ?? false, diskless }, ctx.o, Date.now());
+    if (!to) return { nodeId: node.id, released: null }; // already there or on its way
     if (!(await transition(tx, ctx.log, row, to))) throw new BlockedError(`Node ${nodeLabel} changed state; try again.`);
-    return { nodeId: node.id, released, deployedFrom };
+    if (to.state === 'reclaiming' && diskless) {
+      await tx.updateTable('node_boot').set({ delete_on_release: !opts.keepDisk }).where('node_id', '=', node.id).execute();
+      return { nodeId: node.id, released: null };
+    }
+    return { nodeId: node.id, released: await releaseBootDisk(ctx, tx, node.id, !opts.keepDisk) };
   });
-  if (released !== null) bootDisks.changed();
-  if (released !== null && deployedFrom && !opts.keepDisk) void deleteWhenFree(ctx, p, released);
+  if (released) afterRelease(ctx, released, p);
   ctx.changes.changed(nodeId);
   ctx.kick();
   return view(ctx.deps.db, nodeId);
 }
-
-/**
- * Deletes a deploy's disk once its export has stopped: the process serving it
- * lets it go within a heartbeat or two, and until then the delete is refused
- * as "still being worked on". Gives up (the disk stays, the tenant's to
- * delete) after DELETE_WAIT_MS or on any other refusal, and says so in the log.
- */
-async function deleteWhenFree(ctx: ProvisioningContext, p: Principal, disk: string): Promise<void> {
-  const deadline = Date.now() + DELETE_WAIT_MS;
-  for (;;) {
-    try {
-      await ctx.diskless.disks.delete(p, disk);
-      ctx.log.info({ disk }, 'provisioning: deleted the disk of a reclaimed node');
-      return;
-    } catch (err) {
-      const busy = err instanceof BlockedError && /still being worked on/.test(err.message);
-      if (!busy || Date.now() > deadline) {
-        ctx.log.warn({ disk, err: (err as Error).message }, 'provisioning: could not delete the disk of a reclaimed node; it stays');
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
-const DELETE_WAIT_MS = 30_000;
 
 async function status(ctx: ProvisioningContext, p: Principal, nodeLabel: string): Promise<ProvisioningView> {
   const node = await getNode(ctx.deps.db, nodeLabel);

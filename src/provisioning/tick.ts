@@ -15,6 +15,7 @@ import { isOverdue, next, type ProvisioningEvent } from './machine.ts';
 import { stepNicMoves, type MoveProgress, type NicTargets } from './nic-moves.ts';
 import { PowerCycles, type PowerControl } from './power-cycles.ts';
 import { provisioningNetworkId, rowOfNode, transition } from './rows.ts';
+import { afterRelease, releaseBootDisk } from './boot-release.ts';
 
 export class ProvisioningTick {
   readonly #ctx: ProvisioningContext;
@@ -60,11 +61,19 @@ export class ProvisioningTick {
     }
   }
 
-  /** Past its deadline: a power cycle where one can help, else error (machine.ts says which). */
+  /**
+   * Past its deadline: a power cycle where one can help, else error
+   * (machine.ts says which). A diskless node whose OS did not return is
+   * power-cycled off its boot disk, which goes then (boot-release.ts).
+   */
   async #expire(row: ProvisioningRow): Promise<void> {
-    const to = next(row, { type: 'expired' }, this.#ctx.o, Date.now());
-    if (to) await inTx(this.#ctx.deps, (tx) => transition(tx, this.#ctx.log, row, to));
+    const { deps, log } = this.#ctx;
+    const diskless = (await deps.db.selectFrom('node_boot').select('node_id').where('node_id', '=', row.node_id).executeTakeFirst()) !== undefined;
+    const to = next(row, { type: 'expired', diskless }, this.#ctx.o, Date.now());
+    const released = to && (await inTx(deps, async (tx) => ((await transition(tx, log, row, to)) && diskless && to.state === 'booting-fpbl' ? releaseBootDisk(this.#ctx, tx, row.node_id) : null)));
+    if (released) afterRelease(this.#ctx, released);
     this.#ctx.changes.changed(row.node_id);
+    if (released) this.kick(); // its NICs move now
   }
 
   /** One step of the row's NIC move: queue what is missing; all done or one failed moves the row on. */

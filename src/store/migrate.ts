@@ -15,6 +15,7 @@ import * as claims from './migrations/0005-claims.ts';
 import * as freeNodesIndex from './migrations/0006-free-nodes-index.ts';
 import * as disks from './migrations/0007-disks.ts';
 import * as bootDisks from './migrations/0008-boot-disks.ts';
+import * as bootDiskRelease from './migrations/0009-boot-disk-release.ts';
 
 import type { AnyDb } from './migrations/any-db.ts';
 
@@ -37,6 +38,7 @@ export const CORE_MIGRATIONS: MigrationSet = {
     '0006-free-nodes-index': freeNodesIndex,
     '0007-disks': disks,
     '0008-boot-disks': bootDisks,
+    '0009-boot-disk-release': bootDiskRelease,
   },
 };
 

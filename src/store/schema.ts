@@ -224,6 +224,8 @@ export interface NodeBootTable {
   /** The last byte of its address in the boot network's /24. */
   host: number;
   created_at: number;
+  /** Delete the disk when the node stops booting from it (migration 0009). */
+  delete_on_release: Generated<Bool>;
 }
 
 export type ExportState = 'starting' | 'serving' | 'failed';

@@ -234,6 +234,26 @@ describe(`boot networks on the storage host (${database.name})`, { skip: databas
     assert.equal((await get(r1, `${base}/boot/${m1.mac}/script.ipxe`)).status, 404, "another project's node is not on this network");
   });
 
+  it("tells a deploy's FPBL to jump once its node is deployed, and only its own network's nodes", async () => {
+    const url = (mac: string) => `http://10.213.0.1:${httpPort}/boot/${mac}/deployed`;
+    const db = t.hil.store.db;
+    // Not held by the provisioning service: not deployed by it.
+    assert.deepEqual(await get(r1, url(r1.mac)), { status: 409, body: 'not yet\n' });
+    const node = await db.selectFrom('node').select('id').where('label', '=', 'r1').executeTakeFirstOrThrow();
+    const disk = await db.selectFrom('disk').select('image_id').where('label', '=', 'rd1').executeTakeFirstOrThrow();
+    const row = { node_id: node.id, state: 'deploying', phase: 'switching', path: 'power-cycle', image_id: disk.image_id, networks: '{}', since: Date.now() } as const;
+    await db.insertInto('node_provisioning').values(row).execute();
+    try {
+      assert.equal((await get(r1, url(r1.mac))).status, 409, 'its NICs are still moving');
+      await db.updateTable('node_provisioning').set({ state: 'deployed', phase: 'running' }).where('node_id', '=', node.id).execute();
+      assert.deepEqual(await get(r1, url(r1.mac)), { status: 200, body: 'jump\n' });
+      assert.equal((await get(r1, url(encodeURIComponent(r1.mac)))).status, 200, 'the MAC percent-encoded');
+      assert.equal((await get(r1, url(m1.mac))).status, 404, "another project's node is not on this network");
+    } finally {
+      await db.deleteFrom('node_provisioning').where('node_id', '=', node.id).execute();
+    }
+  });
+
   it('each node reads its own disk over iSCSI from its boot network', async () => {
     for (const [node, disk, byte] of [[r1, 'rd1', '0x47'], [m1, 'md1', '0x47'], [r2, 'rd2', '0x4b']] as const) {
       // The export starts beside the NIC's move; a node boots from it once it serves.

@@ -9,12 +9,16 @@
  * pattern. The stand-in:
  *   1. serves boot.ipxe (once, with token T1) and the FPBL;
  *   2. answers the first report with `wipe`: the disk must be all zeros;
- *   3. then a `deploy` whose kernel SHA-256 is wrong: `failed`, nothing loaded;
- *   4. then a good `deploy` of an example image (marker CUSTOMER-X, return
- *      token T2): `loaded`; `wait` twice, then the endpoint goes away (the
- *      boot server answers 502): the agent kexecs into the example, which
- *      prints its marker under a new boot_id; no power event on the BMC;
- *   5. comes back; the return agent posts, gets `return` with the FPBL and
+ *   3. then `cache` twice: the example's kernel, then its initrd, into the
+ *      FPBL's cache (each report after says what it holds);
+ *   4. then a `deploy` whose kernel SHA-256 is wrong: `failed`, nothing loaded;
+ *   5. then a good `deploy, then wait` of an example image (marker CUSTOMER-X,
+ *      return token T2) that keeps only the kernel: the initrd is forgotten
+ *      and downloaded, the kernel taken from the cache; its first `loaded`
+ *      report is already waiting; `wait` twice more, then the endpoint goes
+ *      away (the boot server answers 502): the agent kexecs into the example,
+ *      which prints its marker under a new boot_id; no power event on the BMC;
+ *   6. comes back; the return agent posts, gets `return` with the FPBL and
  *      token T3; the FPBL boots again (a third boot_id) and reports `fresh`
  *      with T3.
  */
@@ -64,7 +68,7 @@ class Endpoint {
   readonly log: string[] = [];
   bootQueries: string[] = [];
   bootArmed = true;
-  phase: 'wipe' | 'bad-deploy' | 'deploy' | 'gone' | 'return' | 'returned' = 'wipe';
+  phase: 'wipe' | 'cache' | 'bad-deploy' | 'deploy' | 'gone' | 'return' | 'returned' = 'wipe';
   waits = 0;
   leftAt = 0;
   #server: Server | null = null;
@@ -128,6 +132,12 @@ class Endpoint {
       if (token !== this.tokens.t1) return this.#send(res, 401, 'bad token\n');
       return this.#file(res, join(this.exampleDir, url.pathname.endsWith('kernel') ? 'vmlinuz' : 'initrd.img'));
     }
+    const blob = /^\/fpbl\/v1\/blob\/([0-9a-f]{64})$/.exec(url.pathname);
+    if (req.method === 'GET' && blob) {
+      if (token !== this.tokens.t1) return this.#send(res, 401, 'bad token\n');
+      const name = ['vmlinuz', 'initrd.img'].find((n) => createHashHex(join(this.exampleDir, n)) === blob[1]);
+      return name ? this.#file(res, join(this.exampleDir, name)) : this.#send(res, 404, 'no such blob\n');
+    }
     if (req.method === 'POST' && url.pathname === '/fpbl/v1/agent') {
       let body = '';
       req.setEncoding('utf8');
@@ -164,8 +174,12 @@ class Endpoint {
       return { command: 'none' };
     }
     if (token === this.tokens.t3) return { command: 'none' }; // the FPBL, back again
+    const [kernel, initrd] = [example('vmlinuz'), example('initrd.img')];
+    const cache = (sha: string, keep: string[]) => ({ command: 'cache', keep: keep.join(','), fetch_url: `${URL_BASE}/fpbl/v1/blob/${sha}`, fetch_sha256: sha, fetch_size: '1' });
     const deploy = (kernelSha: string) => ({
       command: 'deploy',
+      then: 'wait',
+      keep: kernel,
       kernel_url: `${URL_BASE}/fpbl/v1/payload/kernel`,
       kernel_sha256: kernelSha,
       initrd_url: `${URL_BASE}/fpbl/v1/payload/initrd`,
@@ -175,10 +189,15 @@ class Endpoint {
     switch (this.phase) {
       case 'wipe':
         if (f.state === 'wiped') {
-          this.phase = 'bad-deploy';
-          return deploy('0'.repeat(64));
+          this.phase = 'cache';
+          return cache(kernel, [kernel]);
         }
         return { command: 'wipe' };
+      case 'cache':
+        if (f.cached === kernel) return cache(initrd, [kernel, initrd]);
+        if (f.cached !== [kernel, initrd].sort().join(',')) return { command: 'none' };
+        this.phase = 'bad-deploy';
+        return { ...deploy('0'.repeat(64)), keep: [kernel, initrd].join(',') };
       case 'bad-deploy':
         if (f.state !== 'failed') return { command: 'none' };
         this.phase = 'deploy';
@@ -302,7 +321,14 @@ describe('FPBL agent and return agent in a lab node', { skip }, () => {
     assert.equal(disk.length, DISK_BYTES);
     assert.equal(disk.findIndex((b) => b !== 0), -1, 'the disk is all zeros after wipe');
 
-    // 3. The deploy with a wrong kernel checksum fails, and loads nothing.
+    // 3. cache: the kernel, then the initrd; each report after says what the FPBL holds.
+    const kernelSha = createHashHex(join(endpoint.exampleDir, 'vmlinuz'));
+    const initrdSha = createHashHex(join(endpoint.exampleDir, 'initrd.img'));
+    await until('the agent to hold both', async () => endpoint.reports.some((r) => r.fields.cached === [kernelSha, initrdSha].sort().join(',')), 60_000).catch((e) => assert.fail(`${e.message}${show()}`));
+    assert.ok(endpoint.reports.some((r) => r.fields.cached === kernelSha), 'the kernel alone first');
+    assert.equal(endpoint.log.filter((l) => l.startsWith('GET /fpbl/v1/blob/')).length, 2, endpoint.log.join('\n'));
+
+    // 4. The deploy with a wrong kernel checksum fails, and loads nothing.
     const failed = await until('the agent to report failed', async () => endpoint.reports.find((r) => r.fields.state === 'failed'), 90_000).catch((e) => assert.fail(`${e.message}${show()}`));
     assert.match(failed.fields.error, /kernel sha256 mismatch: expected 0{64}, got [0-9a-f]{64}/);
     assert.equal(failed.fields.boot_id, b1);
@@ -310,8 +336,15 @@ describe('FPBL agent and return agent in a lab node', { skip }, () => {
     const upToFailure = consoleText().slice(0, consoleText().indexOf('hil-agent: failed: kernel sha256 mismatch'));
     assert.doesNotMatch(upToFailure.slice(upToFailure.lastIndexOf('hil-agent: command: deploy')), /kexec -l|deploy: loaded/, 'nothing was loaded for the bad deploy');
 
-    // 4. The good deploy: loaded, wait, wait, wait, gone → kexec -e into the example.
+    // 5. The good deploy, then wait: loaded (and waiting), wait, wait, gone → kexec -e into the example.
     const loaded = await until('the agent to report loaded', async () => endpoint.reports.find((r) => r.fields.state === 'loaded'), 120_000).catch((e) => assert.fail(`${e.message}${show()}`));
+    assert.equal(loaded.fields.waiting, '1', '"then=wait": the first loaded report is already waiting');
+    assert.equal(loaded.fields.cached, kernelSha, 'the initrd, not in the deploy\'s keep, was forgotten');
+    const good = consoleText().slice(consoleText().lastIndexOf('hil-agent: command: deploy'));
+    assert.match(good, new RegExp(`hil-agent: cache: forgot ${initrdSha}`));
+    assert.match(good, /hil-agent: deploy: the kernel is in the cache/);
+    assert.match(good, /hil-agent: deploy: downloading the initrd/);
+    assert.equal(endpoint.log.filter((l) => l.startsWith('GET /fpbl/v1/payload/kernel')).length, 1, 'the kernel downloaded for the bad deploy only');
     const example = await until('the example image to print its marker', async () => new RegExp(`hil-example: ${MARKER} booted boot_id=([0-9a-f-]{36}) uptime=([\\d.]+)`).exec(consoleText()) ?? undefined, 90_000).catch((e) => assert.fail(`${e.message}${show()}`));
     const markerAt = Date.now();
     const [, b2, exampleUptime] = example;
@@ -332,7 +365,7 @@ describe('FPBL agent and return agent in a lab node', { skip }, () => {
     assert.equal(powerEvents.filter((l) => l.includes('powered on')).length, 1, events().join('\n'));
     assert.ok(!powerEvents.some((l) => /powered off|set power 0|set reset|set shutdown/.test(l)), events().join('\n'));
 
-    // 5. Back on the network: the return agent gets `return`, the FPBL boots again with T3.
+    // 6. Back on the network: the return agent gets `return`, the FPBL boots again with T3.
     endpoint.phase = 'return';
     await endpoint.listen();
     const returned = await until('the FPBL to report fresh with the new token', async () => endpoint.reports.find((r) => r.token === endpoint.tokens.t3 && r.fields.agent === 'fpbl'), 120_000).catch((e) => assert.fail(`${e.message}${show()}`));

@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentCall, fpblAgent } from '../support/fpbl-agent.ts';
+import { wantedBlobs } from '../../src/provisioning/prefetch.ts';
 import { testDatabases, type FreshDb } from '../support/databases.ts';
 import { addUser, startTestHil, type Caller, type TestHil } from '../support/hil.ts';
 import { assertError, mkNetwork, mkNodeWithNic, mkProject, mkSwitch } from '../support/fixtures.ts';
@@ -45,6 +46,8 @@ for (const database of testDatabases()) {
     let savedReturnToken = '';
     const kernel = Buffer.from('customer kernel bytes '.repeat(100));
     const initrd = Buffer.from('customer initrd bytes '.repeat(50));
+    /** What makes os-b's files differ from os-a's. */
+    const otherBytes = Buffer.from(' of project b');
 
     const fpbl = fpblAgent({ socket: () => socket, admin: () => admin, node: 'n1', mac: MAC });
     const { agent, report, status, untilState } = fpbl;
@@ -79,7 +82,7 @@ for (const database of testDatabases()) {
       for (const [who, name, owner] of [[alice, 'os-a', 'proj-a'], [bob, 'os-b', 'proj-b']] as const) {
         await ok(who('PUT', `/v0/image/${name}`, { project: owner, cmdline: `console=ttyS0 marker=${name}` }));
         for (const [part, data] of [['kernel', kernel], ['initrd', initrd]] as const) {
-          const r = await t.hil.app!.inject({ method: 'PUT', url: `/v0/image/${name}/${part}`, payload: data, headers: { 'content-type': 'application/octet-stream', authorization: 'Basic ' + Buffer.from(owner === 'proj-a' ? 'alice:alice-pw' : 'bob:bob-pw').toString('base64') } });
+          const r = await t.hil.app!.inject({ method: 'PUT', url: `/v0/image/${name}/${part}`, payload: name === 'os-a' ? data : Buffer.concat([data, otherBytes]), headers: { 'content-type': 'application/octet-stream', authorization: 'Basic ' + Buffer.from(owner === 'proj-a' ? 'alice:alice-pw' : 'bob:bob-pw').toString('base64') } });
           assert.equal(r.statusCode, 200, r.body);
         }
       }
@@ -99,7 +102,8 @@ for (const database of testDatabases()) {
       const early = await agent(`/fpbl/v1/boot.ipxe?mac=${MAC}`);
       if (early.status === 200) assert.deepEqual(bmc().powerEvents.slice(-2), ['off', 'on'], 'a boot script only after the power cycle');
       else assert.equal(early.status, 404, 'no boot script before the power cycle');
-      const token = await pxeToken();
+      // The early fetch, if it got the script, took this boot's token.
+      const token = early.status === 200 ? /hil\.token=([0-9a-f]{64})/.exec(early.text)![1]! : await pxeToken();
       assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' });
       assert.equal(bmc().bootDevice, 'pxe');
       assert.deepEqual(bmc().powerEvents.slice(-2), ['off', 'on']);
@@ -130,6 +134,42 @@ for (const database of testDatabases()) {
       assert.equal((await alice('POST', '/v0/project/proj-a/connect_node', { ready: true })).status, 200);
     });
 
+    it("fills a ready FPBL's cache with its project's images only, and serves those blobs to its token only", async () => {
+      const fpbl = fpblToken;
+      const mine = [sha(kernel), sha(initrd)].sort();
+      const first = await report(fpbl, 'idle', { cached: '' });
+      assert.equal(first.fields.command, 'cache', first.text);
+      assert.deepEqual(first.fields.keep.split(',').sort(), mine);
+      const one = first.fields.fetch_sha256;
+      assert.ok(mine.includes(one), first.text);
+      assert.equal(first.fields.fetch_url, `http://10.128.0.1/fpbl/v1/blob/${one}`);
+      assert.equal(first.fields.fetch_size, String(one === sha(kernel) ? kernel.length : initrd.length));
+      const blob = await agent(`/fpbl/v1/blob/${one}`, { token: fpbl });
+      assert.equal(blob.status, 200);
+      assert.equal(sha(Buffer.from(blob.text, 'latin1')), one);
+      assert.equal((await agent(`/fpbl/v1/blob/${one}`)).status, 401);
+      assert.equal((await agent(`/fpbl/v1/blob/${one}`, { token: 'f'.repeat(64) })).status, 401);
+      assert.equal((await agent(`/fpbl/v1/blob/${sha(Buffer.concat([kernel, otherBytes]))}`, { token: fpbl })).status, 404, "another project's kernel");
+      // Told what it holds, HIL names the other half; holding both and something else, only what to keep.
+      const second = await report(fpbl, 'idle', { cached: one });
+      assert.equal(second.fields.fetch_sha256, mine.find((h) => h !== one));
+      const stale = 'e'.repeat(64);
+      const third = await report(fpbl, 'idle', { cached: [...mine, stale].join(',') });
+      assert.deepEqual(third.fields, { command: 'cache', keep: third.fields.keep }, 'nothing to fetch');
+      assert.deepEqual(third.fields.keep.split(',').sort(), mine);
+      // The budget takes whole images only (os-a is 3300 bytes).
+      const nodeId = (await t.hil.store.db.selectFrom('node').select('id').where('label', '=', 'n1').executeTakeFirstOrThrow()).id;
+      assert.deepEqual(await wantedBlobs(t.hil.store.db, nodeId, 3299), []);
+      assert.deepEqual((await wantedBlobs(t.hil.store.db, nodeId, 3300)).map((b) => b.sha256).sort(), mine);
+      assert.deepEqual(await wantedBlobs(t.hil.store.db, nodeId, 0), []);
+      // Off the project, nothing is kept: the next project must not find this one's images in the node's RAM.
+      assert.equal((await alice('POST', '/v0/project/proj-a/detach_node', { node: 'n1' })).status, 200);
+      const gone = await report(fpbl, 'idle', { cached: mine.join(',') });
+      assert.deepEqual(gone.fields, { command: 'cache', keep: '' });
+      assert.equal((await agent(`/fpbl/v1/blob/${one}`, { token: fpbl })).status, 404, 'a node in no project fetches nothing');
+      assert.equal((await alice('POST', '/v0/project/proj-a/connect_node', { node: 'n1' })).status, 200);
+    });
+
     it('deploys: own payload only, checksums, networks moved before the kexec, FPBL token dead after', async () => {
       const fpbl = fpblToken;
       assertError(await alice('POST', '/v0/node/n1/deploy', { image: 'os-b' }), 404, 'NotFoundError');
@@ -148,6 +188,11 @@ for (const database of testDatabases()) {
 
       const cmd = await nextCommand(fpbl);
       assert.equal(cmd.fields.command, 'deploy');
+      // Loaded, it waits at once, naming this deploy; and it keeps only its project's images.
+      assert.equal(cmd.fields.then, 'wait');
+      assert.match(cmd.fields.deploy_id, /^\d+$/);
+      assert.deepEqual(cmd.fields.keep.split(',').sort(), [sha(kernel), sha(initrd)].sort());
+      assert.equal(cmd.fields.jump_url, undefined, 'no disk, no boot network to ask');
       assert.equal(cmd.fields.kernel_sha256, sha(kernel));
       assert.equal(cmd.fields.initrd_sha256, sha(initrd));
       assert.equal(cmd.fields.kernel_url, 'http://10.128.0.1/fpbl/v1/payload/kernel');

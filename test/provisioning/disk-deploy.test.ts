@@ -17,6 +17,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { MockBmcState } from '../../src/drivers/bmc/mock.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +49,7 @@ for (const database of testDatabases()) {
     const fpbl = fpblAgent({ socket: () => socket, admin: () => admin, node: 'n1', mac: MAC });
     const nicNetworks = async () => (await admin('GET', '/v0/node/n1')).body.nics[0].networks as Record<string, string>;
     const diskRow = (label: string) => t.hil.store.db.selectFrom('disk').selectAll().where('label', '=', label).executeTakeFirst();
+    const bmc = () => (t.hil.bmcs.resolve('mock') as unknown as { state(n: string): MockBmcState }).state('n1');
     const nodeId = async () => Number((await t.hil.store.db.selectFrom('node').select('id').where('label', '=', 'n1').executeTakeFirstOrThrow()).id);
 
     /** Deploys over the held report and plays the FPBL through the move; answers the deploy command. */
@@ -55,20 +58,29 @@ for (const database of testDatabases()) {
       assert.equal(r.status, 200, r.text);
       const cmd = await fpbl.nextCommand(fpblToken);
       assert.equal(cmd.fields.command, 'deploy', cmd.text);
-      assert.equal((await fpbl.report(fpblToken, 'loaded')).fields.command, 'wait');
-      assert.equal((await fpbl.report(fpblToken, 'loaded', { waiting: '1' })).fields.command, 'wait');
+      // The FPBL learns of the move from the boot network's server: its own address there, and the URL.
+      const boot = (await alice('GET', '/v0/node/n1/boot_disk')).body;
+      assert.equal(cmd.fields.jump_ip, `${boot.address}/24`);
+      assert.match(cmd.fields.jump_url, new RegExp(`^http://${boot.server.replace(/\./g, '\\.')}:\\d+/boot/${MAC}/deployed$`));
+      // "deploy, then wait": the first loaded report, naming this deploy, starts the move.
+      const waited = await fpbl.report(fpblToken, 'loaded', { waiting: '1', deploy: cmd.fields.deploy_id });
+      assert.deepEqual([waited.fields.command, waited.fields.jump_url, waited.fields.jump_ip], ['wait', cmd.fields.jump_url, cmd.fields.jump_ip]);
       await fpbl.untilState('deployed', 'running');
       return cmd.fields;
     }
 
-    /** Reclaims (by power cycle, whatever was asked) into a fresh FPBL. */
-    async function reclaimed(body?: Record<string, unknown>) {
-      const r = await alice('POST', '/v0/node/n1/reclaim', body);
+    /** Reclaims by power cycle into a fresh FPBL. */
+    async function reclaimed(body: Record<string, unknown> = {}) {
+      const r = await alice('POST', '/v0/node/n1/reclaim', { ...body, power_cycle: true });
       assert.equal(r.status, 200, r.text);
       fpblToken = await fpbl.pxeToken();
-      assert.equal((await fpbl.status()).path, 'power-cycle', 'a diskless OS cannot return by kexec: its root went with its export');
+      assert.equal((await fpbl.status()).path, 'power-cycle');
       await fpbl.bootFpbl(fpblToken);
     }
+
+    /** What the return agent of the OS that `deploy` booted reports (through its boot network's server, which relays it here unchanged). */
+    const returnAgent = (deploy: Record<string, string>, state: string) =>
+      fpbl.agent('/fpbl/v1/agent', { token: /hil\.token=([0-9a-f]{64})/.exec(deploy.cmdline)![1], body: { agent: 'return', state, mac: MAC, boot_id: 'os-1', uptime: '9.1' } });
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'hil-disk-deploy-'));
@@ -82,7 +94,7 @@ for (const database of testDatabases()) {
         auth: 'database',
         config: (c) => {
           diskConfig(dirs, ports, bootConfig())(c);
-          c.provisioning = { ...c.provisioning, enabled: true, listen: `unix:${socket}`, url: 'http://10.128.0.1', network: 'provisioning', fpbl_dir: dir, return_timeout_seconds: 30, tick_ms: 20 };
+          c.provisioning = { ...c.provisioning, enabled: true, listen: `unix:${socket}`, url: 'http://10.128.0.1', network: 'provisioning', fpbl_dir: dir, return_timeout_seconds: 3, tick_ms: 20 };
         },
       });
       admin = t.as(await addUser(t, 'admin', 'admin-pw', true));
@@ -162,13 +174,61 @@ for (const database of testDatabases()) {
       assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' });
     });
 
-    it('deploys again on the disk that is there, and deletes it on a reclaim without --keep-disk', async () => {
+    it('deploys again on the disk that is there, and reclaims it by kexec through the boot network, deleting the disk without --keep-disk', async () => {
       const before = (await diskRow('root-a'))!;
       const cmd = await deployed({ image: 'os-disk', disk: 'root-a' });
       assert.equal((await diskRow('root-a'))!.storage_key, before.storage_key, 'the same disk, not a new clone');
       assert.match(cmd.cmdline, new RegExp(`netroot=iscsi:\\S+:1:${(await alice('GET', '/v0/disk/root-a')).body.export.name.replace(/\./g, '\\.')} `));
-      await reclaimed();
+      // Its OS reaches HIL through its boot network's server only.
+      const boot = (await alice('GET', '/v0/node/n1/boot_disk')).body;
+      const server = new URL(cmd.jump_url).origin;
+      assert.equal(new URL(cmd.jump_url).hostname, boot.server);
+      assert.match(cmd.cmdline, new RegExp(` hil\\.url=${server.replace(/\./g, '\\.')} hil\\.token=[0-9a-f]{64} hil\\.mac=${MAC}$`), 'no hil.ip: the OS is on its boot network');
+      const events = bmc().powerEvents.length;
+
+      // Reclaimed by kexec: the NIC and the disk stay while the OS is asked to return.
+      assert.equal((await alice('POST', '/v0/node/n1/reclaim')).status, 200);
+      await fpbl.untilState('reclaiming', 'returning');
+      assert.deepEqual(await nicNetworks(), { 'vlan/native': 'hil-boot-proj-a' });
+      assert.equal((await alice('GET', '/v0/node/n1/boot_disk')).body.disk, 'root-a');
+      const back = await returnAgent(cmd, 'running');
+      assert.equal(back.fields.command, 'return', back.text);
+      assert.equal(back.fields.kernel_url, `${server}/fpbl/v1/fpbl/vmlinuz`, 'the FPBL from the boot network');
+      assert.equal(back.fields.initrd_url, `${server}/fpbl/v1/fpbl/initrd.img`);
+      assert.match(back.fields.cmdline, new RegExp(`hil\\.url=${server.replace(/\./g, '\\.')} `), 'its FPBL reports through the boot network first');
+      const token = /hil\.token=([0-9a-f]{64})/.exec(back.fields.cmdline)![1]!;
+      await fpbl.untilState('reclaiming', 'starting');
+      // It jumps: its kernel's shutdown still writes to the disk, so nothing moves yet.
+      assert.equal((await returnAgent(cmd, 'returning')).fields.command, 'none');
+      await sleep(200);
+      assert.deepEqual(await nicNetworks(), { 'vlan/native': 'hil-boot-proj-a' });
+      assert.equal((await alice('GET', '/v0/node/n1/boot_disk')).body.disk, 'root-a');
+      // Its FPBL reports (through the boot network's server): now the disk goes, the NIC moves, and the FPBL follows it.
+      const rejoin = await fpbl.report(token, 'fresh');
+      assert.deepEqual(rejoin.fields, { command: 'rejoin', url: 'http://10.128.0.1' });
+      await fpbl.until('the NIC on the provisioning network', async () => JSON.stringify(await nicNetworks()) === '{"vlan/native":"provisioning"}');
+      assertError(await alice('GET', '/v0/node/n1/boot_disk'), 404, 'NotFoundError');
+      await fpbl.untilState('reclaiming', 'starting');
       await waitFor('root-a deleted', async () => ((await alice('GET', '/v0/disk/root-a')).status === 404 ? true : undefined));
+      await fpbl.bootFpbl(token);
+      fpblToken = token;
+      assert.equal((await fpbl.status()).path, 'kexec');
+      assert.equal(bmc().powerEvents.length, events, 'no power event');
+    });
+
+    it('reclaims a diskless node whose OS does not return by power cycle, off its boot network first, keeping the disk when asked', async () => {
+      await deployed({ image: 'os-disk', disk: 'root-b' });
+      const events = bmc().powerEvents.length;
+      assert.equal((await alice('POST', '/v0/node/n1/reclaim', { keep_disk: true })).status, 200);
+      await fpbl.untilState('reclaiming', 'returning');
+      // Nobody answers within return_timeout_seconds (3 s here).
+      fpblToken = await fpbl.pxeToken();
+      assert.ok(bmc().powerEvents.length > events, 'power-cycled');
+      assert.deepEqual(await nicNetworks(), { 'vlan/native': 'provisioning' }, 'PXE on the provisioning network, not the boot network');
+      assertError(await alice('GET', '/v0/node/n1/boot_disk'), 404, 'NotFoundError');
+      await fpbl.bootFpbl(fpblToken);
+      assert.equal((await alice('GET', '/v0/disk/root-b')).status, 200, 'kept, as asked');
+      assert.equal((await alice('DELETE', '/v0/disk/root-b')).status, 200);
     });
   });
 }

@@ -17,13 +17,15 @@ const T: Timeouts = { bootTimeoutMs: 1_000, deployTimeoutMs: 2_000, returnTimeou
 const NOW = 1_000_000;
 /** The deadline rows already have: before NOW + any timeout, so a kept one is told from a new one. */
 const RUNNING = 999_999;
+/** When the row's deploy started (its deploy id). */
+const STARTED = 990_000;
 
 const POSITIONS: Position[] = Object.entries(PHASES).flatMap(([state, phases]) => phases.map((phase) => ({ state: state as ProvisioningState, phase })));
 const UNTIMED = new Set(['ready/idle', 'deployed/running', 'error/failed']);
 const key = (p: Position) => `${p.state}/${p.phase}`;
 
 function rowAt(p: Position, extra: Partial<MachineRow> = {}): MachineRow {
-  return { ...p, deadline: UNTIMED.has(key(p)) ? null : RUNNING, fpbl_token_hash: 'fpbl-hash', return_token_hash: 'return-hash', ...extra };
+  return { ...p, deadline: UNTIMED.has(key(p)) ? null : RUNNING, fpbl_token_hash: 'fpbl-hash', return_token_hash: 'return-hash', operation_started: STARTED, ...extra };
 }
 const at = (pos: string, extra: Partial<MachineRow> = {}) => {
   const [state, phase] = pos.split('/') as [ProvisioningState, string];
@@ -51,6 +53,17 @@ const TRANSITIONS: Array<[string, ProvisioningEvent, Record<string, string>]> = 
     },
   ],
   [
+    'reclaim of a diskless node',
+    { type: 'reclaim', powerCycle: false, diskless: true },
+    {
+      'deploying/loading': 'booting-fpbl/switching',
+      'deploying/loaded': 'booting-fpbl/switching',
+      'deploying/switching': 'booting-fpbl/switching',
+      'deployed/running': 'reclaiming/returning',
+      'error/failed': 'booting-fpbl/switching',
+    },
+  ],
+  [
     'reclaim by power cycle',
     { type: 'reclaim', powerCycle: true },
     {
@@ -72,9 +85,14 @@ const TRANSITIONS: Array<[string, ProvisioningEvent, Record<string, string>]> = 
   ['fpbl failed', fpbl('failed', { error: 'x' }), { 'booting-fpbl/wiping': 'error/failed', 'reclaiming/wiping': 'error/failed', 'deploying/loading': 'error/failed' }],
   ['fpbl loaded', fpbl('loaded'), { 'deploying/loading': 'deploying/loaded' }],
   ['fpbl loaded, waiting=1', fpbl('loaded', { waiting: '1' }), { 'deploying/loading': 'deploying/loaded', 'deploying/loaded': 'deploying/switching' }],
+  ['fpbl loaded, waiting=1 for this deploy', fpbl('loaded', { waiting: '1', deploy: String(STARTED) }), { 'deploying/loading': 'deploying/switching', 'deploying/loaded': 'deploying/switching' }],
+  ['fpbl staged, waiting=1 for this deploy', fpbl('staged', { waiting: '1', deploy: String(STARTED) }), { 'deploying/loading': 'deploying/switching' }],
+  ['fpbl staged, for another deploy', fpbl('staged', { waiting: '1', deploy: String(STARTED - 1) }), {}],
   ['return agent running', returnAgent('running'), { 'reclaiming/returning': 'reclaiming/starting', 'reclaiming/starting': 'reclaiming/starting' }],
   ['return agent returning', returnAgent('returning'), {}],
-  ['moved', { type: 'moved' }, { 'booting-fpbl/switching': 'booting-fpbl/power-cycling', 'deploying/switching': 'deployed/running', 'reclaiming/switching': 'reclaiming/returning' }],
+  ['fpbl fresh, back from a diskless OS', { type: 'fpbl-report', report: { agent: 'fpbl', state: 'fresh' }, diskless: true }, { 'booting-fpbl/starting': 'booting-fpbl/wiping', 'reclaiming/starting': 'reclaiming/switching' }],
+  // The rows here hold an FPBL token: in reclaiming/switching, that is an FPBL back from a diskless OS, rejoining.
+  ['moved', { type: 'moved' }, { 'booting-fpbl/switching': 'booting-fpbl/power-cycling', 'deploying/switching': 'deployed/running', 'reclaiming/switching': 'reclaiming/starting' }],
   ['move failed', { type: 'move-failed', reason: 'moving nic eth0: boom' }, { 'booting-fpbl/switching': 'error/failed', 'deploying/switching': 'error/failed', 'reclaiming/switching': 'error/failed' }],
   ['power cycled', { type: 'power-cycled' }, { 'booting-fpbl/power-cycling': 'booting-fpbl/pxe' }],
   ['power cycle failed', { type: 'power-cycle-failed', reason: 'BMC unreachable' }, { 'booting-fpbl/power-cycling': 'error/failed' }],
@@ -151,7 +169,8 @@ describe('provisioning state machine', () => {
     assert.equal(step('deploying/loaded', fpbl('loaded', { waiting: '1' }))?.deadline, NOW + T.networkTimeoutMs);
     assert.equal(step('deploying/switching', { type: 'moved' })?.deadline, null);
     assert.equal(step('deployed/running', { type: 'reclaim', powerCycle: false })?.deadline, NOW + T.networkTimeoutMs);
-    assert.equal(step('reclaiming/switching', { type: 'moved' })?.deadline, NOW + T.returnTimeoutMs);
+    assert.equal(step('reclaiming/switching', { type: 'moved' }, { fpbl_token_hash: null })?.deadline, NOW + T.returnTimeoutMs);
+    assert.equal(step('reclaiming/switching', { type: 'moved' })?.deadline, NOW + T.bootTimeoutMs, 'a diskless OS jumped: its FPBL boots');
     assert.equal(step('reclaiming/returning', returnAgent('running'))?.deadline, NOW + T.bootTimeoutMs);
     // Asked again before the FPBL reports: the first boot deadline still runs.
     assert.equal(step('reclaiming/starting', returnAgent('running'))?.deadline, RUNNING);
@@ -168,8 +187,13 @@ describe('provisioning state machine', () => {
     assert.equal(step('deploying/loaded', fpbl('loaded', { waiting: '0' })), null);
     assert.equal(step('deploying/loaded', fpbl('idle', { waiting: '1' })), null);
     assert.deepEqual(step('deploying/loaded', fpbl('loaded', { waiting: '1' })), { state: 'deploying', phase: 'switching', deadline: NOW + T.networkTimeoutMs });
-    // An agent that says waiting=1 to its first "loaded" has not heard "wait" for this load yet.
+    // An agent that says waiting=1 to its first "loaded" has not heard "wait" for this load yet,
+    // unless it names this deploy (told "deploy, then wait")...
     assert.deepEqual(step('deploying/loading', fpbl('loaded', { waiting: '1' })), { state: 'deploying', phase: 'loaded', deadline: RUNNING });
+    assert.deepEqual(step('deploying/loading', fpbl('loaded', { waiting: '1', deploy: String(STARTED) })), { state: 'deploying', phase: 'switching', deadline: NOW + T.networkTimeoutMs });
+    // ...and not another one.
+    assert.deepEqual(step('deploying/loading', fpbl('loaded', { waiting: '1', deploy: String(STARTED - 1) })), { state: 'deploying', phase: 'loaded', deadline: RUNNING });
+    assert.deepEqual(step('deploying/loading', fpbl('loaded', { waiting: '1', deploy: '' }), { operation_started: null }), { state: 'deploying', phase: 'loaded', deadline: RUNNING });
     // Once the move is under way, more reports change nothing.
     assert.equal(step('deploying/switching', fpbl('loaded', { waiting: '1' })), null);
   });
@@ -179,6 +203,34 @@ describe('provisioning state machine', () => {
     assert.deepEqual(step('reclaiming/returning', returnAgent('running')), { state: 'reclaiming', phase: 'starting', path: 'kexec', fpbl_token_hash: 'new-fpbl-hash', deadline: NOW + T.bootTimeoutMs });
     // Deployed, the OS is not being reclaimed: it is told nothing.
     assert.equal(step('deployed/running', returnAgent('running')), null);
+  });
+
+  it('reclaims a diskless node by kexec through its boot network: asked first, its NICs moved once it jumps', () => {
+    // Its NICs stay where they are: its OS needs its boot network to return.
+    assert.deepEqual(step('deployed/running', { type: 'reclaim', powerCycle: false, diskless: true }), {
+      state: 'reclaiming',
+      phase: 'returning',
+      path: 'kexec',
+      networks: '{}',
+      error: null,
+      operation_started: NOW,
+      return_token_hash: 'return-hash',
+      fpbl_token_hash: null,
+      deadline: NOW + T.returnTimeoutMs,
+    });
+    // Asked, it is given the FPBL; saying it jumps changes nothing: its shutdown still writes to the disk.
+    assert.equal(step('reclaiming/returning', returnAgent('running'))?.phase, 'starting');
+    assert.equal(step('reclaiming/starting', returnAgent('returning')), null);
+    // Its FPBL, reporting through the boot network, says that OS is gone: now the NICs move.
+    const fresh: ProvisioningEvent = { type: 'fpbl-report', report: { agent: 'fpbl', state: 'fresh' }, diskless: true };
+    assert.deepEqual(step('reclaiming/starting', fresh), { state: 'reclaiming', phase: 'switching', deadline: NOW + T.networkTimeoutMs });
+    assert.equal(step('reclaiming/returning', fresh), null, 'no FPBL before the OS was given one');
+    // Moved with the FPBL already running: it reports again from the provisioning network. Without one (any other OS): it is the OS's turn to ask.
+    assert.equal(step('reclaiming/switching', { type: 'moved' })?.phase, 'starting');
+    assert.equal(step('reclaiming/switching', { type: 'moved' }, { fpbl_token_hash: null })?.phase, 'returning');
+    // It did not come back: off the boot network first, then the power cycle.
+    for (const pos of ['reclaiming/returning', 'reclaiming/starting']) assert.deepEqual(step(pos, { type: 'expired', diskless: true })?.phase, 'switching', pos);
+    assert.equal(step('reclaiming/returning', { type: 'expired', diskless: true })?.state, 'booting-fpbl');
   });
 
   it('falls back to a power cycle when a kexec return times out, and to error anywhere else past a deadline', () => {

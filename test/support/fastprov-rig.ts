@@ -45,6 +45,8 @@ export interface RigOptions {
   bootTimeoutSeconds: number;
   /** Boot networks on the derived HIL (test/support/lab-storage.ts), on these subnets. */
   diskless?: { subnets: string };
+  /** Each lab node's local disk (default 16 MiB). */
+  diskMiB?: number;
 }
 
 export interface Rig {
@@ -103,7 +105,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   };
   try {
     base = await server(join(root, 'base'), 'base', { HIL_VLAN_POOL: '600-619' });
-    run(HIL_LAB, ['up', '--nodes', String(o.nodes), '--nics', '1', '--disk-mib', '16', '--memory', '384', '--fpbl-socket', socket, '--dir', labDir], {
+    run(HIL_LAB, ['up', '--nodes', String(o.nodes), '--nics', '1', '--disk-mib', String(o.diskMiB ?? 16), '--memory', '384', '--fpbl-socket', socket, '--dir', labDir], {
       HIL_ENDPOINT: base.endpoint,
       HIL_USERNAME: 'admin',
       HIL_PASSWORD: 'base-admin-pw',

@@ -5,6 +5,7 @@
  * provisioning state through the API. For one node with one MAC.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatLines, parseLines } from '../../src/provisioning/agent-server.ts';
@@ -53,9 +54,21 @@ export interface ProvisioningStatus {
 export function fpblAgent(o: { socket: () => string; admin: () => Caller; node: string; mac: string }) {
   /** The FPBL's report of "wiped", held by HIL until there is something to do: its answer is the FPBL's next command. */
   let held: { token: string; answer: Promise<AgentAnswer> } | null = null;
+  /** The blobs this FPBL holds (the `cache` command), sent with every report as a real agent does. */
+  const cached = new Set<string>();
   const agent = (path: string, c: AgentCallOptions = {}) => agentCall(o.socket(), c.body ? 'POST' : 'GET', path, c);
   const report = (token: string, state: string, extra: Record<string, string> = {}) =>
-    agent('/fpbl/v1/agent', { token, body: { agent: 'fpbl', state, mac: o.mac, ip: '10.128.0.57/24', boot_id: 'b1', uptime: '3.2', ...extra } });
+    agent('/fpbl/v1/agent', { token, body: { agent: 'fpbl', state, mac: o.mac, ip: '10.128.0.57/24', boot_id: 'b1', uptime: '3.2', ...(cached.size ? { cached: [...cached].sort().join(',') } : {}), ...extra } });
+  /** Does what a `cache` command says: forgets what it does not keep, fetches (and checks) what it names. */
+  const applyCache = async (token: string, c: Record<string, string>) => {
+    const keep = new Set(c.keep ? c.keep.split(',') : []);
+    for (const h of [...cached]) if (!keep.has(h)) cached.delete(h);
+    if (!c.fetch_url) return;
+    const r = await agent(new URL(c.fetch_url).pathname, { token });
+    assert.equal(r.status, 200, `${c.fetch_url}: ${r.text}`);
+    assert.equal(createHash('sha256').update(Buffer.from(r.text, 'latin1')).digest('hex'), c.fetch_sha256);
+    cached.add(c.fetch_sha256);
+  };
   const status = async (node = o.node) => {
     const r = await o.admin()('GET', `/v0/node/${node}/provisioning`);
     assert.equal(r.status, 200, r.text);
@@ -76,6 +89,7 @@ export function fpblAgent(o: { socket: () => string; admin: () => Caller; node: 
   return {
     agent,
     report,
+    cached,
     status,
     until,
     untilState,
@@ -97,8 +111,14 @@ export function fpblAgent(o: { socket: () => string; admin: () => Caller; node: 
     async nextCommand(token: string) {
       const pending = held?.token === token ? held.answer : null;
       held = null;
-      const answer = pending ? await pending : null;
-      return answer && answer.fields.command !== 'none' ? answer : report(token, 'idle');
+      let answer = pending && (await pending);
+      if (!answer || answer.fields.command === 'none') answer = await report(token, 'idle');
+      // A ready FPBL is told to fill its cache (prefetch.ts); a real one does that, then reports again.
+      while (answer.fields.command === 'cache') {
+        await applyCache(token, answer.fields);
+        answer = await report(token, 'idle');
+      }
+      return answer;
     },
     /** PXE-boots the FPBL: the boot script carries the node's new token. */
     async pxeToken() {

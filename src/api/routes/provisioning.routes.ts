@@ -34,7 +34,7 @@ export function provisioningRoutes(app: FastifyInstance, s: Services): void {
       url: '/v0/node/:node/reclaim',
       operationId: 'nodeReclaim',
       summary:
-        'Take the node back into its FPBL and wipe its disks: by kexec when its OS cooperates, else (or with "power_cycle": true, or when it booted from a disk) by power cycle and PXE. A disk a deploy booted from is deleted unless "keep_disk": true. Enrolls a node the service does not hold yet.',
+        'Take the node back into its FPBL and wipe its disks: by kexec when its OS cooperates (a diskless OS through its boot network), else (or with "power_cycle": true) by power cycle and PXE. A disk a deploy booted from is deleted unless "keep_disk": true. Enrolls a node the service does not hold yet.',
       tags,
       params: node,
       body: ReclaimBody,

@@ -10,6 +10,9 @@
 #   ip=dhcp                  (the default: DHCP on the first NIC that gets a lease)
 #   hil.mac=<mac>            (optional: that NIC only)
 #   root=<device>            (optional: the LUN's filesystem is the whole disk, /dev/sda, by default)
+#   hil.install=<device>     (optional: copy the whole network disk onto this local
+#                            disk first and boot from the copy, as an installer
+#                            would; bench:diskless measures that path against the others)
 # Why iSCSI and not NBD: HIL's NBD exports want TLS-PSK, which nbd-client
 # (3.24, Debian 12) cannot speak; iscsistart (open-iscsi) does CHAP.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -27,13 +30,14 @@ fail() {
   while true; do setsid cttyhack sh -l; done
 }
 
-netroot= initiator= mac= root=/dev/sda
+netroot= initiator= mac= root=/dev/sda install=
 for word in $(cat /proc/cmdline); do
   case "$word" in
     netroot=*) netroot=${word#netroot=} ;;
     rd.iscsi.initiator=*) initiator=${word#rd.iscsi.initiator=} ;;
     hil.mac=*) mac=${word#hil.mac=} ;;
     root=*) root=${word#root=} ;;
+    hil.install=*) install=${word#hil.install=} ;;
   esac
 done
 case "$netroot" in iscsi:*) ;; *) fail "no netroot=iscsi:… on the kernel command line" ;; esac
@@ -92,6 +96,16 @@ iscsistart -i "$initiator" -t "$target" -g 1 -a "$server" -p "${port:-3260}" ${u
 size=/sys/class/block/${root#/dev/}/size
 for i in $(seq 1 80); do [ -b "$root" ] && [ "$(cat "$size" 2>/dev/null || echo 0)" -gt 0 ] && break; sleep 0.25; done
 [ -b "$root" ] || fail "logged in, but $root did not appear"
+if [ -n "$install" ]; then
+  [ -b "$install" ] || fail "hil.install: $install is not a block device"
+  bytes=$(( $(cat "$size") * 512 ))
+  room=$(( $(cat "/sys/class/block/${install#/dev/}/size") * 512 ))
+  [ "$room" -ge "$bytes" ] || fail "hil.install: $install holds $room bytes, the disk $bytes"
+  say "installing: copying $root ($bytes bytes) onto $install"
+  dd if="$root" of="$install" bs=1048576 conv=fsync 2>/tmp/dd.log || fail "copying onto $install failed: $(tail -n 1 /tmp/dd.log)"
+  say "installed $((bytes / 1024)) KiB onto $install"
+  root=$install
+fi
 mounted=
 for i in 1 2 3 4 5 6 7 8 9 10; do
   mount -t ext4 -o rw "$root" /newroot 2>/tmp/mount.log && mounted=1 && break

@@ -70,6 +70,35 @@ check_sha() { # FILE EXPECTED NAME
 KEXEC_FAST=
 kexec --help 2>&1 | grep -q -- '--no-checks' && KEXEC_FAST=-i
 
+# quiesce: nothing left for the disks when the kernel stops. kexec stops no
+# process and no filesystem, and the kernel's shutdown flushes each SCSI
+# disk's cache: on a diskless OS's network disk, whose transport is already
+# going by then, that command waited out the SCSI error handling (80 s in
+# the lab) before the FPBL started. So: sync, remount every filesystem
+# read-only (sysrq "u", which works with files still open, as at an
+# emergency reboot), then tell the kernel the SCSI disks' caches are
+# write-through ("temporary": the disk itself is not asked to change), so
+# that its shutdown has nothing left to flush, and give any command it
+# still sends 2 s.
+quiesce() {
+  sync
+  if [ -w /proc/sysrq-trigger ]; then
+    echo 1 > /proc/sys/kernel/sysrq 2>/dev/null
+    echo s > /proc/sysrq-trigger
+    echo u > /proc/sysrq-trigger
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+      grep -q '^[^ ]* / [^ ]* ro[, ]' /proc/mounts && break
+      sleep 0.2
+    done
+  fi
+  for d in /sys/class/scsi_disk/*; do
+    [ -e "$d/cache_type" ] || continue
+    echo "temporary write through" > "$d/cache_type" 2>/dev/null
+    echo 2 > "$d/device/timeout" 2>/dev/null
+  done
+  say "filesystems synced and read-only, SCSI caches off"
+}
+
 do_return() {
   k_url=$(val kernel_url); k_sha=$(val kernel_sha256)
   i_url=$(val initrd_url); i_sha=$(val initrd_sha256)
@@ -93,6 +122,7 @@ mac=$MAC
 boot_id=$BOOT_ID
 uptime=$(cut -d' ' -f1 /proc/uptime)"
   timeout 2 wget -q -O /dev/null --header "Authorization: Bearer $TOKEN" --post-data "$body" "$URL/fpbl/v1/agent" 2>/dev/null
+  quiesce
   say "kexec -e now"
   kexec -e
   say "kexec -e failed"
