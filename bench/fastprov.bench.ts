@@ -111,7 +111,10 @@ async function main(): Promise<void> {
   const pxeCp = stat('power cycle + PXE, 1 node (to FPBL up)', 'control');
   const pxeBoot = stat('power cycle + PXE, 1 node (to FPBL up)', 'boot');
   // Real servers: the same control plane and kernel boot, plus POST on the firmware path (notes §3.1).
-  const extrapolation = postExtrapolation(cp + guest, pxeCp + pxeBoot, ['deploy by kexec', 'power cycle + PXE']);
+  const extrapolation = postExtrapolation([
+    { name: 'deploy by kexec', ms: cp + guest, posts: 0 },
+    { name: 'power cycle + PXE', ms: pxeCp + pxeBoot, posts: 1 },
+  ]);
   const body = [
     `- **Command:** \`npm run bench:fastprov -- --rounds ${ROUNDS} --write-docs\` on commit ${revision(ROOT)}; 2 lab nodes (384 MiB, TCG, 1 NIC, 16 MiB disk) rented by a derived HIL from a base HIL; medians`,
     `- **Machine:** ${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB RAM, ${m.kernel}; ${m.date}`,

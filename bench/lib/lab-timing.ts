@@ -40,17 +40,26 @@ export const sec = (ms: number) => (ms / 1000).toFixed(1);
 /** Real servers' POST times the lab benchmarks extrapolate to (shared/notes/recursive-fastprov-bmi.md §3.1): a new 1U server, a typical 2-socket one, a large one. */
 export const POST_SECONDS = [30, 180, 600];
 
+/** A path of a lab benchmark, for the extrapolation: its measured time, and how many firmware boots (POSTs) it has on a real server. */
+export interface ExtrapolatedPath {
+  name: string;
+  ms: number;
+  posts: number;
+}
+
 /**
- * The table rows (with its header) of a lab path against the firmware path on
- * real servers: the same times, plus each POST on the firmware path.
+ * The table rows (with its header) of lab paths on real servers: each
+ * path's measured time plus a POST per firmware boot it has, and each
+ * path's ratio to the first.
  */
-export function postExtrapolation(fastMs: number, firmwareMs: number, columns: [fast: string, firmware: string]): string[] {
+export function postExtrapolation(paths: ExtrapolatedPath[]): string[] {
+  const [first, ...others] = paths;
   return [
-    `| POST | ${columns[0]} | ${columns[1]} | ratio |`,
-    '|---|---|---|---|',
+    `| POST | ${paths.map((p) => p.name).join(' | ')} | ${others.map((p) => `${p.name} ÷ ${first!.name}`).join(' | ')} |`,
+    `|---|${paths.map(() => '---|').join('')}${others.map(() => '---|').join('')}`,
     ...POST_SECONDS.map((post) => {
-      const slow = firmwareMs + post * 1000;
-      return `| ${post} s | ${sec(fastMs)} s | ${sec(slow)} s | ${(slow / fastMs).toFixed(1)}× |`;
+      const at = (p: ExtrapolatedPath) => p.ms + p.posts * post * 1000;
+      return `| ${post} s | ${paths.map((p) => `${sec(at(p))} s`).join(' | ')} | ${others.map((p) => `${(at(p) / at(first!)).toFixed(1)}×`).join(' | ')} |`;
     }),
   ];
 }
