@@ -15,6 +15,7 @@ import { BOOT_EXPORT_COLUMNS, netrootWords } from '../disks/netroot.ts';
 import { hashToken, mintToken } from './tokens.ts';
 import { cacheCommand, reportedCache, wantedBlobs } from './prefetch.ts';
 import { afterRelease, releaseBootDisk } from './boot-release.ts';
+import type { JumpProbe } from '../disks/jump-probe.ts';
 
 export type { AgentCommand, AgentReport } from './machine.ts';
 
@@ -39,6 +40,13 @@ export function fpblAnswer(row: Position, report: AgentReport): 'none' | 'wipe' 
   if (report.state === 'loaded') return 'abort'; // a load nobody wants any more
   return 'none';
 }
+
+/**
+ * A deploy with a disk: where the FPBL asks whether to jump (the boot
+ * network's server, jump-probe.ts) instead of inferring it from failed
+ * reports; nothing for a deploy without one.
+ */
+const jumpFields = (probe: JumpProbe | undefined): Record<string, string> => (probe ? { jump_url: probe.url, jump_ip: probe.address } : {});
 
 export class AgentProtocol {
   readonly #ctx: ProvisioningContext;
@@ -143,7 +151,7 @@ boot
   async #fpblCommand(row: ProvisioningRow, report: AgentReport): Promise<AgentCommand> {
     const answer = fpblAnswer(row, report);
     if (answer === 'deploy') return this.#deployCommand(row, report);
-    if (answer === 'wait') return { ...WAIT, ...(await this.#jumpFields(row.node_id)) };
+    if (answer === 'wait') return { ...WAIT, ...jumpFields(await this.#ctx.diskless.bootDisks.jumpProbe(row.node_id)) };
     if (answer === 'rejoin') return { command: 'rejoin', url: this.#ctx.o.url };
     if (answer === 'none' && row.state === 'ready') return (await this.#cacheCommand(row, report)) ?? NONE;
     return { command: answer };
@@ -153,16 +161,6 @@ boot
   async #cacheCommand(row: ProvisioningRow, report: AgentReport): Promise<AgentCommand | null> {
     const wanted = await wantedBlobs(this.#ctx.deps.db, row.node_id, this.#ctx.o.prefetchBytes);
     return cacheCommand(wanted, reportedCache(report.cached), (sha) => `${this.#ctx.o.url}/fpbl/v1/blob/${sha}`);
-  }
-
-  /**
-   * A deploy with a disk: where the FPBL asks whether to jump (the boot
-   * network's server, jump-probe.ts) instead of inferring it from failed
-   * reports; nothing for a deploy without one.
-   */
-  async #jumpFields(nodeId: number): Promise<Record<string, string>> {
-    const probe = await this.#ctx.diskless.bootDisks.jumpProbe(nodeId);
-    return probe ? { jump_url: probe.url, jump_ip: probe.address } : {};
   }
 
   /**
@@ -200,7 +198,7 @@ boot
       then: 'wait',
       deploy_id: deployId(row) ?? '',
       ...waitFields,
-      ...(probe ? { jump_url: probe.url, jump_ip: probe.address } : {}),
+      ...jumpFields(probe),
       // What it may keep in its cache meanwhile: its own project's images, nothing of another's.
       keep: (await wantedBlobs(db, row.node_id, this.#ctx.o.prefetchBytes)).map((b) => b.sha256).join(','),
     };

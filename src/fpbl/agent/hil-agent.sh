@@ -84,7 +84,6 @@ say "address $IP on $IFACE; reporting to $URL"
 
 # Under TCG every fork costs milliseconds, and a deploy's few reports are on
 # its critical path: what runs often here uses shell builtins only.
-uptime_s() { read -r UP _ < /proc/uptime; echo "$UP"; }
 
 # The blobs the cache holds, comma-separated (a glob: no fork).
 list_cache() {
