@@ -31,6 +31,7 @@ import { switchRoutes } from './routes/switches.routes.ts';
 import { userRoutes } from './routes/users.routes.ts';
 import { keystoneRoutes } from './routes/keystone.routes.ts';
 import { miscRoutes } from './routes/misc.routes.ts';
+import { headnodeRoutes } from './routes/headnode.routes.ts';
 import { imageRoutes } from './routes/images.routes.ts';
 import { diskRoutes } from './routes/disks.routes.ts';
 import { provisioningRoutes } from './routes/provisioning.routes.ts';
@@ -119,6 +120,7 @@ function installRoutes(app: FastifyInstance, o: AppOptions): void {
   switchRoutes(app, o.services, fields(o.driverTypes.switches));
   imageRoutes(app, o.services);
   diskRoutes(app, o.services);
+  headnodeRoutes(app, o.services);
   if (o.auth.extensionName === 'hil.ext.auth.database') userRoutes(app, o.services);
   if (o.keystoneProjectTable) keystoneRoutes(app, o.services);
   miscRoutes(app, o.extensions);

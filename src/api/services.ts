@@ -15,6 +15,8 @@ import { diskService, type DiskServiceOptions } from '../disks/disk.service.ts';
 import { bootDiskService, type BootDiskOptions } from '../disks/boot-disk.service.ts';
 import type { DiskStorage } from '../images/disk-storage.ts';
 import { provisioningService, type ProvisioningOptions } from '../provisioning/provisioning.service.ts';
+import { headnodeService, type HeadnodeOptions } from '../headnodes/headnode.service.ts';
+import { vpnService, type VpnOptions } from '../vpn/vpn.service.ts';
 
 export interface ServiceOptions {
   blobs: BlobStore;
@@ -25,6 +27,9 @@ export interface ServiceOptions {
   /** Something a disk's holder acts on was committed. */
   disksChanged(): void;
   provisioning?: ProvisioningOptions;
+  headnodes: HeadnodeOptions;
+  /** Absent: no [vpn] section, VPN calls answer that they are not offered. */
+  vpn?: VpnOptions;
 }
 
 export function buildServices(deps: CoreDeps, o: ServiceOptions) {
@@ -44,6 +49,8 @@ export function buildServices(deps: CoreDeps, o: ServiceOptions) {
     images: imageService(deps, { blobs: o.blobs, storage: o.storage, maxDiskBytes: o.maxDiskBytes, maxVirtualBytes: o.maxVirtualBytes }),
     disks,
     bootDisks,
+    headnodes: headnodeService(deps, o.headnodes),
+    vpns: vpnService(deps, o.vpn),
     /** Present when fast provisioning is enabled. */
     provisioning: o.provisioning ? provisioningService(deps, obm, o.provisioning, { bootDisks, disks }) : undefined,
   };

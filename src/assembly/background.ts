@@ -32,6 +32,8 @@ export interface BackgroundParts {
   /** The boot networks' DHCP, boot scripts and storage-host links, in a process that serves exports. */
   boot?: BootNetworkKeeper;
   claims: Claims;
+  /** Headnodes' VMs and VPN endpoints, in a process that runs them. */
+  keepers?: Array<{ start(): Promise<void>; stop(): Promise<void> } | undefined>;
   pool?: PoolManager;
   /** Whether this process serves the API (it then holds consoles, the pool policy and provisioning). */
   api: boolean;
@@ -59,7 +61,9 @@ export async function startBackground(p: BackgroundParts): Promise<Background> {
   // Exports come back (or move here from a dead process) before the API answers.
   await p.exports?.start();
   await p.boot?.start();
+  for (const k of p.keepers ?? []) await k?.start();
   const stopWorking = async () => {
+    for (const k of p.keepers ?? []) await k?.stop();
     await subscription?.close();
     await p.worker?.stop(p.settings.shutdownGraceMs);
     await p.boot?.stop();

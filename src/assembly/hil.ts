@@ -22,6 +22,7 @@ import { BlobStore } from '../images/blob-store.ts';
 import { DiskStorage, storagePrefix } from '../images/disk-storage.ts';
 import { storageBackends } from '../drivers/storage/index.ts';
 import { ExportKeeper } from '../exports/keeper.ts';
+import { tenantAccess } from './tenant-access.ts';
 import { bootKeeper } from './boot.ts';
 import { instanceMetrics, type InstanceMetrics } from '../metrics/instance.ts';
 import { notifier } from '../network/wakeup.ts';
@@ -126,8 +127,8 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
   const pool = drivers.upstream ? poolManager(deps, drivers.upstream, settings.upstream!) : undefined;
   deps.nodeSupply = pool?.supply;
   const { blobs, storage, exports, boot, serviceOptions } = await storageParts(settings, store, claims, o, deps, drivers);
-  const services = buildServices(deps, { ...serviceOptions, provisioning: o.api ? settings.provisioning : undefined });
-
+  const access = tenantAccess(settings, store, claims, o.log, o.worker);
+  const services = buildServices(deps, { ...serviceOptions, provisioning: o.api ? settings.provisioning : undefined, ...access });
   const ops = operations(settings, store, drivers, o, worker, claims);
   const app = o.api
     ? await buildApp({
@@ -145,7 +146,7 @@ async function assemble(config: Config, settings: Settings, store: Store, o: Hil
       })
     : undefined;
   const operationsApp = settings.metrics.listen ? await buildOperationsApp({ ...ops.probes, version: VERSION, log: o.log }) : undefined;
-  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, exports, boot, claims, pool, api: o.api });
+  const background = await startBackground({ settings, store, log: o.log, services, blobs, worker, exports, boot, claims, pool, api: o.api, keepers: [access.headnodeKeeper, access.vpnKeeper] });
   ops.workerStarted();
 
   const log = o.log;

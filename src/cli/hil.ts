@@ -17,6 +17,7 @@ import { networkCommands } from './commands/network.ts';
 import { switchCommands } from './commands/switch.ts';
 import { userCommands } from './commands/user.ts';
 import { imageCommands } from './commands/image.ts';
+import { headnodeCommands } from './commands/headnode.ts';
 import { diskCommands } from './commands/disk.ts';
 
 export function buildProgram(client: () => HilClient = clientFromEnv): Command {
@@ -39,6 +40,7 @@ export function buildProgram(client: () => HilClient = clientFromEnv): Command {
   userCommands(program, client);
   imageCommands(program, client);
   diskCommands(program, client);
+  headnodeCommands(program, client);
   program
     .command('completion')
     .description('Print a shell completion script (names of nodes, networks, … come from the server when HIL_ENDPOINT and credentials are set)')

@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { AuthSection, authDefaults, KeystoneSection, OidcSection } from './auth-schema.ts';
+import { HeadnodeSection, HostSwitchSection, VpnSection } from './headnode-schema.ts';
 import { literals, Strict } from './schema-kit.ts';
 
 export { AUTH_BACKEND_NAMES, JWT_ALGORITHMS, KEYSTONE_PROJECT_MAPPINGS } from './auth-schema.ts';
@@ -31,6 +32,9 @@ export const ConfigSchema = Type.Object(
     auth: AuthSection,
     keystone: KeystoneSection,
     oidc: OidcSection,
+    host_switch: HostSwitchSection,
+    headnode: HeadnodeSection,
+    vpn: VpnSection,
     network: Type.Object(
       {
         /** "hil": networks are networks of the upstream HIL (a derived HIL; set by [upstream]). */

@@ -3,6 +3,7 @@
  * milliseconds, sizes in bytes, paths resolved, optional parts present only
  * when configured. Nothing else converts units.
  */
+import { headnodeSettings, slash24s, vpnSettings, type HeadnodeSettings, type VpnSettings } from './headnode-settings.ts';
 import { databaseUrl, disksDir, exportsRunDir, fpblDir, imagesDir, parseListen } from './config.ts';
 import type { Config } from './schema.ts';
 import type { UpstreamConnection } from '../drivers/hil/upstream.ts';
@@ -69,6 +70,8 @@ export interface Settings {
   exports: ExportSettings;
   upstream?: UpstreamSettings;
   provisioning?: ProvisioningSettings;
+  headnode?: HeadnodeSettings;
+  vpn?: VpnSettings;
 }
 
 export interface ExportSettings {
@@ -118,15 +121,8 @@ function bootLinks(b: NonNullable<Config['exports']['boot']>): LinkSettings {
   return { kind: 'ovs', interface: b.interface, bridge: b.ovs_bridge, ovsdb: b.ovsdb, netns: b.ovs_netns };
 }
 
-/** "10.130.0.0/16" → its /24s; the range must be aligned and between /8 and /24. */
 function bootSubnets(cidr: string): BootSettings['subnets'] {
-  const [address, bits] = cidr.split('/') as [string, string];
-  const octets = address.split('.').map(Number);
-  const prefix = Number(bits);
-  if (octets.some((o) => o > 255) || prefix < 8 || prefix > 24) throw new ConfigError(`exports.boot.subnets "${cidr}" must be an IPv4 range from /8 to /24`);
-  const first = octets.reduce((n, o) => n * 256 + o, 0);
-  if (first % 2 ** (32 - prefix) !== 0) throw new ConfigError(`exports.boot.subnets "${cidr}" is not aligned: its address has bits past /${prefix}`);
-  return { first, count: 2 ** (24 - prefix) };
+  return slash24s('exports.boot.subnets', cidr);
 }
 
 function upstreamSettings(cfg: Config): UpstreamSettings | undefined {
@@ -217,6 +213,8 @@ export function settingsFrom(cfg: Config): Settings {
     },
     exports: exportSettings(cfg),
     upstream: upstreamSettings(cfg),
+    headnode: headnodeSettings(cfg),
+    vpn: vpnSettings(cfg),
     provisioning:
       pv.enabled && pv.url !== undefined && pv.network !== undefined
         ? {

@@ -1,4 +1,5 @@
 /** Networks: ownership, access lists and who may see what (spec §5.3). */
+import { headnodeOnNetwork, vpnOnNetwork } from '../store/repos/tenant-access.ts';
 import { AllocationError, AuthorizationError, BadArgumentError, BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from './context.ts';
 import { absentOrConflict, getNetwork, getProject, insertUnique } from './lookup.ts';
@@ -94,6 +95,9 @@ export class NetworkService extends Service {
       if (attached.length > 5) named.push('and more');
       throw new BlockedError(`Network ${label} is still connected to nodes: ${named.join(', ')}. Detach them first (hil node network detach NODE NIC ${label}).`);
     }
+    if (await headnodeOnNetwork(tx, net.id)) throw new BlockedError('Network still connected to headnodes');
+    const vpn = await vpnOnNetwork(tx, net.id);
+    if (vpn) throw new BlockedError(`Network ${label} still has a VPN (${vpn}); delete it first (hil network vpn delete ${vpn}).`);
     if (await hasPendingAction(tx, { networkId: net.id })) throw new BlockedError('There are pending actions on this network');
     const boot = await tx.selectFrom('boot_network').innerJoin('project', 'project.id', 'boot_network.project_id').select('project.label').where('boot_network.network_id', '=', net.id).executeTakeFirst();
     if (boot) throw new BlockedError(`Network ${label} is the boot network of project ${boot.label}; HIL removes it once no node of ${boot.label} boots from a disk.`);
@@ -264,6 +268,8 @@ export class NetworkService extends Service {
         .where('node.project_id', '=', project.id)
         .executeTakeFirst();
       if (queued) throw new BlockedError('Project still has node(s) being connected to the network');
+      if (await headnodeOnNetwork(tx, net.id, project.id)) throw new BlockedError('Project still has headnode(s) attached to the network');
+      if (await vpnOnNetwork(tx, net.id, project.id)) throw new BlockedError('Project still has VPN(s) on the network');
       await tx.deleteFrom('network_access').where('network_id', '=', net.id).where('project_id', '=', project.id).execute();
     });
   }

@@ -1,6 +1,7 @@
 /** Projects, and nodes entering and leaving them (spec §5.1, §5.9). */
 import { provisioningState } from './provisioning-guard.ts';
 import { hasPendingAction } from '../store/repos/actions.ts';
+import { projectHas } from '../store/repos/tenant-access.ts';
 import { requireRoom } from './quotas.ts';
 import { BlockedError, NotFoundError } from '../errors.ts';
 import { inTx, type CoreDeps } from './context.ts';
@@ -37,6 +38,8 @@ export class ProjectService extends Service {
       if (await has(tx.selectFrom('network_access').select('network_id').where('project_id', '=', project.id).executeTakeFirst())) {
         throw new BlockedError('Project can still access networks');
       }
+      if (await projectHas(tx, 'headnode', project.id)) throw new BlockedError('Project still has a headnode');
+      if (await projectHas(tx, 'vpn', project.id)) throw new BlockedError('Project still has VPNs');
       if (await has(tx.selectFrom('image').select('id').where('project_id', '=', project.id).executeTakeFirst())) {
         throw new BlockedError('Project still has images');
       }
@@ -160,11 +163,12 @@ export class ProjectService extends Service {
     return rows.map((r) => r.label);
   }
 
-  /** Headnodes are not offered by this server, so a project never has any. */
+  /** The project's headnodes, sorted. */
   async headnodes(p: Principal, projectLabel: string): Promise<string[]> {
     const project = await getProject(this.deps.db, projectLabel);
     requireProjectAccess(p, project.id);
-    return [];
+    const rows = await this.deps.db.selectFrom('headnode').select('label').where('project_id', '=', project.id).orderBy('label').execute();
+    return rows.map((r) => r.label);
   }
 }
 

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlockdevOptions } from '../drivers/storage/interface.ts';
 import { runTool, summarise } from '../util/run-tool.ts';
-import { Qmp } from './qmp.ts';
+import { Qmp } from '../util/qmp.ts';
 
 export const QEMU_STORAGE_DAEMON = 'qemu-storage-daemon';
 

@@ -16,6 +16,7 @@ import * as freeNodesIndex from './migrations/0006-free-nodes-index.ts';
 import * as disks from './migrations/0007-disks.ts';
 import * as bootDisks from './migrations/0008-boot-disks.ts';
 import * as bootDiskRelease from './migrations/0009-boot-disk-release.ts';
+import * as headnodesVpns from './migrations/0010-headnodes-vpns.ts';
 
 import type { AnyDb } from './migrations/any-db.ts';
 
@@ -39,6 +40,7 @@ export const CORE_MIGRATIONS: MigrationSet = {
     '0007-disks': disks,
     '0008-boot-disks': bootDisks,
     '0009-boot-disk-release': bootDiskRelease,
+    '0010-headnodes-vpns': headnodesVpns,
   },
 };
 

@@ -5,6 +5,8 @@
  * readers always pass them through `Boolean()`.
  */
 import type { Generated, Selectable } from 'kysely';
+import type { HeadnodeTable, HnicTable, VpnNetworkTable, VpnTable } from './tenant-tables.ts';
+export type { HeadnodePower, HeadnodeRow, HeadnodeState, HeadnodeTable, HnicRow, HnicTable, VpnNetworkRow, VpnNetworkTable, VpnRow, VpnTable } from './tenant-tables.ts';
 
 type Bool = boolean | number;
 
@@ -282,6 +284,10 @@ export interface Database {
   node_provisioning: NodeProvisioningTable;
   boot_network: BootNetworkTable;
   node_boot: NodeBootTable;
+  headnode: HeadnodeTable;
+  hnic: HnicTable;
+  vpn_network: VpnNetworkTable;
+  vpn: VpnTable;
 }
 
 export type NodeRow = Selectable<NodeTable>;

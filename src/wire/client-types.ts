@@ -16,6 +16,7 @@ import { StatusId as StatusIdView } from './common.ts';
 import { AttachView, BootDiskView, DiskView, SnapshotView } from './disks.ts';
 import { IMAGE_PARTS, ImagePartView, ImageView } from './images.ts';
 import { ActionView } from './networking.ts';
+import { HeadnodeView, VpnCreated, VpnView } from './headnodes.ts';
 import { AttachmentList, NetworkList, NetworkView } from './networks.ts';
 import { NodeView, ObmdFields, ObmFields } from './nodes.ts';
 import { PowerStatusView } from './obm.ts';
@@ -59,6 +60,9 @@ const TYPES: Record<string, unknown> = {
   DiskSnapshot: SnapshotView,
   StatusId: StatusIdView,
   PowerStatus: PowerStatusView,
+  Headnode: HeadnodeView,
+  Vpn: VpnView,
+  VpnCreated,
 };
 
 /** Keywords that only describe or constrain values, never their TypeScript type. */

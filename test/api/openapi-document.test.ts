@@ -25,7 +25,7 @@ interface Operation {
 }
 
 /** Client methods that only combine others (polling) or open a WebSocket, which a fetch cannot record. */
-const NOT_A_REQUEST = new Set(['node.waitProvisioning', 'node.openConsole', 'waitForAction']);
+const NOT_A_REQUEST = new Set(['node.waitProvisioning', 'node.openConsole', 'headnode.openConsole', 'waitForAction']);
 
 /**
  * The requests each client method sends, found by calling it against a
@@ -127,6 +127,10 @@ describe('the OpenAPI document', () => {
     assert.ok('101' in ws.responses, Object.keys(ws.responses).join(','));
     assert.match(ws.description ?? '', /Upgrade: websocket/);
     assert.equal(typeof new HilClient({ endpoint: 'http://hil.invalid' }).node.openConsole, 'function', 'the client method the operationId names');
+    const hn = operations.find((o) => o.path === '/v0/headnode/{headnode}/console/ws' && o.method === 'GET');
+    assert.equal(hn?.operationId, 'headnodeOpenConsole');
+    assert.ok(hn && '101' in hn.responses);
+    assert.equal(typeof new HilClient({ endpoint: 'http://hil.invalid' }).headnode.openConsole, 'function');
   });
 
   it("names each operation after the client method that calls it, and every client method's route is documented", async () => {
@@ -142,7 +146,7 @@ describe('the OpenAPI document', () => {
       byRoute.set(op, [...(byRoute.get(op) ?? []), method]);
     }
     for (const o of operations) {
-      if (o.operationId === 'nodeOpenConsole') continue; // a WebSocket: checked above
+      if (o.operationId === 'nodeOpenConsole' || o.operationId === 'headnodeOpenConsole') continue; // WebSockets: checked above
       const callers = byRoute.get(o) ?? [];
       assert.ok(callers.length, `no client method calls ${o.method} ${o.path} (${o.operationId})`);
       assert.ok(callers.map(camel).includes(o.operationId!), `${o.method} ${o.path} is ${o.operationId}, but the client calls it ${callers.join(', ')}`);

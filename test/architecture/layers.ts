@@ -54,8 +54,12 @@ export const LAYERS: LayerTable = {
   provisioning: ['core', 'claims', 'images', 'disks', 'drivers', 'store', 'errors', 'util', 'metrics'],
   // The fast-provisioning boot loader images and the agent scripts.
   fpbl: ['initramfs', 'errors', 'util'],
+  // Tenants' VPN access: WireGuard endpoints in per-network namespaces on the host switch, their use-cases and keeper.
+  vpn: ['core', 'claims', 'config', 'store', 'errors', 'util'],
+  // Headnodes: tenants' VMs (QEMU) on their networks, their base image and first-boot seed, use-cases and keeper.
+  headnodes: ['core', 'claims', 'config', 'store', 'errors', 'util', 'initramfs', 'fpbl'],
   // The HTTP API (Fastify routes over the use-cases).
-  api: ['core', 'images', 'disks', 'provisioning', 'drivers', 'wire', 'errors', 'util', 'version', 'metrics'],
+  api: ['core', 'images', 'disks', 'provisioning', 'headnodes', 'vpn', 'drivers', 'wire', 'errors', 'util', 'version', 'metrics'],
   // Wires one HIL together from its configuration.
   assembly: { everyUnitExcept: ['cli', 'lab'] },
   // The development lab: QEMU nodes, simulated BMCs, OVS (development only).

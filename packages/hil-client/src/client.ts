@@ -5,7 +5,7 @@
  * schemas the server validates and serialises with, generated into ./types.ts.
  * It uses only what Node.js ≥ 20 and browsers both have (fetch, web streams).
  */
-import type { Attachments, BootDisk, Disk, DiskAttachment, DiskSnapshot, Image, ImageFile, ImagePart, Network, NetworkingAction, Networks, Node, ObmdFields, ObmFields, Port, PowerStatus, Provisioning, StatusId, Switch, Users, VerifyReport } from './types.ts';
+import type { Attachments, BootDisk, Disk, DiskAttachment, DiskSnapshot, Headnode, Image, ImageFile, ImagePart, Network, NetworkingAction, Networks, Node, ObmdFields, ObmFields, Port, PowerStatus, Provisioning, StatusId, Switch, Users, VerifyReport, Vpn, VpnCreated } from './types.ts';
 import { HilApiError, HttpClient, type ClientOptions } from './http.ts';
 import { openInteractiveConsole, type InteractiveConsole } from './console.ts';
 
@@ -97,8 +97,40 @@ export class HilClient {
     connectReadyNode: (project: string) => this.http.call<{ node: string }>('POST', ['project', project, 'connect_node'], { ready: true }),
     detachNode: (project: string, node: string) => this.http.call<void>('POST', ['project', project, 'detach_node'], { node }),
     disks: (project: string) => this.http.call<string[]>('GET', ['project', project, 'disks']),
-    /** Always empty: this server offers no headnodes (upstream's route, kept for its clients). */
     headnodes: (project: string) => this.http.call<string[]>('GET', ['project', project, 'headnodes']),
+  };
+
+  /** A project's own VMs on its networks (upstream's headnodes; docs/headnodes.md). */
+  readonly headnode = {
+    images: () => this.http.call<string[]>('GET', ['headnode_images', '']),
+    create: (headnode: string, project: string, baseImg: string, o: { sshKeys?: string[] } = {}) =>
+      this.http.call<void>('PUT', ['headnode', headnode], { project, base_img: baseImg, ...(o.sshKeys && { ssh_keys: o.sshKeys }) }),
+    delete: (headnode: string) => this.http.call<void>('DELETE', ['headnode', headnode]),
+    show: (headnode: string) => this.http.call<Headnode>('GET', ['headnode', headnode]),
+    start: (headnode: string) => this.http.call<void>('POST', ['headnode', headnode, 'start']),
+    stop: (headnode: string) => this.http.call<void>('POST', ['headnode', headnode, 'stop']),
+    powerCycle: (headnode: string) => this.http.call<void>('POST', ['headnode', headnode, 'power_cycle']),
+    powerStatus: (headnode: string) => this.http.call<PowerStatus>('GET', ['headnode', headnode, 'power_status']),
+    createNic: (headnode: string, hnic: string, o: { address?: string } = {}) => this.http.call<void>('PUT', ['headnode', headnode, 'hnic', hnic], o.address === undefined ? undefined : { address: o.address }),
+    deleteNic: (headnode: string, hnic: string) => this.http.call<void>('DELETE', ['headnode', headnode, 'hnic', hnic]),
+    connectNetwork: (headnode: string, hnic: string, network: string) => this.http.call<void>('POST', ['headnode', headnode, 'hnic', hnic, 'connect_network'], { network }),
+    detachNetwork: (headnode: string, hnic: string) => this.http.call<void>('POST', ['headnode', headnode, 'hnic', hnic, 'detach_network']),
+    consoleLog: async (headnode: string): Promise<Uint8Array> => new Uint8Array(await (await this.http.send('GET', ['headnode', headnode, 'console_log'])).arrayBuffer()),
+    /** What the serial console prints from now on, until `signal` aborts. */
+    console: async (headnode: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> => {
+      const res = await this.http.send('GET', ['headnode', headnode, 'console'], { signal });
+      return res.body ?? emptyStream();
+    },
+    openConsole: (headnode: string, signal?: AbortSignal): Promise<InteractiveConsole> => openInteractiveConsole(this.http, headnode, signal, 'headnode'),
+  };
+
+  /** WireGuard access to a project network (not in upstream). */
+  readonly vpn = {
+    create: (vpn: string, network: string, o: { project?: string; publicKey?: string; address?: string } = {}) =>
+      this.http.call<VpnCreated>('PUT', ['vpn', vpn], { network, ...(o.project && { project: o.project }), ...(o.publicKey && { public_key: o.publicKey }), ...(o.address && { address: o.address }) }),
+    delete: (vpn: string) => this.http.call<void>('DELETE', ['vpn', vpn]),
+    show: (vpn: string) => this.http.call<Vpn>('GET', ['vpn', vpn]),
+    list: (network: string) => this.http.call<string[]>('GET', ['network', network, 'vpns']),
   };
 
   readonly network = {

@@ -14,11 +14,12 @@ export interface InteractiveConsole {
   close(): void;
 }
 
-export async function openInteractiveConsole(http: HttpClient, node: string, signal?: AbortSignal): Promise<InteractiveConsole> {
+/** `kind`: whose console, a node's or a headnode's (the same WebSocket protocol). */
+export async function openInteractiveConsole(http: HttpClient, node: string, signal?: AbortSignal, kind: 'node' | 'headnode' = 'node'): Promise<InteractiveConsole> {
   if (typeof WebSocket === 'undefined') {
     throw new HilApiError('ConnectionError', 'the interactive console needs a WebSocket client: Node.js 22 or newer (this is ' + runtime() + '); the read-only console() works everywhere', 0);
   }
-  const url = http.url(['node', node, 'console', 'ws']).replace(/^http/, 'ws');
+  const url = http.url([kind, node, 'console', 'ws']).replace(/^http/, 'ws');
   const authorization = await http.authorization();
   const headers: Record<string, string> = authorization ? { authorization } : {};
   const socket = new WebSocket(url, { headers } as unknown as string[]); // Node's WebSocket takes { headers }

@@ -250,5 +250,44 @@ export type PowerStatus = {
   power_status: string;
 };
 
+export type Headnode = {
+  name: string;
+  project: string;
+  hnics: Array<string>;
+  vncport: null;
+  uuid: string;
+  base_img: string;
+  power: "on" | "off";
+  state: "stopped" | "starting" | "running" | "failed";
+  error: string | null;
+  nics: Record<string, {
+    network: string | null;
+    mac: string;
+    address: string | null;
+  }>;
+  ssh_keys: Array<string>;
+};
+
+export type Vpn = {
+  name: string;
+  network: string;
+  project: string;
+  public_key: string;
+  address: string;
+  endpoint: string;
+  allowed_ips: Array<string>;
+};
+
+export type VpnCreated = {
+  name: string;
+  network: string;
+  project: string;
+  public_key: string;
+  address: string;
+  endpoint: string;
+  allowed_ips: Array<string>;
+  config: string;
+};
+
 /** The files an image can have. */
 export type ImagePart = "kernel" | "initrd" | "rootfs" | "disk";

@@ -57,7 +57,7 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
   );
   route(
     app,
-    { method: 'GET', url: '/v0/project/:project/headnodes', operationId: 'projectHeadnodes', summary: "The project's headnodes: always empty (headnodes are not offered).", tags, params: project, response: { 200: Labels } },
+    { method: 'GET', url: '/v0/project/:project/headnodes', operationId: 'projectHeadnodes', summary: "The project's headnodes, sorted.", tags, params: project, response: { 200: Labels } },
     (req) => s.projects.headnodes(req.principal, req.params.project),
   );
 }

@@ -7,6 +7,7 @@ import { printJson, printTable } from '../output.ts';
 
 export function networkCommands(program: Command, client: () => HilClient): void {
   const network = group(program, 'network', 'Networks (VLANs) and who may use them', 'hil network create runway-net runway');
+  vpnCommands(network, client);
 
   defineChange(
     network,
@@ -64,4 +65,34 @@ export function networkCommands(program: Command, client: () => HilClient): void
     (n: string, p: string) => `Project ${p} may no longer use network ${n}.`,
     (n: string, p: string) => client().network.revokeAccess(n, p),
   );
+}
+
+function vpnCommands(network: Command, client: () => HilClient): void {
+  const vpn = group(network, 'vpn', "WireGuard access to a project network from the tenant's own machine", 'hil network vpn create laptop runway-net > laptop.conf');
+  define(
+    vpn,
+    'create <vpn> <network>',
+    'Create a VPN; prints its wg-quick configuration (with a private key made here unless --public-key is given: keep it safe, it is shown once)',
+    'hil network vpn create laptop runway-net > laptop.conf && wg-quick up ./laptop.conf',
+    async (v: string, net: string, o: JsonOption & { project?: string; publicKey?: string; address?: string }) => {
+      const made = await client().vpn.create(v, net, { project: o.project, publicKey: o.publicKey, address: o.address });
+      if (o.json) return printJson(made);
+      process.stdout.write(made.config);
+    },
+  )
+    .option('--project <project>', 'the project it is for (default: the network owner)')
+    .option('--public-key <key>', 'your WireGuard public key (wg pubkey); your private key then never leaves your machine')
+    .option('--address <cidr>', "the VPN endpoint's address on the network (the network's first VPN only)")
+    .option('--json', 'print JSON');
+  defineChange(vpn, 'delete <vpn>', 'Revoke a VPN', 'hil network vpn delete laptop', (v: string) => `Deleted VPN ${v}.`, (v: string) => client().vpn.delete(v));
+  define(vpn, 'list <network>', "The network's VPNs you may see", 'hil network vpn list runway-net', async (net: string, o: JsonOption) => {
+    const names = await client().vpn.list(net);
+    if (o.json) return printJson(names);
+    for (const n of names) process.stdout.write(`${n}\n`);
+  }).option('--json', 'print JSON');
+  define(vpn, 'show <vpn>', 'Show a VPN (its public key, address, endpoint)', 'hil network vpn show laptop', async (v: string, o: JsonOption) => {
+    const s = await client().vpn.show(v);
+    if (o.json) return printJson(s);
+    process.stdout.write(`vpn: ${s.name}\nnetwork: ${s.network}\nproject: ${s.project}\naddress: ${s.address}\nendpoint: ${s.endpoint}\nreaches: ${s.allowed_ips.join(', ')}\npublic key: ${s.public_key}\n`);
+  }).option('--json', 'print JSON');
 }

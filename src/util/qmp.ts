@@ -8,7 +8,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { untilAborted } from '../util/timeout.ts';
+import { untilAborted } from './timeout.ts';
 
 export class QmpError extends Error {}
 

@@ -1,0 +1,142 @@
+/**
+ * Makes this host's WireGuard endpoints match the `vpn_network` and `vpn`
+ * rows (docs/headnodes.md "VPN"), in the process with `[vpn] run` that holds
+ * a network's claim (`vpn:<network id>`): an endpoint per network with
+ * peers, exactly those peers, and nothing for a network without any. A
+ * daemon that kept running through a restart is adopted (./host.ts); what
+ * no row names any more (a revoked last VPN, a crash mid-teardown) is
+ * swept: namespace, links, switch port, firewall rules, daemon.
+ */
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Claim, Claims } from '../claims/claims.ts';
+import type { HostSwitchSettings } from '../config/headnode-settings.ts';
+import type { Database } from '../store/schema.ts';
+import { Coalesced } from '../util/coalesced.ts';
+import { runTool } from '../util/run-tool.ts';
+import { vpnAddresses, type VpnPlan } from './addresses.ts';
+import { applyNetworkVpn, listNetworkVpns, removeNetworkVpn, type SwitchPlace } from './host.ts';
+
+export const vpnClaim = (networkId: number) => `vpn:${networkId}`;
+
+export interface VpnKeeperOptions {
+  db: Kysely<Database>;
+  claims: Claims;
+  plan: VpnPlan;
+  hostSwitch: HostSwitchSettings;
+  stateDir: string;
+  log: Logger;
+  intervalMs: number;
+}
+
+export class VpnKeeper {
+  readonly #o: VpnKeeperOptions;
+  readonly #run: Coalesced;
+  readonly #claims = new Map<number, Claim>();
+  /** What was last applied per network (its spec, as JSON): an unchanged one is not applied again. */
+  readonly #applied = new Map<number, string>();
+  #switch: SwitchPlace | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(o: VpnKeeperOptions) {
+    this.#o = o;
+    this.#run = new Coalesced(() => this.#reconcile(), { onError: (err) => o.log.warn({ err: (err as Error).message }, 'vpn: reconcile failed') });
+  }
+
+  async start(): Promise<void> {
+    this.#run.kick();
+    await this.#run.settled();
+    this.#timer = setInterval(() => this.#run.kick(), this.#o.intervalMs);
+  }
+
+  kick(): void {
+    this.#run.kick();
+  }
+
+  settled(): Promise<void> {
+    return this.#run.settled();
+  }
+
+  /** Lets the claims go; the endpoints keep running for the next holder. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#run.stop();
+    await this.#run.settled();
+    for (const [id, claim] of this.#claims) {
+      this.#claims.delete(id);
+      await claim.release().catch(() => {});
+    }
+  }
+
+  async #place(): Promise<SwitchPlace> {
+    if (this.#switch) return this.#switch;
+    const s = this.#o.hostSwitch;
+    const db = s.ovsdb ? [`--db=${s.ovsdb}`] : [];
+    const datapath = await runTool('ovs-vsctl', [...db, '--timeout=20', 'get', 'bridge', s.bridge, 'datapath_type'], { timeoutMs: 30_000 });
+    this.#switch = { ovsdb: s.ovsdb, netns: s.netns, netdevDatapath: datapath.trim().replace(/"/g, '') === 'netdev' };
+    return this.#switch;
+  }
+
+  async #reconcile(): Promise<void> {
+    if (this.#stopped) return;
+    const db = this.#o.db;
+    const endpoints = await db.selectFrom('vpn_network').innerJoin('network', 'network.id', 'vpn_network.network_id').selectAll('vpn_network').select('network.network_id as vlan').execute();
+    const wanted = new Set<number>();
+    for (const e of endpoints) {
+      const vlan = Number(e.vlan);
+      wanted.add(vlan);
+      const claim = await this.#claim(e.network_id);
+      if (!claim) continue;
+      const peers = await db.selectFrom('vpn').select(['public_key', 'host']).where('network_id', '=', e.network_id).orderBy('host').execute();
+      const a = vpnAddresses(this.#o.plan, e.slot, e.lan_address);
+      const spec = {
+        vlan,
+        bridge: this.#o.hostSwitch.bridge,
+        slot: e.slot,
+        lanAddress: e.lan_address,
+        tunnelAddress: a.gateway,
+        listenPort: a.listenPort,
+        privateKey: e.private_key,
+        peers: peers.map((p) => ({ publicKey: p.public_key, address: a.peer(p.host) })),
+        stateDir: this.#o.stateDir,
+        switch: await this.#place(),
+      };
+      const key = JSON.stringify(spec);
+      if (this.#applied.get(e.network_id) === key || !claim.valid) continue;
+      try {
+        await applyNetworkVpn(spec);
+        this.#applied.set(e.network_id, key);
+        this.#o.log.info({ vlan, peers: peers.length, port: a.listenPort }, 'vpn: endpoint applied');
+      } catch (err) {
+        this.#o.log.warn({ vlan, err: (err as Error).message }, 'vpn: could not apply an endpoint');
+      }
+    }
+    const ids = new Set(endpoints.map((e) => e.network_id));
+    for (const id of [...this.#claims.keys()]) if (!ids.has(id)) await this.#letGo(id);
+    for (const vlan of await listNetworkVpns({ stateDir: this.#o.stateDir })) {
+      if (wanted.has(vlan)) continue;
+      await removeNetworkVpn(vlan, this.#o.stateDir, await this.#place());
+      this.#o.log.info({ vlan }, 'vpn: endpoint removed');
+    }
+  }
+
+  async #claim(id: number): Promise<Claim | null> {
+    const held = this.#claims.get(id);
+    if (held?.valid) return held;
+    const taken = await this.#o.claims.take(vpnClaim(id));
+    if (taken) {
+      this.#claims.set(id, taken);
+      this.#applied.delete(id); // another process may have changed it meanwhile
+    }
+    return taken;
+  }
+
+  async #letGo(id: number): Promise<void> {
+    const claim = this.#claims.get(id);
+    this.#claims.delete(id);
+    this.#applied.delete(id);
+    await claim?.release().catch(() => {});
+  }
+}
