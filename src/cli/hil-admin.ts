@@ -10,6 +10,7 @@
  *   hil-admin [--config FILE] pool import | grow N | shrink N | status     (a derived HIL)
  *   hil-admin [--config FILE] fpbl build [--out DIR]
  *   hil-admin fpbl example-image --marker TEXT --out DIR
+ *   hil-admin [--config FILE] headnode build-image [--name NAME] [--out DIR]
  *   hil-admin --version
  */
 import { parseArgs } from 'node:util';
@@ -26,6 +27,8 @@ import { trustHostKey } from '../drivers/switch/cli/host-keys.ts';
 import { promptSecret } from './prompt.ts';
 import { buildExampleImage, buildFpbl, FpblBuildError, type BuiltFile } from '../fpbl/build.ts';
 import { buildExampleDiskImage } from '../fpbl/disk-image.ts';
+import { buildHeadnodeImage, HeadnodeImageError } from '../headnodes/image/build.ts';
+import { headnodeSettings } from '../config/headnode-settings.ts';
 import { join, resolve } from 'node:path';
 
 const USAGE = `usage: hil-admin [--config FILE] <command>
@@ -54,6 +57,9 @@ commands:
         --no-return-agent    without the return agent: reclaimed only by power cycle
         --disk               a diskless one instead: disk.qcow2 holds its root filesystem, which
                              its initramfs mounts from the node's iSCSI export (netroot=iscsi:…)
+  headnode build-image       build a base headnode image (SSH, dnsmasq, iPXE) from this host's
+        [--name NAME]        packages; NAME defaults to base-headnode (list it in [headnode] base_imgs)
+        [--out DIR]          DIR defaults to [headnode] image_dir
 
 examples:
   HIL_DATABASE_URL=postgres://hil@127.0.0.1/hil hil-admin db migrate
@@ -184,6 +190,14 @@ function fpblCommand(config: Config | null, args: string[], out: string | undefi
   throw new UsageError('the fpbl commands are: hil-admin fpbl build [--out DIR] | fpbl example-image --marker TEXT --out DIR [--disk]');
 }
 
+/** hil-admin headnode build-image (docs/headnodes.md). */
+async function headnodeCommand(config: Config, args: string[], out: string | undefined, name: string | undefined): Promise<void> {
+  if (args[0] !== 'build-image' || args.length !== 1) throw new UsageError('the headnode command is: hil-admin headnode build-image [--name NAME] [--out DIR]');
+  const dir = out ?? headnodeSettings(config)?.imageDir ?? join(config.server.data_dir, 'headnode-images');
+  const image = await buildHeadnodeImage({ outDir: resolve(dir), name });
+  console.log(`built headnode image ${image.name} in ${image.dir}`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -196,6 +210,7 @@ async function main(argv: string[]): Promise<void> {
       fix: { type: 'boolean' },
       out: { type: 'string' },
       marker: { type: 'string' },
+      name: { type: 'string' },
       'no-return-agent': { type: 'boolean' },
       disk: { type: 'boolean' },
       version: { type: 'boolean' },
@@ -234,6 +249,8 @@ async function main(argv: string[]): Promise<void> {
       return poolCommand(config, rest);
     case 'fpbl':
       return fpblCommand(config, rest, values.out, values.marker);
+    case 'headnode':
+      return headnodeCommand(config, rest, values.out, values.name);
     case 'serve-networks':
       await serveNetworks(config, createLogger(config.log.level, undefined, config.log.format));
       return;
@@ -244,7 +261,7 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof UsageError) console.error(`hil-admin: ${err.message}\n\n${USAGE}`);
-  else if (err instanceof ConfigError || err instanceof ListenError || err instanceof FpblBuildError || err instanceof SchemaOutdatedError || err instanceof HilError) console.error(`hil-admin: ${err.message}`);
+  else if (err instanceof ConfigError || err instanceof ListenError || err instanceof FpblBuildError || err instanceof HeadnodeImageError || err instanceof SchemaOutdatedError || err instanceof HilError) console.error(`hil-admin: ${err.message}`);
   else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') console.error(`hil-admin: ${(err as Error).message}\n\n${USAGE}`);
   else console.error('hil-admin:', err);
   process.exit(1);

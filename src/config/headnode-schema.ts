@@ -37,8 +37,8 @@ export const HeadnodeSection = Type.Optional(
       run_dir: Type.Optional(Type.String({ minLength: 1 })),
       memory_mib: Type.Optional(Type.Integer({ minimum: 64, maximum: 65536 })), // default 256
       cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })), // default 1
-      /** QEMU's accelerators, tried in order. */
-      accel: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z]+$' }), { minItems: 1 })), // default ['kvm', 'tcg']
+      /** QEMU's accelerators, tried in order; default: kvm where it really works (hardware virtualisation), else tcg. */
+      accel: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z]+$' }), { minItems: 1 })),
       /** How long a stop waits for the guest to power off before the VM is ended. */
       stop_timeout_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 600 })), // default 10
       /** Headnodes per project (0: no limit). */

@@ -1,6 +1,7 @@
 /** [host_switch], [headnode] and [vpn] with their defaults applied and units converted (./headnode-schema.ts). */
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
+import { detectAccel } from '../util/accel.ts';
 import type { Config } from './schema.ts';
 
 /** The Open vSwitch bridge on this host that headnodes' taps and VPN endpoints plug into. */
@@ -49,7 +50,7 @@ export function headnodeSettings(cfg: Config): HeadnodeSettings | undefined {
     runDir: resolve(h.run_dir ?? join(cfg.server.data_dir, 'headnodes')),
     memoryMib: h.memory_mib ?? 256,
     cpus: h.cpus ?? 1,
-    accel: h.accel ?? ['kvm', 'tcg'],
+    accel: h.accel ?? [detectAccel()],
     stopTimeoutMs: (h.stop_timeout_seconds ?? 10) * 1000,
     perProject: (h.per_project ?? 4) || undefined,
     hostSwitch: hostSwitch(cfg),

@@ -18,10 +18,12 @@ export class HostSwitch {
     return this.#s.netns;
   }
 
-  /** Puts `port` on the bridge tagged `vlan` (null: off the bridge). Idempotent. */
+  /** Puts `port` on the bridge tagged `vlan` (null: off the bridge), and up (QEMU leaves the taps it makes down). Idempotent. */
   async plug(port: string, vlan: number | null, signal?: AbortSignal): Promise<void> {
     if (vlan === null) return this.unplug(port, signal);
     await this.#vsctl(['--may-exist', 'add-port', this.#s.bridge, port, '--', 'set', 'port', port, `tag=${vlan}`], signal);
+    const ns = this.#s.netns ? ['-n', this.#s.netns] : [];
+    await runTool('ip', [...ns, 'link', 'set', port, 'up'], { signal, timeoutMs: 10_000 });
   }
 
   async unplug(port: string, signal?: AbortSignal): Promise<void> {

@@ -8,26 +8,13 @@
  * text screen to the same serial port, so a node that finds no boot server
  * says so on its console rather than on a screen nobody sees.
  */
-import { accessSync, constants, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { NodeRuntime } from './layout.ts';
 
 export type BootDevice = 'network' | 'disk';
 
-/**
- * KVM only where it really works: /dev/kvm usable and the CPU showing
- * hardware virtualisation. (A nested "PVM" /dev/kvm, as on these CI machines,
- * accepts KVM_CREATE_VM but runs stock kernels too slowly to boot.)
- */
-export function detectAccel(): 'kvm' | 'tcg' {
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return /\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) ? 'kvm' : 'tcg';
-  } catch {
-    return 'tcg';
-  }
-}
+export { detectAccel } from '../util/accel.ts';
 
 /** The file holding SeaBIOS's serial console port, 0x3f8 (COM1), little-endian. */
 export const SERCON_PORT_FILE = 'sercon-port';

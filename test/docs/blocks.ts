@@ -107,6 +107,16 @@ export const BLOCKS: Record<string, BlockHandling> = {
     ],
   },
 
+  // README.md and docs/headnodes.md
+  'headnodes-workflow': {
+    why: 'the seed workflow needs a lab, a built headnode image, a VPN and a laptop namespace: test/e2e/headnodes.test.ts runs these very commands',
+    skip: true,
+  },
+  'headnodes-readme': {
+    why: 'the same workflow, shortened: test/e2e/headnodes.test.ts runs it on a lab',
+    skip: true,
+  },
+
   // docs/lab.md
   'lab-quick-use': {
     why: 'builds and boots a lab',

@@ -7,12 +7,15 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOvs, skipReason as ovsSkip, type Ovs } from '../support/ovs.ts';
 import { NetnsLab, netnsSkipReason, type NsNode } from '../support/netns.ts';
 import { findBinary } from '../../src/lab/system.ts';
+import { startTenantLaptop, type TenantLaptop } from '../support/tenant-laptop.ts';
+
+export { splitWgQuick } from '../support/tenant-laptop.ts';
 
 export const ECHO_PORT = 7007;
 export const SINK_PORT = 7009;
@@ -68,20 +71,6 @@ function waitFor(check: () => boolean, what: string, ms = 5000): Promise<void> {
   });
 }
 
-function startLaptopDaemon(ns: string, ifname: string): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, 'wireguard-go', ifname], {
-    stdio: 'ignore',
-    env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', WG_PROCESS_FOREGROUND: '1' },
-  });
-}
-
-/** The laptop's side of a wg-quick file: wg(8) lines to setconf, Address and AllowedIPs to set by hand. */
-export function splitWgQuick(config: string): { wg: string; address: string; allowedIps: string[] } {
-  const address = /^Address\s*=\s*(.+)$/m.exec(config)?.[1].trim() ?? '';
-  const allowedIps = (/^AllowedIPs\s*=\s*(.+)$/m.exec(config)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  return { wg: config.replace(/^Address\s*=.*$/m, ''), address, allowedIps };
-}
-
 export async function buildRig(vlanA: number, vlanB: number): Promise<Rig> {
   const tag = randomBytes(2).toString('hex');
   const children: ChildProcess[] = [];
@@ -89,39 +78,20 @@ export async function buildRig(vlanA: number, vlanB: number): Promise<Rig> {
   const lab = new NetnsLab();
   const bridge = `vbr${tag}`;
   const switchNetns = `hilvpnt-sw-${tag}`;
-  const laptopNs = `hilvpnt-lap-${tag}`;
-  const laptopWg = `hvt${tag}w`;
-  const laptopHostIf = `hvt${tag}h`;
   const stateDir = mkdtempSync(join(tmpdir(), 'hil-vpn-'));
-  let laptop: ChildProcess | undefined;
+  let laptop: TenantLaptop | undefined;
   const rig: Rig = {
-    tag, ovs, bridge, switchNetns, laptopNs, laptopWg, stateDir,
+    tag, ovs, bridge, switchNetns, stateDir,
+    laptopNs: `hil-laptop-${tag}`,
+    laptopWg: `hlw${tag}`,
     nodeA: undefined as unknown as NsNode,
     nodeB: undefined as unknown as NsNode,
-    configureLaptop(config) {
-      const c = splitWgQuick(config);
-      // A file, not /dev/stdin: Node gives a child a socket for stdin, which wg cannot open.
-      const file = join(stateDir, 'laptop.conf');
-      writeFileSync(file, c.wg, { mode: 0o600 });
-      sh('wg', ['setconf', laptopWg, file]);
-      rmSync(file);
-      sh('ip', ['-n', laptopNs, 'addr', 'replace', c.address, 'dev', laptopWg]);
-      sh('ip', ['-n', laptopNs, 'link', 'set', laptopWg, 'up']);
-      for (const net of c.allowedIps) sh('ip', ['-n', laptopNs, 'route', 'replace', net, 'dev', laptopWg]);
-    },
-    async restartLaptopDaemon() {
-      laptop?.kill('SIGKILL');
-      await waitFor(() => spawnSync('ip', ['-n', laptopNs, 'link', 'show', laptopWg], { stdio: 'ignore' }).status !== 0, 'the old laptop daemon exit');
-      rmSync(`/var/run/wireguard/${laptopWg}.sock`, { force: true });
-      laptop = startLaptopDaemon(laptopNs, laptopWg);
-      await waitFor(() => spawnSync('wg', ['show', laptopWg], { stdio: 'ignore' }).status === 0, 'the laptop wireguard-go start');
-    },
+    configureLaptop: (config) => laptop!.configure(config),
+    restartLaptopDaemon: () => laptop!.restartDaemon(),
     cleanup() {
-      laptop?.kill('SIGKILL');
+      laptop?.cleanup();
       for (const c of children) c.kill('SIGKILL');
-      rmSync(`/var/run/wireguard/${laptopWg}.sock`, { force: true });
-      for (const ns of [laptopNs, switchNetns]) spawnSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' });
-      spawnSync('ip', ['link', 'delete', laptopHostIf], { stdio: 'ignore' });
+      spawnSync('ip', ['netns', 'delete', switchNetns], { stdio: 'ignore' });
       lab.cleanup();
       ovs.stop();
       rmSync(stateDir, { recursive: true, force: true });
@@ -135,13 +105,7 @@ export async function buildRig(vlanA: number, vlanB: number): Promise<Rig> {
     ovs.vsctl('add-port', bridge, rig.nodeA.hostIf, '--', 'set', 'port', rig.nodeA.hostIf, `tag=${vlanA}`);
     ovs.vsctl('add-port', bridge, rig.nodeB.hostIf, '--', 'set', 'port', rig.nodeB.hostIf, `tag=${vlanB}`);
     for (const n of [rig.nodeA, rig.nodeB]) startServer(n.ns, children);
-    sh('ip', ['netns', 'add', laptopNs]);
-    sh('ip', ['link', 'add', laptopHostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', laptopNs]);
-    sh('ip', ['addr', 'add', `${LAPTOP_HOST_IP}/30`, 'dev', laptopHostIf]);
-    sh('ip', ['link', 'set', laptopHostIf, 'up']);
-    sh('ip', ['-n', laptopNs, 'addr', 'add', `${LAPTOP_IP}/30`, 'dev', 'eth0']);
-    for (const dev of ['eth0', 'lo']) sh('ip', ['-n', laptopNs, 'link', 'set', dev, 'up']);
-    await rig.restartLaptopDaemon();
+    laptop = await startTenantLaptop(tag, LAPTOP_HOST_IP, LAPTOP_IP);
     await waitFor(() => echoes(rig.nodeA.ns, '127.0.0.1', 500), 'node A echo server start');
     return rig;
   } catch (err) {

@@ -8,7 +8,7 @@
  * node over the switch alone (no tunnel) separates WireGuard's share from
  * the switch's (the rig's Open vSwitch is the userspace datapath).
  *
- *   node --disable-warning=ExperimentalWarning bench/vpn.ts [-- --mib 256 --rtts 500]
+ *   node --disable-warning=ExperimentalWarning bench/vpn.bench.ts [-- --mib 256 --rtts 500]
  *
  * Needs root, Open vSwitch, wireguard-go, wireguard-tools, nftables, ethtool.
  */
