@@ -13,9 +13,9 @@ import { readdirSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { heldBy, type Claim, type Claims } from '../claims/claims.ts';
+import { ClaimKeeper } from '../claims/claim-keeper.ts';
 import type { HeadnodeSettings } from '../config/headnode-settings.ts';
 import type { Database, HeadnodeRow } from '../store/schema.ts';
-import { Coalesced } from '../util/coalesced.ts';
 import { HostSwitch } from './host-switch.ts';
 import { readHeadnodeImage } from './image/build.ts';
 import { removeVmFiles, resetVm, runningPid, startVm, stopVm } from './vm.ts';
@@ -39,50 +39,23 @@ export interface HeadnodeKeeperOptions {
   intervalMs: number;
 }
 
-export class HeadnodeKeeper {
+export class HeadnodeKeeper extends ClaimKeeper<number> {
   readonly #o: HeadnodeKeeperOptions;
   readonly #switch: HostSwitch;
-  readonly #run: Coalesced;
-  readonly #claims = new Map<number, Claim>();
   /** What this process last did to each running VM: its taps' VLANs, the reset count it acted on. */
   readonly #applied = new Map<number, { vlans: Map<string, number | null>; resets: number }>();
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
 
   constructor(o: HeadnodeKeeperOptions) {
+    super({ claims: o.claims, log: o.log, intervalMs: o.intervalMs, what: 'headnodes', resource: headnodeClaim });
     this.#o = o;
     this.#switch = new HostSwitch(o.settings.hostSwitch);
-    this.#run = new Coalesced(() => this.#reconcile(), { onError: (err) => o.log.warn({ err: (err as Error).message }, 'headnodes: reconcile failed') });
   }
 
-  async start(): Promise<void> {
-    this.#run.kick();
-    await this.#run.settled();
-    this.#timer = setInterval(() => this.#run.kick(), this.#o.intervalMs);
+  protected override taken(id: number): void {
+    this.#applied.delete(id); // another process may have changed its taps meanwhile
   }
 
-  kick(): void {
-    this.#run.kick();
-  }
-
-  settled(): Promise<void> {
-    return this.#run.settled();
-  }
-
-  /** Lets the claims go; the VMs keep running (the next holder finds them). */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    this.#run.stop();
-    await this.#run.settled();
-    for (const [id, claim] of this.#claims) {
-      this.#claims.delete(id);
-      await claim.release().catch(() => {});
-    }
-  }
-
-  async #reconcile(): Promise<void> {
-    if (this.#stopped) return;
+  protected async reconcile(): Promise<void> {
     const rows = await this.#o.db.selectFrom('headnode').selectAll().execute();
     for (const hn of rows) {
       try {
@@ -91,16 +64,18 @@ export class HeadnodeKeeper {
         this.#o.log.warn({ headnode: hn.label, err: (err as Error).message }, 'headnodes: could not tend a headnode');
       }
     }
+    const ids = new Set(rows.map((r) => r.id));
+    for (const id of this.heldKeys()) if (!ids.has(id)) await this.letGo(id);
     await this.#sweep(new Set(rows.map((r) => r.uuid))).catch((err: Error) => this.#o.log.warn({ err: err.message }, 'headnodes: the sweep failed'));
   }
 
   async #tend(hn: HeadnodeRow): Promise<void> {
     const dir = vmDir(this.#o.settings.runDir, hn.uuid);
-    const claim = await this.#claim(hn.id);
+    const claim = await this.claim(hn.id);
     if (!claim) return; // another process runs it
     if (hn.power === 'off') {
       if (runningPid(dir, hn.uuid) !== null || hn.state !== 'stopped') await this.#end(hn, claim);
-      await this.#letGo(hn.id);
+      await this.letGo(hn.id);
       return;
     }
     const hnics = await this.#hnics(hn.id);
@@ -191,20 +166,6 @@ export class HeadnodeKeeper {
       .orderBy('hnic.id')
       .execute();
     return rows.map((r) => ({ ...r, vlan: r.vlan === null ? null : Number(r.vlan) }));
-  }
-
-  async #claim(id: number): Promise<Claim | null> {
-    const held = this.#claims.get(id);
-    if (held?.valid) return held;
-    const taken = await this.#o.claims.take(headnodeClaim(id));
-    if (taken) this.#claims.set(id, taken);
-    return taken;
-  }
-
-  async #letGo(id: number): Promise<void> {
-    const claim = this.#claims.get(id);
-    this.#claims.delete(id);
-    await claim?.release().catch(() => {});
   }
 
   async #record(claim: Claim, id: number, fields: Partial<Pick<HeadnodeRow, 'state' | 'error' | 'started'>>): Promise<void> {

@@ -9,10 +9,10 @@
  */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { Claim, Claims } from '../claims/claims.ts';
+import type { Claims } from '../claims/claims.ts';
+import { ClaimKeeper } from '../claims/claim-keeper.ts';
 import type { HostSwitchSettings } from '../config/headnode-settings.ts';
 import type { Database } from '../store/schema.ts';
-import { Coalesced } from '../util/coalesced.ts';
 import { runTool } from '../util/run-tool.ts';
 import { vpnAddresses, type VpnPlan } from './addresses.ts';
 import { applyNetworkVpn, listNetworkVpns, removeNetworkVpn, type SwitchPlace } from './host.ts';
@@ -29,45 +29,19 @@ export interface VpnKeeperOptions {
   intervalMs: number;
 }
 
-export class VpnKeeper {
+export class VpnKeeper extends ClaimKeeper<number> {
   readonly #o: VpnKeeperOptions;
-  readonly #run: Coalesced;
-  readonly #claims = new Map<number, Claim>();
   /** What was last applied per network (its spec, as JSON): an unchanged one is not applied again. */
   readonly #applied = new Map<number, string>();
   #switch: SwitchPlace | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
 
   constructor(o: VpnKeeperOptions) {
+    super({ claims: o.claims, log: o.log, intervalMs: o.intervalMs, what: 'vpn', resource: vpnClaim });
     this.#o = o;
-    this.#run = new Coalesced(() => this.#reconcile(), { onError: (err) => o.log.warn({ err: (err as Error).message }, 'vpn: reconcile failed') });
   }
 
-  async start(): Promise<void> {
-    this.#run.kick();
-    await this.#run.settled();
-    this.#timer = setInterval(() => this.#run.kick(), this.#o.intervalMs);
-  }
-
-  kick(): void {
-    this.#run.kick();
-  }
-
-  settled(): Promise<void> {
-    return this.#run.settled();
-  }
-
-  /** Lets the claims go; the endpoints keep running for the next holder. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    this.#run.stop();
-    await this.#run.settled();
-    for (const [id, claim] of this.#claims) {
-      this.#claims.delete(id);
-      await claim.release().catch(() => {});
-    }
+  protected override taken(id: number): void {
+    this.#applied.delete(id); // another process may have changed it meanwhile
   }
 
   async #place(): Promise<SwitchPlace> {
@@ -79,15 +53,14 @@ export class VpnKeeper {
     return this.#switch;
   }
 
-  async #reconcile(): Promise<void> {
-    if (this.#stopped) return;
+  protected async reconcile(): Promise<void> {
     const db = this.#o.db;
     const endpoints = await db.selectFrom('vpn_network').innerJoin('network', 'network.id', 'vpn_network.network_id').selectAll('vpn_network').select('network.network_id as vlan').execute();
     const wanted = new Set<number>();
     for (const e of endpoints) {
       const vlan = Number(e.vlan);
       wanted.add(vlan);
-      const claim = await this.#claim(e.network_id);
+      const claim = await this.claim(e.network_id);
       if (!claim) continue;
       const peers = await db.selectFrom('vpn').select(['public_key', 'host']).where('network_id', '=', e.network_id).orderBy('host').execute();
       const a = vpnAddresses(this.#o.plan, e.slot, e.lan_address);
@@ -114,29 +87,15 @@ export class VpnKeeper {
       }
     }
     const ids = new Set(endpoints.map((e) => e.network_id));
-    for (const id of [...this.#claims.keys()]) if (!ids.has(id)) await this.#letGo(id);
+    for (const id of this.heldKeys()) {
+      if (ids.has(id)) continue;
+      this.#applied.delete(id);
+      await this.letGo(id);
+    }
     for (const vlan of await listNetworkVpns({ stateDir: this.#o.stateDir })) {
       if (wanted.has(vlan)) continue;
       await removeNetworkVpn(vlan, this.#o.stateDir, await this.#place());
       this.#o.log.info({ vlan }, 'vpn: endpoint removed');
     }
-  }
-
-  async #claim(id: number): Promise<Claim | null> {
-    const held = this.#claims.get(id);
-    if (held?.valid) return held;
-    const taken = await this.#o.claims.take(vpnClaim(id));
-    if (taken) {
-      this.#claims.set(id, taken);
-      this.#applied.delete(id); // another process may have changed it meanwhile
-    }
-    return taken;
-  }
-
-  async #letGo(id: number): Promise<void> {
-    const claim = this.#claims.get(id);
-    this.#claims.delete(id);
-    this.#applied.delete(id);
-    await claim?.release().catch(() => {});
   }
 }

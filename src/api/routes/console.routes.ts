@@ -10,6 +10,8 @@ import type { Services } from '../services.ts';
 import { REDIRECT_NOTE } from './obm.routes.ts';
 
 type InteractiveConsole = Awaited<ReturnType<Services['obm']['interactiveConsole']>>;
+/** The server side of a WebSocket, as @fastify/websocket hands it over (ws's). */
+type ConsoleSocket = Parameters<NonNullable<Parameters<FastifyInstance['route']>[0]['wsHandler']>>[0];
 
 export function consoleRoutes(app: FastifyInstance, s: Services): void {
   const tags = ['obm'];
@@ -87,15 +89,20 @@ function interactiveConsoleRoute(app: FastifyInstance, s: Services, tags: string
     },
     wsHandler: (socket, req) => {
       const { serial, gone } = open.get(req)!; // set by the preHandler, which refused the upgrade otherwise
-      socket.on('message', (data: Buffer) => serial.write(data));
-      socket.on('close', () => gone.abort());
-      void (async () => {
-        for await (const chunk of serial.output) {
-          if (socket.readyState !== socket.OPEN) break;
-          socket.send(chunk);
-        }
-        socket.close(1000, 'console closed');
-      })().catch(() => socket.terminate());
+      carryConsole(socket, serial, gone);
     },
   });
+}
+
+/** A console over a WebSocket: frames in are typed into the serial line, what it prints goes out; closing either end ends both. */
+export function carryConsole(socket: ConsoleSocket, serial: { output: AsyncIterable<Uint8Array>; write(data: Uint8Array): void }, gone: AbortController): void {
+  socket.on('message', (data: Buffer) => serial.write(data));
+  socket.on('close', () => gone.abort());
+  void (async () => {
+    for await (const chunk of serial.output) {
+      if (socket.readyState !== socket.OPEN) break;
+      socket.send(chunk);
+    }
+    socket.close(1000, 'console closed');
+  })().catch(() => socket.terminate());
 }

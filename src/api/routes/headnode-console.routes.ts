@@ -6,6 +6,7 @@ import { ValidationError } from '../../errors.ts';
 import { route } from '../route.ts';
 import { Bytes, Path } from '../../wire/common.ts';
 import type { Services } from '../services.ts';
+import { carryConsole } from './console.routes.ts';
 
 type Serial = Awaited<ReturnType<Services['headnodes']['interactiveConsole']>>;
 
@@ -49,17 +50,6 @@ export function headnodeConsoleRoutes(app: FastifyInstance, s: Services, tags: s
     handler: () => {
       throw new Error('unreachable: the preHandler refuses every request that is not an upgrade');
     },
-    wsHandler: (socket, req) => {
-      const { serial, gone } = open.get(req)!;
-      socket.on('message', (data: Buffer) => serial.write(data));
-      socket.on('close', () => gone.abort());
-      void (async () => {
-        for await (const chunk of serial.output) {
-          if (socket.readyState !== socket.OPEN) break;
-          socket.send(chunk);
-        }
-        socket.close(1000, 'console closed');
-      })().catch(() => socket.terminate());
-    },
+    wsHandler: (socket, req) => carryConsole(socket, open.get(req)!.serial, open.get(req)!.gone),
   });
 }
