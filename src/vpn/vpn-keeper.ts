@@ -5,7 +5,8 @@
  * peers, exactly those peers, and nothing for a network without any. A
  * daemon that kept running through a restart is adopted (./host.ts); what
  * no row names any more (a revoked last VPN, a crash mid-teardown) is
- * swept: namespace, links, switch port, firewall rules, daemon.
+ * swept: namespace, links, switch port, firewall rules, daemon — of the
+ * endpoints this HIL recorded in its run_dir, never another's.
  */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -15,7 +16,8 @@ import type { HostSwitchSettings } from '../config/headnode-settings.ts';
 import type { Database } from '../store/schema.ts';
 import { runTool } from '../util/run-tool.ts';
 import { vpnAddresses, type VpnPlan } from './addresses.ts';
-import { applyNetworkVpn, listNetworkVpns, removeNetworkVpn, type SwitchPlace } from './host.ts';
+import { applyNetworkVpn, removeNetworkVpn, type SwitchPlace } from './host.ts';
+import { listRecords, pidFileVlans } from './state.ts';
 
 export const vpnClaim = (networkId: number) => `vpn:${networkId}`;
 
@@ -92,7 +94,9 @@ export class VpnKeeper extends ClaimKeeper<number> {
       this.#applied.delete(id);
       await this.letGo(id);
     }
-    for (const vlan of await listNetworkVpns({ stateDir: this.#o.stateDir })) {
+    // Only what this HIL made (its records and pid files, which outlive a crash): another HIL on the host, or a test, keeps its own.
+    const ours = new Set([...listRecords(this.#o.stateDir).map((r) => r.vlan), ...pidFileVlans(this.#o.stateDir)]);
+    for (const vlan of ours) {
       if (wanted.has(vlan)) continue;
       await removeNetworkVpn(vlan, this.#o.stateDir, await this.#place());
       this.#o.log.info({ vlan }, 'vpn: endpoint removed');

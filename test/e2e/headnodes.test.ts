@@ -187,8 +187,11 @@ describe('headnodes: the seed workflow on a 3-node lab', { skip }, () => {
 
   it('deleting the VPN and the headnode leaves nothing behind, also when the server dies right after', { timeout: 180_000 }, async () => {
     const uuid = (await alice.headnode.show('hn1')).uuid;
+    const vlan = (await alice.network.show('pxe-net')).channels.find((c) => c !== 'vlan/native')!.slice('vlan/'.length);
+    assert.ok(netns().includes(`hilvpn-${vlan}`), 'the endpoint runs in its namespace');
     hil('alice', 'network', 'vpn', 'delete', 'laptop');
-    await until('the VPN endpoint to go', async () => !netns().some((n) => n.startsWith('hilvpn-')) && processesMentioning('hilwg').length === 0, 30_000);
+    // Only this network's: other tests may run VPN endpoints of their own meanwhile.
+    await until('the VPN endpoint to go', async () => !netns().includes(`hilvpn-${vlan}`) && processesMentioning(`hilwg${vlan}`).length === 0, 30_000);
     assert.notEqual(ssh('true', 8000).status, 0, 'the revoked VPN reaches nothing');
     hil('alice', 'headnode', 'delete', 'hn1');
     await server!.kill('SIGKILL'); // perhaps before the keeper acted: the next start's sweep must finish the job
