@@ -71,6 +71,10 @@ export class HeadnodeKeeper extends ClaimKeeper<number> {
 
   async #tend(hn: HeadnodeRow): Promise<void> {
     const dir = vmDir(this.#o.settings.runDir, hn.uuid);
+    if (hn.power === 'off' && hn.state === 'stopped' && runningPid(dir, hn.uuid) === null) {
+      await this.letGo(hn.id); // nothing to do, nor to hold (no claim taken for every stopped headnode)
+      return;
+    }
     const claim = await this.claim(hn.id);
     if (!claim) return; // another process runs it
     if (hn.power === 'off') {
@@ -149,6 +153,8 @@ export class HeadnodeKeeper extends ClaimKeeper<number> {
     }
     for (const uuid of dirs) {
       if (uuids.has(uuid)) continue;
+      // Asked again: a headnode created since this pass read the rows may be starting in another process here.
+      if (await this.#o.db.selectFrom('headnode').select('id').where('uuid', '=', uuid).executeTakeFirst()) continue;
       await stopVm(vmDir(runDir, uuid), uuid, 0);
       removeVmFiles(vmDir(runDir, uuid));
       this.#o.log.info({ uuid }, 'headnodes: removed a deleted headnode’s VM and files');

@@ -10,7 +10,7 @@
  * laptop) or gets a key pair made here, whose private half is in this one
  * answer and stored nowhere.
  */
-import { BadArgumentError, BlockedError, DuplicateError, NotFoundError, NotImplementedError } from '../errors.ts';
+import { AuthorizationError, BadArgumentError, BlockedError, DuplicateError, NotFoundError, NotImplementedError } from '../errors.ts';
 import { inTx, type CoreDeps, type Tx } from '../core/context.ts';
 import { absentOrConflict, getNetwork, getProject, insertUnique } from '../core/lookup.ts';
 import { hasProjectAccess, requireProjectAccess, type Principal } from '../core/principal.ts';
@@ -99,16 +99,14 @@ export class VpnService extends Service {
     return this.#view(vpn, endpoint, net.label, project.label);
   }
 
-  /** The network's VPNs the caller may see (admins: all; others: their projects'). */
+  /** The network's VPNs the caller may see (admins: all; others: their projects'), if it may see the network (as GET /network). */
   async list(p: Principal, network: string): Promise<string[]> {
-    const net = await getNetwork(this.deps.db, network);
-    const rows = await this.deps.db.selectFrom('vpn').select(['label', 'project_id']).where('network_id', '=', net.id).orderBy('label').execute();
-    const visible = rows.filter((r) => hasProjectAccess(p, r.project_id));
-    if (!visible.length && rows.length && !p.isAdmin && !hasProjectAccess(p, net.owner_id)) {
-      const access = await this.deps.db.selectFrom('network_access').select('project_id').where('network_id', '=', net.id).execute();
-      if (access.length && !access.some((a) => hasProjectAccess(p, a.project_id))) requireProjectAccess(p, net.owner_id);
-    }
-    return visible.map((r) => r.label);
+    const db = this.deps.db;
+    const net = await getNetwork(db, network);
+    const access = await db.selectFrom('network_access').select('project_id').where('network_id', '=', net.id).execute();
+    if (access.length && !access.some((a) => hasProjectAccess(p, a.project_id))) throw new AuthorizationError('You do not have access to this network.');
+    const rows = await db.selectFrom('vpn').select(['label', 'project_id']).where('network_id', '=', net.id).orderBy('label').execute();
+    return rows.filter((r) => hasProjectAccess(p, r.project_id)).map((r) => r.label);
   }
 
   /** The VPN's project: the one named, or the network's owner; the caller needs access to it. */

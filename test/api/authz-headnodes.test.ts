@@ -39,6 +39,7 @@ async function setup(fx: Fixture): Promise<void> {
   await must(fx.admin('POST', '/v0/headnode/hn_stop/start'), 'start hn_stop');
   for (const vpn of ['vpn_run', 'vpn_del']) await must(fx.admin('PUT', `/v0/vpn/${vpn}`, { network: 'runway_net' }), `PUT vpn ${vpn}`);
   await must(fx.admin('PUT', '/v0/vpn/vpn_man', { network: 'manhattan_net' }), 'PUT vpn vpn_man');
+  await must(fx.admin('PUT', '/v0/vpn/vpn_shared', { network: 'shared_net', project: 'runway' }), 'PUT vpn vpn_shared');
 }
 
 const row = (table: 'headnode' | 'vpn', label: string) => async (fx: Fixture) =>
@@ -103,8 +104,10 @@ function cases(): Case[] {
         assert.ok(!('config' in res.body) && !/PrivateKey/i.test(res.text), 'no private key after creation');
       },
     },
-    { method: 'GET', path: '/v0/network/runway_net/vpns', expect: RUNWAY, view: (res) => assert.ok((res.body as string[]).includes('vpn_run')) },
+    { method: 'GET', path: '/v0/network/runway_net/vpns', expect: RUNWAY, msg: 'You do not have access to this network.', view: (res) => assert.ok((res.body as string[]).includes('vpn_run')) },
     { method: 'GET', path: '/v0/vpn/vpn_man', expect: MANHATTAN, msg: NO_PROJECT },
+    // A shared network: each caller sees its own projects' VPNs only.
+    { method: 'GET', path: '/v0/network/shared_net/vpns', expect: ANY, view: (res, role) => assert.deepEqual(res.body, role === 'bob' ? [] : ['vpn_shared']) },
   ];
 }
 
