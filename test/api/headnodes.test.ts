@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDatabases } from '../support/databases.ts';
-import { withHil, type Caller } from '../support/hil.ts';
+import { addUser, withHil, type Caller } from '../support/hil.ts';
 import { assertError, mkProjects } from '../support/fixtures.ts';
 import { headnodeApiConfig, SSH_KEY } from '../support/headnodes.ts';
 import { generateKeyPair } from '../../src/vpn/keys.ts';
@@ -130,6 +130,28 @@ for (const database of testDatabases()) {
         assert.equal(rows.length, 1);
         const shown = await api('GET', '/v0/vpn/made');
         assert.ok(!shown.text.includes(rows[0]!.private_key), 'the server key is never shown');
+      }));
+
+    it('refuses the interactive console before the upgrade: another project, bad credentials, a stopped headnode', () =>
+      withHil(database, { auth: 'database', config: headnodeApiConfig }, async (t) => {
+        const root = t.as(await addUser(t, 'root', 'root-pw', true));
+        await root('PUT', '/v0/project/alpha');
+        await root('PUT', '/v0/project/beta');
+        const alice = await addUser(t, 'alice', 'alice-pw', false, ['alpha']);
+        const bob = await addUser(t, 'bob', 'bob-pw', false, ['beta']);
+        await ok(root('PUT', '/v0/headnode/hn', { project: 'alpha', base_img: 'img1' }), 'hn');
+        const base = (await t.hil.app!.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws');
+        const opens = (creds: { username: string; password: string }) =>
+          new Promise<boolean>((resolve) => {
+            const ws = new WebSocket(`${base}/v0/headnode/hn/console/ws`, { headers: { authorization: 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } } as unknown as string[]);
+            ws.addEventListener('open', () => (ws.close(), resolve(true)));
+            ws.addEventListener('error', () => resolve(false));
+          });
+        assert.equal(await opens(bob), false, 'another project');
+        assert.equal(await opens({ username: 'alice', password: 'wrong' }), false, 'bad password');
+        assert.equal(await opens(alice), false, 'not running');
+        assertError(await t.as(alice)('GET', '/v0/headnode/hn/console/ws'), 400, 'ValidationError', /WebSocket/);
+        assertError(await t.as(bob)('GET', '/v0/headnode/hn/console_log'), 401, 'AuthorizationError');
       }));
 
     it('contended calls in parallel: one headnode per label, distinct VPN tunnel addresses, one endpoint per network', () =>

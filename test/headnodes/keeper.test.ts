@@ -95,6 +95,22 @@ describe('headnode keeper: real VMs on a real switch', { skip }, () => {
     await until('the tap to come back', async () => ports().length === 1, 15_000);
   });
 
+  it('types into the serial console over the WebSocket, and reads the answer there and in the log', { timeout: 60_000 }, async () => {
+    const base = (await t.hil.app!.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws');
+    const ws = new WebSocket(`${base}/v0/headnode/hn/console/ws`);
+    ws.binaryType = 'arraybuffer';
+    let received = '';
+    ws.addEventListener('message', (e) => (received += Buffer.from(e.data as ArrayBuffer).toString('latin1')));
+    await new Promise((resolve, reject) => {
+      ws.addEventListener('open', resolve);
+      ws.addEventListener('error', reject);
+    });
+    ws.send('echo typed-$((6 * 7))\n');
+    await until('the shell to answer on the socket', async () => received.includes('typed-42'), 20_000);
+    await until('the answer in the console log', async () => (await consoleText('hn')).includes('typed-42'), 5_000);
+    ws.close();
+  });
+
   it('starts a VM that died again, and resets it on power_cycle (the same process, a second boot)', { timeout: 180_000 }, async () => {
     const { uuid } = await show('hn');
     const [first] = qemuPids(uuid);
