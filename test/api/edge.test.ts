@@ -161,7 +161,7 @@ for (const database of testDatabases()) {
           await call('GET', '/v0/no/such/route');
           await call('DELETE', '/v0/nodes/free');
           await call('PUT', '/v0/project/x', undefined, { rawBody: '{not json' });
-          await call('PUT', '/v0/headnode/hn1', { project: 'p', base_img: 'img' });
+          await call('PUT', '/v0/vpn/v1', { network: 'n' }); // 501: no [vpn] here
           await call('GET', '/v0/node/%00');
           await call('PUT', '/v0/project/');
         }

@@ -222,7 +222,7 @@ export function operationRequest(op: Operation): fc.Arbitrary<FuzzRequest> {
 
 const ADMIN = basicAuth(ACTORS.admin.username, ACTORS.admin.password);
 
-/** Upstream's headnode routes (501 here), the WebSocket console, the probes and /metrics, and paths no route has. */
+/** Upstream's headnode paths (also without their trailing slash), the WebSocket console, the probes and /metrics, and paths no route has. */
 const unlisted: fc.Arbitrary<FuzzRequest> = fc
   .record({
     creds: credentials,
