@@ -263,7 +263,7 @@ describe('hil CLI, end to end', () => {
     for (const shell of ['bash', 'zsh']) {
       const script = ok(null, ['completion', shell]);
       assert.match(script, /complete -F _hil hil/);
-      assert.match(script, /'' *\) words='node project network switch port user keystone networking-action image disk completion/);
+      assert.match(script, /'' *\) words='node project network switch port user keystone networking-action image disk headnode completion/);
       assert.match(script, /'\/node\/network'\) words='connect detach/);
       assert.match(script, /'\/project\/node\/remove'\) words='--json --force/);
     }
