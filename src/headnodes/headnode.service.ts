@@ -92,7 +92,9 @@ export class HeadnodeService extends Service {
     await inTx(this.deps, async (tx) => {
       const hn = await this.#owned(tx, p, label);
       const resets = o.reset && hn.power === 'on' ? hn.resets + 1 : hn.resets;
-      await tx.updateTable('headnode').set({ power: 'on', resets, ...(hn.power === 'off' ? { state: 'starting', error: null } : {}) }).where('id', '=', hn.id).execute();
+      // A start after a failed one tries again (the keeper leaves a failed VM alone until asked).
+      const again = hn.power === 'off' || hn.state === 'failed';
+      await tx.updateTable('headnode').set({ power: 'on', resets, ...(again ? { state: 'starting', error: null } : {}) }).where('id', '=', hn.id).execute();
     });
     this.#o.changed();
   }

@@ -85,7 +85,7 @@ export class HeadnodeKeeper extends ClaimKeeper<number> {
     const hnics = await this.#hnics(hn.id);
     const pid = runningPid(dir, hn.uuid);
     if (pid === null) {
-      if (hn.state === 'failed') return; // the tenant starts it again (stop, start) once the cause is fixed
+      if (hn.state === 'failed') return; // until the tenant starts it again, once the cause is fixed
       await this.#boot(hn, hnics, claim);
       return;
     }

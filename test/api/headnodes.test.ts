@@ -80,6 +80,11 @@ for (const database of testDatabases()) {
         await ok(api('PUT', '/v0/headnode/hn/hnic/eth1', { address: '10.50.0.1/24' }), 'add after the first start');
         await ok(api('DELETE', '/v0/headnode/hn/hnic/eth1'), 'remove');
         await ok(api('POST', '/v0/headnode/hn/start'), 'start again');
+        // A start that failed is tried again by the next start, without a stop in between.
+        await t.hil.store.db.updateTable('headnode').set({ state: 'failed', error: 'no such image' }).where('label', '=', 'hn').execute();
+        await ok(api('POST', '/v0/headnode/hn/start'), 'start after a failure');
+        const shown = (await api('GET', '/v0/headnode/hn')).body;
+        assert.deepEqual([shown.power, shown.state, shown.error], ['on', 'starting', null]);
       }));
 
     it('blocks deleting the project or the network, and revoking access, while a headnode or a VPN uses them', () =>
