@@ -11,7 +11,7 @@
  * Its taps are made by QEMU in the host switch's namespace, named after the
  * hnic's id (`hnt<id>`), so a leftover can be told apart and removed.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Qmp } from '../util/qmp.ts';
 import { runTool } from '../util/run-tool.ts';
@@ -56,7 +56,7 @@ export async function startVm(spec: VmSpec, signal: AbortSignal): Promise<number
   mkdirSync(spec.dir, { recursive: true, mode: 0o700 });
   if (!existsSync(f.overlay)) {
     await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', spec.image.disk, `${f.overlay}.tmp`], { signal, timeoutMs: 30_000 });
-    await runTool('mv', [`${f.overlay}.tmp`, f.overlay], { signal, timeoutMs: 5000 });
+    renameSync(`${f.overlay}.tmp`, f.overlay); // whole or not at all: an overlay that exists is complete
   }
   writeSeed(f.seed, spec.seed);
   rmSync(f.pid, { force: true });
