@@ -82,9 +82,7 @@ export class HeadnodeService extends Service {
   }
 
   async show(p: Principal, label: string): Promise<HeadnodeView> {
-    const hn = await getHeadnode(this.deps.db, label);
-    requireProjectAccess(p, hn.project_id);
-    return headnodeView(this.deps.db, hn);
+    return headnodeView(this.deps.db, await this.#visible(label, p));
   }
 
   /** Asks for the VM to run; `reset`: restart it if it already does (power_cycle). */
@@ -108,8 +106,7 @@ export class HeadnodeService extends Service {
   }
 
   async powerStatus(p: Principal, label: string): Promise<{ power_status: 'On' | 'Off' }> {
-    const hn = await getHeadnode(this.deps.db, label);
-    requireProjectAccess(p, hn.project_id);
+    const hn = await this.#visible(label, p);
     return { power_status: hn.state === 'running' || hn.state === 'starting' ? 'On' : 'Off' };
   }
 
